@@ -1,0 +1,50 @@
+#pragma once
+// The catalog of job kinds and their parameter schemas. The scheduler checks
+// every submitted job against it (unknown kind, unknown, missing or
+// ill-typed parameter), expctl uses it for --dry-run, and the worker's
+// registry looks up a kind's defaults in it. Study job kinds add entries in
+// job_kind_catalog.cc.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace expsvc {
+
+enum class ParamType { kInt, kDouble, kString, kBool, kIntList, kDoubleList, kStringList, kObject };
+
+std::string_view ParamTypeName(ParamType type);
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::kString;
+  bool required = false;
+  // Used when the parameter is absent and not required; null means "absent".
+  nlohmann::json default_value;
+  std::optional<double> min;  // inclusive, numeric types only
+  std::optional<double> max;  // inclusive
+  std::vector<std::string> choices;  // allowed values of a string parameter
+  std::string help;
+};
+
+struct JobKindSpec {
+  std::string name;
+  std::string description;
+  std::vector<ParamSpec> params;
+};
+
+// nullptr when the kind is unknown.
+const JobKindSpec* FindJobKind(std::string_view name);
+const std::vector<JobKindSpec>& AllJobKinds();
+
+// Checks params (a JSON object) against the kind's schema and returns them
+// with defaults filled in. Errors name the parameter: "parameter 'seconds'
+// of kind 'sleep': expected a number, got \"abc\"". Integers are accepted
+// where doubles are expected.
+absl::StatusOr<nlohmann::json> ValidateJobParams(const JobKindSpec& kind, const nlohmann::json& params);
+
+}  // namespace expsvc
