@@ -35,6 +35,9 @@ struct JobKindSpec {
   std::string name;
   std::string description;
   std::vector<ParamSpec> params;
+  // Diagnostic kinds take any other parameter as a label (sweeps over
+  // labels exercise expansion, dependencies and groups); study kinds do not.
+  bool accepts_extra_params = false;
 };
 
 // nullptr when the kind is unknown.

@@ -1,0 +1,55 @@
+#pragma once
+// Owns the pieces of a running scheduler: store, artifact folder, scheduler
+// logic, the gRPC services and the server (with the standard health service).
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "server/grpc/services.h"
+#include "server/scheduler/scheduler.h"
+
+namespace expsvc::server {
+
+struct ServerOptions {
+  std::string listen_address = "127.0.0.1:50051";
+  std::string database = "";  // libpq connection string
+  std::string artifact_root = "artifacts";
+  std::string migrations_dir;
+  int pool_size = 8;
+  // Optional TLS: both files, PEM.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  scheduler::SchedulerOptions scheduler;
+};
+
+class SchedulerServer {
+ public:
+  // Applies migrations, opens the pool, starts listening and the rescuer.
+  static absl::StatusOr<std::unique_ptr<SchedulerServer>> Start(const ServerOptions& options);
+  ~SchedulerServer();
+
+  int port() const { return port_; }
+  void Wait() { server_->Wait(); }
+  void Shutdown();
+
+ private:
+  SchedulerServer() = default;
+
+  std::unique_ptr<storage::PostgresStore> store_;
+  std::unique_ptr<scheduler::ArtifactStore> artifacts_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<scheduler::TokenAuthenticator> authenticator_;
+  std::unique_ptr<SweepServiceImpl> sweeps_;
+  std::unique_ptr<JobServiceImpl> jobs_;
+  std::unique_ptr<WorkerServiceImpl> workers_;
+  std::unique_ptr<MetricsServiceImpl> metrics_;
+  std::unique_ptr<ArtifactServiceImpl> artifact_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace expsvc::server

@@ -1,0 +1,58 @@
+#pragma once
+// Artifact files under the artifact root. An upload streams into a temporary
+// file while hashing; only a complete upload whose size and SHA-256 match
+// its header is moved into place. Paths include the content hash, so a
+// replacement never overwrites the file the database still points at.
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/sha256.h"
+
+namespace expsvc::scheduler {
+
+// Names are one path component: letters, digits, '.', '_', '-', not
+// starting with '.', at most 200 characters.
+absl::Status ValidateArtifactName(const std::string& name);
+
+class ArtifactUpload {
+ public:
+  ArtifactUpload(std::string temp_path, std::string final_dir, std::string name, int64_t expected_size,
+                 std::string expected_sha256);
+  ~ArtifactUpload();  // removes the temporary file unless finished
+  absl::Status Open();
+  absl::Status Append(const std::string& chunk);
+  // Verifies size and checksum and moves the file into place; returns its path.
+  absl::StatusOr<std::string> Finish();
+
+ private:
+  const std::string temp_path_;
+  const std::string final_dir_;
+  const std::string name_;
+  const int64_t expected_size_;
+  const std::string expected_sha256_;
+  std::ofstream out_;
+  Sha256Hasher hasher_;
+  int64_t received_ = 0;
+  bool finished_ = false;
+};
+
+class ArtifactStore {
+ public:
+  explicit ArtifactStore(std::string root) : root_(std::move(root)) {}
+  absl::Status Initialize();  // creates the root and its tmp/ folder
+  absl::StatusOr<std::unique_ptr<ArtifactUpload>> BeginUpload(int64_t sweep_id, int64_t job_id,
+                                                              const std::string& name, int64_t size,
+                                                              const std::string& sha256);
+  // Deletes a file this store wrote (a replaced artifact); missing is fine.
+  void Remove(const std::string& path);
+  const std::string& root() const { return root_; }
+
+ private:
+  const std::string root_;
+};
+
+}  // namespace expsvc::scheduler

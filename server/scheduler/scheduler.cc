@@ -1,0 +1,398 @@
+#include "server/scheduler/scheduler.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "common/job_kind_catalog.h"
+#include "common/status_macros.h"
+#include "common/sweep_spec.h"
+#include "nlohmann/json.hpp"
+
+namespace expsvc::scheduler {
+namespace {
+
+using expsvc::v1::JobLease;
+
+std::string StateName(expsvc::v1::JobState state) {
+  switch (state) {
+    case expsvc::v1::JOB_STATE_WAITING:
+      return "waiting";
+    case expsvc::v1::JOB_STATE_QUEUED:
+      return "queued";
+    case expsvc::v1::JOB_STATE_RUNNING:
+      return "running";
+    case expsvc::v1::JOB_STATE_SUCCEEDED:
+      return "succeeded";
+    case expsvc::v1::JOB_STATE_FAILED:
+      return "failed";
+    case expsvc::v1::JOB_STATE_CANCELLED:
+      return "cancelled";
+    default:
+      return "";
+  }
+}
+
+absl::Status ValidateParamsFilter(const std::string& filter_json) {
+  if (filter_json.empty()) return absl::OkStatus();
+  nlohmann::json filter = nlohmann::json::parse(filter_json, nullptr, /*allow_exceptions=*/false);
+  if (filter.is_discarded() || !filter.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter filter must be a JSON object, got: ", filter_json.substr(0, 200)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequirePositiveId(int64_t id, const char* what) {
+  if (id <= 0) return absl::InvalidArgumentError(absl::StrCat(what, " id must be a positive number"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLease(const JobLease& lease) {
+  if (lease.job_id() <= 0 || lease.epoch() <= 0) {
+    return absl::InvalidArgumentError("a lease needs a positive job id and epoch");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Scheduler::Scheduler(storage::PostgresStore* store, ArtifactStore* artifacts, SchedulerOptions options)
+    : store_(store), artifacts_(artifacts), options_(options) {}
+
+Scheduler::~Scheduler() { Stop(); }
+
+void Scheduler::Start() {
+  std::lock_guard lock(stop_mutex_);
+  stopping_ = false;
+  if (!rescuer_.joinable()) rescuer_ = std::thread([this] { RescueLoop(); });
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_requested_.notify_all();
+  if (rescuer_.joinable()) rescuer_.join();
+  WakeLeaseWaiters();
+}
+
+void Scheduler::WakeLeaseWaiters() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    ++wake_generation_;
+  }
+  work_available_.notify_all();
+}
+
+void Scheduler::RescueLoop() {
+  const int64_t interval_ms =
+      options_.rescue_interval_ms > 0 ? options_.rescue_interval_ms : std::max<int64_t>(50, options_.lease_ttl_ms / 4);
+  std::unique_lock lock(stop_mutex_);
+  while (!stop_requested_.wait_for(lock, std::chrono::milliseconds(interval_ms), [&] { return stopping_; })) {
+    lock.unlock();
+    auto outcome = RescueExpiredLeases();
+    if (!outcome.ok()) {
+      std::fprintf(stderr, "expsvc-scheduler: rescuer: %s\n", outcome.status().ToString().c_str());
+    } else if (outcome->requeued + outcome->failed > 0) {
+      std::fprintf(stderr, "expsvc-scheduler: rescued expired leases: %lld requeued, %lld failed\n",
+                   static_cast<long long>(outcome->requeued), static_cast<long long>(outcome->failed));
+    }
+    lock.lock();
+  }
+}
+
+absl::StatusOr<storage::RescueOutcome> Scheduler::RescueExpiredLeases() {
+  auto outcome = store_->RescueExpiredLeases(options_.retry_backoff_base_ms, options_.retry_backoff_max_ms);
+  if (outcome.ok() && outcome->requeued > 0) WakeLeaseWaiters();
+  return outcome;
+}
+
+absl::StatusOr<expsvc::v1::SubmitSweepResponse> Scheduler::SubmitSweep(const expsvc::v1::SubmitSweepRequest& request) {
+  if (request.spec_yaml().empty()) return absl::InvalidArgumentError("the sweep file is empty");
+  const std::string file_name = request.file_name().empty() ? "sweep.yaml" : request.file_name();
+  ExpandOptions expand;
+  expand.max_jobs = options_.max_sweep_jobs;
+  EXPSVC_ASSIGN_OR_RETURN(SweepPlan plan, ParseSweep(request.spec_yaml(), file_name, expand));
+  EXPSVC_ASSIGN_OR_RETURN(storage::CreatedSweep created,
+                          store_->CreateSweep(plan, request.spec_yaml(), request.idempotency_key()));
+  if (!created.already_existed) WakeLeaseWaiters();
+  expsvc::v1::SubmitSweepResponse response;
+  EXPSVC_ASSIGN_OR_RETURN(*response.mutable_sweep(), store_->GetSweep(created.sweep_id));
+  response.set_already_existed(created.already_existed);
+  for (const StageSummary& stage : plan.stages) {
+    auto* summary = response.add_stages();
+    summary->set_stage(stage.name);
+    summary->set_kind(stage.kind);
+    summary->set_jobs(stage.jobs);
+    summary->set_groups(stage.groups);
+  }
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::Sweep> Scheduler::GetSweep(int64_t sweep_id) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(sweep_id, "sweep"));
+  return store_->GetSweep(sweep_id);
+}
+
+absl::StatusOr<expsvc::v1::ListSweepsResponse> Scheduler::ListSweeps(const expsvc::v1::ListSweepsRequest& request) {
+  EXPSVC_ASSIGN_OR_RETURN(auto sweeps, store_->ListSweeps(std::min(request.limit() <= 0 ? 50 : request.limit(), 1000)));
+  expsvc::v1::ListSweepsResponse response;
+  for (auto& sweep : sweeps) *response.add_sweeps() = std::move(sweep);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::CancelSweepResponse> Scheduler::CancelSweep(const expsvc::v1::CancelSweepRequest& request) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.sweep_id(), "sweep"));
+  const std::string reason = request.reason().empty() ? "sweep cancelled" : request.reason();
+  EXPSVC_ASSIGN_OR_RETURN(int64_t cancelled, store_->CancelSweep(request.sweep_id(), reason));
+  expsvc::v1::CancelSweepResponse response;
+  response.set_cancelled_jobs(cancelled);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::ListJobsResponse> Scheduler::ListJobs(const expsvc::v1::ListJobsRequest& request) {
+  EXPSVC_RETURN_IF_ERROR(ValidateParamsFilter(request.params_filter_json()));
+  storage::JobFilter filter;
+  filter.sweep_id = request.sweep_id();
+  for (int state : request.states()) {
+    std::string name = StateName(static_cast<expsvc::v1::JobState>(state));
+    if (name.empty()) return absl::InvalidArgumentError(absl::StrCat("unknown job state ", state));
+    filter.states.push_back(std::move(name));
+  }
+  filter.kind = request.kind();
+  if (!request.params_filter_json().empty()) filter.params_filter_json = request.params_filter_json();
+  filter.limit = std::clamp(request.limit() <= 0 ? 100 : request.limit(), 1, 10000);
+  filter.after_id = request.after_id();
+  EXPSVC_ASSIGN_OR_RETURN(auto jobs, store_->ListJobs(filter));
+  expsvc::v1::ListJobsResponse response;
+  for (auto& job : jobs) *response.add_jobs() = std::move(job);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::Job> Scheduler::GetJob(int64_t job_id) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(job_id, "job"));
+  return store_->GetJob(job_id);
+}
+
+absl::StatusOr<expsvc::v1::CancelJobResponse> Scheduler::CancelJob(const expsvc::v1::CancelJobRequest& request) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.job_id(), "job"));
+  EXPSVC_ASSIGN_OR_RETURN(
+      int64_t cancelled,
+      store_->CancelJob(request.job_id(), request.reason().empty() ? "job cancelled" : request.reason()));
+  expsvc::v1::CancelJobResponse response;
+  response.set_cancelled_jobs(cancelled);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::RetryJobResponse> Scheduler::RetryJob(const expsvc::v1::RetryJobRequest& request) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.job_id(), "job"));
+  EXPSVC_ASSIGN_OR_RETURN(int64_t requeued, store_->RetryJob(request.job_id()));
+  WakeLeaseWaiters();
+  expsvc::v1::RetryJobResponse response;
+  response.set_requeued_jobs(requeued);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::GetJobLogsResponse> Scheduler::GetJobLogs(const expsvc::v1::GetJobLogsRequest& request) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.job_id(), "job"));
+  EXPSVC_ASSIGN_OR_RETURN(auto lines, store_->GetLogs(request.job_id(), request.after_seq(),
+                                                      std::clamp(request.limit() <= 0 ? 1000 : request.limit(), 1, 10000)));
+  expsvc::v1::GetJobLogsResponse response;
+  for (auto& line : lines) *response.add_lines() = std::move(line);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
+    const expsvc::v1::RegisterWorkerRequest& request) {
+  if (request.name().empty()) return absl::InvalidArgumentError("a worker needs a name");
+  if (request.capabilities().slots() < 0 || request.capabilities().cpu_cores() < 0) {
+    return absl::InvalidArgumentError("worker capabilities must not be negative");
+  }
+  EXPSVC_ASSIGN_OR_RETURN(std::string worker_id, store_->RegisterWorker(request));
+  expsvc::v1::RegisterWorkerResponse response;
+  response.set_worker_id(worker_id);
+  response.set_lease_ttl_ms(static_cast<int32_t>(options_.lease_ttl_ms));
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::ListWorkersResponse> Scheduler::ListWorkers() {
+  EXPSVC_ASSIGN_OR_RETURN(auto workers, store_->ListWorkers());
+  expsvc::v1::ListWorkersResponse response;
+  for (auto& worker : workers) *response.add_workers() = std::move(worker);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc::v1::LeaseJobsRequest& request,
+                                                                   const std::function<bool()>& cancelled) {
+  if (request.worker_id().empty()) return absl::InvalidArgumentError("lease request without a worker id");
+  EXPSVC_ASSIGN_OR_RETURN(bool known, store_->WorkerExists(request.worker_id()));
+  if (!known) {
+    return absl::NotFoundError(absl::StrCat("worker ", request.worker_id(), " is not registered; register again"));
+  }
+  storage::ClaimRequest claim;
+  claim.worker_id = request.worker_id();
+  claim.free_cpu_cores = request.free().cpu_cores();
+  claim.free_memory_mb = request.free().memory_mb();
+  claim.free_gpus = request.free().gpus();
+  claim.max_jobs = std::clamp(request.max_jobs(), 1, 1024);
+  claim.kinds.assign(request.kinds().begin(), request.kinds().end());
+  if (claim.kinds.empty()) {
+    for (const auto& kind : AllJobKinds()) claim.kinds.push_back(kind.name);
+  }
+  claim.lease_ttl_ms = options_.lease_ttl_ms;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(std::clamp(request.wait_ms(), 0, options_.max_lease_wait_ms));
+  expsvc::v1::LeaseJobsResponse response;
+  while (true) {
+    uint64_t generation;
+    {
+      std::lock_guard lock(wake_mutex_);
+      generation = wake_generation_;
+    }
+    EXPSVC_ASSIGN_OR_RETURN(auto leased, store_->ClaimJobs(claim));
+    if (!leased.empty()) {
+      for (auto& job : leased) *response.add_jobs() = std::move(job);
+      return response;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline || (cancelled && cancelled())) return response;
+    const auto wait = std::min<std::chrono::steady_clock::duration>(
+        deadline - now, std::chrono::milliseconds(options_.lease_poll_interval_ms));
+    std::unique_lock lock(wake_mutex_);
+    work_available_.wait_for(lock, wait, [&] { return wake_generation_ != generation; });
+  }
+}
+
+absl::StatusOr<expsvc::v1::HeartbeatResponse> Scheduler::Heartbeat(const expsvc::v1::HeartbeatRequest& request) {
+  if (request.worker_id().empty()) return absl::InvalidArgumentError("heartbeat without a worker id");
+  std::vector<JobLease> leases(request.leases().begin(), request.leases().end());
+  EXPSVC_ASSIGN_OR_RETURN(auto statuses, store_->RenewLeases(request.worker_id(), leases, options_.lease_ttl_ms));
+  expsvc::v1::HeartbeatResponse response;
+  for (auto& status : statuses) *response.add_leases() = std::move(status);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::ReportMetricsResponse> Scheduler::ReportMetrics(
+    const expsvc::v1::ReportMetricsRequest& request) {
+  EXPSVC_RETURN_IF_ERROR(ValidateLease(request.lease()));
+  if (request.points_size() > options_.max_metric_points_per_call) {
+    return absl::InvalidArgumentError(absl::StrCat("too many metric points in one call: ", request.points_size(),
+                                                   " (at most ", options_.max_metric_points_per_call, ")"));
+  }
+  for (const auto& point : request.points()) {
+    if (point.key().empty() || point.key().size() > 200) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metric key must be 1 to 200 characters, got '", point.key().substr(0, 40), "'"));
+    }
+  }
+  EXPSVC_ASSIGN_OR_RETURN(int64_t written, store_->WriteMetrics(request));
+  expsvc::v1::ReportMetricsResponse response;
+  response.set_written(written);
+  return response;
+}
+
+absl::Status Scheduler::AppendLogs(const expsvc::v1::AppendLogsRequest& request) {
+  EXPSVC_RETURN_IF_ERROR(ValidateLease(request.lease()));
+  if (request.lines_size() > options_.max_log_lines_per_call) {
+    return absl::InvalidArgumentError(absl::StrCat("too many log lines in one call: ", request.lines_size()));
+  }
+  constexpr size_t kMaxLineBytes = 64 * 1024;
+  std::vector<std::string> lines;
+  lines.reserve(request.lines_size());
+  for (const auto& line : request.lines()) {
+    lines.push_back(line.size() > kMaxLineBytes ? absl::StrCat(line.substr(0, kMaxLineBytes), " [truncated]") : line);
+  }
+  if (lines.empty()) return absl::OkStatus();
+  return store_->AppendLogs(request.lease(), lines);
+}
+
+absl::StatusOr<expsvc::v1::CompleteJobsResponse> Scheduler::CompleteJobs(const expsvc::v1::CompleteJobsRequest& request) {
+  if (request.worker_id().empty()) return absl::InvalidArgumentError("completion without a worker id");
+  std::vector<JobLease> leases;
+  for (const auto& completion : request.completions()) {
+    EXPSVC_RETURN_IF_ERROR(ValidateLease(completion.lease()));
+    leases.push_back(completion.lease());
+  }
+  expsvc::v1::CompleteJobsResponse response;
+  if (leases.empty()) return response;
+  EXPSVC_ASSIGN_OR_RETURN(auto results, store_->CompleteJobs(request.worker_id(), leases));
+  WakeLeaseWaiters();
+  // A single refused completion is an error the caller cannot miss.
+  if (results.size() == 1 && results[0].status() != "ok") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("completion of job ", results[0].job_id(), " refused: ", results[0].status()));
+  }
+  for (auto& result : results) *response.add_results() = std::move(result);
+  return response;
+}
+
+absl::StatusOr<expsvc::v1::FailJobResponse> Scheduler::FailJob(const expsvc::v1::FailJobRequest& request) {
+  if (request.worker_id().empty()) return absl::InvalidArgumentError("failure report without a worker id");
+  EXPSVC_RETURN_IF_ERROR(ValidateLease(request.lease()));
+  const std::string reason = request.reason().empty() ? "failed without a reason" : request.reason().substr(0, 4096);
+  EXPSVC_ASSIGN_OR_RETURN(
+      storage::FailOutcome outcome,
+      store_->FailJob(request.worker_id(), request.lease(), reason, request.retryable(), request.release(),
+                      options_.retry_backoff_base_ms, options_.retry_backoff_max_ms));
+  if (outcome.new_state == expsvc::v1::JOB_STATE_QUEUED) WakeLeaseWaiters();
+  expsvc::v1::FailJobResponse response;
+  response.set_new_state(outcome.new_state);
+  return response;
+}
+
+absl::StatusOr<std::unique_ptr<ArtifactUpload>> Scheduler::BeginArtifactUpload(const expsvc::v1::ArtifactHeader& header) {
+  EXPSVC_RETURN_IF_ERROR(ValidateLease(header.lease()));
+  EXPSVC_RETURN_IF_ERROR(ValidateArtifactName(header.name()));
+  if (header.size_bytes() > options_.max_artifact_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("artifact '", header.name(), "' is ", header.size_bytes(),
+                                                   " bytes, over the limit of ", options_.max_artifact_bytes));
+  }
+  EXPSVC_ASSIGN_OR_RETURN(storage::LeaseCheck check, store_->CheckLease(header.lease()));
+  return artifacts_->BeginUpload(check.sweep_id, header.lease().job_id(), header.name(), header.size_bytes(),
+                                 header.sha256());
+}
+
+absl::StatusOr<expsvc::v1::ArtifactRef> Scheduler::FinishArtifactUpload(const expsvc::v1::ArtifactHeader& header,
+                                                                       ArtifactUpload& upload) {
+  EXPSVC_ASSIGN_OR_RETURN(std::string path, upload.Finish());
+  auto recorded = store_->RecordArtifact(header.lease(), header.name(), header.size_bytes(), header.sha256(), path);
+  if (!recorded.ok()) {
+    // The lease went stale during the upload: the file has no record.
+    artifacts_->Remove(path);
+    return recorded.status();
+  }
+  const std::string& replaced = recorded->second;
+  if (!replaced.empty() && replaced != path) artifacts_->Remove(replaced);
+  return recorded->first.ref;
+}
+
+absl::StatusOr<expsvc::v1::QueryMetricsResponse> Scheduler::QueryMetrics(const expsvc::v1::QueryMetricsRequest& request) {
+  if (request.sweep_id() <= 0 && request.job_ids_size() == 0) {
+    return absl::InvalidArgumentError("a metrics query needs a sweep id or job ids");
+  }
+  EXPSVC_RETURN_IF_ERROR(ValidateParamsFilter(request.params_filter_json()));
+  if (request.sweep_id() > 0) EXPSVC_RETURN_IF_ERROR(store_->GetSweep(request.sweep_id()).status());
+  return store_->QueryMetrics(request);
+}
+
+absl::StatusOr<expsvc::v1::ListArtifactsResponse> Scheduler::ListArtifacts(
+    const expsvc::v1::ListArtifactsRequest& request) {
+  if (request.sweep_id() <= 0 && request.job_id() <= 0) {
+    return absl::InvalidArgumentError("listing artifacts needs a sweep id or a job id");
+  }
+  if (request.job_id() > 0) EXPSVC_RETURN_IF_ERROR(store_->GetJob(request.job_id()).status());
+  if (request.sweep_id() > 0) EXPSVC_RETURN_IF_ERROR(store_->GetSweep(request.sweep_id()).status());
+  EXPSVC_ASSIGN_OR_RETURN(auto artifacts, store_->ListArtifacts(request.sweep_id(), request.job_id()));
+  expsvc::v1::ListArtifactsResponse response;
+  for (auto& artifact : artifacts) *response.add_artifacts() = std::move(artifact);
+  return response;
+}
+
+absl::StatusOr<storage::StoredArtifact> Scheduler::GetArtifact(int64_t artifact_id) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(artifact_id, "artifact"));
+  return store_->GetArtifact(artifact_id);
+}
+
+}  // namespace expsvc::scheduler

@@ -1,0 +1,109 @@
+#pragma once
+// The scheduler's logic, one method per RPC, free of gRPC: the adapters in
+// server/grpc/ authenticate, call these and convert the Status. All durable
+// state is in PostgreSQL; what lives here (the wake-up signal for long-polling
+// leases, the rescuer thread) can be lost on restart without losing work.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "expsvc/v1/artifacts.pb.h"
+#include "expsvc/v1/jobs.pb.h"
+#include "expsvc/v1/metrics.pb.h"
+#include "expsvc/v1/sweeps.pb.h"
+#include "expsvc/v1/workers.pb.h"
+#include "server/scheduler/artifact_store.h"
+#include "server/storage/postgres_store.h"
+
+namespace expsvc::scheduler {
+
+struct SchedulerOptions {
+  int64_t lease_ttl_ms = 30000;
+  // Retry backoff: base * 2^(attempt-1), capped.
+  int64_t retry_backoff_base_ms = 1000;
+  int64_t retry_backoff_max_ms = 60000;
+  // How often expired leases are looked for; 0 picks lease_ttl_ms / 4.
+  int64_t rescue_interval_ms = 0;
+  int64_t max_sweep_jobs = 100000;
+  int32_t max_lease_wait_ms = 30000;
+  // Long-polling leases look again this often even without a wake-up (work
+  // submitted through another scheduler replica, backoff ending).
+  int32_t lease_poll_interval_ms = 100;
+  int32_t max_metric_points_per_call = 10000;
+  int32_t max_log_lines_per_call = 10000;
+  int64_t max_artifact_bytes = int64_t{64} << 30;
+};
+
+class Scheduler {
+ public:
+  Scheduler(storage::PostgresStore* store, ArtifactStore* artifacts, SchedulerOptions options);
+  ~Scheduler();
+
+  // Starts and stops the rescuer thread.
+  void Start();
+  void Stop();
+
+  absl::StatusOr<expsvc::v1::SubmitSweepResponse> SubmitSweep(const expsvc::v1::SubmitSweepRequest& request);
+  absl::StatusOr<expsvc::v1::Sweep> GetSweep(int64_t sweep_id);
+  absl::StatusOr<expsvc::v1::ListSweepsResponse> ListSweeps(const expsvc::v1::ListSweepsRequest& request);
+  absl::StatusOr<expsvc::v1::CancelSweepResponse> CancelSweep(const expsvc::v1::CancelSweepRequest& request);
+
+  absl::StatusOr<expsvc::v1::ListJobsResponse> ListJobs(const expsvc::v1::ListJobsRequest& request);
+  absl::StatusOr<expsvc::v1::Job> GetJob(int64_t job_id);
+  absl::StatusOr<expsvc::v1::CancelJobResponse> CancelJob(const expsvc::v1::CancelJobRequest& request);
+  absl::StatusOr<expsvc::v1::RetryJobResponse> RetryJob(const expsvc::v1::RetryJobRequest& request);
+  absl::StatusOr<expsvc::v1::GetJobLogsResponse> GetJobLogs(const expsvc::v1::GetJobLogsRequest& request);
+
+  absl::StatusOr<expsvc::v1::RegisterWorkerResponse> RegisterWorker(const expsvc::v1::RegisterWorkerRequest& request);
+  absl::StatusOr<expsvc::v1::ListWorkersResponse> ListWorkers();
+  // Long-polls up to request.wait_ms for work; `cancelled` lets the caller
+  // stop waiting when its client went away.
+  absl::StatusOr<expsvc::v1::LeaseJobsResponse> LeaseJobs(const expsvc::v1::LeaseJobsRequest& request,
+                                                          const std::function<bool()>& cancelled);
+  absl::StatusOr<expsvc::v1::HeartbeatResponse> Heartbeat(const expsvc::v1::HeartbeatRequest& request);
+  absl::StatusOr<expsvc::v1::ReportMetricsResponse> ReportMetrics(const expsvc::v1::ReportMetricsRequest& request);
+  absl::Status AppendLogs(const expsvc::v1::AppendLogsRequest& request);
+  absl::StatusOr<expsvc::v1::CompleteJobsResponse> CompleteJobs(const expsvc::v1::CompleteJobsRequest& request);
+  absl::StatusOr<expsvc::v1::FailJobResponse> FailJob(const expsvc::v1::FailJobRequest& request);
+
+  // Uploads: BeginArtifactUpload checks the lease and the header; the
+  // caller appends chunks, then FinishArtifactUpload records it.
+  absl::StatusOr<std::unique_ptr<ArtifactUpload>> BeginArtifactUpload(const expsvc::v1::ArtifactHeader& header);
+  absl::StatusOr<expsvc::v1::ArtifactRef> FinishArtifactUpload(const expsvc::v1::ArtifactHeader& header,
+                                                               ArtifactUpload& upload);
+
+  absl::StatusOr<expsvc::v1::QueryMetricsResponse> QueryMetrics(const expsvc::v1::QueryMetricsRequest& request);
+  absl::StatusOr<expsvc::v1::ListArtifactsResponse> ListArtifacts(const expsvc::v1::ListArtifactsRequest& request);
+  absl::StatusOr<storage::StoredArtifact> GetArtifact(int64_t artifact_id);
+
+  // One rescuer pass (also run by the background thread).
+  absl::StatusOr<storage::RescueOutcome> RescueExpiredLeases();
+
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  void WakeLeaseWaiters();
+  void RescueLoop();
+
+  storage::PostgresStore* store_;
+  ArtifactStore* artifacts_;
+  const SchedulerOptions options_;
+
+  std::mutex wake_mutex_;
+  std::condition_variable work_available_;
+  uint64_t wake_generation_ = 0;
+
+  std::mutex stop_mutex_;
+  std::condition_variable stop_requested_;
+  bool stopping_ = false;
+  std::thread rescuer_;
+};
+
+}  // namespace expsvc::scheduler

@@ -1,0 +1,142 @@
+#pragma once
+// All of the scheduler's SQL, one method per query. Records are the proto
+// messages the API returns, so no layer converts them twice. Every method
+// catches libpqxx exceptions and returns a Status: UNAVAILABLE when the
+// database is unreachable, FAILED_PRECONDITION for a stale lease, NOT_FOUND
+// for an unknown id.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/sweep_spec.h"
+#include "expsvc/v1/artifacts.pb.h"
+#include "expsvc/v1/common.pb.h"
+#include "expsvc/v1/jobs.pb.h"
+#include "expsvc/v1/metrics.pb.h"
+#include "expsvc/v1/workers.pb.h"
+#include "server/storage/connection_pool.h"
+
+namespace expsvc::storage {
+
+enum class Role { kAdmin, kUser, kWorker };
+std::string_view RoleName(Role role);
+absl::StatusOr<Role> ParseRole(std::string_view name);
+
+struct CreatedSweep {
+  int64_t sweep_id = 0;
+  bool already_existed = false;
+};
+
+struct ClaimRequest {
+  std::string worker_id;
+  int32_t free_cpu_cores = 0;
+  int64_t free_memory_mb = 0;
+  int32_t free_gpus = 0;
+  int32_t max_jobs = 1;
+  std::vector<std::string> kinds;
+  int64_t lease_ttl_ms = 30000;
+};
+
+struct JobFilter {
+  int64_t sweep_id = 0;                 // 0: any
+  std::vector<std::string> states;      // empty: any
+  std::string kind;                     // empty: any
+  std::string params_filter_json = "{}";
+  int32_t limit = 100;
+  int64_t after_id = 0;
+};
+
+struct LeaseCheck {
+  int64_t sweep_id = 0;
+  int32_t attempt = 0;
+};
+
+struct StoredArtifact {
+  expsvc::v1::ArtifactRef ref;
+  std::string storage_path;
+};
+
+struct FailOutcome {
+  expsvc::v1::JobState new_state = expsvc::v1::JOB_STATE_UNSPECIFIED;
+  int64_t cancelled_descendants = 0;
+};
+
+struct RescueOutcome {
+  int64_t requeued = 0;
+  int64_t failed = 0;
+};
+
+class PostgresStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& conninfo, int pool_size);
+
+  // Tokens: only hashes are stored.
+  absl::Status CreateToken(const std::string& name, Role role, const std::string& token_hash);
+  absl::StatusOr<std::optional<Role>> LookupToken(const std::string& token_hash);
+
+  // Workers.
+  absl::StatusOr<std::string> RegisterWorker(const expsvc::v1::RegisterWorkerRequest& request);
+  absl::StatusOr<std::vector<expsvc::v1::WorkerInfo>> ListWorkers();
+  absl::StatusOr<bool> WorkerExists(const std::string& worker_id);
+
+  // Sweeps. A non-empty idempotency key that already exists returns that sweep.
+  absl::StatusOr<CreatedSweep> CreateSweep(const SweepPlan& plan, const std::string& spec_yaml,
+                                           const std::string& idempotency_key);
+  absl::StatusOr<expsvc::v1::Sweep> GetSweep(int64_t sweep_id);
+  absl::StatusOr<std::vector<expsvc::v1::Sweep>> ListSweeps(int32_t limit);
+  absl::StatusOr<int64_t> CancelSweep(int64_t sweep_id, const std::string& reason);
+
+  // Jobs.
+  absl::StatusOr<std::vector<expsvc::v1::Job>> ListJobs(const JobFilter& filter);
+  absl::StatusOr<expsvc::v1::Job> GetJob(int64_t job_id);
+  // Cancels the job (unless finished) and its unfinished descendants.
+  absl::StatusOr<int64_t> CancelJob(int64_t job_id, const std::string& reason);
+  // Requeues a failed/cancelled job and the descendants cancelled with it.
+  absl::StatusOr<int64_t> RetryJob(int64_t job_id);
+
+  // Leasing: one statement claims a job, or a whole group, that fits.
+  absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> ClaimJobs(const ClaimRequest& request);
+  absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> RenewLeases(const std::string& worker_id,
+                                                                   const std::vector<expsvc::v1::JobLease>& leases,
+                                                                   int64_t lease_ttl_ms);
+  absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> CompleteJobs(
+      const std::string& worker_id, const std::vector<expsvc::v1::JobLease>& leases);
+  absl::StatusOr<FailOutcome> FailJob(const std::string& worker_id, const expsvc::v1::JobLease& lease,
+                                      const std::string& reason, bool retryable, bool release,
+                                      int64_t backoff_base_ms, int64_t backoff_max_ms);
+  absl::StatusOr<RescueOutcome> RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms);
+
+  // Writes guarded by the lease epoch.
+  absl::StatusOr<LeaseCheck> CheckLease(const expsvc::v1::JobLease& lease);
+  absl::StatusOr<int64_t> WriteMetrics(const expsvc::v1::ReportMetricsRequest& request);
+  absl::Status AppendLogs(const expsvc::v1::JobLease& lease, const std::vector<std::string>& lines);
+  // Records (or replaces) an artifact; returns it and the path it replaced.
+  absl::StatusOr<std::pair<StoredArtifact, std::string>> RecordArtifact(const expsvc::v1::JobLease& lease,
+                                                                        const std::string& name, int64_t size_bytes,
+                                                                        const std::string& sha256,
+                                                                        const std::string& storage_path);
+
+  // Reads.
+  absl::StatusOr<std::vector<expsvc::v1::LogLine>> GetLogs(int64_t job_id, int64_t after_seq, int32_t limit);
+  absl::StatusOr<expsvc::v1::QueryMetricsResponse> QueryMetrics(const expsvc::v1::QueryMetricsRequest& request);
+  absl::StatusOr<std::vector<expsvc::v1::ArtifactRef>> ListArtifacts(int64_t sweep_id, int64_t job_id);
+  absl::StatusOr<StoredArtifact> GetArtifact(int64_t artifact_id);
+
+ private:
+  explicit PostgresStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
+
+  // Runs `body` in a transaction, committing when it returns OK, retrying
+  // serialisation failures and deadlocks, mapping exceptions to Status.
+  template <typename Body>
+  auto InTransaction(const char* what, Body&& body) -> decltype(body(std::declval<pqxx::work&>()));
+
+  absl::Status FillArtifactsForLease(pqxx::work& txn, expsvc::v1::LeasedJob& leased);
+
+  std::unique_ptr<ConnectionPool> pool_;
+};
+
+}  // namespace expsvc::storage

@@ -1,0 +1,73 @@
+#pragma once
+// A whole stack in processes, for end-to-end tests over loopback: a
+// throwaway PostgreSQL, the real expsvc-scheduler binary, any number of
+// expsvc-worker processes, and expctl invocations with captured output.
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/testing/postgres_cluster.h"
+
+namespace expsvc::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv with env additions; captures stdout and stderr.
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+
+class LocalStack {
+ public:
+  struct Options {
+    int64_t lease_ttl_ms = 2000;
+    int64_t retry_backoff_ms = 100;
+    std::vector<std::string> extra_scheduler_flags;
+  };
+  static absl::StatusOr<std::unique_ptr<LocalStack>> Start(const Options& options);
+  ~LocalStack();
+
+  absl::Status StartScheduler();
+  // SIGKILL (crash) or SIGTERM (clean stop).
+  void StopScheduler(int signal);
+  // Returns the worker's index.
+  absl::StatusOr<int> StartWorker(int slots, const std::string& name);
+  void StopWorker(int index, int signal);
+
+  CommandResult Expctl(const std::vector<std::string>& args, const std::string& token_override = "") const;
+  std::string address() const;
+  const std::string& user_token() const { return user_token_; }
+  const std::string& worker_token() const { return worker_token_; }
+  const std::string& admin_token() const { return admin_token_; }
+  const std::string& directory() const { return directory_; }
+  std::string WorkerLog(int index) const;
+
+ private:
+  LocalStack() = default;
+  pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+              const std::string& log_path);
+
+  Options options_;
+  std::unique_ptr<PostgresCluster> postgres_;
+  std::string conninfo_;
+  std::string directory_;
+  std::string build_dir_;
+  int port_ = 0;
+  pid_t scheduler_pid_ = -1;
+  std::vector<pid_t> worker_pids_;
+  std::string user_token_, worker_token_, admin_token_;
+};
+
+// Polls `condition` every 50 ms for up to `seconds`.
+bool WaitFor(const std::function<bool()>& condition, double seconds);
+
+}  // namespace expsvc::testing
