@@ -1,0 +1,152 @@
+// expsvc-worker: leases jobs from the scheduler and runs them.
+//
+//   expsvc-worker --scheduler=HOST:PORT --token=TOKEN [--slots=N] ...
+//
+// SIGTERM/SIGINT stop leasing and drain running jobs (up to
+// --drain_timeout_ms); a second signal exits at once.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "worker/jobs/diagnostic_jobs.h"
+#include "worker/runtime/event_log.h"
+#include "worker/runtime/job_kind_registry.h"
+#include "worker/runtime/worker.h"
+
+namespace {
+
+std::string EnvOr(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);
+}
+
+}  // namespace
+
+ABSL_FLAG(std::string, scheduler, EnvOr("EXPSVC_ADDR", "127.0.0.1:50051"),
+          "Scheduler address host:port (default: $EXPSVC_ADDR, else 127.0.0.1:50051).");
+// No default shown here: --help must not print a token taken from the environment.
+ABSL_FLAG(std::string, token, "", "Worker token (default: $EXPSVC_TOKEN). Required.");
+ABSL_FLAG(std::string, name, "", "Worker name shown in ListWorkers (default: <hostname>-<pid>).");
+ABSL_FLAG(int, slots, 1, "Jobs run at once.");
+ABSL_FLAG(int, cpu_cores, 0, "CPU cores to advertise (0: all of this machine's).");
+ABSL_FLAG(int64_t, memory_mb, 0, "Memory to advertise in MiB (0: this machine's total).");
+ABSL_FLAG(std::string, scratch_dir, "/tmp/expsvc-worker", "Folder for the jobs' scratch folders.");
+ABSL_FLAG(int, lease_wait_ms, 2000, "LeaseJobs long-poll wait when no job is ready.");
+ABSL_FLAG(std::string, tls_ca, "", "CA bundle to verify the scheduler's TLS certificate (empty: no TLS).");
+ABSL_FLAG(int, drain_timeout_ms, 30000,
+          "On SIGTERM, how long running jobs get before their leases are released.");
+ABSL_FLAG(int, metric_flush_ms, 500, "How often buffered metrics and logs are sent.");
+
+namespace {
+
+int g_stop_pipe[2] = {-1, -1};
+std::atomic<int> g_stop_signals{0};
+
+extern "C" void OnStopSignal(int) {
+  // Only async-signal-safe calls here: the pipe wakes the stop thread.
+  if (g_stop_signals.fetch_add(1) > 0) {
+    static const char kMessage[] = "expsvc-worker: second signal, exiting now\n";
+    (void)!::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+    ::_exit(1);
+  }
+  const char byte = 's';
+  (void)!::write(g_stop_pipe[1], &byte, 1);
+}
+
+bool InstallStopSignals() {
+  if (::pipe2(g_stop_pipe, O_CLOEXEC) != 0) return false;
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return ::sigaction(SIGTERM, &action, nullptr) == 0 && ::sigaction(SIGINT, &action, nullptr) == 0;
+}
+
+// Waits for a byte on the stop pipe: 's' from a signal, 'q' when main is done.
+void WatchStopPipe(expsvc::worker::Worker& worker) {
+  while (true) {
+    char byte = 0;
+    ssize_t n = ::read(g_stop_pipe[0], &byte, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || byte == 'q') return;
+    expsvc::worker::LogEvent("stop requested (signal): no more leases, draining running jobs");
+    worker.RequestStop();
+  }
+}
+
+std::string DefaultName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "worker");
+  return absl::StrCat(host, "-", ::getpid());
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "expsvc-worker: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Leases jobs from the expsvc scheduler and runs them.");
+  // --help lists this file's flags (by default it looks for a file named
+  // after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "worker/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+
+  expsvc::worker::WorkerOptions options;
+  options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
+  options.token = absl::GetFlag(FLAGS_token);
+  if (options.token.empty()) options.token = EnvOr("EXPSVC_TOKEN", "");
+  if (options.token.empty()) return Fail("a worker token is required: pass --token or set EXPSVC_TOKEN");
+  options.name = absl::GetFlag(FLAGS_name).empty() ? DefaultName() : absl::GetFlag(FLAGS_name);
+  options.slots = absl::GetFlag(FLAGS_slots);
+  if (options.slots < 1) return Fail("--slots must be at least 1");
+  if (absl::GetFlag(FLAGS_cpu_cores) > 0) options.cpu_cores = absl::GetFlag(FLAGS_cpu_cores);
+  if (absl::GetFlag(FLAGS_memory_mb) > 0) options.memory_mb = absl::GetFlag(FLAGS_memory_mb);
+  options.scratch_root = absl::GetFlag(FLAGS_scratch_dir);
+  options.lease_wait_ms = std::max(absl::GetFlag(FLAGS_lease_wait_ms), 0);
+  if (!absl::GetFlag(FLAGS_tls_ca).empty()) options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  options.drain_timeout_ms = std::max(absl::GetFlag(FLAGS_drain_timeout_ms), 0);
+  options.metric_flush_ms = std::max(absl::GetFlag(FLAGS_metric_flush_ms), 10);
+
+  expsvc::worker::JobKindRegistry registry;
+  if (absl::Status status = expsvc::worker::RegisterDiagnosticJobs(registry); !status.ok()) {
+    return Fail(status.ToString());
+  }
+  if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");
+
+  expsvc::worker::Worker worker(options, registry);
+  std::thread stop_watcher([&worker] { WatchStopPipe(worker); });
+  const absl::Status status = worker.Run();
+  const char quit = 'q';
+  (void)!::write(g_stop_pipe[1], &quit, 1);
+  stop_watcher.join();
+
+  const int exit_code = status.ok() ? 0 : Fail(status.ToString());
+  if (worker.UnfinishedJobs() > 0) {
+    // Their leases were released; waiting for them would block the exit.
+    std::fflush(stderr);
+    std::_Exit(exit_code);
+  }
+  return exit_code;
+}

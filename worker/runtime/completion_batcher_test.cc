@@ -1,0 +1,68 @@
+#include "worker/runtime/completion_batcher.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+
+namespace expsvc::worker {
+namespace {
+
+expsvc::v1::JobLease Lease(int64_t job_id) {
+  expsvc::v1::JobLease lease;
+  lease.set_job_id(job_id);
+  lease.set_epoch(1);
+  return lease;
+}
+
+TEST(CompletionBatcherTest, CompletionsArrivingDuringASendGoOutTogether) {
+  absl::Notification first_send_started;
+  absl::Notification release_first_send;
+  std::mutex mu;
+  std::vector<size_t> batch_sizes;
+  CompletionBatcher batcher([&](const std::vector<expsvc::v1::JobLease>& leases) {
+    {
+      std::lock_guard lock(mu);
+      batch_sizes.push_back(leases.size());
+    }
+    if (!first_send_started.HasBeenNotified()) {
+      first_send_started.Notify();
+      release_first_send.WaitForNotification();
+    }
+    std::vector<expsvc::v1::CompletionResult> results;
+    for (const auto& lease : leases) {
+      auto& result = results.emplace_back();
+      result.set_job_id(lease.job_id());
+      result.set_status(lease.job_id() == 3 ? "stale epoch" : "ok");
+    }
+    return results;
+  });
+
+  std::vector<absl::StatusOr<std::string>> results(4);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { results[0] = batcher.Complete(Lease(0)); });
+  first_send_started.WaitForNotification();
+  for (int i = 1; i < 4; ++i) threads.emplace_back([&, i] { results[i] = batcher.Complete(Lease(i)); });
+  // Give the three late completions time to queue behind the first send.
+  absl::SleepFor(absl::Milliseconds(100));
+  release_first_send.Notify();
+  for (auto& thread : threads) thread.join();
+
+  EXPECT_EQ(batch_sizes, (std::vector<size_t>{1, 3}));
+  EXPECT_EQ(*results[0], "ok");
+  EXPECT_EQ(*results[1], "ok");
+  EXPECT_EQ(*results[3], "stale epoch");
+}
+
+TEST(CompletionBatcherTest, PassesTheCallErrorToEveryWaiter) {
+  CompletionBatcher batcher([](const std::vector<expsvc::v1::JobLease>&)
+                                -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
+    return absl::PermissionDeniedError("bad token");
+  });
+  EXPECT_EQ(batcher.Complete(Lease(7)).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace expsvc::worker

@@ -1,0 +1,523 @@
+// Runs the Worker against an in-process fake of the scheduler's gRPC
+// services: leasing, metrics, completion, failure, cancellation, shutdown,
+// checkpoint resume and re-registration, without PostgreSQL.
+
+#include "worker/runtime/worker.h"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/sha256.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "worker/jobs/diagnostic_jobs.h"
+
+namespace expsvc::worker {
+namespace {
+
+namespace v1 = expsvc::v1;
+
+constexpr char kToken[] = "test-token";
+
+// State shared by the two fake services. Every method takes mu.
+struct FakeState {
+  std::mutex mu;
+  std::condition_variable changed;
+  int registrations = 0;
+  std::string worker_id;
+  std::deque<v1::LeasedJob> queue;
+  std::vector<v1::LeaseJobsRequest> lease_requests;
+  std::set<int64_t> cancelled_jobs;
+  std::set<int64_t> lost_jobs;
+  std::map<std::tuple<int64_t, std::string, int64_t>, double> metrics;
+  std::vector<std::pair<int64_t, int64_t>> replaced_after;  // (job, step)
+  std::map<int64_t, std::vector<std::string>> logs;
+  std::map<int64_t, v1::ArtifactRef> artifacts;
+  std::map<int64_t, std::string> artifact_bytes;
+  std::vector<v1::JobLease> completed;
+  std::vector<size_t> completion_batch_sizes;
+  std::vector<v1::FailJobRequest> failures;
+  int calls_without_token = 0;
+
+  bool Authorized(const grpc::ServerContext* context) {
+    auto it = context->client_metadata().find("authorization");
+    bool ok = it != context->client_metadata().end() &&
+              std::string(it->second.data(), it->second.size()) == absl::StrCat("Bearer ", kToken);
+    if (!ok) ++calls_without_token;
+    return ok;
+  }
+};
+
+const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED, "bad token");
+
+class FakeWorkerService final : public v1::WorkerService::Service {
+ public:
+  explicit FakeWorkerService(FakeState& state) : s_(state) {}
+
+  grpc::Status RegisterWorker(grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
+                              v1::RegisterWorkerResponse* response) override {
+    std::lock_guard lock(s_.mu);
+    if (!s_.Authorized(context)) return kUnauthenticated;
+    s_.worker_id = absl::StrCat("worker-", ++s_.registrations);
+    response->set_worker_id(s_.worker_id);
+    response->set_lease_ttl_ms(600);
+    s_.changed.notify_all();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status LeaseJobs(grpc::ServerContext* context, const v1::LeaseJobsRequest* request,
+                         v1::LeaseJobsResponse* response) override {
+    std::unique_lock lock(s_.mu);
+    if (!s_.Authorized(context)) return kUnauthenticated;
+    if (request->worker_id() != s_.worker_id) return {grpc::StatusCode::NOT_FOUND, "unknown worker"};
+    s_.lease_requests.push_back(*request);
+    s_.changed.notify_all();
+    s_.changed.wait_for(lock, std::chrono::milliseconds(request->wait_ms()),
+                        [&] { return !s_.queue.empty(); });
+    while (!s_.queue.empty() && response->jobs_size() < request->max_jobs()) {
+      *response->add_jobs() = s_.queue.front();
+      s_.queue.pop_front();
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override {
+    std::lock_guard lock(s_.mu);
+    if (!s_.Authorized(context)) return kUnauthenticated;
+    for (const v1::JobLease& lease : request->leases()) {
+      v1::LeaseStatus* status = response->add_leases();
+      status->set_job_id(lease.job_id());
+      status->set_status(s_.cancelled_jobs.contains(lease.job_id()) ? "cancelled"
+                         : s_.lost_jobs.contains(lease.job_id())    ? "lost"
+                                                                    : "ok");
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReportMetrics(grpc::ServerContext* context, const v1::ReportMetricsRequest* request,
+                             v1::ReportMetricsResponse* response) override {
+    std::lock_guard lock(s_.mu);
+    if (!s_.Authorized(context)) return kUnauthenticated;
+    const int64_t job = request->lease().job_id();
+    if (s_.lost_jobs.contains(job)) return {grpc::StatusCode::FAILED_PRECONDITION, "stale epoch"};
+    if (request->has_replace_after_step()) {
+      s_.replaced_after.emplace_back(job, request->replace_after_step());
+      std::erase_if(s_.metrics, [&](const auto& entry) {
+        return std::get<0>(entry.first) == job && std::get<2>(entry.first) > request->replace_after_step();
+      });
+    }
+    for (const v1::MetricPoint& point : request->points()) {
+      s_.metrics[{job, point.key(), point.step()}] = point.value();
+    }
+    EXPECT_LE(request->points_size(), 1000);
+    response->set_written(request->points_size());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status AppendLogs(grpc::ServerContext* context, const v1::AppendLogsRequest* request,
+                          v1::AppendLogsResponse* response) override {
+    std::lock_guard lock(s_.mu);
+    if (!s_.Authorized(context)) return kUnauthenticated;
+    for (const std::string& line : request->lines()) s_.logs[request->lease().job_id()].push_back(line);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status UploadArtifact(grpc::ServerContext* context,
+                              grpc::ServerReader<v1::UploadArtifactRequest>* reader,
+                              v1::UploadArtifactResponse* response) override {
+    {
+      std::lock_guard lock(s_.mu);
+      if (!s_.Authorized(context)) return kUnauthenticated;
+    }
+    v1::UploadArtifactRequest message;
+    if (!reader->Read(&message) || !message.has_header()) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, "header first"};
+    }
+    const v1::ArtifactHeader header = message.header();
+    std::string bytes;
+    while (reader->Read(&message)) {
+      EXPECT_LE(message.chunk().size(), size_t{1} << 20);
+      bytes += message.chunk();
+    }
+    if (static_cast<int64_t>(bytes.size()) != header.size_bytes() || Sha256Hex(bytes) != header.sha256()) {
+      return {grpc::StatusCode::DATA_LOSS, "size or checksum mismatch"};
+    }
+    std::lock_guard lock(s_.mu);
+    const int64_t id = static_cast<int64_t>(s_.artifacts.size()) + 1;
+    v1::ArtifactRef& ref = s_.artifacts[id];
+    ref.set_id(id);
+    ref.set_job_id(header.lease().job_id());
+    ref.set_name(header.name());
+    ref.set_size_bytes(header.size_bytes());
+    ref.set_sha256(header.sha256());
+    s_.artifact_bytes[ref.id()] = bytes;
+    *response->mutable_artifact() = ref;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CompleteJobs(grpc::ServerContext* context, const v1::CompleteJobsRequest* request,
+                            v1::CompleteJobsResponse* response) override {
+    std::lock_guard lock(s_.mu);
+    if (!s_.Authorized(context)) return kUnauthenticated;
+    s_.completion_batch_sizes.push_back(request->completions_size());
+    for (const v1::JobCompletion& completion : request->completions()) {
+      s_.completed.push_back(completion.lease());
+      v1::CompletionResult* result = response->add_results();
+      result->set_job_id(completion.lease().job_id());
+      result->set_status("ok");
+    }
+    s_.changed.notify_all();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,
+                       v1::FailJobResponse* response) override {
+    std::lock_guard lock(s_.mu);
+    if (!s_.Authorized(context)) return kUnauthenticated;
+    s_.failures.push_back(*request);
+    response->set_new_state(request->retryable() || request->release() ? v1::JOB_STATE_QUEUED
+                                                                       : v1::JOB_STATE_FAILED);
+    s_.changed.notify_all();
+    return grpc::Status::OK;
+  }
+
+ private:
+  FakeState& s_;
+};
+
+class FakeArtifactService final : public v1::ArtifactService::Service {
+ public:
+  explicit FakeArtifactService(FakeState& state) : s_(state) {}
+
+  grpc::Status DownloadArtifact(grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
+                                grpc::ServerWriter<v1::DownloadArtifactResponse>* writer) override {
+    v1::ArtifactRef ref;
+    std::string bytes;
+    {
+      std::lock_guard lock(s_.mu);
+      if (!s_.Authorized(context)) return kUnauthenticated;
+      auto it = s_.artifacts.find(request->artifact_id());
+      if (it == s_.artifacts.end()) return {grpc::StatusCode::NOT_FOUND, "no such artifact"};
+      ref = it->second;
+      bytes = s_.artifact_bytes[ref.id()];
+    }
+    v1::DownloadArtifactResponse message;
+    *message.mutable_artifact() = ref;
+    writer->Write(message);
+    message.set_chunk(bytes);
+    writer->Write(message);
+    return grpc::Status::OK;
+  }
+
+ private:
+  FakeState& s_;
+};
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(RegisterDiagnosticJobs(registry_).ok());
+    StartServer(0);
+    ASSERT_NE(server_, nullptr);
+    options_.scheduler_address = absl::StrCat("127.0.0.1:", port_);
+    options_.token = kToken;
+    options_.name = "test-worker";
+    options_.slots = 2;
+    options_.cpu_cores = 4;
+    options_.memory_mb = 1024;
+    options_.scratch_root =
+        (std::filesystem::temp_directory_path() /
+         absl::StrCat("worker-test-", ::getpid(), "-", ::testing::UnitTest::GetInstance()->random_seed()))
+            .string();
+    options_.lease_wait_ms = 100;
+    options_.metric_flush_ms = 50;
+    options_.drain_timeout_ms = 5000;
+  }
+
+  void TearDown() override {
+    StopWorker();
+    StopServer();
+    std::filesystem::remove_all(options_.scratch_root);
+  }
+
+  // Port 0 picks a free port; the fake's state survives a restart, like the
+  // scheduler's database does.
+  void StartServer(int port) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&workers_);
+    builder.RegisterService(&artifacts_);
+    server_ = builder.BuildAndStart();
+  }
+
+  void StopServer() {
+    if (!server_) return;
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    server_->Wait();
+    server_.reset();
+  }
+
+  void StartWorker() { StartWorker(registry_); }
+  void StartWorker(const JobKindRegistry& registry) {
+    worker_ = std::make_unique<Worker>(options_, registry);
+    runner_ = std::thread([this] { run_status_ = worker_->Run(); });
+  }
+
+  // Returns how long Run() took to return after the stop request.
+  absl::Duration StopWorker() {
+    if (!worker_) return absl::ZeroDuration();
+    absl::Time start = absl::Now();
+    worker_->RequestStop();
+    runner_.join();
+    absl::Duration took = absl::Now() - start;
+    worker_.reset();
+    return took;
+  }
+
+  void Enqueue(int64_t id, std::string kind, nlohmann::json params, int32_t attempt = 1, int64_t epoch = 1,
+               std::vector<v1::ArtifactRef> own_artifacts = {}) {
+    v1::LeasedJob leased;
+    leased.mutable_job()->set_id(id);
+    leased.mutable_job()->set_kind(std::move(kind));
+    leased.mutable_job()->set_params_json(params.dump());
+    leased.mutable_job()->set_attempt(attempt);
+    leased.mutable_job()->mutable_resources()->set_cpu_cores(1);
+    leased.set_epoch(epoch);
+    for (auto& artifact : own_artifacts) *leased.add_own_artifacts() = artifact;
+    std::lock_guard lock(state_.mu);
+    state_.queue.push_back(std::move(leased));
+    state_.changed.notify_all();
+  }
+
+  // Waits (up to 10 s) until `condition` holds on the fake's state.
+  bool WaitFor(const std::function<bool()>& condition) {
+    std::unique_lock lock(state_.mu);
+    return state_.changed.wait_for(lock, std::chrono::seconds(10), condition);
+  }
+  // Polls, for conditions that no notification announces.
+  bool PollFor(const std::function<bool()>& condition) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(state_.mu);
+        if (condition()) return true;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  }
+
+  const v1::FailJobRequest* FailureOf(int64_t job_id) {
+    for (const auto& failure : state_.failures) {
+      if (failure.lease().job_id() == job_id) return &failure;
+    }
+    return nullptr;
+  }
+  bool Completed(int64_t job_id) {
+    for (const auto& lease : state_.completed) {
+      if (lease.job_id() == job_id) return true;
+    }
+    return false;
+  }
+
+  FakeState state_;
+  FakeWorkerService workers_{state_};
+  FakeArtifactService artifacts_{state_};
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  JobKindRegistry registry_;
+  WorkerOptions options_;
+  std::unique_ptr<Worker> worker_;
+  std::thread runner_;
+  absl::Status run_status_;
+};
+
+TEST_F(WorkerTest, RunsJobsAndReportsHowTheyEnded) {
+  Enqueue(1, "noop", nlohmann::json::object());
+  Enqueue(2, "sleep", {{"seconds", 0.1}, {"steps", 3}});
+  Enqueue(3, "sleep", {{"steps", "many"}});
+  Enqueue(4, "train_transformer", nlohmann::json::object());
+  Enqueue(5, "sleep", {{"seconds", 0.0}, {"fail_attempts", 1}});
+  StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return state_.completed.size() == 2 && state_.failures.size() == 3; }));
+  EXPECT_TRUE(Completed(1));
+  EXPECT_TRUE(Completed(2));
+  for (int64_t step = 1; step <= 3; ++step) {
+    EXPECT_DOUBLE_EQ((state_.metrics[{2, "progress", step}]), step / 3.0);
+  }
+  ASSERT_NE(FailureOf(3), nullptr);
+  EXPECT_FALSE(FailureOf(3)->retryable());
+  EXPECT_NE(FailureOf(3)->reason().find("steps"), std::string::npos) << FailureOf(3)->reason();
+  ASSERT_NE(FailureOf(4), nullptr);
+  EXPECT_FALSE(FailureOf(4)->retryable());
+  EXPECT_NE(FailureOf(4)->reason().find("no job kind 'train_transformer'"), std::string::npos);
+  ASSERT_NE(FailureOf(5), nullptr);
+  EXPECT_TRUE(FailureOf(5)->retryable());
+  EXPECT_FALSE(FailureOf(5)->release());
+  EXPECT_EQ(FailureOf(5)->reason(), "injected failure");
+  EXPECT_EQ(FailureOf(5)->worker_id(), "worker-1");
+
+  EXPECT_LT(StopWorker(), absl::Seconds(3));
+  EXPECT_TRUE(run_status_.ok()) << run_status_;
+  std::lock_guard lock(state_.mu);
+  EXPECT_EQ(state_.calls_without_token, 0);
+  for (const auto& request : state_.lease_requests) {
+    EXPECT_GE(request.max_jobs(), 1);
+    EXPECT_LE(request.max_jobs(), 2);
+    EXPECT_EQ(request.kinds_size(), 2);
+    EXPECT_EQ(request.free().cpu_cores(), 4 - (2 - request.max_jobs()));
+  }
+  // Scratch folders are removed after each job.
+  EXPECT_TRUE(std::filesystem::is_empty(options_.scratch_root));
+}
+
+TEST_F(WorkerTest, StopsAJobTheSchedulerCancelled) {
+  Enqueue(7, "sleep", {{"seconds", 30.0}, {"steps", 300}});
+  StartWorker();
+  ASSERT_TRUE(PollFor([&] { return state_.metrics.contains({7, "progress", 1}); }));
+  {
+    std::lock_guard lock(state_.mu);
+    state_.cancelled_jobs.insert(7);
+  }
+  // The slot frees up again once the job has stopped.
+  ASSERT_TRUE(PollFor(
+      [&] { return !state_.lease_requests.empty() && state_.lease_requests.back().max_jobs() == 2; }));
+  EXPECT_LT(StopWorker(), absl::Seconds(3));
+  std::lock_guard lock(state_.mu);
+  EXPECT_FALSE(Completed(7));
+  EXPECT_EQ(FailureOf(7), nullptr);
+}
+
+TEST_F(WorkerTest, StopsWritingWhenTheLeaseIsLost) {
+  Enqueue(8, "sleep", {{"seconds", 30.0}, {"steps", 300}});
+  StartWorker();
+  ASSERT_TRUE(PollFor([&] { return state_.metrics.contains({8, "progress", 1}); }));
+  {
+    std::lock_guard lock(state_.mu);
+    state_.lost_jobs.insert(8);
+  }
+  ASSERT_TRUE(PollFor(
+      [&] { return !state_.lease_requests.empty() && state_.lease_requests.back().max_jobs() == 2; }));
+  StopWorker();
+  std::lock_guard lock(state_.mu);
+  EXPECT_FALSE(Completed(8));
+  EXPECT_EQ(FailureOf(8), nullptr);
+}
+
+TEST_F(WorkerTest, ReleasesRunningJobsOnStop) {
+  Enqueue(9, "sleep", {{"seconds", 30.0}, {"steps", 300}});
+  StartWorker();
+  ASSERT_TRUE(PollFor([&] { return state_.metrics.contains({9, "progress", 1}); }));
+  EXPECT_LT(StopWorker(), absl::Seconds(3));
+  EXPECT_TRUE(run_status_.ok()) << run_status_;
+  std::lock_guard lock(state_.mu);
+  ASSERT_NE(FailureOf(9), nullptr);
+  EXPECT_TRUE(FailureOf(9)->release());
+}
+
+TEST_F(WorkerTest, ResumesFromItsCheckpointArtifact) {
+  nlohmann::json params = {
+      {"seconds", 0.0}, {"steps", 4}, {"checkpoint_every", 2}, {"fail_at_step", 3}, {"fail_attempts", 1}};
+  Enqueue(10, "sleep", params, /*attempt=*/1, /*epoch=*/1);
+  StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return FailureOf(10) != nullptr; }));
+  std::vector<v1::ArtifactRef> own;
+  {
+    std::lock_guard lock(state_.mu);
+    ASSERT_EQ(state_.artifacts.size(), 1u);
+    own.push_back(state_.artifacts.begin()->second);
+    EXPECT_EQ(own[0].name(), "checkpoint.json");
+    EXPECT_EQ(state_.artifact_bytes[own[0].id()], "{\"step\":2}\n");
+    // Simulate a stale point from the failed attempt that the resume must replace.
+    state_.metrics[{10, "progress", 3}] = -1;
+  }
+  Enqueue(10, "sleep", params, /*attempt=*/2, /*epoch=*/2, own);
+  ASSERT_TRUE(WaitFor([&] { return Completed(10); }));
+  StopWorker();
+  std::lock_guard lock(state_.mu);
+  EXPECT_EQ(state_.replaced_after, (std::vector<std::pair<int64_t, int64_t>>{{10, 2}}));
+  EXPECT_EQ((state_.metrics[{10, "attempt", 2}]), 1);
+  EXPECT_EQ((state_.metrics[{10, "attempt", 3}]), 2);
+  EXPECT_DOUBLE_EQ((state_.metrics[{10, "progress", 3}]), 0.75);
+  bool logged_resume = false;
+  for (const auto& line : state_.logs[10])
+    logged_resume |= line.find("resuming from checkpoint at step 2") == 0;
+  EXPECT_TRUE(logged_resume);
+}
+
+TEST_F(WorkerTest, RegistersAgainWhenTheSchedulerForgetsIt) {
+  StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return !state_.lease_requests.empty(); }));
+  {
+    std::lock_guard lock(state_.mu);
+    state_.worker_id = "forgotten";
+  }
+  ASSERT_TRUE(WaitFor([&] { return state_.registrations == 2; }));
+  Enqueue(11, "noop", nlohmann::json::object());
+  ASSERT_TRUE(WaitFor([&] { return Completed(11); }));
+}
+
+TEST_F(WorkerTest, ReleasesJobsThatOutlastTheDrainTimeout) {
+  std::atomic<bool> started{false};
+  JobKindRegistry stubborn;
+  ASSERT_TRUE(stubborn
+                  .Register("noop",
+                            [&](JobContext&) {
+                              started = true;
+                              absl::SleepFor(absl::Milliseconds(1500));  // ignores should_stop()
+                              return absl::OkStatus();
+                            })
+                  .ok());
+  options_.drain_timeout_ms = 200;
+  Enqueue(13, "noop", nlohmann::json::object());
+  StartWorker(stubborn);
+  ASSERT_TRUE(PollFor([&] { return started.load(); }));
+  absl::Duration took = StopWorker();
+  EXPECT_GE(took, absl::Milliseconds(200));
+  EXPECT_LT(took, absl::Seconds(4));
+  std::lock_guard lock(state_.mu);
+  ASSERT_NE(FailureOf(13), nullptr);
+  EXPECT_TRUE(FailureOf(13)->release());
+  EXPECT_NE(FailureOf(13)->reason().find("drain timeout"), std::string::npos);
+  // It returned OK after its lease was released: nothing more is sent.
+  EXPECT_FALSE(Completed(13));
+  EXPECT_EQ(state_.failures.size(), 1u);
+}
+
+TEST_F(WorkerTest, CarriesOnAcrossASchedulerRestart) {
+  Enqueue(12, "sleep", {{"seconds", 1.5}, {"steps", 15}});
+  StartWorker();
+  ASSERT_TRUE(PollFor([&] { return state_.metrics.contains({12, "progress", 2}); }));
+  const int port = port_;
+  StopServer();
+  absl::SleepFor(absl::Milliseconds(700));
+  StartServer(port);
+  ASSERT_NE(server_, nullptr) << "port " << port << " not reusable";
+  ASSERT_TRUE(WaitFor([&] { return Completed(12); }));
+  std::lock_guard lock(state_.mu);
+  for (int64_t step = 1; step <= 15; ++step) {
+    EXPECT_TRUE(state_.metrics.contains({12, "progress", step})) << "step " << step;
+  }
+  EXPECT_EQ(state_.failures.size(), 0u);
+}
+
+TEST_F(WorkerTest, ReturnsAnErrorForARefusedToken) {
+  options_.token = "wrong";
+  Worker worker(options_, registry_);
+  absl::Status status = worker.Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << status;
+}
+
+}  // namespace
+}  // namespace expsvc::worker
