@@ -227,10 +227,6 @@ absl::StatusOr<expsvc::v1::ListWorkersResponse> Scheduler::ListWorkers() {
 absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc::v1::LeaseJobsRequest& request,
                                                                    const std::function<bool()>& cancelled) {
   if (request.worker_id().empty()) return absl::InvalidArgumentError("lease request without a worker id");
-  EXPSVC_ASSIGN_OR_RETURN(bool known, store_->WorkerExists(request.worker_id()));
-  if (!known) {
-    return absl::NotFoundError(absl::StrCat("worker ", request.worker_id(), " is not registered; register again"));
-  }
   storage::ClaimRequest claim;
   claim.worker_id = request.worker_id();
   claim.free_cpu_cores = request.free().cpu_cores();
@@ -245,6 +241,7 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(std::clamp(request.wait_ms(), 0, options_.max_lease_wait_ms));
   expsvc::v1::LeaseJobsResponse response;
+  bool checked_worker = false;
   while (true) {
     uint64_t generation;
     {
@@ -255,6 +252,14 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
     if (!leased.empty()) {
       for (auto& job : leased) *response.add_jobs() = std::move(job);
       return response;
+    }
+    // The claim leases nothing to an unknown worker; say why, once, off the hot path.
+    if (!checked_worker) {
+      EXPSVC_ASSIGN_OR_RETURN(bool known, store_->WorkerExists(request.worker_id()));
+      if (!known) {
+        return absl::NotFoundError(absl::StrCat("worker ", request.worker_id(), " is not registered; register again"));
+      }
+      checked_worker = true;
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline || (cancelled && cancelled())) return response;

@@ -51,6 +51,7 @@ WITH head AS MATERIALIZED (
   SELECT id, sweep_id, group_key FROM jobs
   WHERE state = 'queued' AND run_after <= now() AND kind = ANY($6::text[])
     AND cpu_cores <= $2 AND memory_mb <= $3 AND gpus <= $4
+    AND EXISTS (SELECT 1 FROM workers WHERE id = $1)
   ORDER BY priority DESC, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
@@ -313,14 +314,14 @@ absl::StatusOr<Role> ParseRole(std::string_view name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown role '", std::string(name), "' (admin, user or worker)"));
 }
 
-template <typename Body>
-auto PostgresStore::InTransaction(const char* what, Body&& body) -> decltype(body(std::declval<pqxx::work&>())) {
+template <typename Txn, typename Body>
+auto PostgresStore::Run(const char* what, Body&& body) -> decltype(body(std::declval<Txn&>())) {
   constexpr int kAttempts = 4;
   for (int attempt = 1;; ++attempt) {
     auto handle = pool_->Acquire();
     if (!handle.ok()) return handle.status();
     try {
-      pqxx::work txn(handle->connection());
+      Txn txn(handle->connection());
       auto result = body(txn);
       if (result.ok()) txn.commit();
       return result;
@@ -356,7 +357,7 @@ absl::Status PostgresStore::CreateToken(const std::string& name, Role role, cons
 }
 
 absl::StatusOr<std::optional<Role>> PostgresStore::LookupToken(const std::string& token_hash) {
-  return InTransaction("looking up a token", [&](pqxx::work& txn) -> absl::StatusOr<std::optional<Role>> {
+  return InSingleStatement("looking up a token", [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<Role>> {
     pqxx::result row =
         txn.exec_params("SELECT role FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL", token_hash);
     if (row.empty()) return std::optional<Role>();
@@ -382,7 +383,7 @@ absl::StatusOr<std::string> PostgresStore::RegisterWorker(const expsvc::v1::Regi
 }
 
 absl::StatusOr<bool> PostgresStore::WorkerExists(const std::string& worker_id) {
-  return InTransaction("looking up a worker", [&](pqxx::work& txn) -> absl::StatusOr<bool> {
+  return InSingleStatement("looking up a worker", [&](pqxx::transaction_base& txn) -> absl::StatusOr<bool> {
     return !txn.exec_params("SELECT 1 FROM workers WHERE id = $1", worker_id).empty();
   });
 }
@@ -596,7 +597,7 @@ WHERE j.id = ANY($1::bigint[]))sql",
   });
 }
 
-absl::Status PostgresStore::FillArtifactsForLease(pqxx::work& txn, expsvc::v1::LeasedJob& leased) {
+absl::Status PostgresStore::FillArtifactsForLease(pqxx::transaction_base& txn, expsvc::v1::LeasedJob& leased) {
   pqxx::result rows = txn.exec_params(absl::StrCat("SELECT ", kArtifactColumns, R"sql(, a.job_id = $1 AS own
 FROM artifacts a
 WHERE a.job_id = $1 OR a.job_id IN (SELECT parent_id FROM job_dependencies WHERE job_id = $1)
@@ -610,7 +611,8 @@ ORDER BY a.job_id, a.name)sql"),
 }
 
 absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(const ClaimRequest& request) {
-  return InTransaction("leasing jobs", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> {
+  return InSingleStatement("leasing jobs", [&](pqxx::transaction_base& txn)
+                                               -> absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> {
     pqxx::result rows = txn.exec_prepared(kClaimStatement, request.worker_id, request.free_cpu_cores,
                                           request.free_memory_mb, request.free_gpus,
                                           static_cast<int64_t>(std::max(1, request.max_jobs)),
@@ -642,8 +644,8 @@ absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> PostgresStore::RenewLeases(
     ids.push_back(lease.job_id());
     epochs.push_back(lease.epoch());
   }
-  return InTransaction("renewing leases",
-                       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> {
+  return InSingleStatement("renewing leases",
+                       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> {
                          pqxx::result rows = txn.exec_prepared(kRenewStatement, worker_id, IntArrayLiteral(ids),
                                                                IntArrayLiteral(epochs), lease_ttl_ms);
                          std::vector<expsvc::v1::LeaseStatus> statuses;
@@ -665,8 +667,8 @@ absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> PostgresStore::Complet
     ids.push_back(lease.job_id());
     epochs.push_back(lease.epoch());
   }
-  return InTransaction("completing jobs",
-                       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
+  return InSingleStatement("completing jobs",
+                       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
                          pqxx::result rows = txn.exec_prepared(kCompleteStatement, worker_id, IntArrayLiteral(ids),
                                                                IntArrayLiteral(epochs));
                          std::vector<expsvc::v1::CompletionResult> results;

@@ -54,7 +54,7 @@ absl::Status PostgresCluster::RunAsOwner(const std::string& command) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
+absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(bool durable) {
   std::unique_ptr<PostgresCluster> cluster(new PostgresCluster());
   cluster->bin_dir_ = FindPostgresBinDir();
   if (cluster->bin_dir_.empty()) {
@@ -68,12 +68,13 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
   cluster->port_ = FindFreePort();
   const std::string data = absl::StrCat(cluster->directory_, "/data");
   absl::Status status = cluster->RunAsOwner(
-      absl::StrCat(cluster->bin_dir_, "/initdb -D ", data, " -A trust -U postgres --no-sync -E UTF8"));
+      absl::StrCat(cluster->bin_dir_, "/initdb -D ", data, " -A trust -U postgres -E UTF8", durable ? "" : " --no-sync"));
   if (!status.ok()) return status;
   // Throwaway clusters trade durability for speed; production keeps fsync.
   status = cluster->RunAsOwner(absl::StrCat(cluster->bin_dir_, "/pg_ctl -D ", data, " -w -l ", cluster->directory_,
                                             "/server.log -o \"-p ", cluster->port_, " -k ", cluster->directory_,
-                                            " -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\" start"));
+                                            " -c listen_addresses=127.0.0.1 -c max_connections=200", durable ? "" : " -c fsync=off",
+                                            "\" start"));
   if (!status.ok()) return status;
   return cluster;
 }

@@ -13,7 +13,8 @@ namespace expsvc::testing {
 
 class PostgresCluster {
  public:
-  static absl::StatusOr<std::unique_ptr<PostgresCluster>> Start();
+  // durable=false turns fsync off (tests); benchmarks keep PostgreSQL's defaults.
+  static absl::StatusOr<std::unique_ptr<PostgresCluster>> Start(bool durable = false);
   ~PostgresCluster();
 
   // Creates a database and returns its libpq connection string.

@@ -1,0 +1,297 @@
+// Scheduler benchmark: a real scheduler over loopback gRPC on a throwaway
+// PostgreSQL with its default durability (fsync on), several worker threads
+// leasing and completing noop jobs. Prints, in one run:
+//   - leased+completed noop jobs per second with several workers;
+//   - p50/p99 latency of an idle worker's lease request while work is queued,
+//     and of the long-poll wake-up when work arrives while it waits;
+//   - the time to submit a 1,572-job sweep (the SAE study's size);
+//   - the baseline: single-row UPDATEs per second on the same cluster, one
+//     connection, autocommit, and the throughput as a ratio of it.
+// The last line is key=value pairs.
+//
+//   scheduler_bench [--jobs=N] [--workers=N] [--batch=N]
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "expsvc/v1/sweeps.grpc.pb.h"
+#include "expsvc/v1/workers.grpc.pb.h"
+#include "server/grpc/scheduler_server.h"
+#include "server/scheduler/token_authenticator.h"
+#include "server/testing/postgres_cluster.h"
+
+namespace {
+
+namespace v1 = expsvc::v1;
+using Clock = std::chrono::steady_clock;
+
+double Milliseconds(Clock::duration duration) { return std::chrono::duration<double, std::milli>(duration).count(); }
+
+double Percentile(std::vector<double> values, double fraction) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t index = std::min(values.size() - 1, static_cast<size_t>(fraction * static_cast<double>(values.size())));
+  return values[index];
+}
+
+int IntFlag(int argc, char** argv, const char* name, int fallback) {
+  const std::string prefix = absl::StrCat("--", name, "=");
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return std::atoi(argv[i] + prefix.size());
+  }
+  return fallback;
+}
+
+class Client {
+ public:
+  Client(const std::string& address, std::string token)
+      : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+        sweeps_(v1::SweepService::NewStub(channel_)),
+        workers_(v1::WorkerService::NewStub(channel_)),
+        token_(std::move(token)) {}
+
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+    return context;
+  }
+
+  int64_t Submit(const std::string& yaml) {
+    v1::SubmitSweepRequest request;
+    request.set_spec_yaml(yaml);
+    request.set_file_name("bench.yaml");
+    v1::SubmitSweepResponse response;
+    grpc::Status status = sweeps_->SubmitSweep(Context().get(), request, &response);
+    if (!status.ok()) {
+      std::fprintf(stderr, "submit failed: %s\n", status.error_message().c_str());
+      std::exit(1);
+    }
+    return response.sweep().counts().total();
+  }
+
+  std::string Register(const std::string& name) {
+    v1::RegisterWorkerRequest request;
+    request.set_name(name);
+    v1::RegisterWorkerResponse response;
+    if (!workers_->RegisterWorker(Context().get(), request, &response).ok()) std::exit(1);
+    return response.worker_id();
+  }
+
+  v1::LeaseJobsResponse Lease(const std::string& worker_id, int max_jobs, int wait_ms) {
+    v1::LeaseJobsRequest request;
+    request.set_worker_id(worker_id);
+    request.set_max_jobs(max_jobs);
+    request.set_wait_ms(wait_ms);
+    request.mutable_free()->set_cpu_cores(1024);
+    request.mutable_free()->set_memory_mb(1 << 30);
+    request.mutable_free()->set_gpus(64);
+    v1::LeaseJobsResponse response;
+    grpc::Status status = workers_->LeaseJobs(Context().get(), request, &response);
+    if (!status.ok()) std::fprintf(stderr, "lease failed: %s\n", status.error_message().c_str());
+    return response;
+  }
+
+  int Complete(const std::string& worker_id, const v1::LeaseJobsResponse& leased) {
+    v1::CompleteJobsRequest request;
+    request.set_worker_id(worker_id);
+    for (const auto& job : leased.jobs()) {
+      auto* lease = request.add_completions()->mutable_lease();
+      lease->set_job_id(job.job().id());
+      lease->set_epoch(job.epoch());
+    }
+    v1::CompleteJobsResponse response;
+    grpc::Status status = workers_->CompleteJobs(Context().get(), request, &response);
+    if (!status.ok()) std::fprintf(stderr, "complete failed: %s\n", status.error_message().c_str());
+    return status.ok() ? leased.jobs_size() : 0;
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::SweepService::Stub> sweeps_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+  std::string token_;
+};
+
+std::string NoopSweep(const std::string& name, int jobs) {
+  std::string grid = "[";
+  for (int i = 0; i < jobs; ++i) absl::StrAppend(&grid, i == 0 ? "" : ",", i);
+  return absl::StrCat("name: ", name, "\nstages:\n  - name: work\n    kind: noop\n    grid: {i: ", grid, "]}\n");
+}
+
+// The SAE study's shape: models × layers × checkpoints = 1572 jobs, grouped
+// by model and checkpoint (79 groups).
+std::string SaeSizedSweep(int repetition) {
+  std::string yaml = absl::StrCat("name: sae-shape-", repetition, "\nstages:\n");
+  const std::vector<std::pair<int, int>> models = {{12, 16}, {16, 16}, {20, 16}, {24, 16}, {28, 15}};
+  for (size_t m = 0; m < models.size(); ++m) {
+    std::string layers = "[", checkpoints = "[";
+    for (int l = 0; l < models[m].first; ++l) absl::StrAppend(&layers, l == 0 ? "" : ",", l);
+    for (int c = 0; c < models[m].second; ++c) absl::StrAppend(&checkpoints, c == 0 ? "" : ",", c);
+    absl::StrAppend(&yaml, "  - name: model", m, "\n    kind: noop\n    params: {model: m", m,
+                    "}\n    grid: {checkpoint: ", checkpoints, "], layer: ", layers,
+                    "]}\n    group_by: [model, checkpoint]\n");
+  }
+  return yaml;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int total_jobs = IntFlag(argc, argv, "jobs", 20000);
+  const int worker_count = IntFlag(argc, argv, "workers", 4);
+  const int batch = IntFlag(argc, argv, "batch", 32);
+
+  auto cluster = expsvc::testing::PostgresCluster::Start(/*durable=*/true);
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
+    return 1;
+  }
+  auto conninfo = (*cluster)->CreateDatabase("bench");
+  expsvc::server::ServerOptions options;
+  options.database = *conninfo;
+  options.listen_address = "127.0.0.1:0";
+  char artifact_dir[] = "/tmp/expsvc-bench-XXXXXX";
+  options.artifact_root = ::mkdtemp(artifact_dir);
+  options.migrations_dir = EXPSVC_DEFAULT_MIGRATIONS_DIR;
+  options.pool_size = 8;
+  auto server = expsvc::server::SchedulerServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
+  auto store = expsvc::storage::PostgresStore::Open(*conninfo, 1);
+  expsvc::scheduler::TokenAuthenticator tokens(store->get());
+  const std::string user_token = *tokens.CreateToken("bench-user", expsvc::storage::Role::kUser);
+  const std::string worker_token = *tokens.CreateToken("bench-worker", expsvc::storage::Role::kWorker);
+
+  // Baseline: single-row autocommit UPDATEs on the same cluster.
+  double baseline_updates_per_s = 0;
+  {
+    pqxx::connection connection(*conninfo);
+    pqxx::nontransaction setup(connection);
+    setup.exec("CREATE TABLE bench_counter (id int PRIMARY KEY, n bigint NOT NULL)");
+    setup.exec("INSERT INTO bench_counter VALUES (1, 0)");
+    connection.prepare("bump", "UPDATE bench_counter SET n = n + 1 WHERE id = 1");
+    int updates = 0;
+    const auto start = Clock::now();
+    while (Clock::now() - start < std::chrono::seconds(3)) {
+      setup.exec_prepared("bump");
+      ++updates;
+    }
+    baseline_updates_per_s = updates / std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  std::printf("baseline: %.0f single-row UPDATEs/s (one connection, autocommit, fsync on)\n", baseline_updates_per_s);
+
+  Client user(address, user_token);
+
+  // Submitting a 1,572-job sweep.
+  std::vector<double> submit_ms;
+  for (int repetition = 0; repetition < 5; ++repetition) {
+    const std::string yaml = SaeSizedSweep(repetition);
+    const auto start = Clock::now();
+    const int64_t jobs = user.Submit(yaml);
+    submit_ms.push_back(Milliseconds(Clock::now() - start));
+    if (jobs != 1572) {
+      std::fprintf(stderr, "expected 1572 jobs, got %lld\n", static_cast<long long>(jobs));
+      return 1;
+    }
+  }
+  const double submit_p50_ms = Percentile(submit_ms, 0.5);
+  std::printf("submit 1572-job sweep: median %.1f ms over %zu runs\n", submit_p50_ms, submit_ms.size());
+  // Drain those so they do not mix with what follows.
+  {
+    Client drainer(address, worker_token);
+    const std::string id = drainer.Register("drainer");
+    while (true) {
+      auto leased = drainer.Lease(id, 256, 0);
+      if (leased.jobs_size() == 0) break;
+      drainer.Complete(id, leased);
+    }
+  }
+
+  // Lease latency of an idle worker while work is queued (one job per call).
+  std::vector<double> lease_ms;
+  {
+    user.Submit(NoopSweep("latency", 2000));
+    Client worker(address, worker_token);
+    const std::string id = worker.Register("latency");
+    while (true) {
+      const auto start = Clock::now();
+      auto leased = worker.Lease(id, 1, 0);
+      const double elapsed = Milliseconds(Clock::now() - start);
+      if (leased.jobs_size() == 0) break;
+      lease_ms.push_back(elapsed);
+      worker.Complete(id, leased);
+    }
+  }
+  const double lease_p50 = Percentile(lease_ms, 0.5), lease_p99 = Percentile(lease_ms, 0.99);
+  std::printf("lease latency with work queued: p50 %.2f ms, p99 %.2f ms (%zu leases)\n", lease_p50, lease_p99,
+              lease_ms.size());
+
+  // Wake-up latency: the worker is long-polling when work arrives.
+  std::vector<double> wake_ms;
+  {
+    Client worker(address, worker_token);
+    const std::string id = worker.Register("wakeup");
+    for (int repetition = 0; repetition < 30; ++repetition) {
+      std::atomic<bool> polling{false};
+      std::atomic<Clock::rep> submitted{0};
+      std::thread poller([&] {
+        polling = true;
+        auto leased = worker.Lease(id, 1, 5000);
+        wake_ms.push_back(Milliseconds(Clock::now() - Clock::time_point(Clock::duration(submitted.load()))));
+        worker.Complete(id, leased);
+      });
+      while (!polling) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      submitted = Clock::now().time_since_epoch().count();
+      user.Submit(NoopSweep(absl::StrCat("wake-", repetition), 1));
+      poller.join();
+    }
+  }
+  const double wake_p50 = Percentile(wake_ms, 0.5), wake_p99 = Percentile(wake_ms, 0.99);
+  std::printf("long-poll wake-up (submit returns -> worker holds the job): p50 %.2f ms, p99 %.2f ms\n", wake_p50,
+              wake_p99);
+
+  // Throughput: several workers lease and complete noop jobs in batches.
+  user.Submit(NoopSweep("throughput", total_jobs));
+  std::atomic<int64_t> completed{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int w = 0; w < worker_count; ++w) {
+    workers.emplace_back([&, w] {
+      Client worker(address, worker_token);
+      const std::string id = worker.Register(absl::StrCat("throughput-", w));
+      while (completed.load() < total_jobs) {
+        auto leased = worker.Lease(id, batch, 200);
+        if (leased.jobs_size() == 0) continue;
+        completed += worker.Complete(id, leased);
+      }
+    });
+  }
+  for (auto& thread : workers) thread.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double jobs_per_s = static_cast<double>(completed.load()) / seconds;
+  std::printf("throughput: %lld noop jobs leased and completed in %.2f s by %d workers (batch %d): %.0f jobs/s\n",
+              static_cast<long long>(completed.load()), seconds, worker_count, batch, jobs_per_s);
+  std::printf("ratio to single-row UPDATE rate: %.2f\n", jobs_per_s / baseline_updates_per_s);
+  (*server)->Shutdown();
+  std::printf(
+      "jobs_per_s=%.0f baseline_updates_per_s=%.0f ratio_vs_baseline=%.2f lease_p50_ms=%.2f lease_p99_ms=%.2f "
+      "wakeup_p50_ms=%.2f wakeup_p99_ms=%.2f submit_1572_ms=%.1f workers=%d batch=%d\n",
+      jobs_per_s, baseline_updates_per_s, jobs_per_s / baseline_updates_per_s, lease_p50, lease_p99, wake_p50,
+      wake_p99, submit_p50_ms, worker_count, batch);
+  return 0;
+}
