@@ -25,10 +25,10 @@ using expsvc::v1::JobState;
 // The columns RowToJob reads, in order, from a `jobs` row aliased `j`.
 constexpr char kJobColumns[] =
     "j.id, j.sweep_id, j.stage, j.kind, j.params::text, j.state, j.priority, j.attempt, j.max_attempts, "
-    "coalesce(j.group_key, ''), j.cpu_cores, j.memory_mb, j.gpus, coalesce(j.worker_id, ''), j.error, " EXPSVC_MS(
-        "j.created_at") ", " EXPSVC_MS("j.started_at") ", " EXPSVC_MS("j.finished_at") ", j.lease_epoch, "
-                                                                                         "ARRAY(SELECT d.parent_id FROM job_dependencies d WHERE d.job_id = j.id ORDER BY d.parent_id)::text, " EXPSVC_MS(
-                                                                                             "j.lease_expires_at");
+    "coalesce(j.group_key, ''), j.cpu_cores, j.memory_mb, j.gpus, coalesce(j.worker_id, ''), j.error, "
+    EXPSVC_MS("j.created_at") ", " EXPSVC_MS("j.started_at") ", " EXPSVC_MS("j.finished_at") ", j.lease_epoch, "
+    "ARRAY(SELECT d.parent_id FROM job_dependencies d WHERE d.job_id = j.id ORDER BY d.parent_id)::text, "
+    EXPSVC_MS("j.lease_expires_at");
 
 constexpr char kArtifactColumns[] =
     "a.id, a.job_id, a.name, a.size_bytes, a.sha256, " EXPSVC_MS("a.created_at") ", a.attempt, a.storage_path";

@@ -1,0 +1,55 @@
+#include "client/expctl/job_state.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
+namespace expsvc::expctl {
+
+std::string JobStateName(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_WAITING: return "waiting";
+    case v1::JOB_STATE_QUEUED: return "queued";
+    case v1::JOB_STATE_RUNNING: return "running";
+    case v1::JOB_STATE_SUCCEEDED: return "succeeded";
+    case v1::JOB_STATE_FAILED: return "failed";
+    case v1::JOB_STATE_CANCELLED: return "cancelled";
+    default: return "unknown";
+  }
+}
+
+std::optional<v1::JobState> ParseJobState(absl::string_view text) {
+  std::string name = absl::AsciiStrToLower(text);
+  if (absl::StartsWith(name, "job_state_")) name = name.substr(10);
+  if (name == "waiting") return v1::JOB_STATE_WAITING;
+  if (name == "queued" || name == "queue") return v1::JOB_STATE_QUEUED;
+  if (name == "running" || name == "run") return v1::JOB_STATE_RUNNING;
+  if (name == "succeeded" || name == "ok") return v1::JOB_STATE_SUCCEEDED;
+  if (name == "failed" || name == "fail") return v1::JOB_STATE_FAILED;
+  if (name == "cancelled" || name == "canceled" || name == "cancel") {
+    return v1::JOB_STATE_CANCELLED;
+  }
+  return std::nullopt;
+}
+
+bool IsTerminalJobState(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+bool IsTerminalSweepState(absl::string_view state) {
+  return !state.empty() && !absl::EqualsIgnoreCase(state, "running");
+}
+
+ProgressCounts ToProgressCounts(const v1::StateCounts& counts) {
+  ProgressCounts progress;
+  progress.total = counts.total();
+  progress.waiting = counts.waiting();
+  progress.queued = counts.queued();
+  progress.running = counts.running();
+  progress.succeeded = counts.succeeded();
+  progress.failed = counts.failed();
+  progress.cancelled = counts.cancelled();
+  return progress;
+}
+
+}  // namespace expsvc::expctl
