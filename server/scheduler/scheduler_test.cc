@@ -246,9 +246,13 @@ stages:
     group_by: [checkpoint]
 )yaml");
   EXPECT_EQ(scheduler_->GetSweep(sweep)->groups(), 2);
-  auto leased = Lease(16);
+  // A group is one unit of work: a worker with one free slot takes all of it.
+  auto leased = Lease(1);
   ASSERT_EQ(leased.size(), 3u);
   for (const auto& job : leased) EXPECT_EQ(job.job().group_key(), leased[0].job().group_key());
+  auto second = Lease(16);
+  ASSERT_EQ(second.size(), 3u);
+  EXPECT_NE(second[0].job().group_key(), leased[0].job().group_key());
 }
 
 TEST_F(SchedulerTest, ResourcesLimitWhatIsLeased) {

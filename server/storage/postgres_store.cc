@@ -41,9 +41,11 @@ constexpr char kCheckLeaseStatement[] = "check_lease";
 constexpr char kWriteMetricsStatement[] = "write_metrics";
 constexpr char kAppendLogsStatement[] = "append_logs";
 
-// One statement: lock the best queued job that fits (the head), then the
-// queued jobs of its group (or, for an ungrouped head, other ungrouped jobs)
-// up to max_jobs while their summed resources still fit, and lease them all.
+// One statement: lock the best queued job that fits (the head). An ungrouped
+// head brings other ungrouped jobs, up to max_jobs while their summed
+// resources still fit; a grouped head brings every ready member of its group,
+// whatever max_jobs says, because a group is one unit of work (its jobs share
+// one pass over the data). All of them are leased under a new epoch.
 // $1 worker, $2 cpu, $3 memory, $4 gpus, $5 max jobs, $6 kinds, $7 ttl ms.
 const std::string kClaimSql = absl::StrCat(
     R"sql(
@@ -55,22 +57,30 @@ WITH head AS MATERIALIZED (
   ORDER BY priority DESC, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
-), candidates AS MATERIALIZED (
+), ungrouped AS MATERIALIZED (
   SELECT j.id, j.priority, j.cpu_cores, j.memory_mb, j.gpus FROM jobs j
-  WHERE EXISTS (SELECT 1 FROM head)
-    AND j.state = 'queued' AND j.run_after <= now() AND j.kind = ANY($6::text[])
+  WHERE EXISTS (SELECT 1 FROM head WHERE head.group_key IS NULL)
+    AND j.state = 'queued' AND j.group_key IS NULL AND j.run_after <= now() AND j.kind = ANY($6::text[])
     AND j.cpu_cores <= $2 AND j.memory_mb <= $3 AND j.gpus <= $4
-    AND (((SELECT group_key FROM head) IS NULL AND j.group_key IS NULL)
-      OR (j.sweep_id = (SELECT sweep_id FROM head) AND j.group_key = (SELECT group_key FROM head)))
   ORDER BY j.priority DESC, j.id
   LIMIT $5
+  FOR UPDATE OF j SKIP LOCKED
+), group_members AS MATERIALIZED (
+  SELECT j.id FROM jobs j, head h
+  WHERE h.group_key IS NOT NULL AND j.sweep_id = h.sweep_id AND j.group_key = h.group_key
+    AND j.state = 'queued' AND j.run_after <= now() AND j.kind = ANY($6::text[])
+    AND j.cpu_cores <= $2 AND j.memory_mb <= $3 AND j.gpus <= $4
+  ORDER BY j.id
+  LIMIT 4096
   FOR UPDATE OF j SKIP LOCKED
 ), fitting AS (
   SELECT id FROM (
     SELECT id, row_number() OVER w AS position, sum(cpu_cores) OVER w AS cpu,
            sum(memory_mb) OVER w AS memory, sum(gpus) OVER w AS gpu
-    FROM candidates WINDOW w AS (ORDER BY priority DESC, id)) running_totals
+    FROM ungrouped WINDOW w AS (ORDER BY priority DESC, id)) running_totals
   WHERE position = 1 OR (cpu <= $2 AND memory <= $3 AND gpu <= $4)
+  UNION ALL
+  SELECT id FROM group_members
 ), seen AS (
   UPDATE workers SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '2 seconds'
 )

@@ -173,7 +173,8 @@ stages:
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(jobs[0].attempt(), 2);
-  EXPECT_EQ(progress_points(), 12) << "one point per step, none duplicated";
+  CommandResult series = stack_->Expctl({"metrics", std::to_string(sweep_id), "--series", "--keys", "progress"});
+  EXPECT_EQ(progress_points(), 12) << "one point per step, none duplicated\n" << series.out;
 
   CommandResult logs = stack_->Expctl({"logs", std::to_string(jobs[0].id())});
   EXPECT_EQ(logs.exit_code, 0);

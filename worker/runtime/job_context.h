@@ -45,7 +45,8 @@ class JobContext {
   virtual absl::Status Flush() = 0;
 
   // Streams a local file to the scheduler under `name` (replacing an earlier
-  // artifact of the same name of this job).
+  // artifact of the same name of this job). Buffered metrics and logs are
+  // flushed first, so a checkpoint never gets ahead of the points before it.
   virtual absl::StatusOr<expsvc::v1::ArtifactRef> UploadArtifact(std::string_view name,
                                                                  const std::string& local_path) = 0;
   // An artifact this job stored in an earlier attempt, if any.

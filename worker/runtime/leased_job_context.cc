@@ -143,6 +143,9 @@ absl::Status LeasedJobContext::Flush() {
 
 absl::StatusOr<v1::ArtifactRef> LeasedJobContext::UploadArtifact(std::string_view name,
                                                                  const std::string& local_path) {
+  // An artifact (a checkpoint above all) must never get ahead of the metrics
+  // reported before it: a job resuming from it replaces only what came after.
+  EXPSVC_RETURN_IF_ERROR(Flush());
   v1::ArtifactRef uploaded;
   const absl::string_view artifact_name(name.data(), name.size());
   EXPSVC_RETURN_IF_ERROR(Write(absl::StrCat("UploadArtifact('", artifact_name, "')"), [&]() -> absl::Status {
