@@ -26,6 +26,13 @@ ParamSpec Param(std::string name, ParamType type, Json default_value, std::strin
   return spec;
 }
 
+ParamSpec Choice(std::string name, std::string default_value, std::vector<std::string> choices,
+                 std::string help) {
+  ParamSpec spec = Param(std::move(name), ParamType::kString, default_value, std::move(help));
+  spec.choices = std::move(choices);
+  return spec;
+}
+
 // Adding a kind is one entry here; the scheduler, expctl and the worker all
 // read their schemas from this list.
 std::vector<JobKindSpec> BuildCatalog() {
@@ -49,6 +56,39 @@ std::vector<JobKindSpec> BuildCatalog() {
         Param("exit_code", ParamType::kInt, 0, "Reserved."),
         Param("note", ParamType::kString, absent, "Free text, ignored.")},
        /*accepts_extra_params=*/true},
+      {"train_music",
+       "Trains a 4-layer decoder-only Transformer on POP909 windows (Study 1) with one of five attention "
+       "variants; logs train/valid loss, reports parameters and ms per note, keeps the best checkpoint.",
+       {Choice("representation", "event", {"note", "event"}, "Note-based 6-tuples or event-based tokens."),
+        Choice("attention", "Attn", {"Attn", "RelAttn", "RIPOAttn", "CirRelAttn-S", "CirRelAttn-H"},
+               "Attention variant."),
+        Param("d_model", ParamType::kInt, 256, "Model width.", 8, 8192),
+        Param("n_layers", ParamType::kInt, 4, "Decoder blocks.", 1, 64),
+        Param("n_heads", ParamType::kInt, 8, "Attention heads (must divide d_model).", 1, 128),
+        Param("d_ff", ParamType::kInt, 1024, "Feed-forward width.", 8, 65536),
+        Param("dropout", ParamType::kDouble, 0.1, "Dropout.", 0, 0.9),
+        Param("max_len", ParamType::kInt, 1024, "Tokens per training sequence: longer windows are cut to "
+              "their first max_len tokens.", 8, 8192),
+        Param("batch_size", ParamType::kInt, 8, "Sequences per step.", 1, 4096),
+        Param("lr", ParamType::kDouble, 3e-4, "Peak learning rate (Adam).", 0, 1),
+        Choice("lr_schedule", "cosine", {"constant", "cosine", "inverse_sqrt"},
+               "After linear warm-up: constant, cosine decay to 10%, or inverse square root."),
+        Param("warmup_steps", ParamType::kInt, 100, "Linear warm-up steps.", 0),
+        Param("steps", ParamType::kInt, 0, "Optimizer steps; 0 means use epochs.", 0),
+        Param("epochs", ParamType::kDouble, 1.0, "Passes over the training windows when steps is 0.", 0),
+        Param("eval_every", ParamType::kInt, 200, "Validation every N steps (and at the end).", 1),
+        Param("eval_windows", ParamType::kInt, 512, "Validation/test windows evaluated; 0 means all.", 0),
+        Param("checkpoint_every", ParamType::kInt, 200, "Checkpoint (for resumption) every N steps.", 1),
+        Param("data_fraction", ParamType::kDouble, 1.0, "Share of the training songs (1, 0.5, 0.25, 0.125).",
+              0.001, 1),
+        Param("max_songs", ParamType::kInt, 0, "Use only the first N songs (0 = all); for quick runs.", 0),
+        Param("max_notes_per_window", ParamType::kInt, 375, "Drop windows with more notes (0 = keep all).", 0),
+        Param("window_bars", ParamType::kInt, 16, "Bars per window.", 1, 16),
+        Param("split_seed", ParamType::kInt, 1, "Seed of the 8:1:1 song split.", 0),
+        Param("seed", ParamType::kInt, 1, "Seed of initialisation and batch order.", 0),
+        Param("data_dir", ParamType::kString, "", "Folder holding POP909/; empty means $EXPSVC_DATA_DIR."),
+        Choice("device", "auto", {"auto", "cpu", "cuda"}, "auto picks CUDA when available."),
+        Param("threads", ParamType::kInt, 0, "CPU threads for Torch (0 = all cores).", 0, 1024)}},
   };
 }
 

@@ -24,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "worker/jobs/diagnostic_jobs.h"
+#include "worker/jobs/train_music.h"
 #include "worker/runtime/event_log.h"
 #include "worker/runtime/job_kind_registry.h"
 #include "worker/runtime/worker.h"
@@ -130,8 +131,8 @@ int main(int argc, char** argv) {
   options.metric_flush_ms = std::max(absl::GetFlag(FLAGS_metric_flush_ms), 10);
 
   expsvc::worker::JobKindRegistry registry;
-  if (absl::Status status = expsvc::worker::RegisterDiagnosticJobs(registry); !status.ok()) {
-    return Fail(status.ToString());
+  for (auto register_kinds : {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs}) {
+    if (absl::Status status = register_kinds(registry); !status.ok()) return Fail(status.ToString());
   }
   if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");
 

@@ -1,0 +1,362 @@
+// Study 1 attention variants on this CPU: forward+backward time of one
+// attention layer and of the 4-layer model, as ratios to Attn measured in the
+// same run, and the memory the relative terms take at two lengths.
+//
+//   attention_bench [--quick]
+//
+// First validates every variant against the naive O(L²·D_h) reference at a
+// small size (exit 1 on mismatch). Last line: key=value pairs.
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "worker/models/music/attention.h"
+#include "worker/models/music/music_transformer.h"
+#include "worker/models/music/reference_attention.h"
+
+namespace {
+
+using expsvc::music::AllAttentionKinds;
+using expsvc::music::AttentionKind;
+using expsvc::music::AttentionKindName;
+using expsvc::music::kPositionsPerBar;
+using expsvc::music::RelativeAttention;
+using expsvc::music::RelativeAttentionOptions;
+
+constexpr int64_t kModelDim = 256;
+constexpr int64_t kHeads = 8;
+constexpr int64_t kBatch = 1;
+constexpr int64_t kWindowBars = 16;
+
+std::string Key(AttentionKind kind) {
+  switch (kind) {
+    case AttentionKind::kAttn: return "attn";
+    case AttentionKind::kRelAttn: return "relattn";
+    case AttentionKind::kRipoAttn: return "ripo";
+    case AttentionKind::kCirRelAttnS: return "cirrel_s";
+    case AttentionKind::kCirRelAttnH: return "cirrel_h";
+  }
+  return "unknown";
+}
+
+struct Inputs {
+  torch::Tensor x, times, pitches, has_pitch, grad_output;
+};
+
+// A 16-bar window: L tokens at sorted random grid positions, pitches of a
+// piano range, 10% of the tokens (bars, BOS) without pitch.
+Inputs MakeInputs(int64_t length, torch::Dtype dtype, int64_t seed) {
+  torch::manual_seed(seed);
+  Inputs in;
+  in.x = torch::randn({kBatch, length, kModelDim}, dtype);
+  in.times = std::get<0>(torch::sort(
+      torch::randint(0, kWindowBars * kPositionsPerBar, {kBatch, length}, torch::kLong), 1));
+  in.pitches = torch::randint(36, 97, {kBatch, length}, torch::kLong);
+  in.has_pitch = torch::rand({kBatch, length}) > 0.1;
+  in.grad_output = torch::randn({kBatch, length, kModelDim}, dtype);
+  return in;
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+double TimeMs(const std::function<void()>& run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+void ClearGrads(torch::nn::Module& module) {
+  for (torch::Tensor& p : module.parameters()) p.mutable_grad() = torch::Tensor();
+}
+
+// One attention layer with its layout built beforehand, as in the model,
+// where one layout per batch serves every layer (its cost is timed apart).
+void LayerStep(RelativeAttention& attention, const Inputs& in,
+               const expsvc::music::RelativeLayout& layout) {
+  const torch::Tensor x = in.x.detach().requires_grad_(true);
+  const torch::Tensor out = attention->forward(x, layout);
+  out.backward(in.grad_output);
+  ClearGrads(*attention);
+}
+
+void LayerStep(RelativeAttention& attention, const Inputs& in) {
+  LayerStep(attention, in, attention->MakeLayout(in.times, in.pitches, in.has_pitch));
+}
+
+void NaiveLayerStep(RelativeAttention& attention, const Inputs& in) {
+  const torch::Tensor x = in.x.detach().requires_grad_(true);
+  const torch::Tensor out =
+      expsvc::music::ReferenceAttentionForward(*attention, x, in.times, in.pitches, in.has_pitch);
+  out.backward(in.grad_output);
+  ClearGrads(*attention);
+}
+
+// ---- validation ----
+
+double MaxDifference(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+bool Validate() {
+  bool ok = true;
+  for (AttentionKind kind : AllAttentionKinds()) {
+    torch::manual_seed(5);
+    RelativeAttention attention(
+        RelativeAttentionOptions(32, 4).kind(kind).max_len(16).max_relative_bars(2));
+    attention->to(torch::kDouble);
+    const int64_t L = 24;
+    const torch::Tensor x = torch::randn({2, L, 32}, torch::kDouble);
+    const torch::Tensor times = torch::randint(0, 6 * kPositionsPerBar, {2, L}, torch::kLong);
+    const torch::Tensor pitches = torch::randint(0, 128, {2, L}, torch::kLong);
+    const torch::Tensor has_pitch = torch::rand({2, L}) > 0.2;
+    const torch::Tensor xf = x.clone().requires_grad_(true);
+    const torch::Tensor xr = x.clone().requires_grad_(true);
+    const torch::Tensor fast = attention->forward(xf, times, pitches, has_pitch);
+    const torch::Tensor naive =
+        expsvc::music::ReferenceAttentionForward(*attention, xr, times, pitches, has_pitch);
+    const torch::Tensor g = torch::randn_like(fast);
+    fast.backward(g);
+    naive.backward(g);
+    const double output_diff = MaxDifference(fast, naive);
+    const double grad_diff = MaxDifference(xf.grad(), xr.grad());
+    const bool pass = output_diff < 1e-9 && grad_diff < 1e-9;
+    ok = ok && pass;
+    std::printf("validate %-13s vs naive reference (float64, B=2 L=%ld D=32 H=4): max|Δout|=%.2e max|Δgrad_x|=%.2e %s\n",
+                AttentionKindName(kind).c_str(), static_cast<long>(L), output_diff, grad_diff,
+                pass ? "ok" : "MISMATCH");
+  }
+  return ok;
+}
+
+// ---- peak RSS ----
+
+int64_t StatusKb(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      std::istringstream fields(line.substr(field.size() + 1));
+      int64_t kb = 0;
+      fields >> kb;
+      return kb;
+    }
+  }
+  return -1;
+}
+
+// Peak RSS growth while `run` runs, in MiB; -1 if the peak cannot be reset.
+double PeakExtraMiB(const std::function<void()>& run) {
+  malloc_trim(0);  // hand freed heap pages back so the run has to fault them in again
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5" << std::flush;  // resets VmHWM to the current RSS
+  if (!clear) return -1;
+  const int64_t before = StatusKb("VmRSS");
+  run();
+  return static_cast<double>(StatusKb("VmHWM") - before) / 1024.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+  std::printf("attention_bench: torch threads=%d, B=%ld D=%ld H=%ld (D_h=%ld), 16-bar windows, float32\n",
+              threads, static_cast<long>(kBatch), static_cast<long>(kModelDim),
+              static_cast<long>(kHeads), static_cast<long>(kModelDim / kHeads));
+  if (!Validate()) {
+    std::printf("validation failed\n");
+    return 1;
+  }
+
+  const std::vector<int64_t> lengths = {512, 1024};
+  const std::vector<AttentionKind> kinds = AllAttentionKinds();
+  const int warmup = quick ? 1 : 2;
+  const int layer_reps = quick ? 3 : 7;
+  const int model_reps = quick ? 2 : 5;
+  std::map<std::string, double> summary;
+
+  // ---- one attention layer, forward + backward ----
+  for (int64_t L : lengths) {
+    const Inputs in = MakeInputs(L, torch::kFloat, 100 + L);
+    std::vector<RelativeAttention> layers;
+    for (AttentionKind kind : kinds) {
+      torch::manual_seed(1);
+      layers.emplace_back(RelativeAttentionOptions(kModelDim, kHeads).kind(kind));
+    }
+    std::vector<expsvc::music::RelativeLayout> layouts;
+    for (auto& layer : layers) layouts.push_back(layer->MakeLayout(in.times, in.pitches, in.has_pitch));
+    for (int w = 0; w < warmup; ++w) {
+      for (size_t k = 0; k < kinds.size(); ++k) LayerStep(layers[k], in, layouts[k]);
+    }
+    // Round-robin so load from other processes hits every kind alike.
+    std::vector<std::vector<double>> samples(kinds.size());
+    std::vector<std::vector<double>> layout_samples(kinds.size());
+    for (int r = 0; r < layer_reps; ++r) {
+      for (size_t k = 0; k < kinds.size(); ++k) {
+        samples[k].push_back(TimeMs([&] { LayerStep(layers[k], in, layouts[k]); }));
+        layout_samples[k].push_back(
+            TimeMs([&] { layers[k]->MakeLayout(in.times, in.pitches, in.has_pitch); }));
+      }
+    }
+    const double attn_ms = Median(samples[0]);
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      const double ms = Median(samples[k]);
+      const double layout_ms = Median(layout_samples[k]);
+      std::printf("layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  "
+                  "(+ layout once per batch %6.2f ms: ratio %.2f if one layer paid it)\n",
+                  static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms, ms / attn_ms,
+                  layout_ms, (ms + layout_ms) / (attn_ms + Median(layout_samples[0])));
+      summary["layer_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms;
+      summary["layer_ratio_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms / attn_ms;
+      summary["layout_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = layout_ms;
+    }
+    // For scale: CirRelAttn-H through the generic skew + gather path (what
+    // CUDA runs), and the naive O(L²·D_h) reference, same parameters.
+    torch::manual_seed(1);
+    RelativeAttention generic(RelativeAttentionOptions(kModelDim, kHeads)
+                                  .kind(AttentionKind::kCirRelAttnH)
+                                  .fused_cpu_kernel(false));
+    std::vector<double> generic_ms;
+    std::vector<double> naive_ms;
+    const auto generic_layout = generic->MakeLayout(in.times, in.pitches, in.has_pitch);
+    LayerStep(generic, in, generic_layout);
+    NaiveLayerStep(layers.back(), in);
+    for (int r = 0; r < (quick ? 1 : 3); ++r) {
+      generic_ms.push_back(TimeMs([&] { LayerStep(generic, in, generic_layout); }));
+      naive_ms.push_back(TimeMs([&] { NaiveLayerStep(layers.back(), in); }));
+    }
+    std::printf("layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  (generic skew + gather path)\n",
+                static_cast<long>(L), "CirRelAttn-H", Median(generic_ms), Median(generic_ms) / attn_ms);
+    std::printf("layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  (naive L×L×D_h reference)\n",
+                static_cast<long>(L), "CirRelAttn-H", Median(naive_ms), Median(naive_ms) / attn_ms);
+    summary["layer_ratio_cirrel_h_generic_" + std::to_string(L)] = Median(generic_ms) / attn_ms;
+    summary["layer_ratio_cirrel_h_naive_" + std::to_string(L)] = Median(naive_ms) / attn_ms;
+  }
+
+  // ---- the 4-layer model (event-based, default sizes), forward + loss + backward ----
+  for (int64_t L : lengths) {
+    const Inputs in = MakeInputs(L, torch::kFloat, 200 + L);
+    expsvc::music::MusicBatch batch;
+    batch.tokens = torch::randint(0, 224, {kBatch, L, 1}, torch::kLong);
+    batch.times = in.times;
+    batch.pitches = in.pitches;
+    batch.has_pitch = in.has_pitch;
+    std::vector<expsvc::music::MusicTransformer> models;
+    for (AttentionKind kind : kinds) {
+      torch::manual_seed(1);
+      models.emplace_back(expsvc::music::MusicTransformerOptions()
+                              .representation(expsvc::music::Representation::kEventBased)
+                              .attention(kind));
+    }
+    const auto step = [&](expsvc::music::MusicTransformer& model) {
+      auto loss = model->Loss(batch);
+      if (!loss.ok()) {
+        std::fprintf(stderr, "%s\n", loss.status().ToString().c_str());
+        std::exit(1);
+      }
+      loss->total.backward();
+      ClearGrads(*model);
+    };
+    for (int w = 0; w < warmup; ++w) {
+      for (auto& model : models) step(model);
+    }
+    std::vector<std::vector<double>> samples(kinds.size());
+    for (int r = 0; r < model_reps; ++r) {
+      for (size_t k = 0; k < kinds.size(); ++k) samples[k].push_back(TimeMs([&] { step(models[k]); }));
+    }
+    const double attn_ms = Median(samples[0]);
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      const double ms = Median(samples[k]);
+      std::printf("model  L=%-5ld %-13s fwd+bwd median %8.2f ms (%.3f ms/token)  ratio to Attn %.2f  params %ld\n",
+                  static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms,
+                  ms / static_cast<double>(kBatch * L), ms / attn_ms,
+                  static_cast<long>(expsvc::music::CountParameters(*models[k])));
+      summary["model_ratio_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms / attn_ms;
+    }
+  }
+
+  // ---- memory of the relative terms ----
+  // From the shapes of the tensors the relative path actually creates.
+  for (AttentionKind kind : kinds) {
+    if (kind == AttentionKind::kAttn) continue;
+    std::vector<expsvc::music::RelativeTermBytes> sizes;
+    for (int64_t L : lengths) {
+      const Inputs in = MakeInputs(L, torch::kFloat, 300 + L);
+      torch::manual_seed(1);
+      RelativeAttention attention(RelativeAttentionOptions(kModelDim, kHeads).kind(kind));
+      sizes.push_back(attention->MeasureRelativeTerms(
+          in.x, attention->MakeLayout(in.times, in.pitches, in.has_pitch)));
+    }
+    const double mib = 1024.0 * 1024.0;
+    const auto growth = [](int64_t a, int64_t b) {
+      return a > 0 ? static_cast<double>(b) / static_cast<double>(a) : 0.0;
+    };
+    std::printf("memory %-13s L=512 → 1024: embedding rows (the only D_h-wide tensors) %6.2f → %6.2f MiB (x%.2f); "
+                "score tables [B,H,L,rows] %6.2f → %6.2f MiB (x%.2f); L×L maps without D %6.2f → %6.2f MiB (x%.2f)\n",
+                AttentionKindName(kind).c_str(), sizes[0].embedding_rows / mib, sizes[1].embedding_rows / mib,
+                growth(sizes[0].embedding_rows, sizes[1].embedding_rows), sizes[0].score_tables / mib,
+                sizes[1].score_tables / mib, growth(sizes[0].score_tables, sizes[1].score_tables),
+                sizes[0].pair_maps / mib, sizes[1].pair_maps / mib, growth(sizes[0].pair_maps, sizes[1].pair_maps));
+    for (size_t n = 0; n < lengths.size(); ++n) {
+      const std::string suffix = Key(kind) + "_" + std::to_string(lengths[n]);
+      summary["mem_rows_mib_" + suffix] = sizes[n].embedding_rows / mib;
+      summary["mem_scores_mib_" + suffix] = sizes[n].score_tables / mib;
+      summary["mem_pairs_mib_" + suffix] = sizes[n].pair_maps / mib;
+    }
+  }
+  for (int64_t L : lengths) {
+    const double naive_tensor_mib =
+        static_cast<double>(kBatch * L * L * (kModelDim / kHeads) * 4) / (1024.0 * 1024.0);
+    std::printf("memory naive: one [B,L,L,D_h] float32 relative-embedding tensor at L=%ld is %.1f MiB "
+                "(the CirRelAttn-H reference builds 8 per layer: 1 index, 3 time, 4 pitch)\n",
+                static_cast<long>(L), naive_tensor_mib);
+  }
+
+  // Peak RSS growth of one layer's forward+backward. Large blocks are
+  // mmapped from here on, so freed memory leaves the RSS and peaks are real.
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 0);
+  for (int64_t L : lengths) {
+    const Inputs in = MakeInputs(L, torch::kFloat, 400 + L);
+    torch::manual_seed(1);
+    RelativeAttention attn(RelativeAttentionOptions(kModelDim, kHeads).kind(AttentionKind::kAttn));
+    RelativeAttention cirrel(RelativeAttentionOptions(kModelDim, kHeads).kind(AttentionKind::kCirRelAttnH));
+    LayerStep(attn, in);
+    LayerStep(cirrel, in);
+    const double attn_peak = PeakExtraMiB([&] { LayerStep(attn, in); });
+    const double index_peak = PeakExtraMiB([&] { LayerStep(cirrel, in); });
+    const double naive_peak = PeakExtraMiB([&] { NaiveLayerStep(cirrel, in); });
+    std::printf("peak RSS L=%-5ld Attn %7.1f MiB, CirRelAttn-H index-based %7.1f MiB (+%.1f), naive %7.1f MiB (+%.1f)\n",
+                static_cast<long>(L), attn_peak, index_peak, index_peak - attn_peak, naive_peak,
+                naive_peak - attn_peak);
+    summary["peak_extra_mib_cirrel_h_index_" + std::to_string(L)] = index_peak - attn_peak;
+    summary["peak_extra_mib_cirrel_h_naive_" + std::to_string(L)] = naive_peak - attn_peak;
+  }
+
+  std::string last = "threads=" + std::to_string(threads);
+  for (const auto& [key, value] : summary) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof(buffer), "%.3f", value);
+    last += " " + key + "=" + buffer;
+  }
+  std::printf("%s\n", last.c_str());
+  return 0;
+}
