@@ -271,7 +271,7 @@ TEST(RelativeLayout, LoopsAndTensorOpsAgree) {
 }
 
 TEST(RelativeLayout, ClampsBarDistancesKeepingThePositionInTheBar) {
-  const torch::Tensor times = torch::tensor({{int64_t{0}, 5 * kPositionsPerBar + 7}}, torch::kLong);
+  const torch::Tensor times = torch::tensor({{int64_t{0}, int64_t{5 * kPositionsPerBar + 7}}}, torch::kLong);
   const torch::Tensor pitches = torch::zeros({1, 2}, torch::kLong);
   const torch::Tensor has_pitch = torch::zeros({1, 2}, torch::kBool);
   const RelativeLayout layout = BuildRelativeLayout(times, pitches, has_pitch, {}, 2, true);
