@@ -47,10 +47,13 @@ TEST(JobKindCatalogTest, FindsCatalogKinds) {
   EXPECT_EQ(FindJobKind("sleep")->name, "sleep");
   EXPECT_EQ(FindJobKind("slep"), nullptr);
   EXPECT_EQ(FindJobKind(""), nullptr);
-  ASSERT_EQ(AllJobKinds().size(), 2u);
+  ASSERT_EQ(AllJobKinds().size(), 3u);
   EXPECT_EQ(AllJobKinds()[0].name, "noop");
   EXPECT_EQ(AllJobKinds()[1].name, "sleep");
+  EXPECT_EQ(AllJobKinds()[2].name, "train_music");
   EXPECT_EQ(FindJobKind("sleep"), &AllJobKinds()[1]);
+  // Study kinds take only their own parameters.
+  EXPECT_FALSE(FindJobKind("train_music")->accepts_extra_params);
 }
 
 TEST(JobKindCatalogTest, ParamTypeNames) {

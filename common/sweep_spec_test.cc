@@ -349,7 +349,7 @@ stages:
   - name: train
     kind: trian
 )"),
-            "sweep.yaml:4:11: stage 'train': unknown kind 'trian' (known: noop, sleep)");
+            "sweep.yaml:4:11: stage 'train': unknown kind 'trian' (known: noop, sleep, train_music)");
 }
 
 TEST(SweepSpecTest, UnknownKeysNameLineAndColumn) {

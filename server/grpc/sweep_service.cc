@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <thread>
 
 #include "google/protobuf/util/message_differencer.h"
@@ -33,7 +34,7 @@ grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context, const v1
                                           grpc::ServerWriter<v1::WatchSweepResponse>* writer) {
   return AuthorizedCall(context, *deps_.authenticator, kUsers, [&]() -> absl::Status {
     const auto interval = std::chrono::milliseconds(
-        request->poll_interval_ms() > 0 ? std::max(50, request->poll_interval_ms()) : 500);
+        request->poll_interval_ms() > 0 ? std::clamp(request->poll_interval_ms(), 50, 10000) : 500);
     std::optional<v1::StateCounts> last_sent;
     while (!context->IsCancelled()) {
       auto sweep = deps_.scheduler->GetSweep(request->sweep_id());
@@ -48,7 +49,11 @@ grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context, const v1
         if (!writer->Write(update)) return absl::OkStatus();  // the client left
       }
       if (sweep->state() != "running") return absl::OkStatus();
-      std::this_thread::sleep_for(interval);
+      // Short naps, so a client that left (or a shutdown) frees the thread soon.
+      for (auto slept = std::chrono::milliseconds(0); slept < interval && !context->IsCancelled();
+           slept += std::chrono::milliseconds(50)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
     return absl::OkStatus();
   });

@@ -76,6 +76,7 @@ absl::StatusOr<std::string> ArtifactUpload::Finish() {
   std::error_code error;
   fs::create_directories(final_dir_, error);
   const std::string final_path = absl::StrCat(final_dir_, "/", digest.substr(0, 16), "-", name_);
+  landed_on_existing_file_ = fs::exists(final_path, error);
   fs::rename(temp_path_, final_path, error);
   if (error) return absl::InternalError(absl::StrCat("moving artifact into ", final_path, ": ", error.message()));
   finished_ = true;

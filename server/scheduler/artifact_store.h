@@ -27,6 +27,9 @@ class ArtifactUpload {
   absl::Status Append(const std::string& chunk);
   // Verifies size and checksum and moves the file into place; returns its path.
   absl::StatusOr<std::string> Finish();
+  // True when Finish() landed on a file that already existed (same content,
+  // same name): that file may be recorded already and must not be removed.
+  bool landed_on_existing_file() const { return landed_on_existing_file_; }
 
  private:
   const std::string temp_path_;
@@ -38,6 +41,7 @@ class ArtifactUpload {
   Sha256Hasher hasher_;
   int64_t received_ = 0;
   bool finished_ = false;
+  bool landed_on_existing_file_ = false;
 };
 
 class ArtifactStore {

@@ -364,8 +364,9 @@ absl::StatusOr<expsvc::v1::ArtifactRef> Scheduler::FinishArtifactUpload(const ex
   EXPSVC_ASSIGN_OR_RETURN(std::string path, upload.Finish());
   auto recorded = store_->RecordArtifact(header.lease(), header.name(), header.size_bytes(), header.sha256(), path);
   if (!recorded.ok()) {
-    // The lease went stale during the upload: the file has no record.
-    artifacts_->Remove(path);
+    // The lease went stale during the upload: the file has no record, unless
+    // identical bytes were stored there before (and may be recorded).
+    if (!upload.landed_on_existing_file()) artifacts_->Remove(path);
     return recorded.status();
   }
   const std::string& replaced = recorded->second;

@@ -288,6 +288,14 @@ stages:
   ASSERT_EQ(cancelled->jobs_size(), 1);
   EXPECT_NE(cancelled->jobs(0).error().find("failed"), std::string::npos);
 
+  // Retrying the child alone would leave it waiting for a failed parent forever.
+  v1::RetryJobRequest retry_child;
+  retry_child.set_job_id(cancelled->jobs(0).id());
+  auto refused = scheduler_->RetryJob(retry_child);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find(absl::StrCat("retry job ", second[0].job().id())), std::string::npos)
+      << refused.status();
+
   // Retrying the failed parent brings its cancelled child back.
   v1::RetryJobRequest retry;
   retry.set_job_id(second[0].job().id());
@@ -396,6 +404,35 @@ TEST_F(SchedulerTest, ArtifactUploadChecksSizeAndChecksum) {
 
   header.set_name("../escape");
   EXPECT_EQ(scheduler_->BeginArtifactUpload(header).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SchedulerTest, ReleasedJobSeesItsCheckpointWhenLeasedAgain) {
+  Submit("name: one\nstages:\n  - {name: a, kind: noop}\n");
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  const std::string content = "{\"step\": 3}";
+  v1::ArtifactHeader header;
+  header.mutable_lease()->set_job_id(leased[0].job().id());
+  header.mutable_lease()->set_epoch(leased[0].epoch());
+  header.set_name("checkpoint.json");
+  header.set_size_bytes(static_cast<int64_t>(content.size()));
+  header.set_sha256(Sha256Hex(content));
+  auto upload = scheduler_->BeginArtifactUpload(header);
+  ASSERT_TRUE(upload.ok());
+  ASSERT_TRUE((*upload)->Append(content).ok());
+  ASSERT_TRUE(scheduler_->FinishArtifactUpload(header, **upload).ok());
+  v1::FailJobRequest release;
+  release.set_worker_id(worker_id_);
+  *release.mutable_lease() = header.lease();
+  release.set_release(true);
+  release.set_reason("worker shutting down");
+  ASSERT_TRUE(scheduler_->FailJob(release).ok());
+
+  auto again = Lease();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].job().attempt(), 1) << "a release does not spend an attempt";
+  ASSERT_EQ(again[0].own_artifacts_size(), 1) << "the checkpoint must be offered for resumption";
+  EXPECT_EQ(again[0].own_artifacts(0).name(), "checkpoint.json");
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include "server/storage/postgres_store.h"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <random>
+#include <thread>
 #include <set>
 
 #include <google/protobuf/util/json_util.h>
@@ -54,6 +57,11 @@ WITH head AS MATERIALIZED (
   WHERE state = 'queued' AND run_after <= now() AND kind = ANY($6::text[])
     AND cpu_cores <= $2 AND memory_mb <= $3 AND gpus <= $4
     AND EXISTS (SELECT 1 FROM workers WHERE id = $1)
+    -- Only a group's first queued member may head a claim: a second claimer
+    -- that skipped it (locked) must not start on the rest of that group.
+    AND (group_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM jobs g WHERE g.sweep_id = jobs.sweep_id AND g.group_key = jobs.group_key
+        AND g.state = 'queued' AND g.id < jobs.id))
   ORDER BY priority DESC, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
@@ -96,7 +104,7 @@ WITH leases AS (SELECT * FROM unnest($2::bigint[], $3::bigint[]) AS l(id, epoch)
 renewed AS (
   UPDATE jobs j SET lease_expires_at = now() + $4 * interval '1 millisecond'
   FROM leases l WHERE j.id = l.id AND j.lease_epoch = l.epoch AND j.state = 'running' AND j.worker_id = $1
-  RETURNING j.id, coalesce((extract(epoch FROM j.lease_expires_at) * 1000)::bigint, 0) AS expires_ms
+  RETURNING j.id, j.lease_epoch, coalesce((extract(epoch FROM j.lease_expires_at) * 1000)::bigint, 0) AS expires_ms
 ), seen AS (
   UPDATE workers SET last_seen_at = now() WHERE id = $1
 )
@@ -105,7 +113,7 @@ SELECT l.id,
        WHEN j.state = 'cancelled' AND j.lease_epoch = l.epoch THEN 'cancelled'
        ELSE 'lost' END,
   coalesce(r.expires_ms, 0)
-FROM leases l LEFT JOIN renewed r ON r.id = l.id LEFT JOIN jobs j ON j.id = l.id
+FROM leases l LEFT JOIN renewed r ON r.id = l.id AND r.lease_epoch = l.epoch LEFT JOIN jobs j ON j.id = l.id
 )sql";
 
 // Marks leased jobs succeeded and moves children whose last parent this was
@@ -115,7 +123,7 @@ WITH leases AS (SELECT * FROM unnest($2::bigint[], $3::bigint[]) AS l(id, epoch)
 done AS (
   UPDATE jobs j SET state = 'succeeded', finished_at = now(), lease_expires_at = NULL
   FROM leases l WHERE j.id = l.id AND j.lease_epoch = l.epoch AND j.state = 'running' AND j.worker_id = $1
-  RETURNING j.id
+  RETURNING j.id, j.lease_epoch
 ), unblocked AS (
   UPDATE jobs c SET pending_parents = c.pending_parents - x.n,
     state = CASE WHEN c.pending_parents - x.n = 0 THEN 'queued' ELSE c.state END
@@ -130,7 +138,7 @@ SELECT l.id,
        WHEN j.lease_epoch <> l.epoch THEN 'stale epoch ' || l.epoch || ' (current ' || j.lease_epoch || ')'
        ELSE 'job is ' || j.state END,
   (SELECT count(*) FROM unblocked WHERE unblocked.state = 'queued')
-FROM leases l LEFT JOIN done d ON d.id = l.id LEFT JOIN jobs j ON j.id = l.id
+FROM leases l LEFT JOIN done d ON d.id = l.id AND d.lease_epoch = l.epoch LEFT JOIN jobs j ON j.id = l.id
 )sql";
 
 // Locks the job against a concurrent completion while a write is made.
@@ -336,13 +344,15 @@ auto PostgresStore::Run(const char* what, Body&& body) -> decltype(body(std::dec
       if (result.ok()) txn.commit();
       return result;
     } catch (const pqxx::transaction_rollback& error) {
-      // Serialisation failure or deadlock: the whole transaction is safe to redo.
-      if (attempt == kAttempts) return absl::AbortedError(absl::StrCat(what, ": ", error.what()));
+      // Serialisation failure or deadlock: the whole transaction is safe to
+      // redo. When it keeps happening, say UNAVAILABLE so callers retry later.
+      if (attempt == kAttempts) return absl::UnavailableError(absl::StrCat(what, ": ", error.what()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
     } catch (const pqxx::broken_connection& error) {
       handle->MarkBroken();
       return absl::UnavailableError(absl::StrCat(what, ": database connection lost: ", error.what()));
-    } catch (const pqxx::unique_violation&) {
-      throw;  // CreateSweep handles the idempotency-key race itself.
+    } catch (const pqxx::unique_violation& error) {
+      return absl::AlreadyExistsError(absl::StrCat(what, ": ", error.what()));
     } catch (const pqxx::sql_error& error) {
       return absl::InternalError(absl::StrCat(what, ": ", error.what()));
     } catch (const std::exception& error) {
@@ -480,16 +490,10 @@ FROM unnest($1::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::t
     }
     return CreatedSweep{sweep_id, false};
   };
-  try {
-    return InTransaction("creating a sweep", create);
-  } catch (const pqxx::unique_violation&) {
-    // Another submission with the same idempotency key won the race: return it.
-    try {
-      return InTransaction("creating a sweep", create);
-    } catch (const std::exception& error) {
-      return absl::AbortedError(absl::StrCat("creating a sweep: ", error.what()));
-    }
-  }
+  auto created = InTransaction("creating a sweep", create);
+  // Another submission with the same idempotency key won the race: return it.
+  if (created.status().code() == absl::StatusCode::kAlreadyExists) return InTransaction("creating a sweep", create);
+  return created;
 }
 
 absl::StatusOr<expsvc::v1::Sweep> PostgresStore::GetSweep(int64_t sweep_id) {
@@ -579,6 +583,24 @@ absl::StatusOr<int64_t> PostgresStore::RetryJob(int64_t job_id) {
       return absl::FailedPreconditionError(
           absl::StrCat("job ", job_id, " is ", state, ": only failed or cancelled jobs can be retried"));
     }
+    // A job whose parent (outside what this retry resets) failed or was
+    // cancelled would wait forever: retry that parent instead.
+    pqxx::result blocked = txn.exec_params(R"sql(
+WITH RECURSIVE subtree AS (
+  SELECT $1::bigint AS id
+  UNION
+  SELECT d.job_id FROM job_dependencies d JOIN subtree s ON d.parent_id = s.id
+)
+SELECT d.job_id, p.id, p.state FROM job_dependencies d JOIN jobs p ON p.id = d.parent_id
+WHERE d.job_id IN (SELECT id FROM subtree) AND d.parent_id NOT IN (SELECT id FROM subtree)
+  AND p.state IN ('failed', 'cancelled')
+LIMIT 1)sql",
+                                           job_id);
+    if (!blocked.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", blocked[0][0].c_str(), " depends on job ",
+                                                        blocked[0][1].c_str(), ", which is ", blocked[0][2].c_str(),
+                                                        ": retry job ", blocked[0][1].c_str(), " instead"));
+    }
     // The job and its descendants that did not finish well go back to waiting,
     // then each counts its unfinished parents afresh.
     pqxx::result reset = txn.exec_params(R"sql(
@@ -607,22 +629,34 @@ WHERE j.id = ANY($1::bigint[]))sql",
   });
 }
 
-absl::Status PostgresStore::FillArtifactsForLease(pqxx::transaction_base& txn, expsvc::v1::LeasedJob& leased) {
-  pqxx::result rows = txn.exec_params(absl::StrCat("SELECT ", kArtifactColumns, R"sql(, a.job_id = $1 AS own
-FROM artifacts a
-WHERE a.job_id = $1 OR a.job_id IN (SELECT parent_id FROM job_dependencies WHERE job_id = $1)
-ORDER BY a.job_id, a.name)sql"),
-                                      leased.job().id());
+absl::Status PostgresStore::FillArtifactsForLeases(pqxx::transaction_base& txn,
+                                                  std::vector<expsvc::v1::LeasedJob>& leased) {
+  if (leased.empty()) return absl::OkStatus();
+  std::vector<int64_t> ids;
+  std::map<int64_t, expsvc::v1::LeasedJob*> by_id;
+  for (auto& job : leased) {
+    ids.push_back(job.job().id());
+    by_id[job.job().id()] = &job;
+  }
+  // A job sees its own artifacts from earlier attempts (checkpoints) and its parents' outputs.
+  pqxx::result rows = txn.exec_params(absl::StrCat("SELECT ", kArtifactColumns, R"sql(, owner.for_job, owner.own
+FROM (SELECT id AS for_job, id AS source, true AS own FROM unnest($1::bigint[]) AS id
+      UNION ALL
+      SELECT d.job_id, d.parent_id, false FROM job_dependencies d WHERE d.job_id = ANY($1::bigint[])) owner
+JOIN artifacts a ON a.job_id = owner.source
+ORDER BY owner.for_job, a.job_id, a.name)sql"),
+                                      IntArrayLiteral(ids));
   for (const auto& row : rows) {
-    StoredArtifact artifact = RowToArtifact(row);
-    *(row[8].as<bool>() ? leased.add_own_artifacts() : leased.add_parent_artifacts()) = artifact.ref;
+    expsvc::v1::LeasedJob* job = by_id.at(row[8].as<int64_t>());
+    *(row[9].as<bool>() ? job->add_own_artifacts() : job->add_parent_artifacts()) = RowToArtifact(row).ref;
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(const ClaimRequest& request) {
-  return InSingleStatement("leasing jobs", [&](pqxx::transaction_base& txn)
-                                               -> absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> {
+  // One transaction: a claim whose artifact lookup fails leaves no job
+  // leased to nobody.
+  return InTransaction("leasing jobs", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> {
     pqxx::result rows = txn.exec_prepared(kClaimStatement, request.worker_id, request.free_cpu_cores,
                                           request.free_memory_mb, request.free_gpus,
                                           static_cast<int64_t>(std::max(1, request.max_jobs)),
@@ -634,14 +668,11 @@ absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(cons
       *job.mutable_job() = RowToJob(row);
       job.set_epoch(job.job().lease_epoch());
       job.set_lease_expires_at_ms(row[20].as<int64_t>());
-      // Only jobs that have artifacts of their own or parents pay for the lookup.
-      if (job.job().attempt() > 1 || job.job().parent_ids_size() > 0) {
-        EXPSVC_RETURN_IF_ERROR(FillArtifactsForLease(txn, job));
-      }
       leased.push_back(std::move(job));
     }
     std::sort(leased.begin(), leased.end(),
               [](const auto& a, const auto& b) { return a.job().id() < b.job().id(); });
+    EXPSVC_RETURN_IF_ERROR(FillArtifactsForLeases(txn, leased));
     return leased;
   });
 }

@@ -144,7 +144,7 @@ class PostgresStore {
   template <typename Txn, typename Body>
   auto Run(const char* what, Body&& body) -> decltype(body(std::declval<Txn&>()));
 
-  absl::Status FillArtifactsForLease(pqxx::transaction_base& txn, expsvc::v1::LeasedJob& leased);
+  absl::Status FillArtifactsForLeases(pqxx::transaction_base& txn, std::vector<expsvc::v1::LeasedJob>& leased);
 
   std::unique_ptr<ConnectionPool> pool_;
 };

@@ -13,7 +13,7 @@ namespace {
 
 namespace v1 = expsvc::v1;
 
-// Artifact names may contain '/', local file names may not.
+// Artifact names are checked by the scheduler; be defensive about local file names anyway.
 std::string LocalFileName(const v1::ArtifactRef& artifact) {
   std::string name = artifact.name();
   for (char& c : name) {
@@ -78,6 +78,12 @@ absl::Status LeasedJobContext::Write(absl::string_view what, const std::function
 
 void LeasedJobContext::ReportMetric(std::string_view key, int64_t step, double value) {
   if (lease_lost()) return;
+  // The scheduler refuses a batch holding a bad key; drop just that point.
+  if (key.empty() || key.size() > kMaxMetricKeyLength) {
+    Log(absl::StrCat("[worker] dropped a metric point: key must be 1 to ", kMaxMetricKeyLength,
+                     " characters, got ", key.size()));
+    return;
+  }
   std::lock_guard lock(buffer_mu_);
   metrics_.Add(key, step, value);
 }

@@ -28,6 +28,8 @@ namespace expsvc::worker {
 class LeasedJobContext final : public JobContext {
  public:
   static constexpr size_t kMaxPointsPerBatch = 1000;
+  // The scheduler refuses longer metric keys.
+  static constexpr size_t kMaxMetricKeyLength = 200;
   static constexpr size_t kMaxLinesPerBatch = 1000;
   static constexpr size_t kMaxLogBytesPerBatch = 1 << 20;
 

@@ -262,7 +262,7 @@ void Worker::StartJob(v1::LeasedJob leased) {
   job->setup_error = params.status();
   const std::string scratch_dir =
       (std::filesystem::path(options_.scratch_root) /
-       absl::StrCat("job-", leased.job().id(), "-attempt-", leased.job().attempt()))
+       absl::StrCat("job-", leased.job().id(), "-attempt-", leased.job().attempt(), "-epoch-", leased.epoch()))
           .string();
   LogEventF("leased job %d kind %s attempt %d (epoch %d%s)", leased.job().id(), leased.job().kind(),
             leased.job().attempt(), leased.epoch(),
