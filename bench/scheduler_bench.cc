@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -288,6 +289,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(completed.load()), seconds, worker_count, batch, jobs_per_s);
   std::printf("ratio to single-row UPDATE rate: %.2f\n", jobs_per_s / baseline_updates_per_s);
   (*server)->Shutdown();
+  std::error_code ignored;
+  std::filesystem::remove_all(options.artifact_root, ignored);
   std::printf(
       "jobs_per_s=%.0f baseline_updates_per_s=%.0f ratio_vs_baseline=%.2f lease_p50_ms=%.2f lease_p99_ms=%.2f "
       "wakeup_p50_ms=%.2f wakeup_p99_ms=%.2f submit_1572_ms=%.1f workers=%d batch=%d\n",
