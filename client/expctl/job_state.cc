@@ -2,33 +2,25 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "common/job_state_names.h"
 
 namespace expsvc::expctl {
 
 std::string JobStateName(v1::JobState state) {
-  switch (state) {
-    case v1::JOB_STATE_WAITING: return "waiting";
-    case v1::JOB_STATE_QUEUED: return "queued";
-    case v1::JOB_STATE_RUNNING: return "running";
-    case v1::JOB_STATE_SUCCEEDED: return "succeeded";
-    case v1::JOB_STATE_FAILED: return "failed";
-    case v1::JOB_STATE_CANCELLED: return "cancelled";
-    default: return "unknown";
-  }
+  const std::string name = ::expsvc::JobStateName(state);
+  return name.empty() ? "unknown" : name;
 }
 
 std::optional<v1::JobState> ParseJobState(absl::string_view text) {
   std::string name = absl::AsciiStrToLower(text);
   if (absl::StartsWith(name, "job_state_")) name = name.substr(10);
-  if (name == "waiting") return v1::JOB_STATE_WAITING;
-  if (name == "queued" || name == "queue") return v1::JOB_STATE_QUEUED;
-  if (name == "running" || name == "run") return v1::JOB_STATE_RUNNING;
-  if (name == "succeeded" || name == "ok") return v1::JOB_STATE_SUCCEEDED;
-  if (name == "failed" || name == "fail") return v1::JOB_STATE_FAILED;
-  if (name == "cancelled" || name == "canceled" || name == "cancel") {
-    return v1::JOB_STATE_CANCELLED;
-  }
-  return std::nullopt;
+  // The short forms of the progress line and a spelling variant.
+  if (name == "queue") return v1::JOB_STATE_QUEUED;
+  if (name == "run") return v1::JOB_STATE_RUNNING;
+  if (name == "ok") return v1::JOB_STATE_SUCCEEDED;
+  if (name == "fail") return v1::JOB_STATE_FAILED;
+  if (name == "canceled" || name == "cancel") return v1::JOB_STATE_CANCELLED;
+  return ::expsvc::JobStateFromName(name);
 }
 
 bool IsTerminalJobState(v1::JobState state) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/job_kind_catalog.h"
+#include "common/job_state_names.h"
 #include "common/status_macros.h"
 #include "common/sweep_spec.h"
 #include "nlohmann/json.hpp"
@@ -13,25 +14,6 @@ namespace expsvc::scheduler {
 namespace {
 
 using expsvc::v1::JobLease;
-
-std::string StateName(expsvc::v1::JobState state) {
-  switch (state) {
-    case expsvc::v1::JOB_STATE_WAITING:
-      return "waiting";
-    case expsvc::v1::JOB_STATE_QUEUED:
-      return "queued";
-    case expsvc::v1::JOB_STATE_RUNNING:
-      return "running";
-    case expsvc::v1::JOB_STATE_SUCCEEDED:
-      return "succeeded";
-    case expsvc::v1::JOB_STATE_FAILED:
-      return "failed";
-    case expsvc::v1::JOB_STATE_CANCELLED:
-      return "cancelled";
-    default:
-      return "";
-  }
-}
 
 absl::Status ValidateParamsFilter(const std::string& filter_json) {
   if (filter_json.empty()) return absl::OkStatus();
@@ -157,9 +139,9 @@ absl::StatusOr<expsvc::v1::ListJobsResponse> Scheduler::ListJobs(const expsvc::v
   storage::JobFilter filter;
   filter.sweep_id = request.sweep_id();
   for (int state : request.states()) {
-    std::string name = StateName(static_cast<expsvc::v1::JobState>(state));
+    const std::string name = JobStateName(static_cast<expsvc::v1::JobState>(state));
     if (name.empty()) return absl::InvalidArgumentError(absl::StrCat("unknown job state ", state));
-    filter.states.push_back(std::move(name));
+    filter.states.push_back(name);
   }
   filter.kind = request.kind();
   if (!request.params_filter_json().empty()) filter.params_filter_json = request.params_filter_json();

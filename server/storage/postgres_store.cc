@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/job_state_names.h"
 #include "common/status_macros.h"
 #include "server/storage/pg_arrays.h"
 
@@ -168,16 +169,6 @@ std::map<std::string, std::string> PreparedStatements() {
           {kAppendLogsStatement, kAppendLogsSql}};
 }
 
-JobState StateFromName(std::string_view name) {
-  if (name == "waiting") return expsvc::v1::JOB_STATE_WAITING;
-  if (name == "queued") return expsvc::v1::JOB_STATE_QUEUED;
-  if (name == "running") return expsvc::v1::JOB_STATE_RUNNING;
-  if (name == "succeeded") return expsvc::v1::JOB_STATE_SUCCEEDED;
-  if (name == "failed") return expsvc::v1::JOB_STATE_FAILED;
-  if (name == "cancelled") return expsvc::v1::JOB_STATE_CANCELLED;
-  return expsvc::v1::JOB_STATE_UNSPECIFIED;
-}
-
 Job RowToJob(const pqxx::row& row) {
   Job job;
   job.set_id(row[0].as<int64_t>());
@@ -185,7 +176,7 @@ Job RowToJob(const pqxx::row& row) {
   job.set_stage(row[2].c_str());
   job.set_kind(row[3].c_str());
   job.set_params_json(row[4].c_str());
-  job.set_state(StateFromName(row[5].c_str()));
+  job.set_state(JobStateFromName(row[5].c_str()).value_or(expsvc::v1::JOB_STATE_UNSPECIFIED));
   job.set_priority(row[6].as<int32_t>());
   job.set_attempt(row[7].as<int32_t>());
   job.set_max_attempts(row[8].as<int32_t>());
