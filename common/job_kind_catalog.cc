@@ -33,6 +33,27 @@ ParamSpec Choice(std::string name, std::string default_value, std::vector<std::s
   return spec;
 }
 
+// Parameters every job kind that samples from a trained music model takes.
+std::vector<ParamSpec> MusicSamplingParams(std::vector<ParamSpec> specific) {
+  std::vector<ParamSpec> params = std::move(specific);
+  for (ParamSpec& spec : std::vector<ParamSpec>{
+           Param("temperature", ParamType::kDouble, 1.0, "Sampling temperature; 0 picks the most likely token.", 0, 100),
+           Param("top_k", ParamType::kInt, 0, "Sample among the k most likely values; 0 = no limit.", 0),
+           Param("top_p", ParamType::kDouble, 0.9, "Nucleus sampling mass; 1 = off.", 0.001, 1),
+           Param("seed", ParamType::kInt, 1, "Sampling seed.", 0),
+           Param("context_tokens", ParamType::kInt, 0, "Model context for prompts (whole bars are dropped from "
+                 "the start to fit); 0 means the training max_len.", 0),
+           Param("representation", ParamType::kString, "", "Label; when set it must match the parent model."),
+           Param("attention", ParamType::kString, "", "Label; when set it must match the parent model."),
+           Param("data_fraction", ParamType::kDouble, 0.0, "Label (e.g. to match a data-size sweep); not used.", 0, 1),
+           Param("data_dir", ParamType::kString, "", "Folder holding POP909/; empty means the training job's."),
+           Choice("device", "auto", {"auto", "cpu", "cuda"}, "auto picks CUDA when available."),
+           Param("threads", ParamType::kInt, 0, "CPU threads for Torch (0 = all cores).", 0, 1024)}) {
+    params.push_back(std::move(spec));
+  }
+  return params;
+}
+
 // Adding a kind is one entry here; the scheduler, expctl and the worker all
 // read their schemas from this list.
 std::vector<JobKindSpec> BuildCatalog() {
@@ -87,6 +108,62 @@ std::vector<JobKindSpec> BuildCatalog() {
         Param("split_seed", ParamType::kInt, 1, "Seed of the 8:1:1 song split.", 0),
         Param("seed", ParamType::kInt, 1, "Seed of initialisation and batch order.", 0),
         Param("data_dir", ParamType::kString, "", "Folder holding POP909/; empty means $EXPSVC_DATA_DIR."),
+        Choice("device", "auto", {"auto", "cpu", "cuda"}, "auto picks CUDA when available."),
+        Param("threads", ParamType::kInt, 0, "CPU threads for Torch (0 = all cores).", 0, 1024)}},
+      {"evaluate_music",
+       "Objective next-bar evaluation of the parent train_music job's best model on the test split "
+       "(Study 1): loss, note/pianoroll F1, grooving, chroma and pitch-range similarity, and bar-level "
+       "self-similarity of generated continuations.",
+       MusicSamplingParams({
+           Param("windows", ParamType::kInt, 100, "Test windows evaluated (a seeded sample); 0 means all.", 0),
+           Param("sample_seed", ParamType::kInt, 1, "Seed of the window sample.", 0),
+           Param("prompt_bars", ParamType::kInt, 0, "Bars given before the generated one; 0 means all but "
+                 "the last bar of the window (15 of 16).", 0, 15),
+           Param("continuations", ParamType::kInt, 4, "Pieces generated for the self-similarity metrics.", 0, 1000),
+           Param("continuation_prompt_bars", ParamType::kInt, 4, "Bars given before those pieces.", 1, 15),
+           Param("batch_size", ParamType::kInt, 8, "Windows per batch for the loss.", 1, 4096)})},
+      {"generate_music",
+       "Continues test windows with the parent train_music job's best model (Study 1) and stores the "
+       "pieces as MIDI and token files.",
+       MusicSamplingParams({
+           Param("pieces", ParamType::kInt, 4, "Test windows continued (a seeded sample).", 1, 10000),
+           Param("sample_seed", ParamType::kInt, 1, "Seed of the window sample.", 0),
+           Param("prompt_bars", ParamType::kInt, 4, "Bars of the window given as the prompt.", 1, 15),
+           Param("generate_bars", ParamType::kInt, 12, "Bars generated after the prompt.", 1, 15),
+           Param("max_new_tokens", ParamType::kInt, 4096, "Most tokens generated per piece.", 1, 100000)})},
+      {"build_corpus",
+       "Builds the bilingual corpus of Study 2: documents in English and Japanese (the Debian Reference, or "
+       "folders of plain text), an 8:1:1 split by document, a SentencePiece unigram tokenizer trained on the "
+       "training split, windows of BOS + N tokens with language labels.",
+       {Choice("source", "debian_reference", {"debian_reference", "text_folders"},
+               "Where the documents come from."),
+        Param("debian_reference_dir", ParamType::kString, "",
+              "Folder of debian-reference.{en,ja}.txt.gz; empty means Debian's install folder."),
+        Param("text_dir", ParamType::kString, "", "source text_folders: a folder holding en/ and ja/ with *.txt."),
+        Param("vocab_size", ParamType::kInt, 8000, "Tokenizer vocabulary size (an upper bound).", 100, 262144),
+        Param("tokens_per_window", ParamType::kInt, 64, "Tokens per window after the BOS.", 2, 65536),
+        Param("split_seed", ParamType::kInt, 1, "Seed of the 8:1:1 document split.", 0),
+        Param("threads", ParamType::kInt, 1, "Tokenizer training threads.", 1, 1024)}},
+      {"train_lm",
+       "Trains a small Llama-style LM (Study 2) on the parent build_corpus job's corpus, saving checkpoints "
+       "at log-spaced steps in the Hugging Face layout (iter_NNNNNNN) and per-language perplexity.",
+       {Param("layers", ParamType::kInt, 4, "Decoder blocks.", 1, 256),
+        Param("hidden", ParamType::kInt, 256, "Model width.", 8, 65536),
+        Param("heads", ParamType::kInt, 4, "Attention heads (must divide hidden).", 1, 1024),
+        Param("kv_heads", ParamType::kInt, 0, "Key/value heads for grouped-query attention; 0 = heads.", 0, 1024),
+        Param("ffn", ParamType::kInt, 0, "SwiGLU width; 0 = 8/3 of hidden, rounded up to 64.", 0, 1048576),
+        Param("steps", ParamType::kInt, 1000, "Optimizer steps.", 1),
+        Param("batch_size", ParamType::kInt, 32, "Windows per step.", 1, 65536),
+        Param("lr", ParamType::kDouble, 1e-3, "Peak learning rate (AdamW; warm-up, then cosine to 10%).", 0, 1),
+        Param("warmup_steps", ParamType::kInt, 50, "Linear warm-up steps.", 0),
+        Param("weight_decay", ParamType::kDouble, 0.0, "AdamW weight decay.", 0, 1),
+        Param("eval_every", ParamType::kInt, 100, "Validation (per language) every N steps and at checkpoints.", 1),
+        Param("eval_windows", ParamType::kInt, 256, "Validation windows per language; 0 means all.", 0),
+        Param("checkpoint_steps", ParamType::kString, "",
+              "Comma-separated steps to save; empty means 10, 20, 50, 100, 200, 500, ... and the last step."),
+        Param("checkpoint_dir", ParamType::kString, "", "Also write the iter_NNNNNNN folders here (on the worker)."),
+        Param("resume_every", ParamType::kInt, 100, "Save a resume point every N steps (0 = only on shutdown).", 0),
+        Param("seed", ParamType::kInt, 1, "Seed of initialisation and batch order.", 0),
         Choice("device", "auto", {"auto", "cpu", "cuda"}, "auto picks CUDA when available."),
         Param("threads", ParamType::kInt, 0, "CPU threads for Torch (0 = all cores).", 0, 1024)}},
   };

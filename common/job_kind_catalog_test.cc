@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "common/job_kind_catalog.h"
 
 #include <string>
@@ -47,10 +48,19 @@ TEST(JobKindCatalogTest, FindsCatalogKinds) {
   EXPECT_EQ(FindJobKind("sleep")->name, "sleep");
   EXPECT_EQ(FindJobKind("slep"), nullptr);
   EXPECT_EQ(FindJobKind(""), nullptr);
-  ASSERT_EQ(AllJobKinds().size(), 3u);
+  ASSERT_GE(AllJobKinds().size(), 5u);
   EXPECT_EQ(AllJobKinds()[0].name, "noop");
   EXPECT_EQ(AllJobKinds()[1].name, "sleep");
   EXPECT_EQ(AllJobKinds()[2].name, "train_music");
+  for (const char* kind : {"evaluate_music", "generate_music"}) {
+    ASSERT_NE(FindJobKind(kind), nullptr) << kind;
+    // Labels let a sweep match these stages to their training on shared axes.
+    for (const char* label : {"representation", "attention", "seed", "data_fraction"}) {
+      const auto& params = FindJobKind(kind)->params;
+      EXPECT_TRUE(std::any_of(params.begin(), params.end(), [&](const ParamSpec& p) { return p.name == label; }))
+          << kind << " lacks " << label;
+    }
+  }
   EXPECT_EQ(FindJobKind("sleep"), &AllJobKinds()[1]);
   // Study kinds take only their own parameters.
   EXPECT_FALSE(FindJobKind("train_music")->accepts_extra_params);

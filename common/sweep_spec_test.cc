@@ -1,3 +1,4 @@
+#include "common/job_kind_catalog.h"
 #include "common/sweep_spec.h"
 
 #include <chrono>
@@ -11,6 +12,14 @@
 
 namespace expsvc {
 namespace {
+
+// The catalog's kinds as the unknown-kind error lists them.
+std::string KnownKindList() {
+  std::string list;
+  for (const JobKindSpec& kind : AllJobKinds()) list += (list.empty() ? "" : ", ") + kind.name;
+  return list;
+}
+
 
 using Json = nlohmann::json;
 
@@ -349,7 +358,7 @@ stages:
   - name: train
     kind: trian
 )"),
-            "sweep.yaml:4:11: stage 'train': unknown kind 'trian' (known: noop, sleep, train_music)");
+            "sweep.yaml:4:11: stage 'train': unknown kind 'trian' (known: " + KnownKindList() + ")");
 }
 
 TEST(SweepSpecTest, UnknownKeysNameLineAndColumn) {

@@ -24,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "worker/jobs/diagnostic_jobs.h"
+#include "worker/jobs/lm_jobs.h"
 #include "worker/jobs/train_music.h"
 #include "worker/runtime/event_log.h"
 #include "worker/runtime/job_kind_registry.h"
@@ -131,7 +132,8 @@ int main(int argc, char** argv) {
   options.metric_flush_ms = std::max(absl::GetFlag(FLAGS_metric_flush_ms), 10);
 
   expsvc::worker::JobKindRegistry registry;
-  for (auto register_kinds : {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs}) {
+  for (auto register_kinds : {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs,
+                             expsvc::worker::RegisterLmJobs}) {
     if (absl::Status status = register_kinds(registry); !status.ok()) return Fail(status.ToString());
   }
   if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");

@@ -65,6 +65,7 @@ std::vector<Command> SweepCommands();     // submit, ls, status, cancel
 std::vector<Command> WatchCommands();     // watch
 std::vector<Command> JobCommands();       // ls jobs, logs, retry
 std::vector<Command> MetricsCommands();   // metrics
+std::vector<Command> ReportCommands();    // report
 std::vector<Command> ArtifactCommands();  // artifacts list, artifacts get
 std::vector<Command> WorkerCommands();    // workers
 

@@ -21,7 +21,7 @@ namespace {
 std::vector<Command> ServerCommands() {
   std::vector<Command> commands;
   for (auto group : {SweepCommands, JobCommands, WatchCommands, MetricsCommands,
-                     ArtifactCommands, WorkerCommands}) {
+                     ReportCommands, ArtifactCommands, WorkerCommands}) {
     for (Command& command : group()) commands.push_back(std::move(command));
   }
   return commands;

@@ -73,9 +73,9 @@ TEST(DispatchTest, HelpListsEveryCommand) {
                             std::vector<std::string>{"-h"}}) {
     Outcome outcome = RunCli(words);
     EXPECT_EQ(outcome.exit_code, kExitOk);
-    for (const char* command : {"submit", "ls jobs", "status", "watch", "metrics", "logs",
-                                "cancel", "retry", "workers", "artifacts list", "artifacts get",
-                                "version"}) {
+    for (const char* command : {"submit", "ls jobs", "status", "watch", "metrics", "report",
+                                "logs", "cancel", "retry", "workers", "artifacts list",
+                                "artifacts get", "version"}) {
       EXPECT_NE(outcome.out.find(command), std::string::npos) << command;
     }
   }

@@ -350,6 +350,38 @@ TEST_F(FakeServerTest, MetricsCsvIsQuotedAndFullPrecision) {
   EXPECT_NE(all.out.find(R"("a, ""quoted"" note")"), std::string::npos) << all.out;
 }
 
+TEST_F(FakeServerTest, ReportNeedsAKnownSweepAndSaysWhatIsMissing) {
+  Outcome missing = RunCli({"report", "99"});
+  EXPECT_EQ(missing.exit_code, kExitFailed);
+  EXPECT_EQ(missing.err, "expctl: NOT_FOUND: sweep 99 not found\n");
+
+  // The fake's jobs report only "loss", none of the default columns.
+  Outcome no_columns = RunCli({"report", "12"});
+  EXPECT_EQ(no_columns.exit_code, kExitFailed);
+  EXPECT_NE(no_columns.err.find("sweep 12 (demo): no job of the sweep has any of the metrics"),
+            std::string::npos)
+      << no_columns.err;
+  EXPECT_NE(no_columns.err.find("its jobs report: loss (pick some with --columns)"),
+            std::string::npos)
+      << no_columns.err;
+
+  Outcome csv = RunCli({"report", "12", "--columns", "loss", "--rows", "lr", "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, kExitOk) << csv.err;
+  EXPECT_EQ(csv.out,
+            "lr,n,loss_mean,loss_std,loss_n\n"
+            "0.01,1,0.16666666666666666,,1\n"
+            "0.1,1,0.3333333333333333,,1\n");
+
+  Outcome json = RunCli({"report", "12", "--columns", "loss", "--format", "json"});
+  ASSERT_EQ(json.exit_code, kExitOk) << json.err;
+  nlohmann::json report = nlohmann::json::parse(json.out);
+  EXPECT_EQ(report["sweep_id"], 12);
+  EXPECT_EQ(report["rows"][0]["n"], 2);
+
+  Outcome bad_format = RunCli({"report", "12", "--format", "html"});
+  EXPECT_EQ(bad_format.exit_code, kExitUsage);
+}
+
 TEST_F(FakeServerTest, ArtifactDownloadVerifiesAndRenames) {
   Outcome outcome = RunCli({"artifacts", "get", "1", "-o", work_dir_.string()});
   ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;

@@ -2,6 +2,7 @@
 // catalog, with the job counts its comments promise.
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -30,19 +31,41 @@ TEST(ExampleSweepsTest, DemoExpands) {
 
 TEST(ExampleSweepsTest, MusicAttentionIsBothRepresentationsTimesFiveVariants) {
   SweepPlan plan = Expand("music-attention.yaml");
-  EXPECT_EQ(plan.jobs.size(), 30u);
+  EXPECT_EQ(plan.jobs.size(), 70u);
   std::set<std::string> attentions, representations;
+  std::map<std::string, int> per_kind;
   for (const auto& job : plan.jobs) {
+    ++per_kind[job.kind];
+    // Every evaluation/generation depends on exactly the training of its
+    // representation, attention and seed.
+    if (job.kind != "train_music") {
+      ASSERT_EQ(job.parents.size(), 1u);
+      const auto& parent = plan.jobs[static_cast<size_t>(job.parents[0])];
+      EXPECT_EQ(parent.kind, "train_music");
+      for (const char* axis : {"representation", "attention", "seed"}) {
+        EXPECT_EQ(parent.params[axis], job.params[axis]) << axis;
+      }
+    }
     attentions.insert(job.params["attention"].get<std::string>());
     representations.insert(job.params["representation"].get<std::string>());
   }
   EXPECT_EQ(attentions.size(), 5u);
   EXPECT_EQ(representations.size(), 2u);
+  EXPECT_EQ(per_kind["train_music"], 30);
+  EXPECT_EQ(per_kind["evaluate_music"], 30);
+  EXPECT_EQ(per_kind["generate_music"], 10);
 }
 
 TEST(ExampleSweepsTest, MusicDataSizeIsFourFractionsTimesFourVariants) {
   SweepPlan plan = Expand("music-datasize.yaml");
-  EXPECT_EQ(plan.jobs.size(), 16u);
+  EXPECT_EQ(plan.jobs.size(), 36u);
+  for (const auto& job : plan.jobs) {
+    if (job.kind == "train_music") continue;
+    ASSERT_EQ(job.parents.size(), 1u);
+    const auto& parent = plan.jobs[static_cast<size_t>(job.parents[0])];
+    EXPECT_EQ(parent.params["data_fraction"], job.params["data_fraction"]);
+    EXPECT_EQ(parent.params["attention"], job.params["attention"]);
+  }
 }
 
 }  // namespace

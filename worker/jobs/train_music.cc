@@ -18,6 +18,8 @@
 #include "worker/data/event_tokens.h"
 #include "worker/data/music_dataset.h"
 #include "worker/data/note_tokens.h"
+#include "worker/jobs/evaluate_music.h"
+#include "worker/jobs/music_job_support.h"
 #include "worker/models/music/music_transformer.h"
 
 namespace expsvc::worker {
@@ -32,9 +34,9 @@ using expsvc::music::Split;
 using expsvc::music::TokenSequence;
 using Json = nlohmann::json;
 
-constexpr char kCheckpointName[] = "checkpoint.pt";
-constexpr char kBestModelName[] = "best.pt";
-constexpr char kModelConfigName[] = "model.json";
+constexpr const char* kCheckpointName = kMusicCheckpointName;
+constexpr const char* kBestModelName = kMusicBestModelName;
+constexpr const char* kModelConfigName = kMusicModelConfigName;
 
 struct TrainMusicParams {
   Representation representation = Representation::kEventBased;
@@ -114,7 +116,15 @@ Json ModelConfigJson(const TrainMusicParams& p) {
               {"d_ff", p.d_ff},
               {"dropout", p.dropout},
               {"max_len", p.max_len},
-              {"window_bars", p.data.corpus.window_bars}};
+              {"window_bars", p.data.corpus.window_bars},
+              // What evaluate_music / generate_music need to rebuild the
+              // same test split.
+              {"data",
+               {{"split_seed", p.data.corpus.split_seed},
+                {"max_notes_per_window", p.data.corpus.max_notes_per_window},
+                {"data_fraction", p.data.corpus.data_fraction},
+                {"max_songs", p.data.corpus.max_songs},
+                {"data_dir", p.data.data_dir}}}};
 }
 
 // Notes in the first `length` tokens: note tokens (note-based) or Pitch
@@ -131,39 +141,6 @@ int64_t CountNotes(const TokenSequence& sequence, Representation representation,
     }
   }
   return notes;
-}
-
-// Pads (or cuts) sequences to a common length, at most max_len tokens.
-MusicBatch Collate(const std::vector<TokenSequence>& sequences, int64_t max_len, const torch::Device& device) {
-  int64_t length = 2;
-  for (const auto& sequence : sequences) {
-    length = std::max<int64_t>(length, std::min<int64_t>(max_len, static_cast<int64_t>(sequence.length())));
-  }
-  const int64_t batch = static_cast<int64_t>(sequences.size());
-  const int64_t fields = sequences.front().fields_per_token;
-  auto tokens = torch::zeros({batch, length, fields}, torch::kInt64);
-  auto times = torch::zeros({batch, length}, torch::kInt64);
-  auto pitches = torch::zeros({batch, length}, torch::kInt64);
-  auto has_pitch = torch::zeros({batch, length}, torch::kBool);
-  auto padding = torch::ones({batch, length}, torch::kBool);
-  auto tokens_a = tokens.accessor<int64_t, 3>();
-  auto times_a = times.accessor<int64_t, 2>();
-  auto pitches_a = pitches.accessor<int64_t, 2>();
-  auto has_pitch_a = has_pitch.accessor<bool, 2>();
-  auto padding_a = padding.accessor<bool, 2>();
-  for (int64_t b = 0; b < batch; ++b) {
-    const TokenSequence& sequence = sequences[static_cast<size_t>(b)];
-    const int64_t used = std::min<int64_t>(length, static_cast<int64_t>(sequence.length()));
-    for (int64_t t = 0; t < used; ++t) {
-      for (int64_t f = 0; f < fields; ++f) tokens_a[b][t][f] = sequence.tokens[static_cast<size_t>(t * fields + f)];
-      times_a[b][t] = sequence.times[static_cast<size_t>(t)];
-      pitches_a[b][t] = sequence.pitches[static_cast<size_t>(t)];
-      has_pitch_a[b][t] = sequence.has_pitch[static_cast<size_t>(t)] != 0;
-      padding_a[b][t] = false;
-    }
-  }
-  MusicBatch result{tokens, times, pitches, has_pitch, padding};
-  return result.To(device);
 }
 
 double LearningRate(const TrainMusicParams& p, int64_t step, int64_t total_steps) {
@@ -199,7 +176,7 @@ absl::StatusOr<double> Evaluate(MusicTransformer& model, const MusicDataset& dat
       EXPSVC_ASSIGN_OR_RETURN(TokenSequence sequence, dataset.Sequence(split, i));
       sequences.push_back(std::move(sequence));
     }
-    MusicBatch batch = Collate(sequences, p.max_len, device);
+    MusicBatch batch = CollateSequences(sequences, p.max_len, device);
     EXPSVC_ASSIGN_OR_RETURN(music::NextTokenLoss loss, model->Loss(batch));
     const double targets = (~batch.padding_mask).narrow(1, 1, batch.padding_mask.size(1) - 1).sum().item<double>();
     weighted += loss.total.item<double>() * targets;
@@ -315,7 +292,7 @@ absl::Status Train(JobContext& context) {
                           std::min<int64_t>(p.max_len, static_cast<int64_t>(sequence.length())));
       sequences.push_back(std::move(sequence));
     }
-    MusicBatch batch = Collate(sequences, p.max_len, device);
+    MusicBatch batch = CollateSequences(sequences, p.max_len, device);
     const double lr = LearningRate(p, step, total_steps);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
 
@@ -386,7 +363,9 @@ absl::Status RunTrainMusic(JobContext& context) {
 }
 
 absl::Status RegisterMusicJobs(JobKindRegistry& registry) {
-  return registry.Register("train_music", RunTrainMusic);
+  EXPSVC_RETURN_IF_ERROR(registry.Register("train_music", RunTrainMusic));
+  EXPSVC_RETURN_IF_ERROR(registry.Register("evaluate_music", RunEvaluateMusic));
+  return registry.Register("generate_music", RunGenerateMusic);
 }
 
 }  // namespace expsvc::worker

@@ -1,14 +1,20 @@
 // train_music on a small synthetic POP909-shaped corpus, through a fake job
-// context: it trains, evaluates, checkpoints, keeps the best model, resumes.
+// context: it trains, evaluates, checkpoints, keeps the best model, resumes;
+// then evaluate_music and generate_music use the trained model.
 
 #include "worker/jobs/train_music.h"
 
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "worker/data/grid_midi.h"
+#include "worker/data/midi_file.h"
 #include "worker/data/testing/music_test_data.h"
+#include "worker/jobs/evaluate_music.h"
 #include "worker/jobs/testing/fake_job_context.h"
 
 namespace expsvc::worker {
@@ -106,6 +112,108 @@ TEST_F(TrainMusicTest, BadParametersAndMissingDataGetClearErrors) {
   status = RunTrainMusic(no_data);
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("/nonexistent/folder"), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace expsvc::worker
+
+namespace expsvc::worker {
+namespace {
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class MusicEvaluationTest : public TrainMusicTest {
+ protected:
+  // A trained note-based model's artifacts, shared by the tests below.
+  static void SetUpTestSuite() {
+    TrainMusicTest::SetUpTestSuite();
+    training_ = new FakeJobContext(TinyParams("note", "CirRelAttn-H"), music::testing::MakeTempDir("eval-train"));
+    ASSERT_TRUE(RunTrainMusic(*training_).ok());
+  }
+
+  static void GiveParentArtifacts(FakeJobContext& context) {
+    for (const char* name : {"model.json", "best.pt"}) context.AddParentArtifactFrom(*training_, name);
+  }
+
+  static nlohmann::json EvaluateParams() {
+    return {{"windows", 4}, {"sample_seed", 1}, {"continuations", 1}, {"continuation_prompt_bars", 1},
+            {"batch_size", 4}, {"top_p", 0.9}, {"seed", 5}, {"representation", "note"},
+            {"attention", "CirRelAttn-H"}, {"device", "cpu"}, {"threads", 1}};
+  }
+
+  static inline FakeJobContext* training_ = nullptr;
+};
+
+TEST_F(MusicEvaluationTest, EvaluateReportsEveryMetricInRange) {
+  FakeJobContext context(EvaluateParams(), music::testing::MakeTempDir("eval-run"));
+  GiveParentArtifacts(context);
+  absl::Status status = RunEvaluateMusic(context);
+  ASSERT_TRUE(status.ok()) << status;
+  const auto& metrics = context.metrics();
+  EXPECT_TRUE(std::isfinite(metrics.at("eval_loss").at(0)));
+  for (const char* key : {"note_f1", "pianoroll_f1", "grooving_similarity", "chroma_similarity",
+                          "pitch_range_similarity"}) {
+    ASSERT_EQ(metrics.count(key), 1u) << key;
+    const double value = metrics.at(key).begin()->second;
+    EXPECT_GE(value, 0.0) << key;
+    EXPECT_LE(value, 1.0) << key;
+  }
+  EXPECT_EQ(metrics.at("eval_windows").begin()->second, 4);
+  ASSERT_EQ(context.uploaded().count("self_similarity.json"), 1u);
+  const nlohmann::json matrices =
+      nlohmann::json::parse(ReadWholeFile(context.FetchArtifact(context.uploaded().at("self_similarity.json")).value()));
+  ASSERT_EQ(matrices.at("pieces").size(), 1u);
+  EXPECT_EQ(matrices["pieces"][0]["generated"]["size"], 4);
+}
+
+TEST_F(MusicEvaluationTest, GenerateWritesMidiAndRepeatsPerSeed) {
+  const nlohmann::json params = {{"pieces", 2}, {"prompt_bars", 1}, {"generate_bars", 3}, {"seed", 9},
+                                 {"device", "cpu"}, {"threads", 1}};
+  std::string first_tokens;
+  for (int run = 0; run < 2; ++run) {
+    FakeJobContext context(params, music::testing::MakeTempDir("generate-run"));
+    GiveParentArtifacts(context);
+    absl::Status status = RunGenerateMusic(context);
+    ASSERT_TRUE(status.ok()) << status;
+    for (const char* name : {"piece_0.mid", "piece_1.mid", "original_0.mid", "piece_0.json"}) {
+      ASSERT_EQ(context.uploaded().count(name), 1u) << name;
+    }
+    const std::string midi = context.FetchArtifact(context.uploaded().at("piece_0.mid")).value();
+    absl::StatusOr<music::MidiContents> contents = music::ReadMidiFile(midi);
+    ASSERT_TRUE(contents.ok()) << contents.status();
+    absl::StatusOr<std::vector<music::Bar>> bars = music::GridFromMidi(*contents);
+    ASSERT_TRUE(bars.ok()) << bars.status();
+    nlohmann::json record =
+        nlohmann::json::parse(ReadWholeFile(context.FetchArtifact(context.uploaded().at("piece_0.json")).value()));
+    record.erase("seconds");
+    if (run == 0) {
+      first_tokens = record.dump();
+      EXPECT_GT(record.at("generated_tokens").get<int64_t>(), 0);
+    } else {
+      EXPECT_EQ(record.dump(), first_tokens) << "the same seed must give the same piece";
+    }
+  }
+}
+
+TEST_F(MusicEvaluationTest, WrongParentOrLabelsGetClearErrors) {
+  FakeJobContext orphan(EvaluateParams(), music::testing::MakeTempDir("eval-orphan"));
+  absl::Status status = RunEvaluateMusic(orphan);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_NE(status.message().find("depends_on"), std::string::npos) << status;
+
+  nlohmann::json params = EvaluateParams();
+  params["attention"] = "RelAttn";
+  FakeJobContext mislabelled(params, music::testing::MakeTempDir("eval-label"));
+  GiveParentArtifacts(mislabelled);
+  status = RunEvaluateMusic(mislabelled);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("CirRelAttn-H"), std::string::npos) << status;
+  EXPECT_TRUE(mislabelled.metrics().empty());
 }
 
 }  // namespace

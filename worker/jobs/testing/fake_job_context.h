@@ -75,6 +75,7 @@ class FakeJobContext : public JobContext {
     return found->second;
   }
   absl::StatusOr<std::string> FetchArtifact(const expsvc::v1::ArtifactRef& artifact) override {
+    if (auto parent = parent_paths_.find(artifact.name()); parent != parent_paths_.end()) return parent->second;
     const std::string path = absl::StrCat(directory_, "/artifacts/", artifact.name());
     if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no artifact ", artifact.name()));
     return path;
@@ -84,6 +85,12 @@ class FakeJobContext : public JobContext {
   // Makes every artifact uploaded so far visible as "from an earlier attempt".
   void PromoteUploadsToEarlierAttempt(const FakeJobContext& earlier) { earlier_ = earlier.uploaded_; }
   void AddParentArtifact(const expsvc::v1::ArtifactRef& artifact) { parents_[artifact.name()] = artifact; }
+  // A parent's artifact together with the file another fake context stored.
+  void AddParentArtifactFrom(const FakeJobContext& parent, const std::string& name) {
+    const expsvc::v1::ArtifactRef& artifact = parent.uploaded().at(name);
+    parents_[name] = artifact;
+    parent_paths_[name] = absl::StrCat(parent.directory_, "/artifacts/", name);
+  }
   // should_stop() turns true once this many metric points were reported.
   void StopAfterMetrics(int64_t count) { stop_after_metrics_ = count; }
 
@@ -102,6 +109,7 @@ class FakeJobContext : public JobContext {
   std::map<std::string, std::map<int64_t, double>> metrics_;
   std::vector<std::string> logs_;
   std::map<std::string, expsvc::v1::ArtifactRef> uploaded_, earlier_, parents_;
+  std::map<std::string, std::string> parent_paths_;
   std::vector<int64_t> replaced_after_;
   int64_t uploads_ = 0;
   int64_t metric_count_ = 0;

@@ -865,6 +865,84 @@ torch::Tensor RelativeAttentionImpl::forward(const torch::Tensor& x, const torch
   return forward(x, MakeLayout(times, pitches, has_pitch, padding_mask));
 }
 
+torch::Tensor RelativeAttentionImpl::ForwardCached(const torch::Tensor& x, AttentionCache& cache,
+                                                   const torch::Tensor& times,
+                                                   const torch::Tensor& pitches,
+                                                   const torch::Tensor& has_pitch) {
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == options_.d_model(), "x must be [B, n, d_model]");
+  const int64_t B = x.size(0);
+  const int64_t n = x.size(1);
+  const int64_t start = cache.length();
+  const int64_t total = start + n;
+  TORCH_CHECK(times.dim() == 2 && times.size(0) == B && times.size(1) == total,
+              "times must cover the cached and the new tokens");
+  const Projections p = Project(x);
+  cache.keys = start == 0 ? p.k : torch::cat({cache.keys, p.k}, 2);
+  cache.values = start == 0 ? p.v : torch::cat({cache.values, p.v}, 2);
+  const int64_t H = options_.n_heads();
+  const torch::Device device = x.device();
+
+  torch::Tensor logits = torch::matmul(p.q, cache.keys.transpose(-2, -1));  // [B,H,n,total]
+  // query index start+i minus key index j; negative above the diagonal.
+  const torch::Tensor distance = torch::arange(start, total, LongOn(device)).unsqueeze(1) -
+                                 torch::arange(total, LongOn(device)).unsqueeze(0);
+  if (HasIndexBias(options_.kind())) {
+    const int64_t rows = std::min(total, options_.max_len());
+    const torch::Tensor table = torch::matmul(p.q, index_embedding_.narrow(0, 0, rows).t());
+    const torch::Tensor column = distance.clamp(0, rows - 1).view({1, 1, n, total}).expand({B, H, n, total});
+    logits.add_(table.gather(-1, column));
+  }
+  if (HasTimePitchBias(options_.kind())) {
+    // Whole clamped spans, so the rows need no per-batch range: bars
+    // [−M, M] × 48 positions, octaves [−11, 10] × 12 semitones + a zero row.
+    const int64_t max_bars = options_.max_relative_bars();
+    RelativeLayout span;
+    span.first_octave = kMinOctaveDiff;
+    span.num_octaves = kNumOctaveDiffs;
+    const torch::Tensor time_table = TimeTable(p.q, -max_bars, 2 * max_bars + 1, nullptr);
+    const torch::Tensor pitch_table = PitchTable(p.q, span, nullptr);
+    const int64_t no_pitch = kNumOctaveDiffs * kSemitonesPerOctave;
+    const torch::Tensor t = times.to(torch::kCPU, torch::kLong).contiguous();
+    const torch::Tensor pt = pitches.to(torch::kCPU, torch::kLong).contiguous();
+    const torch::Tensor hp = has_pitch.to(torch::kCPU, torch::kBool).contiguous();
+    torch::Tensor time_row = torch::empty({B, 1, n, total}, torch::kLong);
+    torch::Tensor pitch_row = torch::empty({B, 1, n, total}, torch::kLong);
+    const int64_t* time = t.data_ptr<int64_t>();
+    const int64_t* pitch = pt.data_ptr<int64_t>();
+    const bool* pitched = hp.data_ptr<bool>();
+    int64_t* time_out = time_row.data_ptr<int64_t>();
+    int64_t* pitch_out = pitch_row.data_ptr<int64_t>();
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t q = 0; q < n; ++q) {
+        const int64_t i = start + q;
+        for (int64_t j = 0; j < total; ++j) {
+          const int64_t out = (b * n + q) * total + j;
+          const int64_t delta_time = time[b * total + i] - time[b * total + j];
+          const int64_t bar = FloorDiv(delta_time, kPositionsPerBar);
+          const int64_t position = delta_time - bar * kPositionsPerBar;
+          time_out[out] = (std::clamp(bar, -max_bars, max_bars) + max_bars) * kPositionsPerBar + position;
+          if (pitched[b * total + i] && pitched[b * total + j]) {
+            const int64_t delta_pitch = pitch[b * total + i] - pitch[b * total + j];
+            const int64_t octave = FloorDiv(delta_pitch, kSemitonesPerOctave);
+            const int64_t semitone = delta_pitch - octave * kSemitonesPerOctave;
+            pitch_out[out] = (std::clamp(octave, kMinOctaveDiff, kMaxOctaveDiff) - kMinOctaveDiff) *
+                                 kSemitonesPerOctave + semitone;
+          } else {
+            pitch_out[out] = no_pitch;
+          }
+        }
+      }
+    }
+    logits.add_(time_table.gather(-1, time_row.to(device).expand({B, H, n, total})));
+    logits.add_(pitch_table.gather(-1, pitch_row.to(device).expand({B, H, n, total})));
+  }
+  logits.masked_fill_(distance.lt(0).view({1, 1, n, total}), -std::numeric_limits<double>::infinity());
+  const torch::Tensor weights = torch::softmax(logits, -1);
+  const torch::Tensor context =
+      torch::matmul(weights, cache.values).transpose(1, 2).reshape({B, n, options_.d_model()});
+  return out_->forward(context);
+}
+
 AttentionLogitTerms RelativeAttentionImpl::ComputeLogitTerms(const torch::Tensor& x,
                                                              const RelativeLayout& layout) {
   CheckLayout(x, layout);

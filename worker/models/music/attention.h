@@ -152,6 +152,14 @@ struct RelativeTermBytes {
   int64_t pair_maps = 0;
 };
 
+// Keys and values of the tokens decoded so far, for incremental generation
+// (one per layer). Empty at the start; ForwardCached appends to it.
+struct AttentionCache {
+  torch::Tensor keys;    // [B,H,T,D_h]
+  torch::Tensor values;  // [B,H,T,D_h]
+  int64_t length() const { return keys.defined() ? keys.size(2) : 0; }
+};
+
 class RelativeAttentionImpl : public torch::nn::Module {
  public:
   explicit RelativeAttentionImpl(RelativeAttentionOptions options);
@@ -164,6 +172,17 @@ class RelativeAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& times,
                         const torch::Tensor& pitches, const torch::Tensor& has_pitch,
                         const torch::Tensor& padding_mask = {});
+
+  // Incremental decoding: x holds the n newest tokens [B,n,D], which come
+  // right after the cache's tokens; times, pitches, has_pitch cover all
+  // tokens so far ([B, cache.length() + n]). Appends the new keys/values to
+  // the cache and returns [B,n,D], equal to the rows of forward() on the
+  // whole sequence. The relative terms of each new query against every
+  // cached key are computed on the fly: Q times the whole (small) table of
+  // index, time and pitch embeddings, then a gather with the pair indices.
+  torch::Tensor ForwardCached(const torch::Tensor& x, AttentionCache& cache,
+                              const torch::Tensor& times, const torch::Tensor& pitches,
+                              const torch::Tensor& has_pitch);
 
   RelativeLayout MakeLayout(const torch::Tensor& times, const torch::Tensor& pitches,
                             const torch::Tensor& has_pitch,

@@ -138,6 +138,16 @@ torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const RelativeLa
   return h + dropout_->forward(ff);
 }
 
+torch::Tensor DecoderBlockImpl::ForwardCached(const torch::Tensor& x, AttentionCache& cache,
+                                              const torch::Tensor& times, const torch::Tensor& pitches,
+                                              const torch::Tensor& has_pitch) {
+  torch::Tensor h =
+      x + dropout_->forward(attention_->ForwardCached(attention_norm_->forward(x), cache, times, pitches, has_pitch));
+  const torch::Tensor ff =
+      feed_forward_out_->forward(dropout_->forward(torch::gelu(feed_forward_in_->forward(feed_forward_norm_->forward(h)))));
+  return h + dropout_->forward(ff);
+}
+
 MusicTransformerImpl::MusicTransformerImpl(MusicTransformerOptions options)
     : options_(std::move(options)), vocab_sizes_(FieldVocabSizes(options_.representation())) {
   TORCH_CHECK(options_.n_layers() > 0 && options_.d_ff() > 0, "n_layers and d_ff must be positive");
@@ -190,6 +200,47 @@ std::vector<torch::Tensor> MusicTransformerImpl::forward(const torch::Tensor& to
   for (DecoderBlock& block : blocks_) x = block->forward(x, layout);
   x = final_norm_->forward(x);
 
+  std::vector<torch::Tensor> logits;
+  logits.reserve(heads_.size());
+  for (torch::nn::Linear& head : heads_) logits.push_back(head->forward(x));
+  return logits;
+}
+
+std::vector<torch::Tensor> MusicTransformerImpl::ForwardCached(const torch::Tensor& tokens,
+                                                               const torch::Tensor& times,
+                                                               const torch::Tensor& pitches,
+                                                               const torch::Tensor& has_pitch,
+                                                               MusicDecodeState& state) {
+  TORCH_CHECK(tokens.dim() == 3 && tokens.size(2) == static_cast<int64_t>(vocab_sizes_.size()),
+              "tokens must be [B, n, fields]");
+  const int64_t n = tokens.size(1);
+  const int64_t start = state.length();
+  TORCH_CHECK(times.sizes() == tokens.sizes().slice(0, 2), "times must be [B, n]");
+  if (state.layers.empty()) state.layers.resize(blocks_.size());
+  const auto append = [&](torch::Tensor& all, const torch::Tensor& added) {
+    all = all.defined() ? torch::cat({all, added}, 1) : added;
+  };
+  append(state.times, times.to(torch::kLong));
+  append(state.pitches, pitches.to(torch::kLong));
+  append(state.has_pitch, has_pitch.to(torch::kBool));
+
+  torch::Tensor x = embeddings_[0]->forward(tokens.select(2, 0));
+  for (size_t f = 1; f < embeddings_.size(); ++f) {
+    x = x + embeddings_[f]->forward(tokens.select(2, static_cast<int64_t>(f)));
+  }
+  if (options_.absolute_positions()) {
+    const torch::Tensor encoding =
+        start + n <= absolute_encoding_.size(0)
+            ? absolute_encoding_.narrow(0, start, n)
+            : SinusoidalEncoding(torch::arange(start, start + n, tokens.options()), options_.d_model(),
+                                 options_.sinusoid_base(), torch::kDouble);
+    x = x + encoding.to(x.scalar_type());
+  }
+  x = embedding_dropout_->forward(x);
+  for (size_t layer = 0; layer < blocks_.size(); ++layer) {
+    x = blocks_[layer]->ForwardCached(x, state.layers[layer], state.times, state.pitches, state.has_pitch);
+  }
+  x = final_norm_->forward(x);
   std::vector<torch::Tensor> logits;
   logits.reserve(heads_.size());
   for (torch::nn::Linear& head : heads_) logits.push_back(head->forward(x));

@@ -79,6 +79,9 @@ class DecoderBlockImpl : public torch::nn::Module {
  public:
   DecoderBlockImpl(const MusicTransformerOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const RelativeLayout& layout);
+  // Incremental decoding (see RelativeAttentionImpl::ForwardCached).
+  torch::Tensor ForwardCached(const torch::Tensor& x, AttentionCache& cache, const torch::Tensor& times,
+                              const torch::Tensor& pitches, const torch::Tensor& has_pitch);
 
   RelativeAttention attention() const { return attention_; }
 
@@ -92,6 +95,16 @@ class DecoderBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DecoderBlock);
 
+// What incremental decoding keeps between steps: every layer's keys and
+// values, and the metadata of every token so far.
+struct MusicDecodeState {
+  std::vector<AttentionCache> layers;
+  torch::Tensor times;      // [B, T] int64
+  torch::Tensor pitches;    // [B, T] int64
+  torch::Tensor has_pitch;  // [B, T] bool
+  int64_t length() const { return times.defined() ? times.size(1) : 0; }
+};
+
 class MusicTransformerImpl : public torch::nn::Module {
  public:
   explicit MusicTransformerImpl(MusicTransformerOptions options);
@@ -104,6 +117,15 @@ class MusicTransformerImpl : public torch::nn::Module {
 
   // Validated; errors (bad input, c10::Error) come back as a Status.
   absl::StatusOr<std::vector<torch::Tensor>> Forward(const MusicBatch& batch);
+
+  // Incremental decoding: feeds the n tokens that follow the ones already in
+  // `state` (tokens [B,n,F], their times/pitches/has_pitch [B,n]; no
+  // padding) and returns the logits of those n positions per field, equal
+  // to forward() on the whole sequence. Call in eval mode (no dropout). The
+  // first call (the prompt) fills the cache; later calls usually pass n = 1.
+  std::vector<torch::Tensor> ForwardCached(const torch::Tensor& tokens, const torch::Tensor& times,
+                                           const torch::Tensor& pitches, const torch::Tensor& has_pitch,
+                                           MusicDecodeState& state);
   absl::StatusOr<NextTokenLoss> Loss(const MusicBatch& batch);
 
   const MusicTransformerOptions& options() const { return options_; }

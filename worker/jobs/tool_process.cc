@@ -1,0 +1,93 @@
+#include "worker/jobs/tool_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace expsvc::worker {
+
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::string> FindProjectTool(const std::string& env_variable,
+                                            const std::vector<std::string>& relative_candidates) {
+  if (const char* configured = std::getenv(env_variable.c_str()); configured != nullptr && *configured != '\0') {
+    if (access(configured, X_OK) != 0) {
+      return absl::NotFoundError(absl::StrCat("$", env_variable, " names ", configured, ", which is not executable"));
+    }
+    return std::string(configured);
+  }
+  std::error_code error;
+  const fs::path executable = fs::read_symlink("/proc/self/exe", error);
+  std::vector<std::string> looked_at;
+  for (const std::string& candidate : relative_candidates) {
+    const fs::path path = (executable.parent_path() / candidate).lexically_normal();
+    if (access(path.c_str(), X_OK) == 0) return path.string();
+    looked_at.push_back(path.string());
+  }
+  return absl::NotFoundError(absl::StrCat("helper program not found (looked at ", absl::StrJoin(looked_at, ", "),
+                                          "); build it (scripts/build) or set $", env_variable));
+}
+
+absl::Status RunToolProcess(JobContext& context, const std::vector<std::string>& argv) {
+  if (argv.empty()) return absl::InvalidArgumentError("no program given");
+  const std::string log_path = absl::StrCat(context.scratch_dir(), "/tool-", fs::path(argv[0]).filename().string(), ".log");
+  context.Log(absl::StrCat("running ", absl::StrJoin(argv, " ")));
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  const pid_t child = fork();
+  if (child < 0) return absl::InternalError("fork failed");
+  if (child == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  bool stopped = false;
+  while (true) {
+    const pid_t done = waitpid(child, &status, WNOHANG);
+    if (done == child) break;
+    if (done < 0) return absl::InternalError("waitpid failed");
+    if (!stopped && context.should_stop()) {
+      kill(child, SIGTERM);
+      stopped = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::deque<std::string> tail;
+  std::ifstream log(log_path);
+  for (std::string line; std::getline(log, line);) {
+    context.Log(line);
+    tail.push_back(line);
+    if (tail.size() > 8) tail.pop_front();
+  }
+  if (stopped) {
+    return context.shutting_down() ? absl::AbortedError("worker shutting down") : absl::CancelledError("cancelled");
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string how = WIFEXITED(status) ? absl::StrCat("exit code ", WEXITSTATUS(status))
+                                              : absl::StrCat("signal ", WTERMSIG(status));
+    return absl::InternalError(absl::StrCat(fs::path(argv[0]).filename().string(), " failed (", how,
+                                            WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ", could not start" : "",
+                                            "): ", absl::StrJoin(tail, " | ")));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace expsvc::worker
