@@ -7,41 +7,17 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/splitmix64.h"
 #include "common/status_macros.h"
 #include "worker/data/pop909.h"
 
 namespace expsvc::music {
 namespace {
 
-// SplitMix64: a tiny generator whose output is fixed by the seed on every
-// platform (std::shuffle and the std distributions are not).
-class SeededGenerator {
- public:
-  explicit SeededGenerator(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, bound) by rejection, so no modulo bias.
-  uint64_t Below(uint64_t bound) {
-    const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
-    uint64_t value;
-    do {
-      value = Next();
-    } while (value >= limit);
-    return value % bound;
-  }
-
- private:
-  uint64_t state_;
-};
-
 void SeededShuffle(std::vector<std::string>& items, uint64_t seed) {
-  SeededGenerator generator(seed);
+  SplitMix64 generator(seed);
   for (size_t i = items.size(); i > 1; --i) {
-    std::swap(items[i - 1], items[generator.Below(i)]);
+    std::swap(items[i - 1], items[generator.UniformBelow(i)]);
   }
 }
 

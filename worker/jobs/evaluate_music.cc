@@ -40,14 +40,6 @@ music::SamplingOptions ForWindow(music::SamplingOptions sampling, size_t window)
   return sampling;
 }
 
-absl::Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
-
 struct LoadedForEvaluation {
   TrainedMusicModel trained;
   MusicDataset dataset;
@@ -109,7 +101,7 @@ absl::Status Evaluate(JobContext& context) {
   const auto started = std::chrono::steady_clock::now();
   for (size_t n = 0; n < windows.size(); ++n) {
     if (context.should_stop()) {
-      return context.shutting_down() ? absl::AbortedError("worker shutting down") : absl::CancelledError("cancelled");
+      return StopStatus(context);
     }
     const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[n]);
     ContinuationRequest request;
@@ -154,7 +146,7 @@ absl::Status Evaluate(JobContext& context) {
   std::vector<int64_t> generated_count(lags.size(), 0), truth_count(lags.size(), 0);
   for (int64_t piece = 0; piece < std::min<int64_t>(pieces, static_cast<int64_t>(windows.size())); ++piece) {
     if (context.should_stop()) {
-      return context.shutting_down() ? absl::AbortedError("worker shutting down") : absl::CancelledError("cancelled");
+      return StopStatus(context);
     }
     const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[static_cast<size_t>(piece)]);
     ContinuationRequest request;
@@ -192,7 +184,7 @@ absl::Status Evaluate(JobContext& context) {
   }
   if (!matrices.empty()) {
     const std::string path = absl::StrCat(context.scratch_dir(), "/self_similarity.json");
-    EXPSVC_RETURN_IF_ERROR(WriteText(path, Json{{"pieces", matrices}}.dump()));
+    EXPSVC_RETURN_IF_ERROR(WriteTextFile(path, Json{{"pieces", matrices}}.dump()));
     EXPSVC_RETURN_IF_ERROR(context.UploadArtifact("self_similarity.json", path).status());
   }
   return absl::OkStatus();
@@ -219,7 +211,7 @@ absl::Status Generate(JobContext& context) {
   double total_seconds = 0;
   for (size_t n = 0; n < windows.size(); ++n) {
     if (context.should_stop()) {
-      return context.shutting_down() ? absl::AbortedError("worker shutting down") : absl::CancelledError("cancelled");
+      return StopStatus(context);
     }
     const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[n]);
     ContinuationRequest request;
@@ -254,7 +246,7 @@ absl::Status Generate(JobContext& context) {
                          {"stop_reason", continuation.generation.stop_reason},
                          {"seed", request.sampling.seed},
                          {"seconds", seconds}};
-    EXPSVC_RETURN_IF_ERROR(WriteText(stem + name + ".json", record.dump()));
+    EXPSVC_RETURN_IF_ERROR(WriteTextFile(stem + name + ".json", record.dump()));
     for (const std::string& file : {name + ".mid", absl::StrCat("original_", n, ".mid"), name + ".json"}) {
       EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(file, stem + file).status());
     }
@@ -270,25 +262,14 @@ absl::Status Generate(JobContext& context) {
   return absl::OkStatus();
 }
 
-template <typename Body>
-absl::Status TorchEdge(const char* kind, Body body) {
-  try {
-    return body();
-  } catch (const c10::Error& error) {
-    return absl::InternalError(absl::StrCat(kind, ": torch: ", error.what_without_backtrace()));
-  } catch (const std::exception& error) {
-    return absl::InternalError(absl::StrCat(kind, ": ", error.what()));
-  }
-}
-
 }  // namespace
 
 absl::Status RunEvaluateMusic(JobContext& context) {
-  return TorchEdge("evaluate_music", [&] { return Evaluate(context); });
+  return RunAtTorchEdge("evaluate_music", [&] { return Evaluate(context); });
 }
 
 absl::Status RunGenerateMusic(JobContext& context) {
-  return TorchEdge("generate_music", [&] { return Generate(context); });
+  return RunAtTorchEdge("generate_music", [&] { return Generate(context); });
 }
 
 }  // namespace expsvc::worker

@@ -17,8 +17,9 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "worker/jobs/tool_process.h"
+#include "worker/jobs/torch_job_support.h"
 #include "worker/lm/corpus/corpus_file_format.h"
-#include "worker/lm/corpus/splitmix64.h"
+#include "common/splitmix64.h"
 #include "worker/models/llama/llama_checkpoint.h"
 #include "worker/models/llama/llama_model.h"
 
@@ -204,13 +205,8 @@ absl::Status TrainLm(JobContext& context) {
     return absl::InvalidArgumentError(absl::StrCat("kv_heads (", kv_heads, ") must divide heads (", p.heads, ")"));
   }
   EXPSVC_ASSIGN_OR_RETURN(std::vector<int64_t> checkpoint_steps, CheckpointSteps(p.steps, p.checkpoint_steps));
-  if (p.device == "cuda" && !torch::cuda::is_available()) {
-    return absl::FailedPreconditionError("device 'cuda' was asked for but CUDA is not available on this worker");
-  }
-  const torch::Device device = (p.device == "cuda" || (p.device == "auto" && torch::cuda::is_available()))
-                                   ? torch::Device(torch::kCUDA)
-                                   : torch::Device(torch::kCPU);
-  torch::set_num_threads(static_cast<int>(p.threads > 0 ? p.threads : std::thread::hardware_concurrency()));
+  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device));
+  SetTorchThreads(p.threads);
 
   EXPSVC_ASSIGN_OR_RETURN(std::string corpus_path, FetchParent(context, kCorpusArtifact));
   EXPSVC_ASSIGN_OR_RETURN(std::string tokenizer_model, FetchParent(context, kTokenizerModelArtifact));
@@ -322,10 +318,10 @@ absl::Status TrainLm(JobContext& context) {
       return absl::AbortedError(absl::StrCat("worker shutting down; resume point at step ", step));
     }
     // Batches depend only on (seed, step): a resumed run sees the same data.
-    lm::SplitMix64 random(static_cast<uint64_t>(p.seed) * 1000003ull + static_cast<uint64_t>(step));
+    SplitMix64 random(static_cast<uint64_t>(p.seed) * 1000003ull + static_cast<uint64_t>(step));
     std::vector<int64_t> indices;
     for (int64_t b = 0; b < p.batch_size; ++b) {
-      indices.push_back(static_cast<int64_t>(random.Next() % static_cast<uint64_t>(train_windows)));
+      indices.push_back(static_cast<int64_t>(random.UniformBelow(static_cast<uint64_t>(train_windows))));
     }
     const double lr = LearningRate(p, step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
@@ -360,17 +356,6 @@ absl::Status TrainLm(JobContext& context) {
   return absl::OkStatus();
 }
 
-template <typename Body>
-absl::Status AtTheEdge(const char* kind, Body body) {
-  try {
-    return body();
-  } catch (const c10::Error& error) {
-    return absl::InternalError(absl::StrCat(kind, ": torch: ", error.what_without_backtrace()));
-  } catch (const std::exception& error) {
-    return absl::InternalError(absl::StrCat(kind, ": ", error.what()));
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<int64_t>> CheckpointSteps(int64_t steps, const std::string& explicit_list) {
@@ -401,11 +386,11 @@ absl::StatusOr<std::vector<int64_t>> CheckpointSteps(int64_t steps, const std::s
 std::string CheckpointFolderName(int64_t step) { return absl::StrFormat("iter_%07d", step); }
 
 absl::Status RunBuildCorpus(JobContext& context) {
-  return AtTheEdge("build_corpus", [&] { return BuildCorpus(context); });
+  return RunAtTorchEdge("build_corpus", [&] { return BuildCorpus(context); });
 }
 
 absl::Status RunTrainLm(JobContext& context) {
-  return AtTheEdge("train_lm", [&] { return TrainLm(context); });
+  return RunAtTorchEdge("train_lm", [&] { return TrainLm(context); });
 }
 
 absl::Status RegisterLmJobs(JobKindRegistry& registry) {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/splitmix64.h"
 #include "common/status_macros.h"
 
 namespace expsvc::worker {
@@ -75,33 +76,14 @@ absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const musi
   return weight > 0 ? weighted / weight : std::numeric_limits<double>::quiet_NaN();
 }
 
-absl::StatusOr<torch::Device> SelectDevice(const std::string& requested) {
-  if (requested == "cuda" && !torch::cuda::is_available()) {
-    return absl::FailedPreconditionError("device 'cuda' was asked for but CUDA is not available on this worker");
-  }
-  return (requested == "cuda" || (requested == "auto" && torch::cuda::is_available())) ? torch::Device(torch::kCUDA)
-                                                                                       : torch::Device(torch::kCPU);
-}
-
-void SetTorchThreads(int64_t threads) {
-  torch::set_num_threads(static_cast<int>(threads > 0 ? threads : std::thread::hardware_concurrency()));
-}
-
 std::vector<size_t> SampleIndices(size_t available, int64_t count, uint64_t seed) {
   std::vector<size_t> indices(available);
   std::iota(indices.begin(), indices.end(), size_t{0});
   if (count <= 0 || static_cast<size_t>(count) >= available) return indices;
-  // Partial Fisher–Yates with splitmix64 (platform-independent).
-  uint64_t state = seed;
-  const auto next = [&state]() {
-    state += 0x9E3779B97F4A7C15ull;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  // Partial Fisher–Yates (SplitMix64: the same sample on every platform).
+  SplitMix64 random(seed);
   for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
-    const size_t j = i + static_cast<size_t>(next() % (available - i));
+    const size_t j = i + static_cast<size_t>(random.UniformBelow(available - i));
     std::swap(indices[i], indices[j]);
   }
   indices.resize(static_cast<size_t>(count));

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "worker/data/music_dataset.h"
+#include "worker/jobs/torch_job_support.h"
 #include "worker/models/music/music_transformer.h"
 #include "worker/runtime/job_context.h"
 
@@ -31,11 +32,6 @@ music::MusicBatch CollateSequences(const std::vector<music::TokenSequence>& sequ
 absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const music::MusicDataset& dataset,
                                       music::Split split, const std::vector<size_t>& windows,
                                       int64_t batch_size, int64_t max_len, const torch::Device& device);
-
-// "auto" → CUDA when available, else CPU; "cuda" without CUDA is an error.
-absl::StatusOr<torch::Device> SelectDevice(const std::string& requested);
-// torch::set_num_threads(threads), or every core when 0.
-void SetTorchThreads(int64_t threads);
 
 // `count` distinct indices of 0..available−1 drawn with `seed` (all of them,
 // in order, when count is 0 or >= available). The same on every platform.

@@ -218,19 +218,10 @@ absl::StatusOr<ResumedState> LoadCheckpoint(const std::string& path, MusicTransf
   return ResumedState{step.item<int64_t>(), best.item<double>()};
 }
 
-absl::Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
-
 absl::Status Train(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(TrainMusicParams p, ParseParams(context.params()));
-  torch::set_num_threads(static_cast<int>(p.threads > 0 ? p.threads : std::thread::hardware_concurrency()));
-  const torch::Device device =
-      (p.device == "cuda" || (p.device == "auto" && torch::cuda::is_available())) ? torch::kCUDA : torch::kCPU;
+  SetTorchThreads(p.threads);
+  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device));
 
   music::CorpusLoadCallbacks callbacks;
   callbacks.warning = [&](const std::string& line) { context.Log(absl::StrCat("data: ", line)); };
@@ -253,7 +244,7 @@ absl::Status Train(JobContext& context) {
                            total_steps, " steps of ", p.batch_size, " windows on ", device.str()));
 
   const std::string scratch = context.scratch_dir();
-  EXPSVC_RETURN_IF_ERROR(WriteText(absl::StrCat(scratch, "/", kModelConfigName), ModelConfigJson(p).dump(2)));
+  EXPSVC_RETURN_IF_ERROR(WriteTextFile(absl::StrCat(scratch, "/", kModelConfigName), ModelConfigJson(p).dump(2)));
   ResumedState state;
   if (auto checkpoint = context.FindOwnArtifact(kCheckpointName); checkpoint.has_value()) {
     EXPSVC_ASSIGN_OR_RETURN(std::string path, context.FetchArtifact(*checkpoint));
@@ -352,14 +343,7 @@ std::string MusicCacheDir() {
 }
 
 absl::Status RunTrainMusic(JobContext& context) {
-  // Torch reports errors as exceptions; they stop here.
-  try {
-    return Train(context);
-  } catch (const c10::Error& error) {
-    return absl::InternalError(absl::StrCat("torch: ", error.what_without_backtrace()));
-  } catch (const std::exception& error) {
-    return absl::InternalError(absl::StrCat("train_music: ", error.what()));
-  }
+  return RunAtTorchEdge("train_music", [&] { return Train(context); });
 }
 
 absl::Status RegisterMusicJobs(JobKindRegistry& registry) {

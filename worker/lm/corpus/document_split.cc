@@ -7,7 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "worker/lm/corpus/splitmix64.h"
+#include "common/splitmix64.h"
 
 namespace expsvc::lm {
 
@@ -38,7 +38,7 @@ absl::StatusOr<std::vector<Split>> AssignSplits(const std::vector<Document>& doc
   // Fisher-Yates from the back.
   SplitMix64 random(seed);
   for (size_t i = keys.size(); i > 1; --i) {
-    std::swap(keys[i - 1], keys[random.Below(i)]);
+    std::swap(keys[i - 1], keys[random.FastBelow(i)]);
   }
   const auto count = static_cast<double>(keys.size());
   const size_t valid = static_cast<size_t>(std::llround(count * fractions.valid));

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "worker/lm/corpus/splitmix64.h"
+#include "common/splitmix64.h"
 
 namespace expsvc::lm {
 namespace {
@@ -34,7 +34,7 @@ TEST(SplitMix64Test, MatchesTheReferenceSequence) {
 
 TEST(SplitMix64Test, BelowStaysInRange) {
   SplitMix64 random(7);
-  for (int i = 0; i < 1000; ++i) EXPECT_LT(random.Below(3), 3u);
+  for (int i = 0; i < 1000; ++i) EXPECT_LT(random.FastBelow(3), 3u);
 }
 
 TEST(DocumentSplitTest, SameSeedSameSplitDifferentSeedDifferentSplit) {

@@ -7,30 +7,13 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/splitmix64.h"
 #include "common/status_macros.h"
 #include "worker/data/event_tokens.h"
 #include "worker/data/note_tokens.h"
 
 namespace expsvc::music {
 namespace {
-
-// splitmix64: the same numbers on every platform (std:: distributions are
-// implementation-defined), so a seed names one output everywhere.
-class DeterministicRandom {
- public:
-  explicit DeterministicRandom(uint64_t seed) : state_(seed) {}
-  double Uniform() {
-    state_ += 0x9E3779B97F4A7C15ull;
-    uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-  }
-
- private:
-  uint64_t state_;
-};
 
 std::vector<double> ToDoubles(const torch::Tensor& row) {
   const torch::Tensor values = row.to(torch::kCPU, torch::kDouble).contiguous();
@@ -210,7 +193,8 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
     EvalModeScope eval_mode(model);
     torch::NoGradGuard no_grad;
     NextTokenModel next(model, options.use_cache);
-    DeterministicRandom random(options.sampling.seed);
+    // SplitMix64: a seed names one piece on every platform.
+    SplitMix64 random(options.sampling.seed);
     EventGrammar event_grammar(window_bars);
     NoteGrammar note_grammar(window_bars);
     for (size_t t = 0; t < prompt.length(); ++t) {
@@ -242,7 +226,7 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
           }
           for (int32_t bar = 0; bar < options.start_bar; ++bar) allowed[EventTokenId(EventKind::kBar, bar)] = 0;
         }
-        EXPSVC_ASSIGN_OR_RETURN(int64_t id, SampleIndex(logits[0], allowed, options.sampling, random.Uniform()));
+        EXPSVC_ASSIGN_OR_RETURN(int64_t id, SampleIndex(logits[0], allowed, options.sampling, random.UniformDouble()));
         const int32_t token = static_cast<int32_t>(id);
         if (EventKindOf(token) == EventKind::kBar && EventValueOf(token) >= options.end_bar) step.stop = true;
         step.token = {token};
@@ -260,7 +244,7 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
           for (int32_t bar = 0; bar < options.start_bar; ++bar) allowed[bar] = 0;
         }
         EXPSVC_ASSIGN_OR_RETURN(int64_t value,
-                                SampleIndex(logits[field], allowed, options.sampling, random.Uniform()));
+                                SampleIndex(logits[field], allowed, options.sampling, random.UniformDouble()));
         step.token.push_back(static_cast<int32_t>(value));
         if (field == kNoteTypeField && value == kNoteTypeEos) {
           step.token.resize(kNoteFieldCount, 0);
