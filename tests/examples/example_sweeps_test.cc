@@ -68,5 +68,24 @@ TEST(ExampleSweepsTest, MusicDataSizeIsFourFractionsTimesFourVariants) {
   }
 }
 
+TEST(ExampleSweepsTest, CpuRunsAndTheLmSweepExpand) {
+  SweepPlan note = Expand("music-eighth-cpu-note.yaml");
+  EXPECT_EQ(note.jobs.size(), 14u);  // 6 trainings, 6 evaluations, 2 generations
+  EXPECT_EQ(Expand("music-eighth-cpu.yaml").jobs.size(), 2u);
+  SweepPlan lm = Expand("lm-debian-reference.yaml");
+  ASSERT_EQ(lm.jobs.size(), 2u);
+  EXPECT_EQ(lm.jobs[0].kind, "build_corpus");
+  EXPECT_EQ(lm.jobs[1].kind, "train_lm");
+  EXPECT_EQ(lm.jobs[1].parents, std::vector<int64_t>{0});
+}
+
+TEST(ExampleSweepsTest, DemoRunsBothStudies) {
+  std::set<std::string> kinds;
+  for (const auto& job : Expand("demo.yaml").jobs) kinds.insert(job.kind);
+  for (const char* kind : {"train_music", "evaluate_music", "generate_music", "build_corpus", "train_lm"}) {
+    EXPECT_EQ(kinds.count(kind), 1u) << kind;
+  }
+}
+
 }  // namespace
 }  // namespace expsvc
