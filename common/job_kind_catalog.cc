@@ -43,9 +43,12 @@ std::vector<ParamSpec> MusicSamplingParams(std::vector<ParamSpec> specific) {
            Param("seed", ParamType::kInt, 1, "Sampling seed.", 0),
            Param("context_tokens", ParamType::kInt, 0, "Model context for prompts (whole bars are dropped from "
                  "the start to fit); 0 means the training max_len.", 0),
-           Param("representation", ParamType::kString, "", "Label; when set it must match the parent model."),
-           Param("attention", ParamType::kString, "", "Label; when set it must match the parent model."),
-           Param("data_fraction", ParamType::kDouble, 0.0, "Label (e.g. to match a data-size sweep); not used.", 0, 1),
+           // Labels without defaults: a job that leaves them out shows its
+           // parent's values in `expctl report`.
+           Param("representation", ParamType::kString, nullptr, "Label; when set it must match the parent model."),
+           Param("attention", ParamType::kString, nullptr, "Label; when set it must match the parent model."),
+           Param("data_fraction", ParamType::kDouble, nullptr, "Label (to match a data-size sweep's axis); not used.",
+                 0, 1),
            Param("data_dir", ParamType::kString, "", "Folder holding POP909/; empty means the training job's."),
            Choice("device", "auto", {"auto", "cpu", "cuda"}, "auto picks CUDA when available."),
            Param("threads", ParamType::kInt, 0, "CPU threads for Torch (0 = all cores).", 0, 1024)}) {

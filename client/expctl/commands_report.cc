@@ -3,6 +3,7 @@
 // report_table.*, this file only fetches and prints.
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -64,7 +65,20 @@ CommandResult RunReport(CommandContext& context) {
   EXPSVC_RETURN_IF_ERROR(connection->Call(
       connection->metrics(), &v1::MetricsService::Stub::QueryMetrics, request, &response));
 
-  absl::StatusOr<ReportTable> table = BuildReportTable(ReportJobsFromMetrics(response), options);
+  // Evaluation jobs often leave out the axes of the training they depend on;
+  // they take them from their parents so both land in one row.
+  JobQuery query;
+  query.sweep_id = sweep_id;
+  EXPSVC_ASSIGN_OR_RETURN(JobPage page, ListJobsPaged(*connection, query));
+  std::map<int64_t, std::vector<int64_t>> parents;
+  std::map<int64_t, nlohmann::json> params;
+  for (const v1::Job& job : page.jobs) {
+    parents[job.id()] = std::vector<int64_t>(job.parent_ids().begin(), job.parent_ids().end());
+    params[job.id()] = nlohmann::json::parse(job.params_json(), nullptr, /*allow_exceptions=*/false);
+  }
+  std::vector<ReportJob> jobs = ReportJobsFromMetrics(response);
+  InheritParentParams(jobs, parents, params);
+  absl::StatusOr<ReportTable> table = BuildReportTable(jobs, options);
   if (!table.ok()) {
     if (IsUsageError(table.status())) return table.status();
     return absl::Status(table.status().code(), absl::StrCat("sweep ", sweep_id, " (", sweep.name(),

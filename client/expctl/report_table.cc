@@ -214,6 +214,38 @@ ReportColumn ColumnForMetricKey(const std::string& key) {
   return column;
 }
 
+void InheritParentParams(std::vector<ReportJob>& jobs, const std::map<int64_t, std::vector<int64_t>>& parents,
+                         const std::map<int64_t, nlohmann::json>& params) {
+  const auto missing = [](const nlohmann::json& object, const std::string& key) {
+    if (!object.is_object() || !object.contains(key)) return true;
+    const nlohmann::json& value = object[key];
+    return value.is_null() || (value.is_string() && value.get<std::string>().empty());
+  };
+  for (ReportJob& job : jobs) {
+    if (!job.params.is_object()) job.params = nlohmann::json::object();
+    // Breadth-first over the ancestors; the nearest one that has a key wins.
+    std::vector<int64_t> frontier = {job.job_id};
+    std::set<int64_t> seen = {job.job_id};
+    while (!frontier.empty()) {
+      std::vector<int64_t> next;
+      for (int64_t id : frontier) {
+        const auto found = parents.find(id);
+        if (found == parents.end()) continue;
+        for (int64_t parent : found->second) {
+          if (!seen.insert(parent).second) continue;
+          next.push_back(parent);
+          const auto parent_params = params.find(parent);
+          if (parent_params == params.end() || !parent_params->second.is_object()) continue;
+          for (const auto& [key, value] : parent_params->second.items()) {
+            if (missing(job.params, key) && !missing(parent_params->second, key)) job.params[key] = value;
+          }
+        }
+      }
+      frontier = std::move(next);
+    }
+  }
+}
+
 std::vector<std::string> DefaultRowParams(const std::vector<ReportJob>& jobs) {
   auto distinct_values = [&](const std::string& name) {
     std::set<std::string> values;

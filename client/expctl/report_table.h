@@ -25,6 +25,14 @@ struct ReportJob {
   std::map<std::string, double> metrics;
 };
 
+// Fills each job's missing parameters (absent, null or "") from its parents,
+// nearest first: an evaluation job that does not repeat the axes of the
+// training it depends on still lands in that training's row. `parents` maps
+// a job id to its parents' ids, `params` every job's parameters (reported
+// or not).
+void InheritParentParams(std::vector<ReportJob>& jobs, const std::map<int64_t, std::vector<int64_t>>& parents,
+                         const std::map<int64_t, nlohmann::json>& params);
+
 // From a METRICS_SHAPE_TABLE response queried with METRICS_AGGREGATE_LAST.
 std::vector<ReportJob> ReportJobsFromMetrics(const v1::QueryMetricsResponse& response);
 

@@ -275,5 +275,26 @@ TEST(ReportTableTest, FromMetricsResponse) {
   EXPECT_EQ(jobs[0].metrics.at("test_loss"), 0.5);
 }
 
+TEST(ReportTableTest, JobsTakeMissingParamsFromTheirParents) {
+  // Two trainings (1, 2) and their evaluations (3, 4), which name only the
+  // attention; a job with an empty label also inherits.
+  std::vector<ReportJob> jobs = {
+      {1, {{"representation", "note"}, {"attention", "Attn"}, {"seed", 1}}, {{"test_loss", 4.0}}},
+      {2, {{"representation", "note"}, {"attention", "CirRelAttn-H"}, {"seed", 1}}, {{"test_loss", 3.0}}},
+      {3, {{"attention", "Attn"}, {"representation", ""}}, {{"note_f1", 0.2}}},
+      {4, {{"attention", "CirRelAttn-H"}}, {{"note_f1", 0.3}}},
+  };
+  std::map<int64_t, nlohmann::json> params;
+  for (const ReportJob& job : jobs) params[job.job_id] = job.params;
+  InheritParentParams(jobs, {{3, {1}}, {4, {2}}}, params);
+  EXPECT_EQ(jobs[2].params["representation"], "note");
+  EXPECT_EQ(jobs[2].params["seed"], 1);
+  EXPECT_EQ(jobs[3].params["representation"], "note");
+  EXPECT_EQ(jobs[3].params["attention"], "CirRelAttn-H") << "own values are kept";
+  absl::StatusOr<ReportTable> table = BuildReportTable(jobs, {});
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->rows.size(), 2u) << "training and evaluation share a row";
+}
+
 }  // namespace
 }  // namespace expsvc::expctl
