@@ -253,15 +253,8 @@ absl::Status TrainLm(JobContext& context) {
   int64_t start_step = 0;
   if (auto resume = context.FindOwnArtifact(kResumeArtifact); resume.has_value()) {
     EXPSVC_ASSIGN_OR_RETURN(std::string path, context.FetchArtifact(*resume));
-    torch::serialize::InputArchive archive;
-    archive.load_from(path, device);
-    model->load(archive);
-    torch::serialize::InputArchive optimizer_archive;
-    archive.read("training/optimizer", optimizer_archive);
-    optimizer.load(optimizer_archive);
-    torch::Tensor step;
-    archive.read("training/step", step);
-    start_step = step.item<int64_t>();
+    EXPSVC_ASSIGN_OR_RETURN(TrainingState loaded, LoadTrainingState(path, *model, optimizer, device));
+    start_step = loaded.step;
     EXPSVC_RETURN_IF_ERROR(context.ReplaceMetricsAfter(start_step));
     context.Log(absl::StrCat("resuming at step ", start_step));
   } else {
@@ -269,13 +262,7 @@ absl::Status TrainLm(JobContext& context) {
     EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(kTokenizerJsonArtifact, tokenizer_json).status());
   }
   const auto save_resume = [&](int64_t step) -> absl::Status {
-    torch::serialize::OutputArchive archive;
-    model->save(archive);
-    torch::serialize::OutputArchive optimizer_archive;
-    optimizer.save(optimizer_archive);
-    archive.write("training/optimizer", optimizer_archive);
-    archive.write("training/step", torch::tensor(step));
-    archive.save_to(resume_path);
+    EXPSVC_RETURN_IF_ERROR(SaveTrainingState(resume_path, *model, optimizer, {step, {}}));
     return context.UploadArtifact(kResumeArtifact, resume_path).status();
   };
   const auto evaluate = [&](int64_t step) {

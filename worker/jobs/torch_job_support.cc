@@ -29,4 +29,40 @@ absl::Status WriteTextFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+absl::Status SaveTrainingState(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                               const TrainingState& state) {
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("training/optimizer", optimizer_archive);
+  archive.write("training/step", torch::tensor(state.step));
+  for (const auto& [name, value] : state.scalars) {
+    archive.write(absl::StrCat("training/", name), torch::tensor(value, torch::kFloat64));
+  }
+  archive.save_to(path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainingState> LoadTrainingState(const std::string& path, torch::nn::Module& model,
+                                                torch::optim::Optimizer& optimizer, const torch::Device& device,
+                                                const std::vector<std::string>& scalar_names) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path, device);
+  model.load(archive);
+  torch::serialize::InputArchive optimizer_archive;
+  archive.read("training/optimizer", optimizer_archive);
+  optimizer.load(optimizer_archive);
+  TrainingState state;
+  torch::Tensor step;
+  archive.read("training/step", step);
+  state.step = step.item<int64_t>();
+  for (const std::string& name : scalar_names) {
+    torch::Tensor value;
+    archive.read(absl::StrCat("training/", name), value);
+    state.scalars[name] = value.item<double>();
+  }
+  return state;
+}
+
 }  // namespace expsvc::worker

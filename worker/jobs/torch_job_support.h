@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -27,6 +29,20 @@ void SetTorchThreads(int64_t threads);
 absl::Status StopStatus(const JobContext& context);
 
 absl::Status WriteTextFile(const std::string& path, const std::string& text);
+
+// A resumable training point: the model, the optimizer's state, the step and
+// named scalars (e.g. the best validation loss so far) in one Torch archive.
+struct TrainingState {
+  int64_t step = 0;
+  std::map<std::string, double> scalars;
+};
+absl::Status SaveTrainingState(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                               const TrainingState& state);
+// Loads into `model` and `optimizer`; reads back the scalars named in
+// `scalar_names`.
+absl::StatusOr<TrainingState> LoadTrainingState(const std::string& path, torch::nn::Module& model,
+                                                torch::optim::Optimizer& optimizer, const torch::Device& device,
+                                                const std::vector<std::string>& scalar_names = {});
 
 // Runs `body` (returning absl::Status); Torch errors and other exceptions
 // become INTERNAL errors naming the job kind, so none crosses the module.

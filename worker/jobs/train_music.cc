@@ -186,37 +186,10 @@ absl::StatusOr<double> Evaluate(MusicTransformer& model, const MusicDataset& dat
   return weight > 0 ? weighted / weight : std::numeric_limits<double>::quiet_NaN();
 }
 
-absl::Status SaveCheckpoint(const std::string& path, MusicTransformer& model, torch::optim::Adam& optimizer,
-                            int64_t step, double best_val_loss) {
-  torch::serialize::OutputArchive archive;
-  model->save(archive);
-  torch::serialize::OutputArchive optimizer_archive;
-  optimizer.save(optimizer_archive);
-  archive.write("training/optimizer", optimizer_archive);
-  archive.write("training/step", torch::tensor(step));
-  archive.write("training/best_val_loss", torch::tensor(best_val_loss, torch::kFloat64));
-  archive.save_to(path);
-  return absl::OkStatus();
-}
-
 struct ResumedState {
   int64_t step = 0;
   double best_val_loss = std::numeric_limits<double>::infinity();
 };
-
-absl::StatusOr<ResumedState> LoadCheckpoint(const std::string& path, MusicTransformer& model,
-                                            torch::optim::Adam& optimizer, const torch::Device& device) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(path, device);
-  model->load(archive);
-  torch::serialize::InputArchive optimizer_archive;
-  archive.read("training/optimizer", optimizer_archive);
-  optimizer.load(optimizer_archive);
-  torch::Tensor step, best;
-  archive.read("training/step", step);
-  archive.read("training/best_val_loss", best);
-  return ResumedState{step.item<int64_t>(), best.item<double>()};
-}
 
 absl::Status Train(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(TrainMusicParams p, ParseParams(context.params()));
@@ -248,7 +221,9 @@ absl::Status Train(JobContext& context) {
   ResumedState state;
   if (auto checkpoint = context.FindOwnArtifact(kCheckpointName); checkpoint.has_value()) {
     EXPSVC_ASSIGN_OR_RETURN(std::string path, context.FetchArtifact(*checkpoint));
-    EXPSVC_ASSIGN_OR_RETURN(state, LoadCheckpoint(path, model, optimizer, device));
+    EXPSVC_ASSIGN_OR_RETURN(TrainingState loaded,
+                            LoadTrainingState(path, *model, optimizer, device, {"best_val_loss"}));
+    state = {loaded.step, loaded.scalars.at("best_val_loss")};
     EXPSVC_RETURN_IF_ERROR(context.ReplaceMetricsAfter(state.step));
     context.Log(absl::StrCat("resuming from checkpoint at step ", state.step, " (attempt ", context.attempt(), ")"));
   } else {
@@ -259,7 +234,8 @@ absl::Status Train(JobContext& context) {
   const std::string checkpoint_path = absl::StrCat(scratch, "/", kCheckpointName);
   const std::string best_path = absl::StrCat(scratch, "/", kBestModelName);
   auto save_and_upload_checkpoint = [&](int64_t step) -> absl::Status {
-    EXPSVC_RETURN_IF_ERROR(SaveCheckpoint(checkpoint_path, model, optimizer, step, state.best_val_loss));
+    EXPSVC_RETURN_IF_ERROR(SaveTrainingState(checkpoint_path, *model, optimizer,
+                                             {step, {{"best_val_loss", state.best_val_loss}}}));
     return context.UploadArtifact(kCheckpointName, checkpoint_path).status();
   };
 
