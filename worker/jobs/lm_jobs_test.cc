@@ -126,6 +126,34 @@ TEST(LmJobs, BuildCorpusThenTrainLmWithLogSpacedCheckpoints) {
   EXPECT_EQ(source.forward_passes(), (source.windows() + 3) / 4);
 }
 
+TEST(LmJobs, TrainLmResumesAfterAShutdown) {
+  const std::string text_root = WriteBilingualFolders();
+  FakeJobContext corpus_job({{"source", "text_folders"}, {"text_dir", text_root}, {"vocab_size", 600},
+                             {"tokens_per_window", 16}},
+                            MakeTempDir("lm-resume-corpus"));
+  ASSERT_TRUE(RunBuildCorpus(corpus_job).ok());
+  const nlohmann::json params = {{"layers", 1}, {"hidden", 32}, {"heads", 2}, {"steps", 12}, {"batch_size", 4},
+                                 {"eval_every", 100}, {"eval_windows", 4}, {"threads", 1}, {"device", "cpu"}};
+  const std::string directory = MakeTempDir("lm-resume");
+  FakeJobContext first(params, directory, 1);
+  for (const char* name : {"corpus.bin", "tokenizer.model", "tokenizer.json"}) first.AddParentArtifactFrom(corpus_job, name);
+  first.StopAfterMetrics(13);  // params + 6 steps of (train_loss, lr): stops before step 7
+  const absl::Status stopped = RunTrainLm(first);
+  ASSERT_EQ(stopped.code(), absl::StatusCode::kAborted) << stopped;
+  ASSERT_EQ(first.uploaded().count("resume.pt"), 1u);
+  const int64_t stopped_at = first.metrics().at("train_loss").rbegin()->first;
+
+  FakeJobContext second(params, directory, 2);
+  for (const char* name : {"corpus.bin", "tokenizer.model", "tokenizer.json"}) second.AddParentArtifactFrom(corpus_job, name);
+  second.PromoteUploadsToEarlierAttempt(first);
+  const absl::Status finished = RunTrainLm(second);
+  ASSERT_TRUE(finished.ok()) << finished;
+  ASSERT_EQ(second.replaced_after().size(), 1u);
+  EXPECT_EQ(second.replaced_after()[0], stopped_at);
+  EXPECT_EQ(second.metrics().at("train_loss").begin()->first, stopped_at + 1) << "no step is trained twice";
+  EXPECT_EQ(second.metrics().at("train_loss").rbegin()->first, 12);
+}
+
 TEST(LmJobs, TrainLmNeedsACorpusParent) {
   FakeJobContext orphan({{"steps", 5}}, MakeTempDir("lm-orphan"));
   const absl::Status status = RunTrainLm(orphan);
