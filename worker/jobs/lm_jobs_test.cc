@@ -4,7 +4,10 @@
 // Face layout that load back, and activations from a saved checkpoint.
 #include "worker/jobs/lm_jobs.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <tuple>
@@ -13,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "worker/jobs/testing/fake_job_context.h"
+#include "worker/jobs/tool_process.h"
 #include "worker/lm/activations/activation_source.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/models/llama/llama_checkpoint.h"
@@ -152,6 +156,32 @@ TEST(LmJobs, TrainLmResumesAfterAShutdown) {
   EXPECT_EQ(second.replaced_after()[0], stopped_at);
   EXPECT_EQ(second.metrics().at("train_loss").begin()->first, stopped_at + 1) << "no step is trained twice";
   EXPECT_EQ(second.metrics().at("train_loss").rbegin()->first, 12);
+}
+
+TEST(ToolProcess, LogsOutputReportsFailuresAndStopsWithTheJob) {
+  FakeJobContext context(nlohmann::json::object(), MakeTempDir("tool"));
+  ASSERT_TRUE(RunToolProcess(context, {"/bin/sh", "-c", "echo to-stdout; echo to-stderr >&2"}).ok());
+  const auto& logs = context.logs();
+  EXPECT_NE(std::find(logs.begin(), logs.end(), "to-stdout"), logs.end());
+  EXPECT_NE(std::find(logs.begin(), logs.end(), "to-stderr"), logs.end());
+
+  const absl::Status failed = RunToolProcess(context, {"/bin/sh", "-c", "echo broken input >&2; exit 3"});
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(failed.message().find("exit code 3"), std::string::npos) << failed;
+  EXPECT_NE(failed.message().find("broken input"), std::string::npos) << failed;
+  EXPECT_FALSE(RunToolProcess(context, {"/nonexistent/tool"}).ok());
+
+  // A stopping job terminates the child instead of waiting 60 s.
+  context.ReportMetric("progress", 1, 0.5);
+  context.StopAfterMetrics(1);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(RunToolProcess(context, {"/bin/sleep", "60"}).code(), absl::StatusCode::kAborted);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+
+  setenv("EXPSVC_TEST_TOOL", "/nonexistent/tool", 1);
+  EXPECT_EQ(FindProjectTool("EXPSVC_TEST_TOOL", {}).status().code(), absl::StatusCode::kNotFound);
+  unsetenv("EXPSVC_TEST_TOOL");
+  EXPECT_EQ(FindProjectTool("EXPSVC_TEST_TOOL", {"no-such-tool"}).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(LmJobs, TrainLmNeedsACorpusParent) {

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
@@ -46,17 +48,18 @@ absl::Status RunToolProcess(JobContext& context, const std::vector<std::string>&
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
-  const pid_t child = fork();
-  if (child < 0) return absl::InternalError("fork failed");
-  if (child == 0) {
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    execv(args[0], args.data());
-    _exit(127);
+  // posix_spawn, not fork: fork runs the pthread_atfork handlers gRPC
+  // installs, which can block while a long-poll call is in flight (seen: a
+  // worker hung in fork). posix_spawn starts the child without them.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t child = 0;
+  const int spawn_error = posix_spawn(&child, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawn_error != 0) {
+    return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", std::strerror(spawn_error)));
   }
   int status = 0;
   bool stopped = false;
@@ -84,7 +87,6 @@ absl::Status RunToolProcess(JobContext& context, const std::vector<std::string>&
     const std::string how = WIFEXITED(status) ? absl::StrCat("exit code ", WEXITSTATUS(status))
                                               : absl::StrCat("signal ", WTERMSIG(status));
     return absl::InternalError(absl::StrCat(fs::path(argv[0]).filename().string(), " failed (", how,
-                                            WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ", could not start" : "",
                                             "): ", absl::StrJoin(tail, " | ")));
   }
   return absl::OkStatus();
