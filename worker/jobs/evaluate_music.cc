@@ -62,10 +62,15 @@ absl::StatusOr<LoadedForEvaluation> LoadModelAndData(JobContext& context) {
   return LoadedForEvaluation{std::move(trained), std::move(dataset), device};
 }
 
-// Room left for the generated bars when the prompt has to be cut.
-int64_t PromptBudget(const Json& params, const TrainedMusicModel& trained) {
+// The model's context: context_tokens, else the training sequence length.
+int64_t ContextTokens(const Json& params, const TrainedMusicModel& trained) {
   const int64_t context_tokens = params.value("context_tokens", int64_t{0});
-  const int64_t context = context_tokens > 0 ? context_tokens : trained.config.max_len;
+  return context_tokens > 0 ? context_tokens : trained.config.max_len;
+}
+
+// The longest prompt: the context less room for the generated bars.
+int64_t PromptBudget(const Json& params, const TrainedMusicModel& trained) {
+  const int64_t context = ContextTokens(params, trained);
   return std::max<int64_t>(8, context - std::min<int64_t>(context / 4, 128));
 }
 
@@ -109,6 +114,7 @@ absl::Status Evaluate(JobContext& context) {
     request.prompt_bars = prompt_bars;
     request.end_bar = prompt_bars + 1;
     request.max_prompt_tokens = budget;
+    request.max_total_tokens = ContextTokens(params, loaded.trained);
     request.sampling = ForWindow(sampling, windows[n]);
     EXPSVC_ASSIGN_OR_RETURN(Continuation continuation, ContinueWindow(model, request));
     dropped_bars += continuation.dropped_bars;
@@ -154,6 +160,7 @@ absl::Status Evaluate(JobContext& context) {
     request.prompt_bars = continuation_prompt;
     request.end_bar = window_bars;
     request.max_prompt_tokens = budget;
+    request.max_total_tokens = ContextTokens(params, loaded.trained);
     request.sampling = ForWindow(sampling, windows[static_cast<size_t>(piece)] + 7919);
     EXPSVC_ASSIGN_OR_RETURN(Continuation continuation, ContinueWindow(model, request));
     const music::SimilarityMatrix generated = music::BarSelfSimilarity(continuation.bars);
@@ -219,6 +226,7 @@ absl::Status Generate(JobContext& context) {
     request.prompt_bars = prompt_bars;
     request.end_bar = prompt_bars + generate_bars;
     request.max_prompt_tokens = budget;
+    request.max_total_tokens = ContextTokens(params, loaded.trained);
     request.max_new_tokens = params.value("max_new_tokens", int64_t{4096});
     request.sampling = ForWindow(sampling, windows[n]);
     const auto started = std::chrono::steady_clock::now();

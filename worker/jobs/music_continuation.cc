@@ -29,6 +29,7 @@ absl::StatusOr<Continuation> ContinueWindow(music::MusicTransformer& model, cons
   options.start_bar = request.prompt_bars - dropped;
   options.end_bar = request.end_bar - dropped;
   options.max_new_tokens = request.max_new_tokens;
+  options.max_total_tokens = request.max_total_tokens;
   options.use_cache = request.use_cache;
   Continuation continuation;
   continuation.dropped_bars = dropped;

@@ -26,6 +26,10 @@ struct ContinuationRequest {
   // to fit); the generated tokens come on top.
   int64_t max_prompt_tokens = 0;  // 0 = no limit
   int64_t max_new_tokens = 4096;
+  // Prompt + generated tokens stop here (the model's context: it was never
+  // trained on longer sequences, and an undertrained model may otherwise
+  // never end a piece); 0 = no limit.
+  int64_t max_total_tokens = 0;
   music::SamplingOptions sampling;
   bool use_cache = true;
 };
