@@ -246,7 +246,18 @@ void InheritParentParams(std::vector<ReportJob>& jobs, const std::map<int64_t, s
   }
 }
 
-std::vector<std::string> DefaultRowParams(const std::vector<ReportJob>& jobs) {
+std::vector<std::string> DefaultRowParams(const std::vector<ReportJob>& all_jobs) {
+  // Jobs of other studies in the same sweep (none of these parameters) do
+  // not decide the rows.
+  std::vector<ReportJob> jobs;
+  for (const ReportJob& job : all_jobs) {
+    for (const char* name : {"representation", "data_fraction", "attention"}) {
+      if (job.params.is_object() && job.params.contains(name) && !job.params[name].is_null()) {
+        jobs.push_back(job);
+        break;
+      }
+    }
+  }
   auto distinct_values = [&](const std::string& name) {
     std::set<std::string> values;
     for (const ReportJob& job : jobs) {
@@ -300,6 +311,14 @@ absl::StatusOr<ReportTable> BuildReportTable(const std::vector<ReportJob>& jobs,
   }
 
   table.row_params = options.row_params.empty() ? DefaultRowParams(reported) : options.row_params;
+  // A job with none of the row parameters belongs to no row (e.g. an LM
+  // job in a sweep that also trains music models).
+  if (!table.row_params.empty()) {
+    std::erase_if(reported, [&](const ReportJob& job) {
+      return std::all_of(table.row_params.begin(), table.row_params.end(),
+                         [&](const std::string& param) { return ParamOrNull(job.params, param).is_null(); });
+    });
+  }
   for (const std::string& param : table.row_params) {
     const bool any = std::any_of(reported.begin(), reported.end(), [&](const ReportJob& job) {
       return !ParamOrNull(job.params, param).is_null();

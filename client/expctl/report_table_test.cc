@@ -296,5 +296,18 @@ TEST(ReportTableTest, JobsTakeMissingParamsFromTheirParents) {
   EXPECT_EQ(table->rows.size(), 2u) << "training and evaluation share a row";
 }
 
+TEST(ReportTableTest, JobsWithoutAnyRowParameterAreLeftOut) {
+  // A music training and an LM training in one sweep: both report params.
+  const std::vector<ReportJob> jobs = {
+      {1, {{"representation", "event"}, {"attention", "Attn"}}, {{"params", 100.0}, {"test_loss", 4.0}}},
+      {2, {{"layers", 2}, {"hidden", 64}}, {{"params", 354624.0}}},
+  };
+  absl::StatusOr<ReportTable> table = BuildReportTable(jobs, {});
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->row_params, std::vector<std::string>{"attention"});
+  ASSERT_EQ(table->rows.size(), 1u);
+  EXPECT_EQ(table->rows[0].job_ids, std::vector<int64_t>{1});
+}
+
 }  // namespace
 }  // namespace expsvc::expctl
