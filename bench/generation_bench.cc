@@ -57,7 +57,8 @@ Timing TimeGeneration(MusicTransformer& model, const TokenSequence& prompt, int6
 }  // namespace
 
 int main(int argc, char** argv) {
-  int notes_per_bar = 16;
+  // Up to 40 notes per bar: about 20 on average, as in POP909 (1,533,438 notes in 74,919 bars).
+  int notes_per_bar = 40;
   int64_t d_model = 256;
   int repeats = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--repeats") == 0) repeats = std::atoi(argv[i + 1]);
   }
   torch::NoGradGuard no_grad;
-  std::printf("12-bar continuation after a 4-bar prompt; 4 layers, d_model %lld, 8 heads; %d threads\n",
+  std::printf("12-bar continuation after a 4-bar prompt (synthetic song, up to %d notes per bar); 4 layers, d_model %lld, 8 heads; %d threads\n", notes_per_bar,
               static_cast<long long>(d_model), torch::get_num_threads());
   std::printf("%-6s %-13s %8s %8s %14s %14s %8s\n", "repr", "attention", "tokens", "notes", "cached notes/s",
               "no-cache n/s", "speedup");
