@@ -87,6 +87,11 @@ absl::Status Evaluate(JobContext& context) {
     return absl::InvalidArgumentError(absl::StrCat("prompt_bars (", prompt_bars, ") must be below the window's ",
                                                    window_bars, " bars"));
   }
+  const int64_t continuation_prompt_param = params.value("continuation_prompt_bars", int64_t{4});
+  if (continuation_prompt_param < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("continuation_prompt_bars must be at least 1, got ", continuation_prompt_param));
+  }
   const std::vector<size_t> windows =
       SampleIndices(dataset.size(Split::kTest), params.value("windows", int64_t{100}),
                     static_cast<uint64_t>(params.value("sample_seed", int64_t{1})));
@@ -144,8 +149,8 @@ absl::Status Evaluate(JobContext& context) {
   // Self-similarity of whole generated pieces: continuation_prompt_bars in,
   // the rest of the window generated.
   const int64_t pieces = params.value("continuations", int64_t{4});
-  const int32_t continuation_prompt = static_cast<int32_t>(
-      std::min<int64_t>(params.value("continuation_prompt_bars", int64_t{4}), window_bars - 1));
+  const int32_t continuation_prompt =
+      static_cast<int32_t>(std::min<int64_t>(continuation_prompt_param, window_bars - 1));
   Json matrices = Json::array();
   const std::vector<int64_t> lags = {4, 8, 12};
   std::vector<double> generated_sum(lags.size(), 0), truth_sum(lags.size(), 0);

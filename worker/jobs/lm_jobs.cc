@@ -197,6 +197,14 @@ absl::Status CopyFile(const std::string& from, const std::string& to) {
 
 absl::Status TrainLm(JobContext& context) {
   const TrainLmParams p = ParseTrainLmParams(context.params());
+  for (const auto& [name, value] : std::vector<std::pair<const char*, int64_t>>{
+           {"layers", p.layers}, {"hidden", p.hidden}, {"heads", p.heads}, {"steps", p.steps},
+           {"batch_size", p.batch_size}, {"eval_every", p.eval_every}}) {
+    if (value < 1) return absl::InvalidArgumentError(absl::StrCat(name, " must be at least 1, got ", value));
+  }
+  if (p.kv_heads < 0 || p.ffn < 0 || p.eval_windows < 0 || p.resume_every < 0 || p.warmup_steps < 0) {
+    return absl::InvalidArgumentError("kv_heads, ffn, eval_windows, resume_every and warmup_steps cannot be negative");
+  }
   if (p.hidden % p.heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat("heads (", p.heads, ") must divide hidden (", p.hidden, ")"));
   }

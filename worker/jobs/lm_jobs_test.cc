@@ -184,6 +184,15 @@ TEST(ToolProcess, LogsOutputReportsFailuresAndStopsWithTheJob) {
   EXPECT_EQ(FindProjectTool("EXPSVC_TEST_TOOL", {"no-such-tool"}).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(LmJobs, TrainLmRejectsNonPositiveSizes) {
+  for (const char* name : {"eval_every", "heads", "batch_size", "steps"}) {
+    FakeJobContext context({{name, 0}}, MakeTempDir("lm-bad"));
+    const absl::Status status = RunTrainLm(context);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name << ": " << status;
+    EXPECT_NE(status.message().find(name), std::string::npos) << status;
+  }
+}
+
 TEST(LmJobs, TrainLmNeedsACorpusParent) {
   FakeJobContext orphan({{"steps", 5}}, MakeTempDir("lm-orphan"));
   const absl::Status status = RunTrainLm(orphan);

@@ -55,8 +55,14 @@ absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const musi
   if (windows.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("no ", music::SplitName(split), " windows to evaluate"));
   }
+  if (batch_size < 1) return absl::InvalidArgumentError(absl::StrCat("batch_size must be at least 1, got ", batch_size));
   torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
+  // Restores the training flag on every return path.
+  struct EvalMode {
+    music::MusicTransformer& model;
+    bool was_training;
+    ~EvalMode() { model->train(was_training); }
+  } eval_mode{model, model->is_training()};
   model->eval();
   double weighted = 0, weight = 0;
   for (size_t start = 0; start < windows.size(); start += static_cast<size_t>(batch_size)) {
@@ -72,7 +78,6 @@ absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const musi
     weighted += loss.total.item<double>() * targets;
     weight += targets;
   }
-  model->train(was_training);
   return weight > 0 ? weighted / weight : std::numeric_limits<double>::quiet_NaN();
 }
 

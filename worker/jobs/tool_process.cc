@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <cstdlib>
@@ -63,13 +64,26 @@ absl::Status RunToolProcess(JobContext& context, const std::vector<std::string>&
   }
   int status = 0;
   bool stopped = false;
+  bool killed = false;
+  std::chrono::steady_clock::time_point stopped_at;
   while (true) {
     const pid_t done = waitpid(child, &status, WNOHANG);
     if (done == child) break;
-    if (done < 0) return absl::InternalError("waitpid failed");
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) {
+      // Never leave a child behind.
+      kill(child, SIGKILL);
+      return absl::InternalError(absl::StrCat("waiting for ", argv[0], " failed: ", std::strerror(errno)));
+    }
     if (!stopped && context.should_stop()) {
       kill(child, SIGTERM);
       stopped = true;
+      stopped_at = std::chrono::steady_clock::now();
+    }
+    // A child that ignores SIGTERM gets SIGKILL after a grace period.
+    if (stopped && !killed && std::chrono::steady_clock::now() - stopped_at > std::chrono::seconds(10)) {
+      kill(child, SIGKILL);
+      killed = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

@@ -1,11 +1,15 @@
 #include "worker/jobs/torch_job_support.h"
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
 namespace expsvc::worker {
 
 absl::StatusOr<torch::Device> SelectDevice(const std::string& requested) {
+  if (requested != "auto" && requested != "cpu" && requested != "cuda") {
+    return absl::InvalidArgumentError(absl::StrCat("device must be auto, cpu or cuda, got '", requested, "'"));
+  }
   if (requested == "cuda" && !torch::cuda::is_available()) {
     return absl::FailedPreconditionError("device 'cuda' was asked for but CUDA is not available on this worker");
   }
@@ -14,7 +18,8 @@ absl::StatusOr<torch::Device> SelectDevice(const std::string& requested) {
 }
 
 void SetTorchThreads(int64_t threads) {
-  torch::set_num_threads(static_cast<int>(threads > 0 ? threads : std::thread::hardware_concurrency()));
+  torch::set_num_threads(static_cast<int>(
+      threads > 0 ? threads : std::max<unsigned>(1, std::thread::hardware_concurrency())));
 }
 
 absl::Status StopStatus(const JobContext& context) {

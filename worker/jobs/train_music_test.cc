@@ -214,6 +214,19 @@ TEST_F(MusicEvaluationTest, WrongParentOrLabelsGetClearErrors) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_NE(status.message().find("CirRelAttn-H"), std::string::npos) << status;
   EXPECT_TRUE(mislabelled.metrics().empty());
+
+  params = EvaluateParams();
+  params["continuation_prompt_bars"] = 0;
+  FakeJobContext bad_prompt(params, music::testing::MakeTempDir("eval-bad-prompt"));
+  GiveParentArtifacts(bad_prompt);
+  status = RunEvaluateMusic(bad_prompt);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_TRUE(bad_prompt.metrics().empty()) << "checked before any work";
+  params = EvaluateParams();
+  params["batch_size"] = 0;
+  FakeJobContext bad_batch(params, music::testing::MakeTempDir("eval-bad-batch"));
+  GiveParentArtifacts(bad_batch);
+  EXPECT_EQ(RunEvaluateMusic(bad_batch).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -5,17 +5,33 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 
 namespace expsvc::lm {
 namespace {
 
-constexpr char kCacheMagic[8] = {'E', 'X', 'A', 'C', 'T', 'V', '0', '1'};
+constexpr char kCacheMagic[8] = {'E', 'X', 'A', 'C', 'T', 'V', '0', '2'};
+
+// A cheap fingerprint of the weights, so a cache made with another
+// checkpoint of the same shape is refused.
+std::string ModelFingerprint(LlamaModel& model) {
+  torch::NoGradGuard no_grad;
+  double weighted = 0;
+  double index = 1;
+  for (const torch::Tensor& parameter : model->parameters()) {
+    weighted += parameter.to(torch::kDouble).sum().item<double>() * index;
+    index += 1;
+  }
+  return absl::StrFormat("%.17g", weighted);
+}
 
 // The settings a cache file is valid for, written in its header.
-std::string CacheKey(const LmCorpus& corpus, const ActivationSourceOptions& options, int64_t hidden) {
-  return absl::StrCat("split=", static_cast<int>(options.split), ";windows=", options.max_windows,
+std::string CacheKey(const LmCorpus& corpus, const ActivationSourceOptions& options, int64_t hidden,
+                     const std::string& model_fingerprint) {
+  return absl::StrCat("model=", model_fingerprint, ";batch_windows=", options.batch_windows,
+                      ";split=", static_cast<int>(options.split), ";windows=", options.max_windows,
                       ";layers=", absl::StrJoin(options.layers, ","), ";drop_bos=", options.drop_bos,
                       ";normalize=", options.normalize, ";hidden=", hidden, ";window_length=",
                       corpus.window_length(), ";vocab=", corpus.vocab_size(),
@@ -118,7 +134,7 @@ absl::Status ActivationSource::ReadCache(const std::function<absl::Status(const 
   }
   std::string key(key_size, '\0');
   in.read(key.data(), static_cast<std::streamsize>(key_size));
-  if (key != CacheKey(corpus_, options_, hidden)) {
+  if (key != CacheKey(corpus_, options_, hidden, ModelFingerprint(model_))) {
     return absl::FailedPreconditionError(absl::StrCat("activation cache ", options_.cache_path,
                                                       " was made with other settings (", key, ")"));
   }
@@ -126,6 +142,12 @@ absl::Status ActivationSource::ReadCache(const std::function<absl::Status(const 
   for (int64_t first = 0; first < windows(); first += options_.batch_windows) {
     const int64_t count = std::min(options_.batch_windows, windows() - first);
     const int64_t rows = count * per_window;
+    int64_t stored_rows = -1;
+    in.read(reinterpret_cast<char*>(&stored_rows), sizeof(stored_rows));
+    if (!in || stored_rows != rows) {
+      return absl::DataLossError(absl::StrCat("activation cache ", options_.cache_path, " does not match at window ",
+                                              first, " (", stored_rows, " rows stored, ", rows, " expected)"));
+    }
     ActivationBatch batch;
     batch.first_window = first;
     bool ok = true;
@@ -161,7 +183,7 @@ absl::Status ActivationSource::ForEachBatch(const std::function<absl::Status(con
     if (use_cache) {
       cache.open(partial, std::ios::binary | std::ios::trunc);
       if (!cache) return absl::InternalError(absl::StrCat("cannot write the activation cache ", partial));
-      const std::string key = CacheKey(corpus_, options_, model_->config().hidden_size);
+      const std::string key = CacheKey(corpus_, options_, model_->config().hidden_size, ModelFingerprint(model_));
       const uint64_t key_size = key.size();
       cache.write(kCacheMagic, 8);
       cache.write(reinterpret_cast<const char*>(&key_size), sizeof(key_size));
@@ -171,6 +193,8 @@ absl::Status ActivationSource::ForEachBatch(const std::function<absl::Status(con
       const int64_t count = std::min(options_.batch_windows, windows() - first);
       EXPSVC_ASSIGN_OR_RETURN(ActivationBatch batch, ComputeBatch(first, count));
       if (use_cache) {
+        const int64_t rows = batch.rows();
+        cache.write(reinterpret_cast<const char*>(&rows), sizeof(rows));
         for (const auto& [layer, values] : batch.layers) WriteTensor(cache, values);
         for (const torch::Tensor* t : {&batch.token_ids, &batch.languages, &batch.windows, &batch.positions}) {
           WriteTensor(cache, *t);

@@ -104,11 +104,20 @@ TEST(ActivationSource, CacheReplaysTheSameBatchesWithoutTheModel) {
               }).ok());
   EXPECT_EQ(index, first.size());
   EXPECT_EQ(reader.forward_passes(), 0);
-  // Other settings: the cache is refused, not misread.
-  options.layers = {0};
-  ActivationSource other(model, corpus, options);
-  EXPECT_EQ(other.ForEachBatch([](const ActivationBatch&) { return absl::OkStatus(); }).code(),
-            absl::StatusCode::kFailedPrecondition);
+  // Other settings or another model: the cache is refused, not misread.
+  const auto refused = [&](LlamaModel m, ActivationSourceOptions o) {
+    ActivationSource other(m, corpus, o);
+    return other.ForEachBatch([](const ActivationBatch&) { return absl::OkStatus(); }).code() ==
+           absl::StatusCode::kFailedPrecondition;
+  };
+  ActivationSourceOptions other_layers = options;
+  other_layers.layers = {0};
+  EXPECT_TRUE(refused(model, other_layers));
+  ActivationSourceOptions other_batches = options;
+  other_batches.batch_windows = 3;
+  EXPECT_TRUE(refused(model, other_batches));
+  torch::manual_seed(99);
+  EXPECT_TRUE(refused(LlamaModel(TinyConfig()), options)) << "a cache of other weights";
   std::filesystem::remove(cache);
 }
 

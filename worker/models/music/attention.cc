@@ -876,6 +876,8 @@ torch::Tensor RelativeAttentionImpl::ForwardCached(const torch::Tensor& x, Atten
   const int64_t total = start + n;
   TORCH_CHECK(times.dim() == 2 && times.size(0) == B && times.size(1) == total,
               "times must cover the cached and the new tokens");
+  TORCH_CHECK(pitches.sizes() == times.sizes() && has_pitch.sizes() == times.sizes(),
+              "pitches and has_pitch must have the shape of times");
   const Projections p = Project(x);
   cache.keys = start == 0 ? p.k : torch::cat({cache.keys, p.k}, 2);
   cache.values = start == 0 ? p.v : torch::cat({cache.values, p.v}, 2);
