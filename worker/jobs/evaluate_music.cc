@@ -74,6 +74,21 @@ int64_t PromptBudget(const Json& params, const TrainedMusicModel& trained) {
   return std::max<int64_t>(8, context - std::min<int64_t>(context / 4, 128));
 }
 
+// Continuing `window`: bars [prompt_bars, end_bar) generated, within the
+// model's context (prompt budget and total length from the job's params).
+ContinuationRequest RequestWithinContext(const Json& params, const TrainedMusicModel& trained,
+                                         std::span<const Bar> window, int32_t prompt_bars, int32_t end_bar,
+                                         const music::SamplingOptions& sampling) {
+  ContinuationRequest request;
+  request.window = window;
+  request.prompt_bars = prompt_bars;
+  request.end_bar = end_bar;
+  request.max_prompt_tokens = PromptBudget(params, trained);
+  request.max_total_tokens = ContextTokens(params, trained);
+  request.sampling = sampling;
+  return request;
+}
+
 absl::Status Evaluate(JobContext& context) {
   const Json& params = context.params();
   EXPSVC_ASSIGN_OR_RETURN(LoadedForEvaluation loaded, LoadModelAndData(context));
@@ -114,13 +129,8 @@ absl::Status Evaluate(JobContext& context) {
       return StopStatus(context);
     }
     const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[n]);
-    ContinuationRequest request;
-    request.window = window;
-    request.prompt_bars = prompt_bars;
-    request.end_bar = prompt_bars + 1;
-    request.max_prompt_tokens = budget;
-    request.max_total_tokens = ContextTokens(params, loaded.trained);
-    request.sampling = ForWindow(sampling, windows[n]);
+    const ContinuationRequest request = RequestWithinContext(params, loaded.trained, window, prompt_bars,
+                                                             prompt_bars + 1, ForWindow(sampling, windows[n]));
     EXPSVC_ASSIGN_OR_RETURN(Continuation continuation, ContinueWindow(model, request));
     dropped_bars += continuation.dropped_bars;
     accumulator.Add(music::CompareBars(continuation.bars[prompt_bars], window[prompt_bars]));
@@ -160,13 +170,9 @@ absl::Status Evaluate(JobContext& context) {
       return StopStatus(context);
     }
     const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[static_cast<size_t>(piece)]);
-    ContinuationRequest request;
-    request.window = window;
-    request.prompt_bars = continuation_prompt;
-    request.end_bar = window_bars;
-    request.max_prompt_tokens = budget;
-    request.max_total_tokens = ContextTokens(params, loaded.trained);
-    request.sampling = ForWindow(sampling, windows[static_cast<size_t>(piece)] + 7919);
+    const ContinuationRequest request =
+        RequestWithinContext(params, loaded.trained, window, continuation_prompt, window_bars,
+                             ForWindow(sampling, windows[static_cast<size_t>(piece)] + 7919));
     EXPSVC_ASSIGN_OR_RETURN(Continuation continuation, ContinueWindow(model, request));
     const music::SimilarityMatrix generated = music::BarSelfSimilarity(continuation.bars);
     const music::SimilarityMatrix truth = music::BarSelfSimilarity(window);
@@ -218,7 +224,6 @@ absl::Status Generate(JobContext& context) {
       SampleIndices(dataset.size(Split::kTest), params.value("pieces", int64_t{4}),
                     static_cast<uint64_t>(params.value("sample_seed", int64_t{1})));
   const music::SamplingOptions sampling = SamplingFromParams(params);
-  const int64_t budget = PromptBudget(params, loaded.trained);
   int64_t total_notes = 0;
   double total_seconds = 0;
   for (size_t n = 0; n < windows.size(); ++n) {
@@ -226,14 +231,9 @@ absl::Status Generate(JobContext& context) {
       return StopStatus(context);
     }
     const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[n]);
-    ContinuationRequest request;
-    request.window = window;
-    request.prompt_bars = prompt_bars;
-    request.end_bar = prompt_bars + generate_bars;
-    request.max_prompt_tokens = budget;
-    request.max_total_tokens = ContextTokens(params, loaded.trained);
+    ContinuationRequest request = RequestWithinContext(params, loaded.trained, window, prompt_bars,
+                                                       prompt_bars + generate_bars, ForWindow(sampling, windows[n]));
     request.max_new_tokens = params.value("max_new_tokens", int64_t{4096});
-    request.sampling = ForWindow(sampling, windows[n]);
     const auto started = std::chrono::steady_clock::now();
     EXPSVC_ASSIGN_OR_RETURN(Continuation continuation, ContinueWindow(model, request));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
