@@ -62,8 +62,8 @@ Inputs MakeInputs(int64_t length, torch::Dtype dtype, int64_t seed) {
   torch::manual_seed(seed);
   Inputs in;
   in.x = torch::randn({kBatch, length, kModelDim}, dtype);
-  in.times = std::get<0>(torch::sort(
-      torch::randint(0, kWindowBars * kPositionsPerBar, {kBatch, length}, torch::kLong), 1));
+  in.times =
+      std::get<0>(torch::sort(torch::randint(0, kWindowBars * kPositionsPerBar, {kBatch, length}, torch::kLong), 1));
   in.pitches = torch::randint(36, 97, {kBatch, length}, torch::kLong);
   in.has_pitch = torch::rand({kBatch, length}) > 0.1;
   in.grad_output = torch::randn({kBatch, length, kModelDim}, dtype);
@@ -88,8 +88,7 @@ void ClearGrads(torch::nn::Module& module) {
 
 // One attention layer with its layout built beforehand, as in the model,
 // where one layout per batch serves every layer (its cost is timed apart).
-void LayerStep(RelativeAttention& attention, const Inputs& in,
-               const expsvc::music::RelativeLayout& layout) {
+void LayerStep(RelativeAttention& attention, const Inputs& in, const expsvc::music::RelativeLayout& layout) {
   const torch::Tensor x = in.x.detach().requires_grad_(true);
   const torch::Tensor out = attention->forward(x, layout);
   out.backward(in.grad_output);
@@ -102,8 +101,7 @@ void LayerStep(RelativeAttention& attention, const Inputs& in) {
 
 void NaiveLayerStep(RelativeAttention& attention, const Inputs& in) {
   const torch::Tensor x = in.x.detach().requires_grad_(true);
-  const torch::Tensor out =
-      expsvc::music::ReferenceAttentionForward(*attention, x, in.times, in.pitches, in.has_pitch);
+  const torch::Tensor out = expsvc::music::ReferenceAttentionForward(*attention, x, in.times, in.pitches, in.has_pitch);
   out.backward(in.grad_output);
   ClearGrads(*attention);
 }
@@ -118,8 +116,7 @@ bool Validate() {
   bool ok = true;
   for (AttentionKind kind : AllAttentionKinds()) {
     torch::manual_seed(5);
-    RelativeAttention attention(
-        RelativeAttentionOptions(32, 4).kind(kind).max_len(16).max_relative_bars(2));
+    RelativeAttention attention(RelativeAttentionOptions(32, 4).kind(kind).max_len(16).max_relative_bars(2));
     attention->to(torch::kDouble);
     const int64_t L = 24;
     const torch::Tensor x = torch::randn({2, L, 32}, torch::kDouble);
@@ -129,8 +126,7 @@ bool Validate() {
     const torch::Tensor xf = x.clone().requires_grad_(true);
     const torch::Tensor xr = x.clone().requires_grad_(true);
     const torch::Tensor fast = attention->forward(xf, times, pitches, has_pitch);
-    const torch::Tensor naive =
-        expsvc::music::ReferenceAttentionForward(*attention, xr, times, pitches, has_pitch);
+    const torch::Tensor naive = expsvc::music::ReferenceAttentionForward(*attention, xr, times, pitches, has_pitch);
     const torch::Tensor g = torch::randn_like(fast);
     fast.backward(g);
     naive.backward(g);
@@ -138,9 +134,9 @@ bool Validate() {
     const double grad_diff = MaxDifference(xf.grad(), xr.grad());
     const bool pass = output_diff < 1e-9 && grad_diff < 1e-9;
     ok = ok && pass;
-    std::printf("validate %-13s vs naive reference (float64, B=2 L=%ld D=32 H=4): max|Δout|=%.2e max|Δgrad_x|=%.2e %s\n",
-                AttentionKindName(kind).c_str(), static_cast<long>(L), output_diff, grad_diff,
-                pass ? "ok" : "MISMATCH");
+    std::printf(
+        "validate %-13s vs naive reference (float64, B=2 L=%ld D=32 H=4): max|Δout|=%.2e max|Δgrad_x|=%.2e %s\n",
+        AttentionKindName(kind).c_str(), static_cast<long>(L), output_diff, grad_diff, pass ? "ok" : "MISMATCH");
   }
   return ok;
 }
@@ -178,9 +174,9 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
-  std::printf("attention_bench: torch threads=%d, B=%ld D=%ld H=%ld (D_h=%ld), 16-bar windows, float32\n",
-              threads, static_cast<long>(kBatch), static_cast<long>(kModelDim),
-              static_cast<long>(kHeads), static_cast<long>(kModelDim / kHeads));
+  std::printf("attention_bench: torch threads=%d, B=%ld D=%ld H=%ld (D_h=%ld), 16-bar windows, float32\n", threads,
+              static_cast<long>(kBatch), static_cast<long>(kModelDim), static_cast<long>(kHeads),
+              static_cast<long>(kModelDim / kHeads));
   if (!Validate()) {
     std::printf("validation failed\n");
     return 1;
@@ -212,18 +208,18 @@ int main(int argc, char** argv) {
     for (int r = 0; r < layer_reps; ++r) {
       for (size_t k = 0; k < kinds.size(); ++k) {
         samples[k].push_back(TimeMs([&] { LayerStep(layers[k], in, layouts[k]); }));
-        layout_samples[k].push_back(
-            TimeMs([&] { layers[k]->MakeLayout(in.times, in.pitches, in.has_pitch); }));
+        layout_samples[k].push_back(TimeMs([&] { layers[k]->MakeLayout(in.times, in.pitches, in.has_pitch); }));
       }
     }
     const double attn_ms = Median(samples[0]);
     for (size_t k = 0; k < kinds.size(); ++k) {
       const double ms = Median(samples[k]);
       const double layout_ms = Median(layout_samples[k]);
-      std::printf("layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  "
-                  "(+ layout once per batch %6.2f ms: ratio %.2f if one layer paid it)\n",
-                  static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms, ms / attn_ms,
-                  layout_ms, (ms + layout_ms) / (attn_ms + Median(layout_samples[0])));
+      std::printf(
+          "layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  "
+          "(+ layout once per batch %6.2f ms: ratio %.2f if one layer paid it)\n",
+          static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms, ms / attn_ms, layout_ms,
+          (ms + layout_ms) / (attn_ms + Median(layout_samples[0])));
       summary["layer_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms;
       summary["layer_ratio_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms / attn_ms;
       summary["layout_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = layout_ms;
@@ -231,9 +227,8 @@ int main(int argc, char** argv) {
     // For scale: CirRelAttn-H through the generic skew + gather path (what
     // CUDA runs), and the naive O(L²·D_h) reference, same parameters.
     torch::manual_seed(1);
-    RelativeAttention generic(RelativeAttentionOptions(kModelDim, kHeads)
-                                  .kind(AttentionKind::kCirRelAttnH)
-                                  .fused_cpu_kernel(false));
+    RelativeAttention generic(
+        RelativeAttentionOptions(kModelDim, kHeads).kind(AttentionKind::kCirRelAttnH).fused_cpu_kernel(false));
     std::vector<double> generic_ms;
     std::vector<double> naive_ms;
     const auto generic_layout = generic->MakeLayout(in.times, in.pitches, in.has_pitch);
@@ -286,9 +281,8 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < kinds.size(); ++k) {
       const double ms = Median(samples[k]);
       std::printf("model  L=%-5ld %-13s fwd+bwd median %8.2f ms (%.3f ms/token)  ratio to Attn %.2f  params %ld\n",
-                  static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms,
-                  ms / static_cast<double>(kBatch * L), ms / attn_ms,
-                  static_cast<long>(expsvc::music::CountParameters(*models[k])));
+                  static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms, ms / static_cast<double>(kBatch * L),
+                  ms / attn_ms, static_cast<long>(expsvc::music::CountParameters(*models[k])));
       summary["model_ratio_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms / attn_ms;
     }
   }
@@ -302,19 +296,19 @@ int main(int argc, char** argv) {
       const Inputs in = MakeInputs(L, torch::kFloat, 300 + L);
       torch::manual_seed(1);
       RelativeAttention attention(RelativeAttentionOptions(kModelDim, kHeads).kind(kind));
-      sizes.push_back(attention->MeasureRelativeTerms(
-          in.x, attention->MakeLayout(in.times, in.pitches, in.has_pitch)));
+      sizes.push_back(attention->MeasureRelativeTerms(in.x, attention->MakeLayout(in.times, in.pitches, in.has_pitch)));
     }
     const double mib = 1024.0 * 1024.0;
     const auto growth = [](int64_t a, int64_t b) {
       return a > 0 ? static_cast<double>(b) / static_cast<double>(a) : 0.0;
     };
-    std::printf("memory %-13s L=512 → 1024: embedding rows (the only D_h-wide tensors) %6.2f → %6.2f MiB (x%.2f); "
-                "score tables [B,H,L,rows] %6.2f → %6.2f MiB (x%.2f); L×L maps without D %6.2f → %6.2f MiB (x%.2f)\n",
-                AttentionKindName(kind).c_str(), sizes[0].embedding_rows / mib, sizes[1].embedding_rows / mib,
-                growth(sizes[0].embedding_rows, sizes[1].embedding_rows), sizes[0].score_tables / mib,
-                sizes[1].score_tables / mib, growth(sizes[0].score_tables, sizes[1].score_tables),
-                sizes[0].pair_maps / mib, sizes[1].pair_maps / mib, growth(sizes[0].pair_maps, sizes[1].pair_maps));
+    std::printf(
+        "memory %-13s L=512 → 1024: embedding rows (the only D_h-wide tensors) %6.2f → %6.2f MiB (x%.2f); "
+        "score tables [B,H,L,rows] %6.2f → %6.2f MiB (x%.2f); L×L maps without D %6.2f → %6.2f MiB (x%.2f)\n",
+        AttentionKindName(kind).c_str(), sizes[0].embedding_rows / mib, sizes[1].embedding_rows / mib,
+        growth(sizes[0].embedding_rows, sizes[1].embedding_rows), sizes[0].score_tables / mib,
+        sizes[1].score_tables / mib, growth(sizes[0].score_tables, sizes[1].score_tables), sizes[0].pair_maps / mib,
+        sizes[1].pair_maps / mib, growth(sizes[0].pair_maps, sizes[1].pair_maps));
     for (size_t n = 0; n < lengths.size(); ++n) {
       const std::string suffix = Key(kind) + "_" + std::to_string(lengths[n]);
       summary["mem_rows_mib_" + suffix] = sizes[n].embedding_rows / mib;
@@ -323,11 +317,11 @@ int main(int argc, char** argv) {
     }
   }
   for (int64_t L : lengths) {
-    const double naive_tensor_mib =
-        static_cast<double>(kBatch * L * L * (kModelDim / kHeads) * 4) / (1024.0 * 1024.0);
-    std::printf("memory naive: one [B,L,L,D_h] float32 relative-embedding tensor at L=%ld is %.1f MiB "
-                "(the CirRelAttn-H reference builds 8 per layer: 1 index, 3 time, 4 pitch)\n",
-                static_cast<long>(L), naive_tensor_mib);
+    const double naive_tensor_mib = static_cast<double>(kBatch * L * L * (kModelDim / kHeads) * 4) / (1024.0 * 1024.0);
+    std::printf(
+        "memory naive: one [B,L,L,D_h] float32 relative-embedding tensor at L=%ld is %.1f MiB "
+        "(the CirRelAttn-H reference builds 8 per layer: 1 index, 3 time, 4 pitch)\n",
+        static_cast<long>(L), naive_tensor_mib);
   }
 
   // Peak RSS growth of one layer's forward+backward. Large blocks are
@@ -344,9 +338,9 @@ int main(int argc, char** argv) {
     const double attn_peak = PeakExtraMiB([&] { LayerStep(attn, in); });
     const double index_peak = PeakExtraMiB([&] { LayerStep(cirrel, in); });
     const double naive_peak = PeakExtraMiB([&] { NaiveLayerStep(cirrel, in); });
-    std::printf("peak RSS L=%-5ld Attn %7.1f MiB, CirRelAttn-H index-based %7.1f MiB (+%.1f), naive %7.1f MiB (+%.1f)\n",
-                static_cast<long>(L), attn_peak, index_peak, index_peak - attn_peak, naive_peak,
-                naive_peak - attn_peak);
+    std::printf(
+        "peak RSS L=%-5ld Attn %7.1f MiB, CirRelAttn-H index-based %7.1f MiB (+%.1f), naive %7.1f MiB (+%.1f)\n",
+        static_cast<long>(L), attn_peak, index_peak, index_peak - attn_peak, naive_peak, naive_peak - attn_peak);
     summary["peak_extra_mib_cirrel_h_index_" + std::to_string(L)] = index_peak - attn_peak;
     summary["peak_extra_mib_cirrel_h_naive_" + std::to_string(L)] = naive_peak - attn_peak;
   }

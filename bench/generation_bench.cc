@@ -67,8 +67,10 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--repeats") == 0) repeats = std::atoi(argv[i + 1]);
   }
   torch::NoGradGuard no_grad;
-  std::printf("12-bar continuation after a 4-bar prompt (synthetic song, up to %d notes per bar); 4 layers, d_model %lld, 8 heads; %d threads\n", notes_per_bar,
-              static_cast<long long>(d_model), torch::get_num_threads());
+  std::printf(
+      "12-bar continuation after a 4-bar prompt (synthetic song, up to %d notes per bar); 4 layers, d_model %lld, 8 "
+      "heads; %d threads\n",
+      notes_per_bar, static_cast<long long>(d_model), torch::get_num_threads());
   std::printf("%-6s %-13s %8s %8s %14s %14s %8s\n", "repr", "attention", "tokens", "notes", "cached notes/s",
               "no-cache n/s", "speedup");
   std::string key_values;

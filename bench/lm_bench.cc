@@ -105,10 +105,11 @@ int main(int argc, char** argv) {
   const double tokens_per_batch = static_cast<double>(kBatch * kWindow);
   c10::InferenceMode inference;
 
-  std::printf("lm_bench: torch threads=%d, Llama %ld layers, hidden %ld, %ld heads, FFN %ld, vocab %ld, "
-              "batch %ld windows x %ld tokens, float32, CPU\n",
-              torch::get_num_threads(), layers, config.hidden_size, config.num_attention_heads,
-              config.intermediate_size, config.vocab_size, kBatch, kWindow);
+  std::printf(
+      "lm_bench: torch threads=%d, Llama %ld layers, hidden %ld, %ld heads, FFN %ld, vocab %ld, "
+      "batch %ld windows x %ld tokens, float32, CPU\n",
+      torch::get_num_threads(), layers, config.hidden_size, config.num_attention_heads, config.intermediate_size,
+      config.vocab_size, kBatch, kWindow);
 
   // Validation: the cheap paths must return exactly what the full pass does.
   {
@@ -117,8 +118,8 @@ int main(int argc, char** argv) {
     const auto activations = *model->Forward(few, {.residual_layers = all_layers, .compute_logits = false});
     bool same = true;
     for (int64_t layer = 0; layer < layers; ++layer) {
-      const auto stopped = *model->Forward(
-          few, {.residual_layers = {layer}, .compute_logits = false, .stop_after_deepest_layer = true});
+      const auto stopped =
+          *model->Forward(few, {.residual_layers = {layer}, .compute_logits = false, .stop_after_deepest_layer = true});
       same = same && torch::equal(activations.residuals.at(layer), full.residuals.at(layer)) &&
              torch::equal(stopped.residuals.at(layer), full.residuals.at(layer));
     }
@@ -168,9 +169,10 @@ int main(int argc, char** argv) {
   for (int64_t layer = 0; layer < layers; ++layer) std::printf(" L%ld=%.4f", layer, Median(single_layer_s[layer]));
   std::printf("\n\n");
 
-  std::printf("acts_tokens_per_s=%s head_tokens_per_s=%s head_speedup=%s all_layers_one_pass_s=%s "
-              "per_layer_passes_s=%s one_pass_speedup=%s passes_one=1 passes_per_layer=%ld\n",
-              Format(acts_tps).c_str(), Format(head_tps).c_str(), Format(head / acts).c_str(), Format(acts).c_str(),
-              Format(per_layer).c_str(), Format(per_layer / acts).c_str(), layers);
+  std::printf(
+      "acts_tokens_per_s=%s head_tokens_per_s=%s head_speedup=%s all_layers_one_pass_s=%s "
+      "per_layer_passes_s=%s one_pass_speedup=%s passes_one=1 passes_per_layer=%ld\n",
+      Format(acts_tps).c_str(), Format(head_tps).c_str(), Format(head / acts).c_str(), Format(acts).c_str(),
+      Format(per_layer).c_str(), Format(per_layer / acts).c_str(), layers);
   return 0;
 }

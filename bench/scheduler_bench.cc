@@ -37,7 +37,9 @@ namespace {
 namespace v1 = expsvc::v1;
 using Clock = std::chrono::steady_clock;
 
-double Milliseconds(Clock::duration duration) { return std::chrono::duration<double, std::milli>(duration).count(); }
+double Milliseconds(Clock::duration duration) {
+  return std::chrono::duration<double, std::milli>(duration).count();
+}
 
 double Percentile(std::vector<double> values, double fraction) {
   if (values.empty()) return 0;
@@ -294,7 +296,7 @@ int main(int argc, char** argv) {
   std::printf(
       "jobs_per_s=%.0f baseline_updates_per_s=%.0f ratio_vs_baseline=%.2f lease_p50_ms=%.2f lease_p99_ms=%.2f "
       "wakeup_p50_ms=%.2f wakeup_p99_ms=%.2f submit_1572_ms=%.1f workers=%d batch=%d\n",
-      jobs_per_s, baseline_updates_per_s, jobs_per_s / baseline_updates_per_s, lease_p50, lease_p99, wake_p50,
-      wake_p99, submit_p50_ms, worker_count, batch);
+      jobs_per_s, baseline_updates_per_s, jobs_per_s / baseline_updates_per_s, lease_p50, lease_p99, wake_p50, wake_p99,
+      submit_p50_ms, worker_count, batch);
   return 0;
 }

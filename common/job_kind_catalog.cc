@@ -26,8 +26,7 @@ ParamSpec Param(std::string name, ParamType type, Json default_value, std::strin
   return spec;
 }
 
-ParamSpec Choice(std::string name, std::string default_value, std::vector<std::string> choices,
-                 std::string help) {
+ParamSpec Choice(std::string name, std::string default_value, std::vector<std::string> choices, std::string help) {
   ParamSpec spec = Param(std::move(name), ParamType::kString, default_value, std::move(help));
   spec.choices = std::move(choices);
   return spec;
@@ -37,12 +36,15 @@ ParamSpec Choice(std::string name, std::string default_value, std::vector<std::s
 std::vector<ParamSpec> MusicSamplingParams(std::vector<ParamSpec> specific) {
   std::vector<ParamSpec> params = std::move(specific);
   for (ParamSpec& spec : std::vector<ParamSpec>{
-           Param("temperature", ParamType::kDouble, 1.0, "Sampling temperature; 0 picks the most likely token.", 0, 100),
+           Param("temperature", ParamType::kDouble, 1.0, "Sampling temperature; 0 picks the most likely token.", 0,
+                 100),
            Param("top_k", ParamType::kInt, 0, "Sample among the k most likely values; 0 = no limit.", 0),
            Param("top_p", ParamType::kDouble, 0.9, "Nucleus sampling mass; 1 = off.", 0.001, 1),
            Param("seed", ParamType::kInt, 1, "Sampling seed.", 0),
-           Param("context_tokens", ParamType::kInt, 0, "Model context for prompts (whole bars are dropped from "
-                 "the start to fit); 0 means the training max_len.", 0),
+           Param("context_tokens", ParamType::kInt, 0,
+                 "Model context for prompts (whole bars are dropped from "
+                 "the start to fit); 0 means the training max_len.",
+                 0),
            // Labels without defaults: a job that leaves them out shows its
            // parent's values in `expctl report`.
            Param("representation", ParamType::kString, nullptr, "Label; when set it must match the parent model."),
@@ -70,10 +72,10 @@ std::vector<JobKindSpec> BuildCatalog() {
        "Sleeps in steps, reporting metric 'progress' at each step; fails and checkpoints on request, for "
        "testing retries and resumption.",
        {Param("seconds", ParamType::kDouble, 1.0, "Total time to sleep.", 0, 86400),
-        Param("steps", ParamType::kInt, 10, "Steps to split the sleep into; 'progress' is reported at each.",
-              1, 1000000),
-        Param("fail_attempts", ParamType::kInt, 0,
-              "Fail with a retryable error while the attempt number is <= this.", 0),
+        Param("steps", ParamType::kInt, 10, "Steps to split the sleep into; 'progress' is reported at each.", 1,
+              1000000),
+        Param("fail_attempts", ParamType::kInt, 0, "Fail with a retryable error while the attempt number is <= this.",
+              0),
         Param("fail_at_step", ParamType::kInt, -1, "Fail at this step; -1 means never.", -1),
         Param("checkpoint_every", ParamType::kInt, 0,
               "Save a checkpoint artifact every N steps and resume from it; 0 means never.", 0),
@@ -91,8 +93,10 @@ std::vector<JobKindSpec> BuildCatalog() {
         Param("n_heads", ParamType::kInt, 8, "Attention heads (must divide d_model).", 1, 128),
         Param("d_ff", ParamType::kInt, 1024, "Feed-forward width.", 8, 65536),
         Param("dropout", ParamType::kDouble, 0.1, "Dropout.", 0, 0.9),
-        Param("max_len", ParamType::kInt, 1024, "Tokens per training sequence: longer windows are cut to "
-              "their first max_len tokens.", 8, 8192),
+        Param("max_len", ParamType::kInt, 1024,
+              "Tokens per training sequence: longer windows are cut to "
+              "their first max_len tokens.",
+              8, 8192),
         Param("batch_size", ParamType::kInt, 8, "Sequences per step.", 1, 4096),
         Param("lr", ParamType::kDouble, 3e-4, "Peak learning rate (Adam).", 0, 1),
         Choice("lr_schedule", "cosine", {"constant", "cosine", "inverse_sqrt"},
@@ -103,8 +107,7 @@ std::vector<JobKindSpec> BuildCatalog() {
         Param("eval_every", ParamType::kInt, 200, "Validation every N steps (and at the end).", 1),
         Param("eval_windows", ParamType::kInt, 512, "Validation/test windows evaluated; 0 means all.", 0),
         Param("checkpoint_every", ParamType::kInt, 200, "Checkpoint (for resumption) every N steps.", 1),
-        Param("data_fraction", ParamType::kDouble, 1.0, "Share of the training songs (1, 0.5, 0.25, 0.125).",
-              0.001, 1),
+        Param("data_fraction", ParamType::kDouble, 1.0, "Share of the training songs (1, 0.5, 0.25, 0.125).", 0.001, 1),
         Param("max_songs", ParamType::kInt, 0, "Use only the first N songs (0 = all); for quick runs.", 0),
         Param("max_notes_per_window", ParamType::kInt, 375, "Drop windows with more notes (0 = keep all).", 0),
         Param("window_bars", ParamType::kInt, 16, "Bars per window.", 1, 16),
@@ -117,29 +120,30 @@ std::vector<JobKindSpec> BuildCatalog() {
        "Objective next-bar evaluation of the parent train_music job's best model on the test split "
        "(Study 1): loss, note/pianoroll F1, grooving, chroma and pitch-range similarity, and bar-level "
        "self-similarity of generated continuations.",
-       MusicSamplingParams({
-           Param("windows", ParamType::kInt, 100, "Test windows evaluated (a seeded sample); 0 means all.", 0),
-           Param("sample_seed", ParamType::kInt, 1, "Seed of the window sample.", 0),
-           Param("prompt_bars", ParamType::kInt, 0, "Bars given before the generated one; 0 means all but "
-                 "the last bar of the window (15 of 16).", 0, 15),
-           Param("continuations", ParamType::kInt, 4, "Pieces generated for the self-similarity metrics.", 0, 1000),
-           Param("continuation_prompt_bars", ParamType::kInt, 4, "Bars given before those pieces.", 1, 15),
-           Param("batch_size", ParamType::kInt, 8, "Windows per batch for the loss.", 1, 4096)})},
+       MusicSamplingParams(
+           {Param("windows", ParamType::kInt, 100, "Test windows evaluated (a seeded sample); 0 means all.", 0),
+            Param("sample_seed", ParamType::kInt, 1, "Seed of the window sample.", 0),
+            Param("prompt_bars", ParamType::kInt, 0,
+                  "Bars given before the generated one; 0 means all but "
+                  "the last bar of the window (15 of 16).",
+                  0, 15),
+            Param("continuations", ParamType::kInt, 4, "Pieces generated for the self-similarity metrics.", 0, 1000),
+            Param("continuation_prompt_bars", ParamType::kInt, 4, "Bars given before those pieces.", 1, 15),
+            Param("batch_size", ParamType::kInt, 8, "Windows per batch for the loss.", 1, 4096)})},
       {"generate_music",
        "Continues test windows with the parent train_music job's best model (Study 1) and stores the "
        "pieces as MIDI and token files.",
-       MusicSamplingParams({
-           Param("pieces", ParamType::kInt, 4, "Test windows continued (a seeded sample).", 1, 10000),
-           Param("sample_seed", ParamType::kInt, 1, "Seed of the window sample.", 0),
-           Param("prompt_bars", ParamType::kInt, 4, "Bars of the window given as the prompt.", 1, 15),
-           Param("generate_bars", ParamType::kInt, 12, "Bars generated after the prompt.", 1, 15),
-           Param("max_new_tokens", ParamType::kInt, 4096, "Most tokens generated per piece.", 1, 100000)})},
+       MusicSamplingParams(
+           {Param("pieces", ParamType::kInt, 4, "Test windows continued (a seeded sample).", 1, 10000),
+            Param("sample_seed", ParamType::kInt, 1, "Seed of the window sample.", 0),
+            Param("prompt_bars", ParamType::kInt, 4, "Bars of the window given as the prompt.", 1, 15),
+            Param("generate_bars", ParamType::kInt, 12, "Bars generated after the prompt.", 1, 15),
+            Param("max_new_tokens", ParamType::kInt, 4096, "Most tokens generated per piece.", 1, 100000)})},
       {"build_corpus",
        "Builds the bilingual corpus of Study 2: documents in English and Japanese (the Debian Reference, or "
        "folders of plain text), an 8:1:1 split by document, a SentencePiece unigram tokenizer trained on the "
        "training split, windows of BOS + N tokens with language labels.",
-       {Choice("source", "debian_reference", {"debian_reference", "text_folders"},
-               "Where the documents come from."),
+       {Choice("source", "debian_reference", {"debian_reference", "text_folders"}, "Where the documents come from."),
         Param("debian_reference_dir", ParamType::kString, "",
               "Folder of debian-reference.{en,ja}.txt.gz; empty means Debian's install folder."),
         Param("text_dir", ParamType::kString, "", "source text_folders: a folder holding en/ and ja/ with *.txt."),
@@ -173,7 +177,9 @@ std::vector<JobKindSpec> BuildCatalog() {
 }
 
 // Never throws: invalid UTF-8 is replaced rather than reported.
-std::string Dump(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Dump(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 // Bounds are doubles; print integral ones without an exponent (1000000, not 1e+06).
 std::string FormatBound(double bound) {
@@ -189,12 +195,9 @@ bool IsListType(ParamType type) {
 
 ParamType ElementType(ParamType list_type) {
   switch (list_type) {
-    case ParamType::kIntList:
-      return ParamType::kInt;
-    case ParamType::kDoubleList:
-      return ParamType::kDouble;
-    default:
-      return ParamType::kString;
+    case ParamType::kIntList: return ParamType::kInt;
+    case ParamType::kDoubleList: return ParamType::kDouble;
+    default: return ParamType::kString;
   }
 }
 
@@ -208,15 +211,13 @@ std::string CheckScalar(const ParamSpec& spec, ParamType type, const Json& value
                             " (a floating-point value is not accepted for an integer, even a whole one)");
       }
       if (!value.is_number_integer()) return absl::StrCat("expected an integer, got ", Dump(value));
-      if (value.is_number_unsigned() &&
-          value.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}) {
+      if (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}) {
         return absl::StrCat("integer ", Dump(value), " does not fit in 64 bits");
       }
       break;
     case ParamType::kDouble:
       if (!value.is_number()) return absl::StrCat("expected a number, got ", Dump(value));
-      if (!std::isfinite(value.get<double>()))
-        return absl::StrCat("expected a finite number, got ", Dump(value));
+      if (!std::isfinite(value.get<double>())) return absl::StrCat("expected a finite number, got ", Dump(value));
       break;
     case ParamType::kString:
       if (!value.is_string()) return absl::StrCat("expected a string, got ", Dump(value));
@@ -229,12 +230,9 @@ std::string CheckScalar(const ParamSpec& spec, ParamType type, const Json& value
         }
       }
       return "";
-    case ParamType::kBool:
-      return value.is_boolean() ? "" : absl::StrCat("expected true or false, got ", Dump(value));
-    case ParamType::kObject:
-      return value.is_object() ? "" : absl::StrCat("expected an object, got ", Dump(value));
-    default:
-      return "internal error: list type checked as a scalar";
+    case ParamType::kBool: return value.is_boolean() ? "" : absl::StrCat("expected true or false, got ", Dump(value));
+    case ParamType::kObject: return value.is_object() ? "" : absl::StrCat("expected an object, got ", Dump(value));
+    default: return "internal error: list type checked as a scalar";
   }
   // Numbers only from here on.
   const double number = value.get<double>();
@@ -266,37 +264,27 @@ absl::Status CheckGivenParam(const JobKindSpec& kind, const std::string& name, c
   if (spec == nullptr) {
     std::vector<std::string> known;
     for (const ParamSpec& candidate : kind.params) known.push_back(candidate.name);
-    return absl::InvalidArgumentError(
-        absl::StrCat("kind '", kind.name, "' has no parameter '", name,
-                     "' (known: ", known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("kind '", kind.name, "' has no parameter '", name, "' (known: ",
+                                                   known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
   }
   if (value.is_null()) return absl::OkStatus();
   std::string problem = CheckValue(*spec, value);
   if (problem.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("parameter '", name, "' of kind '", kind.name, "': ", problem));
+  return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' of kind '", kind.name, "': ", problem));
 }
 
 }  // namespace
 
 std::string_view ParamTypeName(ParamType type) {
   switch (type) {
-    case ParamType::kInt:
-      return "int";
-    case ParamType::kDouble:
-      return "double";
-    case ParamType::kString:
-      return "string";
-    case ParamType::kBool:
-      return "bool";
-    case ParamType::kIntList:
-      return "list of int";
-    case ParamType::kDoubleList:
-      return "list of double";
-    case ParamType::kStringList:
-      return "list of string";
-    case ParamType::kObject:
-      return "object";
+    case ParamType::kInt: return "int";
+    case ParamType::kDouble: return "double";
+    case ParamType::kString: return "string";
+    case ParamType::kBool: return "bool";
+    case ParamType::kIntList: return "list of int";
+    case ParamType::kDoubleList: return "list of double";
+    case ParamType::kStringList: return "list of string";
+    case ParamType::kObject: return "object";
   }
   return "unknown";
 }
@@ -330,9 +318,8 @@ absl::StatusOr<Json> ValidateJobParams(const JobKindSpec& kind, const Json& para
   for (const ParamSpec& spec : kind.params) {
     if (result.contains(spec.name)) continue;
     if (spec.required) {
-      return absl::InvalidArgumentError(absl::StrCat("kind '", kind.name, "': missing required parameter '",
-                                                     spec.name, "' (", std::string(ParamTypeName(spec.type)),
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat("kind '", kind.name, "': missing required parameter '", spec.name,
+                                                     "' (", std::string(ParamTypeName(spec.type)), ")"));
     }
     if (!spec.default_value.is_null()) result[spec.name] = spec.default_value;
   }

@@ -25,8 +25,8 @@ struct ParamSpec {
   bool required = false;
   // Used when the parameter is absent and not required; null means "absent".
   nlohmann::json default_value;
-  std::optional<double> min;  // inclusive, numeric types only
-  std::optional<double> max;  // inclusive
+  std::optional<double> min;         // inclusive, numeric types only
+  std::optional<double> max;         // inclusive
   std::vector<std::string> choices;  // allowed values of a string parameter
   std::string help;
 };

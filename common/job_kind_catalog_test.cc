@@ -1,5 +1,5 @@
-#include <algorithm>
 #include "common/job_kind_catalog.h"
+#include <algorithm>
 
 #include <string>
 
@@ -82,8 +82,8 @@ TEST(JobKindCatalogTest, FillsSleepDefaults) {
 }
 
 TEST(JobKindCatalogTest, KeepsGivenValuesAndTreatsNullAsAbsent) {
-  absl::StatusOr<Json> params = ValidateJobParams(
-      Sleep(), Json::parse(R"({"seconds": 2, "steps": 4, "note": "hi", "fail_attempts": null})"));
+  absl::StatusOr<Json> params =
+      ValidateJobParams(Sleep(), Json::parse(R"({"seconds": 2, "steps": 4, "note": "hi", "fail_attempts": null})"));
   ASSERT_TRUE(params.ok()) << params.status();
   EXPECT_EQ((*params)["seconds"], 2);
   EXPECT_TRUE((*params)["seconds"].is_number_integer());  // ints are fine for doubles, and stay ints
@@ -172,17 +172,16 @@ TEST(JobKindCatalogTest, ChecksEveryListElement) {
             "parameter 'layers' of kind 'test': element 1: expected an integer, got \"x\"");
   EXPECT_EQ(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "layers": [1, 2, 11]})")),
             "parameter 'layers' of kind 'test': element 2: 11 is above the maximum 10");
-  EXPECT_TRUE(
-      Contains(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "layers": [1.0]})")),
-               "parameter 'layers' of kind 'test': element 0: expected an integer, got 1.0 (a floating"));
+  EXPECT_TRUE(Contains(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "layers": [1.0]})")),
+                       "parameter 'layers' of kind 'test': element 0: expected an integer, got 1.0 (a floating"));
   EXPECT_EQ(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "layers": 3})")),
             "parameter 'layers' of kind 'test': expected a list, got 3");
   EXPECT_EQ(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "lrs": [0.1, -1]})")),
             "parameter 'lrs' of kind 'test': element 1: -1 is below the minimum 0");
   EXPECT_EQ(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "tags": ["x", 1]})")),
             "parameter 'tags' of kind 'test': element 1: expected a string, got 1");
-  absl::StatusOr<Json> params = ValidateJobParams(
-      TestKind(), Json::parse(R"({"model": "a", "layers": [], "lrs": [1, 0.5], "tags": ["x"]})"));
+  absl::StatusOr<Json> params =
+      ValidateJobParams(TestKind(), Json::parse(R"({"model": "a", "layers": [], "lrs": [1, 0.5], "tags": ["x"]})"));
   EXPECT_TRUE(params.ok()) << params.status();
 }
 
@@ -199,9 +198,8 @@ TEST(JobKindCatalogTest, ChecksBoolsAndObjects) {
 }
 
 TEST(JobKindCatalogTest, RejectsIntegersBeyondInt64) {
-  EXPECT_TRUE(
-      Contains(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "layers": [18446744073709551615]})")),
-               "does not fit in 64 bits"));
+  EXPECT_TRUE(Contains(ErrorOf(TestKind(), Json::parse(R"({"model": "a", "layers": [18446744073709551615]})")),
+                       "does not fit in 64 bits"));
 }
 
 }  // namespace

@@ -8,12 +8,11 @@
 #define EXPSVC_CONCAT_INNER(a, b) a##b
 #define EXPSVC_CONCAT(a, b) EXPSVC_CONCAT_INNER(a, b)
 
-#define EXPSVC_RETURN_IF_ERROR(expr)                 \
-  do {                                               \
-    if (absl::Status _expsvc_status = (expr);        \
-        !_expsvc_status.ok()) {                      \
-      return _expsvc_status;                         \
-    }                                                \
+#define EXPSVC_RETURN_IF_ERROR(expr)                                  \
+  do {                                                                \
+    if (absl::Status _expsvc_status = (expr); !_expsvc_status.ok()) { \
+      return _expsvc_status;                                          \
+    }                                                                 \
   } while (false)
 
 #define EXPSVC_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

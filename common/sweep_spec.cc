@@ -50,7 +50,9 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 }
 
 // Never throws: invalid UTF-8 is replaced rather than reported.
-std::string Dump(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Dump(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 // Axis values compare as JSON values, so 2 and 2.0 must give the same key.
 std::string MatchKey(const Json& value) {
@@ -111,7 +113,9 @@ bool IsValidUtf8(absl::string_view text) {
   return true;
 }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool IsDecimalInteger(absl::string_view text) {
   if (!text.empty() && (text[0] == '+' || text[0] == '-')) text.remove_prefix(1);
@@ -181,15 +185,11 @@ std::string Describe(const YAML::Node& node) {
     case YAML::NodeType::Scalar: {
       constexpr size_t kShown = 60;  // keeps error messages readable
       const std::string& text = node.Scalar();
-      return text.size() <= kShown ? absl::StrCat("'", text, "'")
-                                   : absl::StrCat("'", text.substr(0, kShown), "...'");
+      return text.size() <= kShown ? absl::StrCat("'", text, "'") : absl::StrCat("'", text.substr(0, kShown), "...'");
     }
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      return "nothing";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    default: return "nothing";
   }
 }
 
@@ -223,8 +223,7 @@ struct Stage {
 
 class SweepParser {
  public:
-  SweepParser(std::string file_name, const ExpandOptions& options)
-      : file_(std::move(file_name)), options_(options) {}
+  SweepParser(std::string file_name, const ExpandOptions& options) : file_(std::move(file_name)), options_(options) {}
 
   absl::StatusOr<SweepPlan> Parse(const std::string& yaml_text);
 
@@ -234,8 +233,7 @@ class SweepParser {
   }
   absl::Status ErrorAt(const YAML::Mark& mark, absl::string_view message) const {
     if (mark.is_null()) return Error(message);
-    return absl::InvalidArgumentError(
-        absl::StrCat(file_, ":", mark.line + 1, ":", mark.column + 1, ": ", message));
+    return absl::InvalidArgumentError(absl::StrCat(file_, ":", mark.line + 1, ":", mark.column + 1, ": ", message));
   }
 
   absl::StatusOr<Json> ToJson(const YAML::Node& node, int depth = 0);
@@ -270,15 +268,13 @@ absl::StatusOr<Json> SweepParser::ScalarToJson(const YAML::Node& node) {
 
 absl::StatusOr<Json> SweepParser::ToJson(const YAML::Node& node, int depth) {
   if (--values_left_ < 0) {
-    return ErrorAt(node.Mark(),
-                   absl::StrCat("the file holds over ", kMaxDocumentValues, " values (aliases expanded)"));
+    return ErrorAt(node.Mark(), absl::StrCat("the file holds over ", kMaxDocumentValues, " values (aliases expanded)"));
   }
   if (depth > kMaxNesting) {
     return ErrorAt(node.Mark(), absl::StrCat("values nest deeper than ", kMaxNesting, " levels"));
   }
   switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return ScalarToJson(node);
+    case YAML::NodeType::Scalar: return ScalarToJson(node);
     case YAML::NodeType::Sequence: {
       Json list = Json::array();
       for (const YAML::Node& element : node) {
@@ -291,15 +287,13 @@ absl::StatusOr<Json> SweepParser::ToJson(const YAML::Node& node, int depth) {
       Json object = Json::object();
       for (const auto& entry : node) {
         EXPSVC_ASSIGN_OR_RETURN(std::string key, ReadString(entry.first, "a map key"));
-        if (object.contains(key))
-          return ErrorAt(entry.first.Mark(), absl::StrCat("duplicate key '", key, "'"));
+        if (object.contains(key)) return ErrorAt(entry.first.Mark(), absl::StrCat("duplicate key '", key, "'"));
         EXPSVC_ASSIGN_OR_RETURN(Json value, ToJson(entry.second, depth + 1));
         object[key] = std::move(value);
       }
       return object;
     }
-    default:
-      return Json(nullptr);
+    default: return Json(nullptr);
   }
 }
 
@@ -311,23 +305,22 @@ absl::StatusOr<std::string> SweepParser::ReadString(const YAML::Node& node, absl
   return node.Scalar();
 }
 
-absl::StatusOr<int64_t> SweepParser::ReadInt(const YAML::Node& node, absl::string_view what, int64_t min,
-                                             int64_t max) {
+absl::StatusOr<int64_t> SweepParser::ReadInt(const YAML::Node& node, absl::string_view what, int64_t min, int64_t max) {
   std::optional<Json> value;
   if (node.IsScalar()) {
     EXPSVC_ASSIGN_OR_RETURN(value, ScalarToJson(node));
   }
   if (!value || !value->is_number_integer() || value->is_number_unsigned() || value->get<int64_t>() < min ||
       value->get<int64_t>() > max) {
-    return ErrorAt(node.Mark(), absl::StrCat("'", what, "' must be an integer in [", min, ", ", max,
-                                             "], got ", value ? Dump(*value) : Describe(node)));
+    return ErrorAt(node.Mark(), absl::StrCat("'", what, "' must be an integer in [", min, ", ", max, "], got ",
+                                             value ? Dump(*value) : Describe(node)));
   }
   return value->get<int64_t>();
 }
 
 // A name or a list of names (depends_on, group_by), with where each stands.
-absl::StatusOr<std::vector<std::pair<std::string, YAML::Mark>>> SweepParser::ReadNames(
-    const YAML::Node& node, absl::string_view what) {
+absl::StatusOr<std::vector<std::pair<std::string, YAML::Mark>>> SweepParser::ReadNames(const YAML::Node& node,
+                                                                                       absl::string_view what) {
   std::vector<std::pair<std::string, YAML::Mark>> names;
   if (node.IsNull()) return names;
   if (node.IsScalar()) {
@@ -336,8 +329,7 @@ absl::StatusOr<std::vector<std::pair<std::string, YAML::Mark>>> SweepParser::Rea
     return names;
   }
   if (!node.IsSequence()) {
-    return ErrorAt(node.Mark(),
-                   absl::StrCat(what, " must be a name or a list of names, got ", Describe(node)));
+    return ErrorAt(node.Mark(), absl::StrCat(what, " must be a name or a list of names, got ", Describe(node)));
   }
   for (const YAML::Node& element : node) {
     EXPSVC_ASSIGN_OR_RETURN(std::string name, ReadString(element, absl::StrCat("an entry of ", what)));
@@ -353,8 +345,8 @@ absl::StatusOr<Fields> SweepParser::ReadFields(const YAML::Node& node, absl::str
   for (const auto& entry : node) {
     EXPSVC_ASSIGN_OR_RETURN(std::string key, ReadString(entry.first, "a key"));
     if (std::find(known.begin(), known.end(), key) == known.end()) {
-      return ErrorAt(entry.first.Mark(), absl::StrCat("unknown key '", key, "' in ", what,
-                                                      " (known: ", absl::StrJoin(known, ", "), ")"));
+      return ErrorAt(entry.first.Mark(),
+                     absl::StrCat("unknown key '", key, "' in ", what, " (known: ", absl::StrJoin(known, ", "), ")"));
     }
     if (!fields.emplace(key, entry.second).second) {
       return ErrorAt(entry.first.Mark(), absl::StrCat("duplicate key '", key, "' in ", what));
@@ -365,8 +357,7 @@ absl::StatusOr<Fields> SweepParser::ReadFields(const YAML::Node& node, absl::str
 
 // priority, max_attempts and resources, shared by `defaults` and stages;
 // each given field overrides the one inherited.
-absl::Status SweepParser::ReadSettings(const Fields& fields, absl::string_view what,
-                                       StageSettings& settings) {
+absl::Status SweepParser::ReadSettings(const Fields& fields, absl::string_view what, StageSettings& settings) {
   if (auto it = fields.find("priority"); it != fields.end()) {
     EXPSVC_ASSIGN_OR_RETURN(settings.priority, ReadInt(it->second, "priority", kInt32Min, kInt32Max));
   }
@@ -403,9 +394,8 @@ absl::StatusOr<std::vector<Axis>> SweepParser::ReadAxes(const YAML::Node& node, 
       }
     }
     if (!entry.second.IsSequence() || entry.second.size() == 0) {
-      return ErrorAt(entry.second.Mark(),
-                     absl::StrCat(what, " axis '", axis.name, "' must be a non-empty list, got ",
-                                  Describe(entry.second)));
+      return ErrorAt(entry.second.Mark(), absl::StrCat(what, " axis '", axis.name, "' must be a non-empty list, got ",
+                                                       Describe(entry.second)));
     }
     for (const YAML::Node& element : entry.second) {
       EXPSVC_ASSIGN_OR_RETURN(Json value, ToJson(element, 1));
@@ -426,8 +416,8 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
     if (name.IsDefined() && name.IsScalar()) what = absl::StrCat("stage '", name.Scalar(), "'");
   }
   EXPSVC_ASSIGN_OR_RETURN(Fields fields, ReadFields(node, what,
-                                                    {"name", "kind", "params", "grid", "zip", "group_by",
-                                                     "depends_on", "resources", "priority", "max_attempts"}));
+                                                    {"name", "kind", "params", "grid", "zip", "group_by", "depends_on",
+                                                     "resources", "priority", "max_attempts"}));
   Stage stage;
   stage.mark = node.Mark();
   auto field = [&fields](const std::string& key) {
@@ -451,8 +441,8 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
   if (stage.kind == nullptr) {
     std::vector<absl::string_view> known;
     for (const JobKindSpec& spec : AllJobKinds()) known.push_back(spec.name);
-    return ErrorAt(field("kind").Mark(), absl::StrCat(prefix, "unknown kind '", kind,
-                                                      "' (known: ", absl::StrJoin(known, ", "), ")"));
+    return ErrorAt(field("kind").Mark(),
+                   absl::StrCat(prefix, "unknown kind '", kind, "' (known: ", absl::StrJoin(known, ", "), ")"));
   }
 
   if (YAML::Node params = field("params"); params.IsDefined() && !params.IsNull()) {
@@ -466,17 +456,15 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
 
   for (const Axis& axis : stage.zip) {
     if (axis.values.size() != stage.zip.front().values.size()) {
-      return ErrorAt(field("zip").Mark(),
-                     absl::StrCat(prefix, "zip lists differ in length: '", stage.zip.front().name, "' has ",
-                                  stage.zip.front().values.size(), " values, '", axis.name, "' has ",
-                                  axis.values.size()));
+      return ErrorAt(field("zip").Mark(), absl::StrCat(prefix, "zip lists differ in length: '", stage.zip.front().name,
+                                                       "' has ", stage.zip.front().values.size(), " values, '",
+                                                       axis.name, "' has ", axis.values.size()));
     }
   }
   for (const Axis& axis : stage.grid) {
     for (const Axis& zip_axis : stage.zip) {
       if (axis.name == zip_axis.name) {
-        return ErrorAt(field("zip").Mark(),
-                       absl::StrCat(prefix, "'", axis.name, "' is both a grid and a zip axis"));
+        return ErrorAt(field("zip").Mark(), absl::StrCat(prefix, "'", axis.name, "' is both a grid and a zip axis"));
       }
     }
   }
@@ -503,14 +491,12 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
   EXPSVC_ASSIGN_OR_RETURN(auto group_by, ReadNames(field("group_by"), absl::StrCat(prefix, "'group_by'")));
   for (auto& [name, mark] : group_by) {
     if (!stage.param_names.contains(name)) {
-      return ErrorAt(
-          mark, absl::StrCat(prefix, "group_by names '", name, "', which is not a parameter of its jobs (",
-                             absl::StrJoin(stage.param_names, ", "), ")"));
+      return ErrorAt(mark, absl::StrCat(prefix, "group_by names '", name, "', which is not a parameter of its jobs (",
+                                        absl::StrJoin(stage.param_names, ", "), ")"));
     }
     stage.group_by.push_back(std::move(name));
   }
-  EXPSVC_ASSIGN_OR_RETURN(stage.depends_on,
-                          ReadNames(field("depends_on"), absl::StrCat(prefix, "'depends_on'")));
+  EXPSVC_ASSIGN_OR_RETURN(stage.depends_on, ReadNames(field("depends_on"), absl::StrCat(prefix, "'depends_on'")));
 
   stage.settings = defaults;
   EXPSVC_RETURN_IF_ERROR(ReadSettings(fields, absl::StrCat("stage '", stage.name, "'"), stage.settings));
@@ -544,8 +530,7 @@ absl::StatusOr<std::vector<int>> SweepParser::TopologicalOrder(const std::vector
   std::vector<int> position_in_path(count, -1);
   std::vector<int> path;
   int current = static_cast<int>(
-      std::find_if(parents_left.begin(), parents_left.end(), [](int left) { return left > 0; }) -
-      parents_left.begin());
+      std::find_if(parents_left.begin(), parents_left.end(), [](int left) { return left > 0; }) - parents_left.begin());
   while (position_in_path[current] < 0) {
     position_in_path[current] = static_cast<int>(path.size());
     path.push_back(current);
@@ -561,8 +546,8 @@ absl::StatusOr<std::vector<int>> SweepParser::TopologicalOrder(const std::vector
   cycle.push_back(cycle.front());
   std::vector<absl::string_view> names;
   for (int stage : cycle) names.push_back(stages[stage].name);
-  return ErrorAt(stages[cycle.front()].mark, absl::StrCat("dependency cycle: ", absl::StrJoin(names, " -> "),
-                                                          " (each stage depends on the next)"));
+  return ErrorAt(stages[cycle.front()].mark,
+                 absl::StrCat("dependency cycle: ", absl::StrJoin(names, " -> "), " (each stage depends on the next)"));
 }
 
 // Refuses oversized sweeps from counts alone, before any job is built.
@@ -571,16 +556,14 @@ absl::Status SweepParser::CheckSize(const std::vector<Stage>& stages) const {
   int64_t total_values = 0;
   for (const Stage& stage : stages) {
     total_jobs = SaturatingAdd(total_jobs, stage.job_count);
-    int64_t values_per_job =
-        CountValues(stage.fixed_params) + static_cast<int64_t>(stage.kind->params.size());
+    int64_t values_per_job = CountValues(stage.fixed_params) + static_cast<int64_t>(stage.kind->params.size());
     for (const std::vector<Axis>* axes : {&stage.grid, &stage.zip}) {
       for (const Axis& axis : *axes) values_per_job += axis.max_value_size;
     }
     total_values = SaturatingAdd(total_values, SaturatingMul(stage.job_count, values_per_job));
   }
   if (total_jobs > options_.max_jobs) {
-    return Error(absl::StrCat("sweep expands to ",
-                              total_jobs == kInt64Max ? "over 9e18" : absl::StrCat(total_jobs),
+    return Error(absl::StrCat("sweep expands to ", total_jobs == kInt64Max ? "over 9e18" : absl::StrCat(total_jobs),
                               " jobs, over the limit of ", options_.max_jobs));
   }
   if (total_values > kMaxExpandedValues) {
@@ -624,8 +607,7 @@ absl::Status SweepParser::Expand(const std::vector<Stage>& stages, const std::ve
       }
       for (int64_t job = job_ranges[parent_index].first; job < job_ranges[parent_index].second; ++job) {
         lookup.all_jobs.push_back(job);
-        if (!lookup.keys.empty())
-          lookup.jobs_by_key[key_of(plan.jobs[job].params, lookup.keys)].push_back(job);
+        if (!lookup.keys.empty()) lookup.jobs_by_key[key_of(plan.jobs[job].params, lookup.keys)].push_back(job);
       }
     }
 
@@ -672,18 +654,16 @@ absl::Status SweepParser::Expand(const std::vector<Stage>& stages, const std::ve
             for (const std::string& name : lookup.keys) {
               wanted.push_back(absl::StrCat(name, "=", Dump(ParamOrNull(job.params, name))));
             }
-            return ErrorAt(stage.mark,
-                           absl::StrCat(prefix, Dump(job.params), ": no job of stage '", lookup.stage->name,
-                                        "' has ", absl::StrJoin(wanted, ", ")));
+            return ErrorAt(stage.mark, absl::StrCat(prefix, Dump(job.params), ": no job of stage '", lookup.stage->name,
+                                                    "' has ", absl::StrJoin(wanted, ", ")));
           }
           parents = &it->second;
         }
         edges += static_cast<int64_t>(parents->size());
         if (edges > kMaxDependencyEdges) {
-          return Error(
-              absl::StrCat("sweep has over ", kMaxDependencyEdges,
-                           " dependencies between jobs; share an axis between a stage and its parents so "
-                           "each job depends on fewer"));
+          return Error(absl::StrCat("sweep has over ", kMaxDependencyEdges,
+                                    " dependencies between jobs; share an axis between a stage and its parents so "
+                                    "each job depends on fewer"));
         }
         job.parents.insert(job.parents.end(), parents->begin(), parents->end());
       }
@@ -703,10 +683,8 @@ absl::Status SweepParser::Expand(const std::vector<Stage>& stages, const std::ve
 absl::StatusOr<SweepPlan> SweepParser::Parse(const std::string& yaml_text) {
   // Malformed YAML throws; ParseSweep turns that into an error at its mark.
   const YAML::Node root = YAML::Load(yaml_text);
-  if (!root.IsDefined() || root.IsNull())
-    return Error("the file is empty; a sweep needs 'name' and 'stages'");
-  EXPSVC_ASSIGN_OR_RETURN(Fields fields,
-                          ReadFields(root, "the sweep", {"name", "description", "defaults", "stages"}));
+  if (!root.IsDefined() || root.IsNull()) return Error("the file is empty; a sweep needs 'name' and 'stages'");
+  EXPSVC_ASSIGN_OR_RETURN(Fields fields, ReadFields(root, "the sweep", {"name", "description", "defaults", "stages"}));
 
   SweepPlan plan;
   if (!fields.contains("name")) return ErrorAt(root.Mark(), "the sweep has no 'name'");
@@ -718,16 +696,15 @@ absl::StatusOr<SweepPlan> SweepParser::Parse(const std::string& yaml_text) {
 
   StageSettings defaults;
   if (fields.contains("defaults") && !fields["defaults"].IsNull()) {
-    EXPSVC_ASSIGN_OR_RETURN(Fields default_fields, ReadFields(fields["defaults"], "'defaults'",
-                                                              {"priority", "max_attempts", "resources"}));
+    EXPSVC_ASSIGN_OR_RETURN(Fields default_fields,
+                            ReadFields(fields["defaults"], "'defaults'", {"priority", "max_attempts", "resources"}));
     EXPSVC_RETURN_IF_ERROR(ReadSettings(default_fields, "'defaults'", defaults));
   }
 
   if (!fields.contains("stages")) return ErrorAt(root.Mark(), "the sweep has no 'stages'");
   const YAML::Node stage_nodes = fields["stages"];
   if (!stage_nodes.IsSequence() || stage_nodes.size() == 0) {
-    return ErrorAt(stage_nodes.Mark(),
-                   absl::StrCat("'stages' must be a non-empty list, got ", Describe(stage_nodes)));
+    return ErrorAt(stage_nodes.Mark(), absl::StrCat("'stages' must be a non-empty list, got ", Describe(stage_nodes)));
   }
   std::vector<Stage> stages;
   std::map<std::string, int> stage_by_name;
@@ -772,12 +749,10 @@ absl::StatusOr<SweepPlan> ParseSweep(std::string_view yaml_text, std::string_vie
   } catch (const YAML::Exception& e) {
     // yaml-cpp's depth guard (DeepRecursion, not an exported type) says only "bad file".
     const std::string message = e.msg == "bad file" ? "values nest too deeply" : e.msg;
-    const std::string location =
-        e.mark.is_null() ? "" : absl::StrCat(":", e.mark.line + 1, ":", e.mark.column + 1);
+    const std::string location = e.mark.is_null() ? "" : absl::StrCat(":", e.mark.line + 1, ":", e.mark.column + 1);
     return absl::InvalidArgumentError(absl::StrCat(std::string(file_name), location, ": ", message));
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(file_name), ": cannot read the sweep: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(file_name), ": cannot read the sweep: ", e.what()));
   }
 }
 

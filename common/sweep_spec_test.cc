@@ -1,5 +1,5 @@
-#include "common/job_kind_catalog.h"
 #include "common/sweep_spec.h"
+#include "common/job_kind_catalog.h"
 
 #include <chrono>
 #include <set>
@@ -19,7 +19,6 @@ std::string KnownKindList() {
   for (const JobKindSpec& kind : AllJobKinds()) list += (list.empty() ? "" : ", ") + kind.name;
   return list;
 }
-
 
 using Json = nlohmann::json;
 
@@ -47,7 +46,9 @@ std::string ErrorOf(std::string_view yaml, const ExpandOptions& options = {}) {
   return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
 }
 
-std::vector<int64_t> Parents(const SweepPlan& plan, size_t job) { return plan.jobs.at(job).parents; }
+std::vector<int64_t> Parents(const SweepPlan& plan, size_t job) {
+  return plan.jobs.at(job).parents;
+}
 
 TEST(SweepSpecTest, GridIsCartesianProductFirstAxisOutermost) {
   SweepPlan plan = ParseOk(R"(
@@ -177,9 +178,8 @@ TEST(SweepSpecTest, RejectsBadSettings) {
   EXPECT_EQ(ErrorOf("name: x\nstages:\n  - {name: a, kind: noop, resources: {tpus: 1}}\n"),
             "sweep.yaml:3:39: unknown key 'tpus' in the resources of stage 'a' (known: cpu_cores, memory_mb, "
             "gpus)");
-  EXPECT_EQ(
-      ErrorOf("name: x\ndefaults: {retries: 1}\nstages: [{name: a, kind: noop}]\n"),
-      "sweep.yaml:2:12: unknown key 'retries' in 'defaults' (known: priority, max_attempts, resources)");
+  EXPECT_EQ(ErrorOf("name: x\ndefaults: {retries: 1}\nstages: [{name: a, kind: noop}]\n"),
+            "sweep.yaml:2:12: unknown key 'retries' in 'defaults' (known: priority, max_attempts, resources)");
 }
 
 TEST(SweepSpecTest, GroupKeysAndCounts) {
@@ -343,8 +343,8 @@ stages:
   - {name: after, kind: noop, depends_on: z}
 )"),
             "sweep.yaml:3:5: dependency cycle: x -> z -> y -> x (each stage depends on the next)");
-  EXPECT_TRUE(Contains(ErrorOf("name: c\nstages: [{name: s, kind: noop, depends_on: s}]\n"),
-                       "dependency cycle: s -> s"));
+  EXPECT_TRUE(
+      Contains(ErrorOf("name: c\nstages: [{name: s, kind: noop, depends_on: s}]\n"), "dependency cycle: s -> s"));
 }
 
 TEST(SweepSpecTest, RejectsUnknownStagesInDependsOn) {
@@ -390,10 +390,8 @@ TEST(SweepSpecTest, RejectsWrongShapes) {
             "sweep.yaml:1:7: 'name' must be a string, got a list");
   EXPECT_EQ(ErrorOf("name: t\n"), "sweep.yaml:1:1: the sweep has no 'stages'");
   EXPECT_EQ(ErrorOf("name: t\nstages:\n"), "sweep.yaml:3:1: 'stages' must be a non-empty list, got nothing");
-  EXPECT_EQ(ErrorOf("name: t\nstages: []\n"),
-            "sweep.yaml:2:9: 'stages' must be a non-empty list, got a list");
-  EXPECT_EQ(ErrorOf("name: t\nstages: {a: 1}\n"),
-            "sweep.yaml:2:9: 'stages' must be a non-empty list, got a map");
+  EXPECT_EQ(ErrorOf("name: t\nstages: []\n"), "sweep.yaml:2:9: 'stages' must be a non-empty list, got a list");
+  EXPECT_EQ(ErrorOf("name: t\nstages: {a: 1}\n"), "sweep.yaml:2:9: 'stages' must be a non-empty list, got a map");
   EXPECT_EQ(ErrorOf("name: t\nstages: [[a]]\n"), "sweep.yaml:2:10: a stage must be a map, got a list");
   EXPECT_EQ(ErrorOf("name: t\nstages: [{kind: noop}]\n"), "sweep.yaml:2:10: a stage has no 'name'");
   EXPECT_EQ(ErrorOf("name: t\nstages: [{name: a}]\n"), "sweep.yaml:2:10: stage 'a': missing 'kind'");
@@ -455,14 +453,12 @@ stages:
 )"),
             "sweep.yaml:3:5: stage 'train' job {\"seconds\":\"abc\"}: parameter 'seconds' of kind 'sleep': "
             "expected a number, got \"abc\"");
-  EXPECT_TRUE(
-      Contains(ErrorOf("name: t\nstages: [{name: a, kind: sleep, params: {steps: 3.0}}]\n"),
-               "stage 'a' job {\"steps\":3.0}: parameter 'steps' of kind 'sleep': expected an integer, "
-               "got 3.0 (a floating-point value"));
-  EXPECT_EQ(
-      ErrorOf("name: t\nstages: [{name: a, kind: sleep, params: {fail_attempts: [1]}}]\n"),
-      "sweep.yaml:2:10: stage 'a' job {\"fail_attempts\":[1]}: parameter 'fail_attempts' of kind 'sleep': "
-      "expected an integer, got [1]");
+  EXPECT_TRUE(Contains(ErrorOf("name: t\nstages: [{name: a, kind: sleep, params: {steps: 3.0}}]\n"),
+                       "stage 'a' job {\"steps\":3.0}: parameter 'steps' of kind 'sleep': expected an integer, "
+                       "got 3.0 (a floating-point value"));
+  EXPECT_EQ(ErrorOf("name: t\nstages: [{name: a, kind: sleep, params: {fail_attempts: [1]}}]\n"),
+            "sweep.yaml:2:10: stage 'a' job {\"fail_attempts\":[1]}: parameter 'fail_attempts' of kind 'sleep': "
+            "expected an integer, got [1]");
   EXPECT_EQ(ErrorOf("name: t\nstages: [{name: a, kind: sleep, params: {steps: 0}}]\n"),
             "sweep.yaml:2:10: stage 'a' job {\"steps\":0}: parameter 'steps' of kind 'sleep': 0 is below the "
             "minimum 1");
@@ -482,10 +478,9 @@ stages:
   for (size_t i = 0; i < notes.size(); ++i) EXPECT_EQ(plan.jobs[i].params["note"], Json(notes[i]));
 
   // Plain ones are typed, recursively; the error shows the JSON they became.
-  EXPECT_EQ(
-      ErrorOf("name: t\nstages: [{name: a, kind: noop, params: {note: 1}}]\n"),
-      "sweep.yaml:2:10: stage 'a' job {\"note\":1}: parameter 'note' of kind 'noop': expected a string, "
-      "got 1");
+  EXPECT_EQ(ErrorOf("name: t\nstages: [{name: a, kind: noop, params: {note: 1}}]\n"),
+            "sweep.yaml:2:10: stage 'a' job {\"note\":1}: parameter 'note' of kind 'noop': expected a string, "
+            "got 1");
   EXPECT_TRUE(Contains(ErrorOf("name: t\nstages: [{name: a, kind: noop, params: {note: {a: [1, -2.5, 1e3, "
                                "true, False, ~, x, 0x1f]}}}]\n"),
                        R"(expected a string, got {"a":[1,-2.5,1000.0,true,false,null,"x",31]})"));
@@ -494,9 +489,8 @@ stages:
   ASSERT_EQ(with_null.jobs.size(), 1u);
   EXPECT_FALSE(with_null.jobs[0].params.contains("note"));
   EXPECT_EQ(with_null.jobs[0].params["steps"], 2);
-  EXPECT_TRUE(
-      Contains(ErrorOf("name: t\nstages: [{name: a, kind: sleep, params: {steps: 99999999999999999999}}]\n"),
-               "sweep.yaml:2:49: number 99999999999999999999 is out of range"));
+  EXPECT_TRUE(Contains(ErrorOf("name: t\nstages: [{name: a, kind: sleep, params: {steps: 99999999999999999999}}]\n"),
+                       "sweep.yaml:2:49: number 99999999999999999999 is out of range"));
 }
 
 TEST(SweepSpecTest, RefusesSweepsOverTheJobLimit) {
@@ -523,9 +517,8 @@ stages:
   // Few jobs, but each would copy a 60000-value fixed parameter.
   std::string heavy = "name: heavy\nstages:\n  - name: a\n    kind: noop\n    params: {blob: [0";
   for (int value = 1; value < 60000; ++value) absl::StrAppend(&heavy, ",0");
-  absl::StrAppend(
-      &heavy,
-      "]}\n    grid: {x: [0,1,2,3,4,5,6,7,8,9], y: [0,1,2,3,4,5,6,7,8,9], z: [0,1,2,3,4,5,6,7,8,9]}\n");
+  absl::StrAppend(&heavy,
+                  "]}\n    grid: {x: [0,1,2,3,4,5,6,7,8,9], y: [0,1,2,3,4,5,6,7,8,9], z: [0,1,2,3,4,5,6,7,8,9]}\n");
   EXPECT_TRUE(Contains(ErrorOf(heavy), "sweep.yaml: sweep expands to over 50000000 parameter values in all"));
 }
 
@@ -546,13 +539,11 @@ TEST(SweepSpecTest, SurvivesHostileDocuments) {
 
   EXPECT_TRUE(Contains(ErrorOf("name: r\nstages: [{name: a, kind: noop, params: {note: &a [*a]}}]\n"),
                        "values nest deeper than 100 levels"));
-  EXPECT_TRUE(Contains(ErrorOf("name: d\nstages: [{name: a, kind: noop, params: {note: " +
-                               std::string(5000, '[') + std::string(5000, ']') + "}}]\n"),
+  EXPECT_TRUE(Contains(ErrorOf("name: d\nstages: [{name: a, kind: noop, params: {note: " + std::string(5000, '[') +
+                               std::string(5000, ']') + "}}]\n"),
                        ": values nest too deeply"));
-  EXPECT_EQ(ErrorOf("name: \"a\xff\"\nstages: [{name: a, kind: noop}]\n"),
-            "sweep.yaml:1:7: text is not valid UTF-8");
-  EXPECT_EQ(ErrorOf("name: \"\\ud800\"\nstages: [{name: a, kind: noop}]\n"),
-            "sweep.yaml:1:14: invalid unicode: 55296");
+  EXPECT_EQ(ErrorOf("name: \"a\xff\"\nstages: [{name: a, kind: noop}]\n"), "sweep.yaml:1:7: text is not valid UTF-8");
+  EXPECT_EQ(ErrorOf("name: \"\\ud800\"\nstages: [{name: a, kind: noop}]\n"), "sweep.yaml:1:14: invalid unicode: 55296");
 }
 
 // An SAE-study-shaped sweep: every (model, layer) pair zipped, crossed with
@@ -571,16 +562,14 @@ TEST(SweepSpecTest, ExpandsAStudySizedSweepQuickly) {
         layers.push_back(absl::StrCat(layer));
       }
     }
-    return absl::StrCat("{model: [", absl::StrJoin(names, ", "), "], layer: [", absl::StrJoin(layers, ", "),
-                        "]}");
+    return absl::StrCat("{model: [", absl::StrJoin(names, ", "), "], layer: [", absl::StrJoin(layers, ", "), "]}");
   };
   // 114 (model, layer) rows x 12 checkpoints = 1368 jobs in 72 groups, plus
   // 204 rows at the final checkpoint only = 204 jobs in 7 groups.
   const std::vector<Model> suite = {{"pythia-70m", 6}, {"pythia-160m", 12}, {"pythia-410m", 24},
                                     {"pythia-1b", 16}, {"pythia-1.4b", 24}, {"pythia-2.8b", 32}};
-  const std::vector<Model> finals = {{"gpt2", 12},    {"gpt2-medium", 24}, {"gpt2-large", 36},
-                                     {"gpt2-xl", 48}, {"gemma-2b", 18},    {"llama-7b", 32},
-                                     {"qwen-7b", 34}};
+  const std::vector<Model> finals = {{"gpt2", 12},     {"gpt2-medium", 24}, {"gpt2-large", 36}, {"gpt2-xl", 48},
+                                     {"gemma-2b", 18}, {"llama-7b", 32},    {"qwen-7b", 34}};
   const std::string yaml = absl::StrCat(R"(name: sae-study
 defaults: {max_attempts: 2, resources: {gpus: 1, memory_mb: 16000}}
 stages:

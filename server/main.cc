@@ -42,7 +42,9 @@ namespace {
 
 std::binary_semaphore shutdown_signal{0};
 
-void OnSignal(int) { shutdown_signal.release(); }
+void OnSignal(int) {
+  shutdown_signal.release();
+}
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "expsvc-scheduler: %s\n", status.ToString().c_str());

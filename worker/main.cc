@@ -50,8 +50,7 @@ ABSL_FLAG(int64_t, memory_mb, 0, "Memory to advertise in MiB (0: this machine's 
 ABSL_FLAG(std::string, scratch_dir, "/tmp/expsvc-worker", "Folder for the jobs' scratch folders.");
 ABSL_FLAG(int, lease_wait_ms, 2000, "LeaseJobs long-poll wait when no job is ready.");
 ABSL_FLAG(std::string, tls_ca, "", "CA bundle to verify the scheduler's TLS certificate (empty: no TLS).");
-ABSL_FLAG(int, drain_timeout_ms, 30000,
-          "On SIGTERM, how long running jobs get before their leases are released.");
+ABSL_FLAG(int, drain_timeout_ms, 30000, "On SIGTERM, how long running jobs get before their leases are released.");
 ABSL_FLAG(int, metric_flush_ms, 500, "How often buffered metrics and logs are sent.");
 
 namespace {
@@ -109,9 +108,7 @@ int main(int argc, char** argv) {
   // --help lists this file's flags (by default it looks for a file named
   // after the binary).
   absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "worker/main.cc");
-  };
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "worker/main.cc"); };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
 
@@ -132,8 +129,8 @@ int main(int argc, char** argv) {
   options.metric_flush_ms = std::max(absl::GetFlag(FLAGS_metric_flush_ms), 10);
 
   expsvc::worker::JobKindRegistry registry;
-  for (auto register_kinds : {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs,
-                             expsvc::worker::RegisterLmJobs}) {
+  for (auto register_kinds :
+       {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs, expsvc::worker::RegisterLmJobs}) {
     if (absl::Status status = register_kinds(registry); !status.ok()) return Fail(status.ToString());
   }
   if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");

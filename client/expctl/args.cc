@@ -42,9 +42,8 @@ std::string FlagLabel(const FlagSpec& flag) {
 std::string MissingArgumentNames(const CommandSpec& spec, size_t given) {
   std::vector<std::string> names;
   for (absl::string_view word : absl::StrSplit(spec.synopsis, ' ', absl::SkipEmpty())) {
-    bool is_placeholder = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
-      return (c >= 'A' && c <= 'Z') || c == '_';
-    });
+    bool is_placeholder = !word.empty() && std::all_of(word.begin(), word.end(),
+                                                       [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; });
     if (is_placeholder) names.emplace_back(word);
   }
   if (names.size() < spec.min_positionals) {
@@ -57,7 +56,9 @@ std::string MissingArgumentNames(const CommandSpec& spec, size_t given) {
 
 }  // namespace
 
-bool ParsedArgs::Has(absl::string_view flag) const { return flags_.find(flag) != flags_.end(); }
+bool ParsedArgs::Has(absl::string_view flag) const {
+  return flags_.find(flag) != flags_.end();
+}
 
 std::optional<std::string> ParsedArgs::Value(absl::string_view flag) const {
   auto it = flags_.find(flag);
@@ -100,8 +101,7 @@ void ParsedArgs::AddFlag(const std::string& flag, std::string value) {
   flags_[flag].push_back(std::move(value));
 }
 
-absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& words,
-                                     const std::vector<FlagSpec>& flags) {
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& words, const std::vector<FlagSpec>& flags) {
   ParsedArgs parsed;
   bool flags_ended = false;
   for (size_t i = 0; i < words.size(); ++i) {
@@ -194,8 +194,7 @@ std::string FormatUsage(const CommandSpec& spec, const std::vector<FlagSpec>& gl
     for (const FlagSpec& flag : flags) label_width = std::max(label_width, FlagLabel(flag).size());
     absl::StrAppend(&text, "\n", title, ":\n");
     for (const FlagSpec& flag : flags) {
-      absl::StrAppend(&text, absl::StrFormat("  %-*s  %s", static_cast<int>(label_width),
-                                             FlagLabel(flag), flag.help),
+      absl::StrAppend(&text, absl::StrFormat("  %-*s  %s", static_cast<int>(label_width), FlagLabel(flag), flag.help),
                       flag.repeatable ? " (repeatable)" : "", "\n");
     }
   };

@@ -9,8 +9,8 @@
 #include <map>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 
@@ -72,8 +72,7 @@ class ParsedArgs {
 // `flags`. Errors are usage errors: unknown flag, missing value, a value
 // given to a boolean flag. A non-repeatable flag given twice keeps the last
 // value, so scripts can override a default they put earlier.
-absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& words,
-                                     const std::vector<FlagSpec>& flags);
+absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& words, const std::vector<FlagSpec>& flags);
 
 // Checks the positional count against the spec.
 absl::Status CheckPositionals(const ParsedArgs& args, const CommandSpec& spec);

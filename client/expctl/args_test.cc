@@ -40,13 +40,11 @@ TEST(ParseArgsTest, ShortFlagsTakeSeparateOrAttachedValues) {
 }
 
 TEST(ParseArgsTest, SeparatesPositionalsFromFlags) {
-  auto args = ParseArgs({"sweep.yaml", "--dry-run", "extra", "--", "--not-a-flag", "-"},
-                        TestFlags());
+  auto args = ParseArgs({"sweep.yaml", "--dry-run", "extra", "--", "--not-a-flag", "-"}, TestFlags());
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_TRUE(args->Has("dry-run"));
   EXPECT_FALSE(args->Has("sweep"));
-  EXPECT_EQ(args->positionals(),
-            (std::vector<std::string>{"sweep.yaml", "extra", "--not-a-flag", "-"}));
+  EXPECT_EQ(args->positionals(), (std::vector<std::string>{"sweep.yaml", "extra", "--not-a-flag", "-"}));
 }
 
 TEST(ParseArgsTest, RepeatableFlagsKeepEveryValueInOrder) {
@@ -116,8 +114,7 @@ TEST(ParsedArgsTest, TypedValues) {
 }
 
 TEST(CheckPositionalsTest, CountsAgainstTheSpec) {
-  CommandSpec spec{.name = "status", .synopsis = "status SWEEP", .min_positionals = 1,
-                   .max_positionals = 1};
+  CommandSpec spec{.name = "status", .synopsis = "status SWEEP", .min_positionals = 1, .max_positionals = 1};
   auto none = ParseArgs({}, TestFlags());
   ASSERT_TRUE(none.ok());
   absl::Status missing = CheckPositionals(*none, spec);
@@ -151,12 +148,9 @@ TEST(WantsHelpTest, StopsAtDoubleDash) {
 }
 
 TEST(FormatUsageTest, ListsSynopsisAndFlags) {
-  CommandSpec spec{.name = "ls jobs",
-                   .summary = "List jobs.",
-                   .synopsis = "ls jobs --sweep ID",
-                   .flags = TestFlags()};
-  std::string usage = FormatUsage(spec, {{.name = "addr", .takes_value = true,
-                                          .value_name = "HOST:PORT", .help = "address"}});
+  CommandSpec spec{.name = "ls jobs", .summary = "List jobs.", .synopsis = "ls jobs --sweep ID", .flags = TestFlags()};
+  std::string usage =
+      FormatUsage(spec, {{.name = "addr", .takes_value = true, .value_name = "HOST:PORT", .help = "address"}});
   EXPECT_NE(usage.find("usage: expctl ls jobs --sweep ID"), std::string::npos) << usage;
   EXPECT_NE(usage.find("--sweep ID"), std::string::npos);
   EXPECT_NE(usage.find("-o, --output PATH"), std::string::npos) << usage;

@@ -17,8 +17,7 @@ namespace {
 
 std::string SafeBaseName(absl::string_view artifact_name, int64_t artifact_id) {
   size_t slash = artifact_name.find_last_of('/');
-  absl::string_view base =
-      slash == absl::string_view::npos ? artifact_name : artifact_name.substr(slash + 1);
+  absl::string_view base = slash == absl::string_view::npos ? artifact_name : artifact_name.substr(slash + 1);
   if (base.empty() || base == "." || base == "..") return absl::StrCat("artifact-", artifact_id);
   return std::string(base);
 }
@@ -29,8 +28,7 @@ absl::Status FileError(absl::string_view action, const std::string& path) {
 
 }  // namespace
 
-std::string DownloadDestination(absl::string_view artifact_name, int64_t artifact_id,
-                                absl::string_view output) {
+std::string DownloadDestination(absl::string_view artifact_name, int64_t artifact_id, absl::string_view output) {
   std::string base = SafeBaseName(artifact_name, artifact_id);
   if (output.empty()) return base;
   std::error_code error;
@@ -76,13 +74,13 @@ absl::Status VerifiedFileWriter::Write(absl::string_view data) {
 
 absl::Status VerifiedFileWriter::Commit(int64_t expected_size, absl::string_view expected_sha256) {
   if (bytes_written_ != expected_size) {
-    return absl::DataLossError(absl::StrCat("received ", bytes_written_, " bytes, expected ",
-                                            expected_size, "; nothing was written"));
+    return absl::DataLossError(
+        absl::StrCat("received ", bytes_written_, " bytes, expected ", expected_size, "; nothing was written"));
   }
   std::string actual_sha256 = hasher_.FinishHex();
   if (!expected_sha256.empty() && absl::AsciiStrToLower(expected_sha256) != actual_sha256) {
-    return absl::DataLossError(absl::StrCat("sha256 mismatch: expected ", expected_sha256,
-                                            ", got ", actual_sha256, "; nothing was written"));
+    return absl::DataLossError(
+        absl::StrCat("sha256 mismatch: expected ", expected_sha256, ", got ", actual_sha256, "; nothing was written"));
   }
   if (fsync(fd_) != 0) return FileError("sync", temp_path_);
   int fd = fd_;

@@ -17,8 +17,7 @@ namespace expsvc::expctl {
 // when it is an existing directory, else the artifact name's last path
 // component in the current directory ("artifact-ID" when the name has no
 // usable component, e.g. "" or "..").
-std::string DownloadDestination(absl::string_view artifact_name, int64_t artifact_id,
-                                absl::string_view output);
+std::string DownloadDestination(absl::string_view artifact_name, int64_t artifact_id, absl::string_view output);
 
 class VerifiedFileWriter {
  public:

@@ -14,7 +14,9 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(const ParsedArgs& args) {
 }
 
 FlagSpec OutputFlag() {
-  return {.name = "output", .takes_value = true, .value_name = "text|json",
+  return {.name = "output",
+          .takes_value = true,
+          .value_name = "text|json",
           .help = "output format (json: one JSON document on stdout)"};
 }
 

@@ -24,13 +24,9 @@ class CommandContext {
  public:
   // `out_is_terminal`: `out` is the process's stdout and that is a TTY;
   // decides in-place redraws and table widths.
-  CommandContext(const ParsedArgs& args, ConnectionOptions options, std::ostream& out,
-                 std::ostream& err, bool out_is_terminal)
-      : args_(args),
-        options_(std::move(options)),
-        out_(out),
-        err_(err),
-        out_is_terminal_(out_is_terminal) {}
+  CommandContext(const ParsedArgs& args, ConnectionOptions options, std::ostream& out, std::ostream& err,
+                 bool out_is_terminal)
+      : args_(args), options_(std::move(options)), out_(out), err_(err), out_is_terminal_(out_is_terminal) {}
 
   const ParsedArgs& args() const { return args_; }
   std::ostream& out() { return out_; }

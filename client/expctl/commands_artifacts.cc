@@ -32,9 +32,8 @@ CommandResult RunListArtifacts(CommandContext& context) {
   }
   EXPSVC_ASSIGN_OR_RETURN(Connection * connection, context.Connect());
   v1::ListArtifactsResponse response;
-  EXPSVC_RETURN_IF_ERROR(connection->Call(connection->artifacts(),
-                                          &v1::ArtifactService::Stub::ListArtifacts, request,
-                                          &response));
+  EXPSVC_RETURN_IF_ERROR(
+      connection->Call(connection->artifacts(), &v1::ArtifactService::Stub::ListArtifacts, request, &response));
   if (format == OutputFormat::kJson) {
     nlohmann::json list = nlohmann::json::array();
     for (const v1::ArtifactRef& artifact : response.artifacts()) {
@@ -92,18 +91,16 @@ CommandResult RunGetArtifact(CommandContext& context) {
 
   v1::DownloadArtifactResponse message;
   if (!reader->Read(&message)) {
-    return abandon(absl::InternalError(absl::StrCat("artifact ", artifact_id,
-                                                    ": the server sent nothing")),
+    return abandon(absl::InternalError(absl::StrCat("artifact ", artifact_id, ": the server sent nothing")),
                    /*stream_ended=*/true);
   }
   if (!message.has_artifact()) {
-    return abandon(absl::InternalError(absl::StrCat(
-                       "artifact ", artifact_id, ": the server sent data before the header")),
-                   /*stream_ended=*/false);
+    return abandon(
+        absl::InternalError(absl::StrCat("artifact ", artifact_id, ": the server sent data before the header")),
+        /*stream_ended=*/false);
   }
   const v1::ArtifactRef artifact = message.artifact();
-  const std::string destination =
-      DownloadDestination(artifact.name(), artifact.id(), args.ValueOr("output", ""));
+  const std::string destination = DownloadDestination(artifact.name(), artifact.id(), args.ValueOr("output", ""));
 
   VerifiedFileWriter writer;
   if (absl::Status opened = writer.Open(destination); !opened.ok()) {
@@ -116,10 +113,8 @@ CommandResult RunGetArtifact(CommandContext& context) {
     }
   }
   EXPSVC_RETURN_IF_ERROR(connection->Check(reader->Finish()));
-  if (absl::Status committed = writer.Commit(artifact.size_bytes(), artifact.sha256());
-      !committed.ok()) {
-    return absl::Status(committed.code(),
-                        absl::StrCat("artifact ", artifact.id(), ": ", committed.message()));
+  if (absl::Status committed = writer.Commit(artifact.size_bytes(), artifact.sha256()); !committed.ok()) {
+    return absl::Status(committed.code(), absl::StrCat("artifact ", artifact.id(), ": ", committed.message()));
   }
   context.out() << destination << "\n";
   return kExitOk;
@@ -133,26 +128,27 @@ std::vector<Command> ArtifactCommands() {
       {{.name = "artifacts list",
         .summary = "List the artifacts of a sweep or of one job.",
         .synopsis = "artifacts list (--sweep ID | --job ID) [--output text|json]",
-        .flags = {{.name = "sweep", .takes_value = true, .value_name = "ID",
-                   .help = "every artifact of this sweep's jobs"},
-                  {.name = "job", .takes_value = true, .value_name = "ID",
-                   .help = "the artifacts of this job"},
-                  OutputFlag()}},
+        .flags =
+            {{.name = "sweep", .takes_value = true, .value_name = "ID", .help = "every artifact of this sweep's jobs"},
+             {.name = "job", .takes_value = true, .value_name = "ID", .help = "the artifacts of this job"},
+             OutputFlag()}},
        RunListArtifacts});
-  commands.push_back(
-      {{.name = "artifacts get",
-        .summary = "Download an artifact, verifying its size and SHA-256.",
-        .synopsis = "artifacts get ID [-o PATH]",
-        .details = "Writes to a temporary file beside PATH and renames it into place once\n"
-                   "verified; prints the path. PATH defaults to the artifact's name in the\n"
-                   "current directory; an existing directory receives the file inside it.\n\n"
-                   "example:\n"
-                   "  expctl artifacts get 42 -o checkpoints/\n",
-        .flags = {{.name = "output", .short_name = 'o', .takes_value = true,
-                   .value_name = "PATH", .help = "where to write the file"}},
-        .min_positionals = 1,
-        .max_positionals = 1},
-       RunGetArtifact});
+  commands.push_back({{.name = "artifacts get",
+                       .summary = "Download an artifact, verifying its size and SHA-256.",
+                       .synopsis = "artifacts get ID [-o PATH]",
+                       .details = "Writes to a temporary file beside PATH and renames it into place once\n"
+                                  "verified; prints the path. PATH defaults to the artifact's name in the\n"
+                                  "current directory; an existing directory receives the file inside it.\n\n"
+                                  "example:\n"
+                                  "  expctl artifacts get 42 -o checkpoints/\n",
+                       .flags = {{.name = "output",
+                                  .short_name = 'o',
+                                  .takes_value = true,
+                                  .value_name = "PATH",
+                                  .help = "where to write the file"}},
+                       .min_positionals = 1,
+                       .max_positionals = 1},
+                      RunGetArtifact});
   return commands;
 }
 

@@ -29,9 +29,8 @@ absl::StatusOr<std::vector<v1::JobState>> ParseStateFilter(const std::vector<std
     for (absl::string_view name : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
       std::optional<v1::JobState> state = ParseJobState(name);
       if (!state.has_value()) {
-        return UsageError(absl::StrCat(
-            "--state: unknown state '", name,
-            "' (waiting, queued, running, succeeded, failed, cancelled)"));
+        return UsageError(absl::StrCat("--state: unknown state '", name,
+                                       "' (waiting, queued, running, succeeded, failed, cancelled)"));
       }
       states.push_back(*state);
     }
@@ -78,23 +77,21 @@ CommandResult RunListJobs(CommandContext& context) {
     context.out() << table.Render(context.output_width());
   }
   if (page.truncated) {
-    context.err() << "expctl: showing the first " << page.jobs.size()
-                  << " jobs; --limit 0 lists them all\n";
+    context.err() << "expctl: showing the first " << page.jobs.size() << " jobs; --limit 0 lists them all\n";
   }
   return kExitOk;
 }
 
 // Prints every line after `*after_seq`, page by page, and advances it.
-absl::Status PrintNewLogLines(Connection& connection, int64_t job_id, bool with_timestamps,
-                              int64_t* after_seq, int32_t* last_attempt, std::ostream& out) {
+absl::Status PrintNewLogLines(Connection& connection, int64_t job_id, bool with_timestamps, int64_t* after_seq,
+                              int32_t* last_attempt, std::ostream& out) {
   while (true) {
     v1::GetJobLogsRequest request;
     request.set_job_id(job_id);
     request.set_after_seq(*after_seq);
     request.set_limit(kLogLinesPerPage);
     v1::GetJobLogsResponse response;
-    EXPSVC_RETURN_IF_ERROR(connection.Call(connection.jobs(), &v1::JobService::Stub::GetJobLogs,
-                                           request, &response));
+    EXPSVC_RETURN_IF_ERROR(connection.Call(connection.jobs(), &v1::JobService::Stub::GetJobLogs, request, &response));
     if (response.lines_size() == 0) return absl::OkStatus();
     for (const v1::LogLine& line : response.lines()) {
       // Mark where a retry starts, so two attempts' output is not read as one.
@@ -121,19 +118,19 @@ CommandResult RunLogs(CommandContext& context) {
   int64_t after_seq = 0;
   int32_t last_attempt = 0;
   if (!follow) {
-    EXPSVC_RETURN_IF_ERROR(PrintNewLogLines(*connection, job_id, with_timestamps, &after_seq,
-                                            &last_attempt, context.out()));
+    EXPSVC_RETURN_IF_ERROR(
+        PrintNewLogLines(*connection, job_id, with_timestamps, &after_seq, &last_attempt, context.out()));
     return kExitOk;
   }
   while (true) {
     // Read the state before the lines: when it is already terminal, the
     // lines fetched next are the job's last ones.
     EXPSVC_ASSIGN_OR_RETURN(v1::Job job, FetchJob(*connection, job_id));
-    EXPSVC_RETURN_IF_ERROR(PrintNewLogLines(*connection, job_id, with_timestamps, &after_seq,
-                                            &last_attempt, context.out()));
+    EXPSVC_RETURN_IF_ERROR(
+        PrintNewLogLines(*connection, job_id, with_timestamps, &after_seq, &last_attempt, context.out()));
     if (IsTerminalJobState(job.state())) {
-      context.err() << "expctl: job " << job_id << " " << JobStateName(job.state())
-                    << (job.error().empty() ? "" : ": ") << job.error() << "\n";
+      context.err() << "expctl: job " << job_id << " " << JobStateName(job.state()) << (job.error().empty() ? "" : ": ")
+                    << job.error() << "\n";
       return kExitOk;
     }
     std::this_thread::sleep_for(kFollowPollInterval);
@@ -148,8 +145,7 @@ CommandResult RunRetry(CommandContext& context) {
   v1::RetryJobRequest request;
   request.set_job_id(job_id);
   v1::RetryJobResponse response;
-  EXPSVC_RETURN_IF_ERROR(
-      connection->Call(connection->jobs(), &v1::JobService::Stub::RetryJob, request, &response));
+  EXPSVC_RETURN_IF_ERROR(connection->Call(connection->jobs(), &v1::JobService::Stub::RetryJob, request, &response));
   if (format == OutputFormat::kJson) {
     context.out() << DumpJson({{"requeued_jobs", response.requeued_jobs()}}) << "\n";
   } else {
@@ -172,38 +168,38 @@ std::vector<Command> JobCommands() {
                    "examples:\n"
                    "  expctl ls jobs --sweep 12 --state failed\n"
                    "  expctl ls jobs --sweep 12 --kind train --param lr=0.01 --limit 0\n",
-        .flags = {{.name = "sweep", .takes_value = true, .value_name = "ID",
-                   .help = "the sweep (required)"},
-                  {.name = "state", .takes_value = true, .repeatable = true,
-                   .value_name = "S[,S]",
-                   .help = "waiting|queued|running|succeeded|failed|cancelled"},
-                  {.name = "kind", .takes_value = true, .value_name = "K",
-                   .help = "only jobs of this kind"},
-                  {.name = "param", .takes_value = true, .repeatable = true,
-                   .value_name = "k=v", .help = "only jobs whose params contain k=v"},
-                  {.name = "limit", .takes_value = true, .value_name = "N",
-                   .help = "at most N jobs (default 200; 0: all)"},
-                  OutputFlag()}},
+        .flags =
+            {{.name = "sweep", .takes_value = true, .value_name = "ID", .help = "the sweep (required)"},
+             {.name = "state",
+              .takes_value = true,
+              .repeatable = true,
+              .value_name = "S[,S]",
+              .help = "waiting|queued|running|succeeded|failed|cancelled"},
+             {.name = "kind", .takes_value = true, .value_name = "K", .help = "only jobs of this kind"},
+             {.name = "param",
+              .takes_value = true,
+              .repeatable = true,
+              .value_name = "k=v",
+              .help = "only jobs whose params contain k=v"},
+             {.name = "limit", .takes_value = true, .value_name = "N", .help = "at most N jobs (default 200; 0: all)"},
+             OutputFlag()}},
        RunListJobs});
   commands.push_back(
       {{.name = "logs",
         .summary = "Print a job's log lines; --follow keeps polling until it finishes.",
         .synopsis = "logs JOB [--follow] [--timestamps]",
-        .flags = {{.name = "follow", .short_name = 'f',
-                   .help = "poll every second until the job has finished"},
-                  {.name = "timestamps", .short_name = 't',
-                   .help = "prefix each line with its time"}},
+        .flags = {{.name = "follow", .short_name = 'f', .help = "poll every second until the job has finished"},
+                  {.name = "timestamps", .short_name = 't', .help = "prefix each line with its time"}},
         .min_positionals = 1,
         .max_positionals = 1},
        RunLogs});
-  commands.push_back(
-      {{.name = "retry",
-        .summary = "Requeue a failed or cancelled job (and the descendants it had cancelled).",
-        .synopsis = "retry JOB [--output text|json]",
-        .flags = {OutputFlag()},
-        .min_positionals = 1,
-        .max_positionals = 1},
-       RunRetry});
+  commands.push_back({{.name = "retry",
+                       .summary = "Requeue a failed or cancelled job (and the descendants it had cancelled).",
+                       .synopsis = "retry JOB [--output text|json]",
+                       .flags = {OutputFlag()},
+                       .min_positionals = 1,
+                       .max_positionals = 1},
+                      RunRetry});
   return commands;
 }
 

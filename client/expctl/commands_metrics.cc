@@ -29,8 +29,7 @@ absl::StatusOr<v1::MetricsAggregate> ParseAggregate(const ParsedArgs& args) {
   if (aggregate == "min") return v1::METRICS_AGGREGATE_MIN;
   if (aggregate == "max") return v1::METRICS_AGGREGATE_MAX;
   if (aggregate == "mean") return v1::METRICS_AGGREGATE_MEAN;
-  return UsageError(
-      absl::StrCat("--agg: expected last, min, max or mean, got '", aggregate, "'"));
+  return UsageError(absl::StrCat("--agg: expected last, min, max or mean, got '", aggregate, "'"));
 }
 
 // --keys a,b --keys c -> {a, b, c}, in the order given.
@@ -71,8 +70,8 @@ CommandResult RunMetrics(CommandContext& context) {
 
   EXPSVC_ASSIGN_OR_RETURN(Connection * connection, context.Connect());
   v1::QueryMetricsResponse response;
-  EXPSVC_RETURN_IF_ERROR(connection->Call(
-      connection->metrics(), &v1::MetricsService::Stub::QueryMetrics, request, &response));
+  EXPSVC_RETURN_IF_ERROR(
+      connection->Call(connection->metrics(), &v1::MetricsService::Stub::QueryMetrics, request, &response));
 
   std::ostream& out = context.out();
   if (series) {
@@ -90,8 +89,7 @@ CommandResult RunMetrics(CommandContext& context) {
     return kExitOk;
   }
 
-  MetricsView view = BuildMetricsView(
-      response, MetricsViewOptions{.all_params = args.Has("all-params"), .keys = keys});
+  MetricsView view = BuildMetricsView(response, MetricsViewOptions{.all_params = args.Has("all-params"), .keys = keys});
   switch (format) {
     case MetricsFormat::kTable:
       if (view.rows.empty()) {
@@ -110,34 +108,46 @@ CommandResult RunMetrics(CommandContext& context) {
 
 std::vector<Command> MetricsCommands() {
   std::vector<Command> commands;
-  commands.push_back(
-      {{.name = "metrics",
-        .summary = "Query metrics: one row per job, parameters as columns, then the keys.",
-        .synopsis = "metrics SWEEP [--keys a,b] [--agg last|min|max|mean] [--param k=v ...]\n"
-                    "              [--format table|csv|json] [--series] [--job ID] "
-                    "[--all-params]",
-        .details = "By default only the parameters that differ between the rows are shown.\n"
-                   "Table cells have up to 6 significant digits; csv and json keep full\n"
-                   "precision.\n\n"
-                   "examples:\n"
-                   "  expctl metrics 12 --keys loss,accuracy --agg min\n"
-                   "  expctl metrics 12 --param lr=0.01 --format csv > results.csv\n"
-                   "  expctl metrics 12 --job 345 --series --keys loss\n",
-        .flags = {{.name = "keys", .takes_value = true, .repeatable = true,
-                   .value_name = "a,b", .help = "only these metric keys, in this order"},
-                  {.name = "agg", .takes_value = true, .value_name = "last|min|max|mean",
-                   .help = "how a series becomes one value (default last)"},
-                  {.name = "param", .takes_value = true, .repeatable = true,
-                   .value_name = "k=v", .help = "only jobs whose params contain k=v"},
-                  {.name = "format", .takes_value = true, .value_name = "table|csv|json",
-                   .help = "output format (default table)"},
-                  {.name = "series", .help = "every (job, key, step, value) point instead"},
-                  {.name = "job", .takes_value = true, .repeatable = true, .value_name = "ID",
-                   .help = "only this job (SWEEP may then be omitted)"},
-                  {.name = "all-params", .help = "show every parameter, not only varying ones"}},
-        .min_positionals = 0,
-        .max_positionals = 1},
-       RunMetrics});
+  commands.push_back({{.name = "metrics",
+                       .summary = "Query metrics: one row per job, parameters as columns, then the keys.",
+                       .synopsis = "metrics SWEEP [--keys a,b] [--agg last|min|max|mean] [--param k=v ...]\n"
+                                   "              [--format table|csv|json] [--series] [--job ID] "
+                                   "[--all-params]",
+                       .details = "By default only the parameters that differ between the rows are shown.\n"
+                                  "Table cells have up to 6 significant digits; csv and json keep full\n"
+                                  "precision.\n\n"
+                                  "examples:\n"
+                                  "  expctl metrics 12 --keys loss,accuracy --agg min\n"
+                                  "  expctl metrics 12 --param lr=0.01 --format csv > results.csv\n"
+                                  "  expctl metrics 12 --job 345 --series --keys loss\n",
+                       .flags = {{.name = "keys",
+                                  .takes_value = true,
+                                  .repeatable = true,
+                                  .value_name = "a,b",
+                                  .help = "only these metric keys, in this order"},
+                                 {.name = "agg",
+                                  .takes_value = true,
+                                  .value_name = "last|min|max|mean",
+                                  .help = "how a series becomes one value (default last)"},
+                                 {.name = "param",
+                                  .takes_value = true,
+                                  .repeatable = true,
+                                  .value_name = "k=v",
+                                  .help = "only jobs whose params contain k=v"},
+                                 {.name = "format",
+                                  .takes_value = true,
+                                  .value_name = "table|csv|json",
+                                  .help = "output format (default table)"},
+                                 {.name = "series", .help = "every (job, key, step, value) point instead"},
+                                 {.name = "job",
+                                  .takes_value = true,
+                                  .repeatable = true,
+                                  .value_name = "ID",
+                                  .help = "only this job (SWEEP may then be omitted)"},
+                                 {.name = "all-params", .help = "show every parameter, not only varying ones"}},
+                       .min_positionals = 0,
+                       .max_positionals = 1},
+                      RunMetrics});
   return commands;
 }
 

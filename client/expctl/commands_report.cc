@@ -29,15 +29,13 @@ absl::StatusOr<ReportFormat> ParseReportFormat(const ParsedArgs& args) {
 }
 
 // --rows a,b --rows c -> {a, b, c}; usage error for a name given twice.
-absl::StatusOr<std::vector<std::string>> ParseNameList(const ParsedArgs& args,
-                                                       absl::string_view flag) {
+absl::StatusOr<std::vector<std::string>> ParseNameList(const ParsedArgs& args, absl::string_view flag) {
   std::vector<std::string> names;
   for (const std::string& value : args.Values(flag)) {
     for (absl::string_view name : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
       std::string trimmed(absl::StripAsciiWhitespace(name));
       if (std::find(names.begin(), names.end(), trimmed) != names.end()) {
-        return UsageError(
-            absl::StrCat("--", std::string(flag), ": '", trimmed, "' is given twice"));
+        return UsageError(absl::StrCat("--", std::string(flag), ": '", trimmed, "' is given twice"));
       }
       names.push_back(std::move(trimmed));
     }
@@ -62,8 +60,8 @@ CommandResult RunReport(CommandContext& context) {
   request.set_shape(v1::METRICS_SHAPE_TABLE);
   request.set_aggregate(v1::METRICS_AGGREGATE_LAST);  // the highest step of each key
   v1::QueryMetricsResponse response;
-  EXPSVC_RETURN_IF_ERROR(connection->Call(
-      connection->metrics(), &v1::MetricsService::Stub::QueryMetrics, request, &response));
+  EXPSVC_RETURN_IF_ERROR(
+      connection->Call(connection->metrics(), &v1::MetricsService::Stub::QueryMetrics, request, &response));
 
   // Evaluation jobs often leave out the axes of the training they depend on;
   // they take them from their parents so both land in one row.
@@ -81,18 +79,14 @@ CommandResult RunReport(CommandContext& context) {
   absl::StatusOr<ReportTable> table = BuildReportTable(jobs, options);
   if (!table.ok()) {
     if (IsUsageError(table.status())) return table.status();
-    return absl::Status(table.status().code(), absl::StrCat("sweep ", sweep_id, " (", sweep.name(),
-                                                            "): ", table.status().message()));
+    return absl::Status(table.status().code(),
+                        absl::StrCat("sweep ", sweep_id, " (", sweep.name(), "): ", table.status().message()));
   }
 
   std::ostream& out = context.out();
   switch (format) {
-    case ReportFormat::kMarkdown:
-      out << RenderReportMarkdown(*table);
-      break;
-    case ReportFormat::kCsv:
-      out << RenderReportCsv(*table);
-      break;
+    case ReportFormat::kMarkdown: out << RenderReportMarkdown(*table); break;
+    case ReportFormat::kCsv: out << RenderReportCsv(*table); break;
     case ReportFormat::kJson: {
       nlohmann::json json = ReportTableToJson(*table);
       json["sweep_id"] = sweep_id;
@@ -108,41 +102,39 @@ CommandResult RunReport(CommandContext& context) {
 
 std::vector<Command> ReportCommands() {
   std::vector<Command> commands;
-  commands.push_back(
-      {{.name = "report",
-        .summary = "A sweep's results as a paper-style table: mean ± std over repetitions.",
-        .synopsis = "report SWEEP [--rows a,b] [--columns key1,key2] "
-                    "[--format markdown|csv|json]",
-        .details =
-            "One row per combination of the row parameters; jobs that share it (other\n"
-            "seeds) are repetitions: each cell is mean ± sample std over the row's jobs\n"
-            "with that metric (last step of each key), n is the number of repetitions.\n"
-            "Default rows: representation and data_fraction when they vary, attention\n"
-            "when present. Default columns: Params, ms/note, Loss (test_loss, else\n"
-            "eval_loss), F1 note, F1 pianoroll, GS, CS, PRS; those no job has are left\n"
-            "out. Rows: attention in paper order, note before event, data_fraction\n"
-            "descending, other values ascending.\n\n"
-            "examples:\n"
-            "  expctl report 12\n"
-            "  expctl report 12 --rows attention,data_fraction --format csv > table.csv\n"
-            "  expctl report 12 --columns test_loss,self_similarity_lag4,self_similarity_lag8\n",
-        .flags = {{.name = "rows",
-                   .takes_value = true,
-                   .repeatable = true,
-                   .value_name = "a,b",
-                   .help = "the parameters that make a row, in this order"},
-                  {.name = "columns",
-                   .takes_value = true,
-                   .repeatable = true,
-                   .value_name = "key1,key2",
-                   .help = "these metric keys instead of the default columns"},
-                  {.name = "format",
-                   .takes_value = true,
-                   .value_name = "markdown|csv|json",
-                   .help = "output format (default markdown)"}},
-        .min_positionals = 1,
-        .max_positionals = 1},
-       RunReport});
+  commands.push_back({{.name = "report",
+                       .summary = "A sweep's results as a paper-style table: mean ± std over repetitions.",
+                       .synopsis = "report SWEEP [--rows a,b] [--columns key1,key2] "
+                                   "[--format markdown|csv|json]",
+                       .details = "One row per combination of the row parameters; jobs that share it (other\n"
+                                  "seeds) are repetitions: each cell is mean ± sample std over the row's jobs\n"
+                                  "with that metric (last step of each key), n is the number of repetitions.\n"
+                                  "Default rows: representation and data_fraction when they vary, attention\n"
+                                  "when present. Default columns: Params, ms/note, Loss (test_loss, else\n"
+                                  "eval_loss), F1 note, F1 pianoroll, GS, CS, PRS; those no job has are left\n"
+                                  "out. Rows: attention in paper order, note before event, data_fraction\n"
+                                  "descending, other values ascending.\n\n"
+                                  "examples:\n"
+                                  "  expctl report 12\n"
+                                  "  expctl report 12 --rows attention,data_fraction --format csv > table.csv\n"
+                                  "  expctl report 12 --columns test_loss,self_similarity_lag4,self_similarity_lag8\n",
+                       .flags = {{.name = "rows",
+                                  .takes_value = true,
+                                  .repeatable = true,
+                                  .value_name = "a,b",
+                                  .help = "the parameters that make a row, in this order"},
+                                 {.name = "columns",
+                                  .takes_value = true,
+                                  .repeatable = true,
+                                  .value_name = "key1,key2",
+                                  .help = "these metric keys instead of the default columns"},
+                                 {.name = "format",
+                                  .takes_value = true,
+                                  .value_name = "markdown|csv|json",
+                                  .help = "output format (default markdown)"}},
+                       .min_positionals = 1,
+                       .max_positionals = 1},
+                      RunReport});
   return commands;
 }
 

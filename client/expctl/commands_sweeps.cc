@@ -98,8 +98,7 @@ std::map<std::string, std::set<std::string>> VaryingParamsByStage(const SweepPla
 }
 
 // "lr=0.1 seed=2 | steps=10 ...": the varying parameters first.
-std::string FormatParamsVaryingFirst(const nlohmann::json& params,
-                                     const std::set<std::string>& varying) {
+std::string FormatParamsVaryingFirst(const nlohmann::json& params, const std::set<std::string>& varying) {
   if (!params.is_object() || varying.empty()) return FormatParamsInline(params);
   nlohmann::json leading = nlohmann::json::object();
   nlohmann::json rest = nlohmann::json::object();
@@ -114,8 +113,8 @@ std::string FormatParamsVaryingFirst(const nlohmann::json& params,
 std::vector<std::pair<std::string, int64_t>> JobsPerKind(const SweepPlan& plan) {
   std::vector<std::pair<std::string, int64_t>> per_kind;
   for (const StageSummary& stage : plan.stages) {
-    auto it = std::find_if(per_kind.begin(), per_kind.end(),
-                           [&](const auto& entry) { return entry.first == stage.kind; });
+    auto it =
+        std::find_if(per_kind.begin(), per_kind.end(), [&](const auto& entry) { return entry.first == stage.kind; });
     if (it == per_kind.end()) {
       per_kind.emplace_back(stage.kind, stage.jobs);
     } else {
@@ -128,10 +127,7 @@ std::vector<std::pair<std::string, int64_t>> JobsPerKind(const SweepPlan& plan) 
 void PrintDryRunJson(const SweepPlan& plan, const std::string& file, std::ostream& out) {
   nlohmann::json stages = nlohmann::json::array();
   for (const StageSummary& stage : plan.stages) {
-    stages.push_back({{"name", stage.name},
-                      {"kind", stage.kind},
-                      {"jobs", stage.jobs},
-                      {"groups", stage.groups}});
+    stages.push_back({{"name", stage.name}, {"kind", stage.kind}, {"jobs", stage.jobs}, {"groups", stage.groups}});
   }
   nlohmann::json kinds = nlohmann::json::array();
   for (const auto& [kind, jobs] : JobsPerKind(plan)) {
@@ -153,23 +149,15 @@ void PrintDryRunJson(const SweepPlan& plan, const std::string& file, std::ostrea
                         {"memory_mb", job.resources.memory_mb},
                         {"gpus", job.resources.gpus}}}});
   }
-  nlohmann::json report = {{"dry_run", true},
-                           {"name", plan.name},
-                           {"file", file},
-                           {"jobs", plan.jobs.size()},
-                           {"groups", plan.groups},
-                           {"stages", stages},
-                           {"kinds", kinds},
-                           {"sample", sample}};
+  nlohmann::json report = {{"dry_run", true},       {"name", plan.name}, {"file", file},   {"jobs", plan.jobs.size()},
+                           {"groups", plan.groups}, {"stages", stages},  {"kinds", kinds}, {"sample", sample}};
   out << DumpJson(report) << "\n";
 }
 
-void PrintDryRunText(const SweepPlan& plan, const std::string& file, int width,
-                     std::ostream& out) {
+void PrintDryRunText(const SweepPlan& plan, const std::string& file, int width, std::ostream& out) {
   out << "dry run of sweep '" << plan.name << "' from " << file << " (nothing submitted)\n";
   out << Plural(static_cast<int64_t>(plan.jobs.size()), "job") << " in "
-      << Plural(static_cast<int64_t>(plan.stages.size()), "stage") << ", "
-      << Plural(plan.groups, "group") << "\n\n";
+      << Plural(static_cast<int64_t>(plan.stages.size()), "stage") << ", " << Plural(plan.groups, "group") << "\n\n";
 
   Table stages({{"STAGE"}, {"KIND"}, {"JOBS", Align::kRight}, {"GROUPS", Align::kRight}});
   for (const StageSummary& stage : plan.stages) {
@@ -192,9 +180,8 @@ void PrintDryRunText(const SweepPlan& plan, const std::string& file, int width,
                 {"PARAMS", Align::kLeft, true}});
   for (size_t index : sample_indices) {
     const PlannedJob& job = plan.jobs[index];
-    sample.AddRow({absl::StrCat(index), job.stage, job.kind,
-                   job.group_key.empty() ? "-" : job.group_key, absl::StrCat(job.parents.size()),
-                   FormatParamsVaryingFirst(job.params, varying.at(job.stage))});
+    sample.AddRow({absl::StrCat(index), job.stage, job.kind, job.group_key.empty() ? "-" : job.group_key,
+                   absl::StrCat(job.parents.size()), FormatParamsVaryingFirst(job.params, varying.at(job.stage))});
   }
   out << sample.Render(width);
 }
@@ -222,9 +209,8 @@ CommandResult RunSubmit(CommandContext& context) {
   request.set_file_name(file_name);
   request.set_idempotency_key(args.ValueOr("key", ""));
   v1::SubmitSweepResponse response;
-  EXPSVC_RETURN_IF_ERROR(connection->Call(connection->sweeps(),
-                                          &v1::SweepService::Stub::SubmitSweep, request,
-                                          &response));
+  EXPSVC_RETURN_IF_ERROR(
+      connection->Call(connection->sweeps(), &v1::SweepService::Stub::SubmitSweep, request, &response));
   const v1::Sweep& sweep = response.sweep();
   int64_t planned_jobs = 0;
   for (const v1::StagePlan& stage : response.stages()) planned_jobs += stage.jobs();
@@ -233,10 +219,8 @@ CommandResult RunSubmit(CommandContext& context) {
   if (format == OutputFormat::kJson) {
     nlohmann::json stages = nlohmann::json::array();
     for (const v1::StagePlan& stage : response.stages()) {
-      stages.push_back({{"name", stage.stage()},
-                        {"kind", stage.kind()},
-                        {"jobs", stage.jobs()},
-                        {"groups", stage.groups()}});
+      stages.push_back(
+          {{"name", stage.stage()}, {"kind", stage.kind()}, {"jobs", stage.jobs()}, {"groups", stage.groups()}});
     }
     context.out() << DumpJson({{"sweep_id", sweep.id()},
                                {"name", sweep.name()},
@@ -250,8 +234,8 @@ CommandResult RunSubmit(CommandContext& context) {
   }
   // Scripts read the first two words ("sweep 12"): keep them first.
   if (response.already_existed()) {
-    context.out() << "sweep " << sweep.id() << " already exists (idempotency key "
-                  << request.idempotency_key() << ")\n";
+    context.out() << "sweep " << sweep.id() << " already exists (idempotency key " << request.idempotency_key()
+                  << ")\n";
   } else {
     context.out() << "sweep " << sweep.id() << " submitted: " << Plural(jobs, "job") << " in "
                   << Plural(response.stages_size(), "stage") << "\n";
@@ -268,12 +252,10 @@ CommandResult RunListSweeps(CommandContext& context) {
   v1::ListSweepsRequest request;
   request.set_limit(static_cast<int32_t>(std::min<int64_t>(limit, INT32_MAX)));
   v1::ListSweepsResponse response;
-  EXPSVC_RETURN_IF_ERROR(connection->Call(connection->sweeps(),
-                                          &v1::SweepService::Stub::ListSweeps, request,
-                                          &response));
+  EXPSVC_RETURN_IF_ERROR(
+      connection->Call(connection->sweeps(), &v1::SweepService::Stub::ListSweeps, request, &response));
   std::vector<v1::Sweep> sweeps(response.sweeps().begin(), response.sweeps().end());
-  std::sort(sweeps.begin(), sweeps.end(),
-            [](const v1::Sweep& a, const v1::Sweep& b) { return a.id() > b.id(); });
+  std::sort(sweeps.begin(), sweeps.end(), [](const v1::Sweep& a, const v1::Sweep& b) { return a.id() > b.id(); });
 
   if (format == OutputFormat::kJson) {
     nlohmann::json list = nlohmann::json::array();
@@ -298,11 +280,9 @@ CommandResult RunListSweeps(CommandContext& context) {
   const int64_t now = NowMs();
   for (const v1::Sweep& sweep : sweeps) {
     const v1::StateCounts& counts = sweep.counts();
-    table.AddRow({absl::StrCat(sweep.id()), sweep.name(), sweep.state(),
-                  absl::StrCat(counts.total()), absl::StrCat(counts.succeeded()),
-                  absl::StrCat(counts.failed()), absl::StrCat(counts.cancelled()),
-                  absl::StrCat(counts.running()),
-                  absl::StrCat(counts.queued() + counts.waiting()),
+    table.AddRow({absl::StrCat(sweep.id()), sweep.name(), sweep.state(), absl::StrCat(counts.total()),
+                  absl::StrCat(counts.succeeded()), absl::StrCat(counts.failed()), absl::StrCat(counts.cancelled()),
+                  absl::StrCat(counts.running()), absl::StrCat(counts.queued() + counts.waiting()),
                   FormatAgo(sweep.created_at_ms(), now)});
   }
   context.out() << table.Render(context.output_width());
@@ -335,8 +315,7 @@ CommandResult RunStatus(CommandContext& context) {
   out << absl::StrFormat("%-10s %s (%s ago)\n", "created", FormatTimestamp(sweep.created_at_ms()),
                          FormatDuration(age_seconds));
   if (sweep.finished_at_ms() > 0) {
-    out << absl::StrFormat("%-10s %s (took %s)\n", "finished",
-                           FormatTimestamp(sweep.finished_at_ms()),
+    out << absl::StrFormat("%-10s %s (took %s)\n", "finished", FormatTimestamp(sweep.finished_at_ms()),
                            FormatDuration(duration_seconds));
   } else {
     out << absl::StrFormat("%-10s %s\n", "age", FormatDuration(age_seconds));
@@ -347,9 +326,8 @@ CommandResult RunStatus(CommandContext& context) {
   out << absl::StrFormat("%-10s %d\n", "groups", sweep.groups());
   out << absl::StrFormat("%-10s %d\n", "jobs", counts.total());
   const std::pair<const char*, int64_t> per_state[] = {
-      {"waiting", counts.waiting()},     {"queued", counts.queued()},
-      {"running", counts.running()},     {"succeeded", counts.succeeded()},
-      {"failed", counts.failed()},       {"cancelled", counts.cancelled()}};
+      {"waiting", counts.waiting()},     {"queued", counts.queued()}, {"running", counts.running()},
+      {"succeeded", counts.succeeded()}, {"failed", counts.failed()}, {"cancelled", counts.cancelled()}};
   for (const auto& [state, count] : per_state) {
     out << absl::StrFormat("  %-10s %*d\n", state, 8, count);
   }
@@ -374,8 +352,7 @@ CommandResult RunCancel(CommandContext& context) {
     request.set_job_id(job_id);
     request.set_reason(reason);
     v1::CancelJobResponse response;
-    EXPSVC_RETURN_IF_ERROR(connection->Call(connection->jobs(), &v1::JobService::Stub::CancelJob,
-                                            request, &response));
+    EXPSVC_RETURN_IF_ERROR(connection->Call(connection->jobs(), &v1::JobService::Stub::CancelJob, request, &response));
     cancelled = response.cancelled_jobs();
     target = absl::StrCat("job ", job_id);
   } else {
@@ -384,8 +361,8 @@ CommandResult RunCancel(CommandContext& context) {
     request.set_sweep_id(sweep_id);
     request.set_reason(reason);
     v1::CancelSweepResponse response;
-    EXPSVC_RETURN_IF_ERROR(connection->Call(
-        connection->sweeps(), &v1::SweepService::Stub::CancelSweep, request, &response));
+    EXPSVC_RETURN_IF_ERROR(
+        connection->Call(connection->sweeps(), &v1::SweepService::Stub::CancelSweep, request, &response));
     cancelled = response.cancelled_jobs();
     target = absl::StrCat("sweep ", sweep_id);
   }
@@ -401,46 +378,48 @@ CommandResult RunCancel(CommandContext& context) {
 
 std::vector<Command> SweepCommands() {
   std::vector<Command> commands;
-  commands.push_back(
-      {{.name = "submit",
-        .summary = "Submit a sweep file (or check it locally with --dry-run).",
-        .synopsis = "submit FILE [--dry-run] [--output text|json] [--key IDEMPOTENCY_KEY]",
-        .details = "FILE may be '-' for stdin. Resubmitting with the same --key returns the\n"
-                   "sweep created the first time instead of a new one.\n\n"
-                   "examples:\n"
-                   "  expctl submit examples/sweeps/demo.yaml --dry-run\n"
-                   "  expctl submit sweep.yaml --key nightly-2024-05-01\n",
-        .flags = {{.name = "dry-run", .help = "parse and expand locally; submit nothing"},
-                  OutputFlag(),
-                  {.name = "key", .takes_value = true, .value_name = "IDEMPOTENCY_KEY",
-                   .help = "idempotency key (default: none)"}},
-        .min_positionals = 1,
-        .max_positionals = 1},
-       RunSubmit});
-  commands.push_back(
-      {{.name = "ls",
-        .summary = "List sweeps, newest first (see also: expctl ls jobs).",
-        .synopsis = "ls [--limit N] [--output text|json]",
-        .flags = {{.name = "limit", .takes_value = true, .value_name = "N",
-                   .help = "at most N sweeps (default 50; 0: the server's maximum)"},
-                  OutputFlag()}},
-       RunListSweeps});
-  commands.push_back(
-      {{.name = "status",
-        .summary = "Show one sweep: state, age, groups and jobs per state.",
-        .synopsis = "status SWEEP [--spec] [--output text|json]",
-        .flags = {{.name = "spec", .help = "also print the submitted sweep YAML"}, OutputFlag()},
-        .min_positionals = 1,
-        .max_positionals = 1},
-       RunStatus});
+  commands.push_back({{.name = "submit",
+                       .summary = "Submit a sweep file (or check it locally with --dry-run).",
+                       .synopsis = "submit FILE [--dry-run] [--output text|json] [--key IDEMPOTENCY_KEY]",
+                       .details = "FILE may be '-' for stdin. Resubmitting with the same --key returns the\n"
+                                  "sweep created the first time instead of a new one.\n\n"
+                                  "examples:\n"
+                                  "  expctl submit examples/sweeps/demo.yaml --dry-run\n"
+                                  "  expctl submit sweep.yaml --key nightly-2024-05-01\n",
+                       .flags = {{.name = "dry-run", .help = "parse and expand locally; submit nothing"},
+                                 OutputFlag(),
+                                 {.name = "key",
+                                  .takes_value = true,
+                                  .value_name = "IDEMPOTENCY_KEY",
+                                  .help = "idempotency key (default: none)"}},
+                       .min_positionals = 1,
+                       .max_positionals = 1},
+                      RunSubmit});
+  commands.push_back({{.name = "ls",
+                       .summary = "List sweeps, newest first (see also: expctl ls jobs).",
+                       .synopsis = "ls [--limit N] [--output text|json]",
+                       .flags = {{.name = "limit",
+                                  .takes_value = true,
+                                  .value_name = "N",
+                                  .help = "at most N sweeps (default 50; 0: the server's maximum)"},
+                                 OutputFlag()}},
+                      RunListSweeps});
+  commands.push_back({{.name = "status",
+                       .summary = "Show one sweep: state, age, groups and jobs per state.",
+                       .synopsis = "status SWEEP [--spec] [--output text|json]",
+                       .flags = {{.name = "spec", .help = "also print the submitted sweep YAML"}, OutputFlag()},
+                       .min_positionals = 1,
+                       .max_positionals = 1},
+                      RunStatus});
   commands.push_back(
       {{.name = "cancel",
         .summary = "Cancel a sweep's unfinished jobs, or one job and its descendants.",
         .synopsis = "cancel SWEEP | cancel --job ID  [--reason TEXT]",
-        .flags = {{.name = "job", .takes_value = true, .value_name = "ID",
+        .flags = {{.name = "job",
+                   .takes_value = true,
+                   .value_name = "ID",
                    .help = "cancel this job (and the jobs depending on it)"},
-                  {.name = "reason", .takes_value = true, .value_name = "TEXT",
-                   .help = "recorded as the jobs' error"},
+                  {.name = "reason", .takes_value = true, .value_name = "TEXT", .help = "recorded as the jobs' error"},
                   OutputFlag()},
         .min_positionals = 0,
         .max_positionals = 1},

@@ -37,7 +37,9 @@ constexpr int kExitInterrupted = 130;
 
 std::atomic<bool> interrupted{false};
 
-extern "C" void OnInterrupt(int) { interrupted.store(true); }
+extern "C" void OnInterrupt(int) {
+  interrupted.store(true);
+}
 
 // The stream's messages, read on a background thread so the main thread
 // can redraw on a timer (the rate and ETA move even when counts do not).
@@ -109,10 +111,7 @@ class ProgressPrinter {
  public:
   // `context` decides between in-place redraws and plain lines.
   explicit ProgressPrinter(CommandContext& context)
-      : context_(context),
-        out_(context.out()),
-        terminal_(context.out_is_terminal()),
-        start_(Clock::now()) {}
+      : context_(context), out_(context.out()), terminal_(context.out_is_terminal()), start_(Clock::now()) {}
 
   void Show(const ProgressCounts& counts, bool force) {
     const Clock::time_point now = Clock::now();
@@ -120,17 +119,14 @@ class ProgressPrinter {
     if (terminal_) {
       const int width = context_.output_width();
       // One column spare: a line filling the terminal wraps and breaks "\r".
-      std::string line =
-          FormatProgressLine(counts, estimator_.Rate(), width >= 100 ? 20 : 10);
+      std::string line = FormatProgressLine(counts, estimator_.Rate(), width >= 100 ? 20 : 10);
       out_ << "\r\x1b[K" << TruncateToWidth(line, width - 1) << std::flush;
       drew_in_place_ = true;
       return;
     }
     const bool changed = !last_printed_.has_value() || *last_printed_ != counts;
     const auto since_last = now - last_print_time_;
-    if (force ? changed
-              : (changed && since_last >= kPlainLineInterval) ||
-                    since_last >= kPlainKeepAliveInterval) {
+    if (force ? changed : (changed && since_last >= kPlainLineInterval) || since_last >= kPlainKeepAliveInterval) {
       out_ << FormatProgressLine(counts, estimator_.Rate(), 20) << "\n" << std::flush;
       last_printed_ = counts;
       last_print_time_ = now;
@@ -143,9 +139,7 @@ class ProgressPrinter {
     drew_in_place_ = false;
   }
 
-  double elapsed_seconds() const {
-    return std::chrono::duration<double>(Clock::now() - start_).count();
-  }
+  double elapsed_seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
  private:
   CommandContext& context_;
@@ -160,9 +154,8 @@ class ProgressPrinter {
 
 // Follows the stream until the sweep ends, reconnecting when the server
 // goes away mid-watch (a restart, a replica behind a load balancer).
-absl::StatusOr<v1::Sweep> FollowUntilEnd(Connection& connection, v1::Sweep sweep,
-                                         int32_t poll_interval_ms, ProgressPrinter& printer,
-                                         std::ostream& err) {
+absl::StatusOr<v1::Sweep> FollowUntilEnd(Connection& connection, v1::Sweep sweep, int32_t poll_interval_ms,
+                                         ProgressPrinter& printer, std::ostream& err) {
   v1::WatchSweepRequest request;
   request.set_sweep_id(sweep.id());
   request.set_poll_interval_ms(poll_interval_ms);
@@ -193,8 +186,7 @@ absl::StatusOr<v1::Sweep> FollowUntilEnd(Connection& connection, v1::Sweep sweep
     if (!stream_status.ok()) {
       if (++reconnects > kMaxReconnects) return connection.Check(stream_status);
       printer.Finish();
-      err << "expctl: watch stream lost (" << stream_status.error_message()
-          << "); reconnecting\n";
+      err << "expctl: watch stream lost (" << stream_status.error_message() << "); reconnecting\n";
       std::this_thread::sleep_for(std::chrono::seconds(1 << (reconnects - 1)));
       EXPSVC_RETURN_IF_ERROR(connection.WaitUntilConnected());
     }
@@ -210,8 +202,7 @@ absl::StatusOr<v1::Sweep> FollowUntilEnd(Connection& connection, v1::Sweep sweep
   return sweep;
 }
 
-absl::Status PrintFailedJobs(Connection& connection, const v1::Sweep& sweep, int width,
-                             std::ostream& out) {
+absl::Status PrintFailedJobs(Connection& connection, const v1::Sweep& sweep, int width, std::ostream& out) {
   if (sweep.counts().failed() == 0) return absl::OkStatus();
   JobQuery query;
   query.sweep_id = sweep.id();
@@ -220,8 +211,8 @@ absl::Status PrintFailedJobs(Connection& connection, const v1::Sweep& sweep, int
   EXPSVC_ASSIGN_OR_RETURN(JobPage page, ListJobsPaged(connection, query));
   out << "failed jobs";
   if (sweep.counts().failed() > static_cast<int64_t>(page.jobs.size())) {
-    out << " (first " << page.jobs.size() << " of " << sweep.counts().failed()
-        << "; expctl ls jobs --sweep " << sweep.id() << " --state failed --limit 0)";
+    out << " (first " << page.jobs.size() << " of " << sweep.counts().failed() << "; expctl ls jobs --sweep "
+        << sweep.id() << " --state failed --limit 0)";
   }
   out << ":\n";
   Table table({{"ID", Align::kRight},
@@ -231,8 +222,7 @@ absl::Status PrintFailedJobs(Connection& connection, const v1::Sweep& sweep, int
                {"PARAMS", Align::kLeft, true},
                {"ERROR", Align::kLeft, true}});
   for (const v1::Job& job : page.jobs) {
-    table.AddRow({absl::StrCat(job.id()), job.stage(), job.kind(),
-                  absl::StrCat(job.attempt(), "/", job.max_attempts()),
+    table.AddRow({absl::StrCat(job.id()), job.stage(), job.kind(), absl::StrCat(job.attempt(), "/", job.max_attempts()),
                   FormatParamsInline(ParseParamsJson(job.params_json())), job.error()});
   }
   out << table.Render(width);
@@ -254,8 +244,8 @@ CommandResult RunWatch(CommandContext& context) {
   interrupted.store(false);
   auto previous_handler = std::signal(SIGINT, OnInterrupt);
   ProgressPrinter printer(context);
-  absl::StatusOr<v1::Sweep> final_sweep = FollowUntilEnd(
-      *connection, sweep, static_cast<int32_t>(interval_ms), printer, context.err());
+  absl::StatusOr<v1::Sweep> final_sweep =
+      FollowUntilEnd(*connection, sweep, static_cast<int32_t>(interval_ms), printer, context.err());
   printer.Finish();
   std::signal(SIGINT, previous_handler);
   if (interrupted.load()) return kExitInterrupted;
@@ -263,11 +253,9 @@ CommandResult RunWatch(CommandContext& context) {
 
   const v1::Sweep& ended = *final_sweep;
   const int64_t end_ms = ended.finished_at_ms() > 0 ? ended.finished_at_ms() : NowMs();
-  context.out() << "sweep " << ended.id() << " " << ended.state() << ": "
-                << Plural(ended.counts().succeeded(), "job") << " succeeded, "
-                << ended.counts().failed() << " failed, " << ended.counts().cancelled()
-                << " cancelled in "
-                << FormatDuration(static_cast<double>(end_ms - ended.created_at_ms()) / 1000.0)
+  context.out() << "sweep " << ended.id() << " " << ended.state() << ": " << Plural(ended.counts().succeeded(), "job")
+                << " succeeded, " << ended.counts().failed() << " failed, " << ended.counts().cancelled()
+                << " cancelled in " << FormatDuration(static_cast<double>(end_ms - ended.created_at_ms()) / 1000.0)
                 << "\n";
   if (absl::EqualsIgnoreCase(ended.state(), "succeeded")) return kExitOk;
   EXPSVC_RETURN_IF_ERROR(PrintFailedJobs(*connection, ended, context.output_width(), context.out()));
@@ -278,18 +266,19 @@ CommandResult RunWatch(CommandContext& context) {
 
 std::vector<Command> WatchCommands() {
   std::vector<Command> commands;
-  commands.push_back(
-      {{.name = "watch",
-        .summary = "Follow a sweep's progress until it ends.",
-        .synopsis = "watch SWEEP [--interval MS]",
-        .details = "On a terminal one line is redrawn in place; otherwise a line is printed\n"
-                   "when the counts change (at most every 2 s). Exit status: 0 when the sweep\n"
-                   "succeeded, 1 when it failed or was cancelled (the failed jobs are listed).\n",
-        .flags = {{.name = "interval", .takes_value = true, .value_name = "MS",
-                   .help = "how often the server checks for changes (default 500)"}},
-        .min_positionals = 1,
-        .max_positionals = 1},
-       RunWatch});
+  commands.push_back({{.name = "watch",
+                       .summary = "Follow a sweep's progress until it ends.",
+                       .synopsis = "watch SWEEP [--interval MS]",
+                       .details = "On a terminal one line is redrawn in place; otherwise a line is printed\n"
+                                  "when the counts change (at most every 2 s). Exit status: 0 when the sweep\n"
+                                  "succeeded, 1 when it failed or was cancelled (the failed jobs are listed).\n",
+                       .flags = {{.name = "interval",
+                                  .takes_value = true,
+                                  .value_name = "MS",
+                                  .help = "how often the server checks for changes (default 500)"}},
+                       .min_positionals = 1,
+                       .max_positionals = 1},
+                      RunWatch});
   return commands;
 }
 

@@ -26,13 +26,12 @@ CommandResult RunWorkers(CommandContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(Connection * connection, context.Connect());
   v1::ListWorkersRequest request;
   v1::ListWorkersResponse response;
-  EXPSVC_RETURN_IF_ERROR(connection->Call(
-      connection->workers(), &v1::WorkerService::Stub::ListWorkers, request, &response));
+  EXPSVC_RETURN_IF_ERROR(
+      connection->Call(connection->workers(), &v1::WorkerService::Stub::ListWorkers, request, &response));
   std::vector<v1::WorkerInfo> workers(response.workers().begin(), response.workers().end());
   // Most recently seen first: live workers above long-gone ones.
-  std::stable_sort(workers.begin(), workers.end(), [](const auto& a, const auto& b) {
-    return a.last_seen_at_ms() > b.last_seen_at_ms();
-  });
+  std::stable_sort(workers.begin(), workers.end(),
+                   [](const auto& a, const auto& b) { return a.last_seen_at_ms() > b.last_seen_at_ms(); });
 
   if (format == OutputFormat::kJson) {
     nlohmann::json list = nlohmann::json::array();
@@ -56,9 +55,8 @@ CommandResult RunWorkers(CommandContext& context) {
   const int64_t now = NowMs();
   for (const v1::WorkerInfo& worker : workers) {
     const v1::WorkerCapabilities& caps = worker.capabilities();
-    table.AddRow({worker.worker_id(), worker.name(), worker.hostname(),
-                  absl::StrCat(caps.cpu_cores()), FormatBytes(caps.memory_mb() * 1024 * 1024),
-                  DescribeGpus(caps), absl::StrCat(caps.slots()),
+    table.AddRow({worker.worker_id(), worker.name(), worker.hostname(), absl::StrCat(caps.cpu_cores()),
+                  FormatBytes(caps.memory_mb() * 1024 * 1024), DescribeGpus(caps), absl::StrCat(caps.slots()),
                   absl::StrCat(worker.running_jobs()), FormatAgo(worker.last_seen_at_ms(), now)});
   }
   context.out() << table.Render(context.output_width());

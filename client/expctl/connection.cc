@@ -24,8 +24,7 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path, absl::string_
 
 }  // namespace
 
-absl::StatusOr<ConnectionOptions> ResolveConnectionOptions(const ParsedArgs& args,
-                                                           const EnvLookup& env) {
+absl::StatusOr<ConnectionOptions> ResolveConnectionOptions(const ParsedArgs& args, const EnvLookup& env) {
   auto env_or = [&env](const char* name, std::string fallback) {
     const char* value = env ? env(name) : nullptr;
     return (value != nullptr && *value != '\0') ? std::string(value) : fallback;
@@ -38,8 +37,8 @@ absl::StatusOr<ConnectionOptions> ResolveConnectionOptions(const ParsedArgs& arg
   absl::StatusOr<double> timeout = args.DoubleValueOr("timeout", kDefaultTimeoutSeconds);
   if (!timeout.ok()) return timeout.status();
   if (!(*timeout > 0) || !std::isfinite(*timeout)) {
-    return UsageError(absl::StrCat("--timeout: expected a positive number of seconds, got '",
-                                   args.ValueOr("timeout", ""), "'"));
+    return UsageError(
+        absl::StrCat("--timeout: expected a positive number of seconds, got '", args.ValueOr("timeout", ""), "'"));
   }
   options.timeout_seconds = *timeout;
   return options;
@@ -58,8 +57,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.address, credentials, channel_args);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(options.address, credentials, channel_args);
   return std::unique_ptr<Connection>(new Connection(options, std::move(channel)));
 }
 
@@ -99,9 +97,8 @@ std::unique_ptr<grpc::ClientContext> Connection::StreamContext() const {
 
 absl::Status Connection::WaitUntilConnected() {
   if (channel_->WaitForConnected(Deadline())) return absl::OkStatus();
-  return WithExitCode(absl::UnavailableError(absl::StrCat("cannot connect to ", options_.address,
-                                                          " within ", options_.timeout_seconds,
-                                                          "s")),
+  return WithExitCode(absl::UnavailableError(absl::StrCat("cannot connect to ", options_.address, " within ",
+                                                          options_.timeout_seconds, "s")),
                       kExitUnavailable);
 }
 
@@ -110,15 +107,13 @@ absl::Status Connection::Check(const grpc::Status& status) const {
   auto code = static_cast<absl::StatusCode>(status.error_code());
   std::string message = status.error_message();
   if (code == absl::StatusCode::kUnavailable) {
-    return WithExitCode(
-        absl::UnavailableError(absl::StrCat(message, " (server ", options_.address, ")")),
-        kExitUnavailable);
+    return WithExitCode(absl::UnavailableError(absl::StrCat(message, " (server ", options_.address, ")")),
+                        kExitUnavailable);
   }
   if (code == absl::StatusCode::kDeadlineExceeded &&
       channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY) {
-    return WithExitCode(absl::DeadlineExceededError(absl::StrCat(
-                            "cannot connect to ", options_.address, " within ",
-                            options_.timeout_seconds, "s (", message, ")")),
+    return WithExitCode(absl::DeadlineExceededError(absl::StrCat("cannot connect to ", options_.address, " within ",
+                                                                 options_.timeout_seconds, "s (", message, ")")),
                         kExitUnavailable);
   }
   return absl::Status(code, message);

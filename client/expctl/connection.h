@@ -39,8 +39,7 @@ using EnvLookup = std::function<const char*(const char*)>;
 
 // Flags (--addr, --token, --tls-ca, --timeout) win over EXPSVC_ADDR,
 // EXPSVC_TOKEN, EXPSVC_TLS_CA; usage error for a bad --timeout.
-absl::StatusOr<ConnectionOptions> ResolveConnectionOptions(const ParsedArgs& args,
-                                                           const EnvLookup& env);
+absl::StatusOr<ConnectionOptions> ResolveConnectionOptions(const ParsedArgs& args, const EnvLookup& env);
 
 class Connection {
  public:
@@ -65,8 +64,7 @@ class Connection {
   //   connection.Call(connection.sweeps(), &v1::SweepService::Stub::GetSweep,
   //                   request, &response);
   template <typename Stub, typename Request, typename Response>
-  absl::Status Call(Stub& stub,
-                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+  absl::Status Call(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                     const Request& request, Response* response) const {
     std::unique_ptr<grpc::ClientContext> context = UnaryContext();
     return Check((stub.*method)(context.get(), request, response));

@@ -20,8 +20,8 @@ namespace {
 
 std::vector<Command> ServerCommands() {
   std::vector<Command> commands;
-  for (auto group : {SweepCommands, JobCommands, WatchCommands, MetricsCommands,
-                     ReportCommands, ArtifactCommands, WorkerCommands}) {
+  for (auto group :
+       {SweepCommands, JobCommands, WatchCommands, MetricsCommands, ReportCommands, ArtifactCommands, WorkerCommands}) {
     for (Command& command : group()) commands.push_back(std::move(command));
   }
   return commands;
@@ -36,8 +36,8 @@ std::string GeneralHelp(const std::vector<Command>& commands) {
     name_width = std::max(name_width, command.spec.name.size());
   }
   for (const Command& command : commands) {
-    absl::StrAppend(&text, absl::StrFormat("  %-*s  %s\n", static_cast<int>(name_width),
-                                           command.spec.name, command.spec.summary));
+    absl::StrAppend(
+        &text, absl::StrFormat("  %-*s  %s\n", static_cast<int>(name_width), command.spec.name, command.spec.summary));
   }
   absl::StrAppend(&text,
                   "\nglobal flags (before or after the command):\n"
@@ -61,8 +61,7 @@ const Command* FindCommand(const std::vector<Command>& commands, absl::string_vi
 }
 
 // Subcommands of a group word: "artifacts" -> {"list", "get"}.
-std::vector<std::string> SubcommandsOf(const std::vector<Command>& commands,
-                                       absl::string_view group) {
+std::vector<std::string> SubcommandsOf(const std::vector<Command>& commands, absl::string_view group) {
   std::vector<std::string> subcommands;
   for (const Command& command : commands) {
     std::vector<std::string> parts = absl::StrSplit(command.spec.name, ' ');
@@ -95,14 +94,13 @@ struct Invocation {
 };
 
 // Resolves "ls", "ls jobs", "artifacts get" ...; usage error when unknown.
-absl::StatusOr<Invocation> ResolveCommand(const std::vector<Command>& commands,
-                                          const std::vector<std::string>& words, size_t at) {
+absl::StatusOr<Invocation> ResolveCommand(const std::vector<Command>& commands, const std::vector<std::string>& words,
+                                          size_t at) {
   Invocation invocation;
   const std::string& word = words[at];
   size_t consumed = 1;
   std::vector<std::string> subcommands = SubcommandsOf(commands, word);
-  if (at + 1 < words.size() &&
-      std::find(subcommands.begin(), subcommands.end(), words[at + 1]) != subcommands.end()) {
+  if (at + 1 < words.size() && std::find(subcommands.begin(), subcommands.end(), words[at + 1]) != subcommands.end()) {
     invocation.command = FindCommand(commands, absl::StrCat(word, " ", words[at + 1]));
     consumed = 2;
   } else {
@@ -110,8 +108,7 @@ absl::StatusOr<Invocation> ResolveCommand(const std::vector<Command>& commands,
   }
   if (invocation.command == nullptr) {
     if (!subcommands.empty()) {
-      return UsageError(absl::StrCat("'", word, "' needs a subcommand: ",
-                                     absl::StrJoin(subcommands, ", ")));
+      return UsageError(absl::StrCat("'", word, "' needs a subcommand: ", absl::StrJoin(subcommands, ", ")));
     }
     return UsageError(absl::StrCat("unknown command '", word, "' (run 'expctl help')"));
   }
@@ -125,25 +122,24 @@ absl::StatusOr<Invocation> ResolveCommand(const std::vector<Command>& commands,
 
 std::vector<FlagSpec> GlobalFlags() {
   return {
-      {.name = "addr", .takes_value = true, .value_name = "HOST:PORT",
+      {.name = "addr",
+       .takes_value = true,
+       .value_name = "HOST:PORT",
        .help = "scheduler address (env EXPSVC_ADDR; default 127.0.0.1:50051)"},
-      {.name = "token", .takes_value = true, .value_name = "TOKEN",
-       .help = "bearer token (env EXPSVC_TOKEN)"},
-      {.name = "tls-ca", .takes_value = true, .value_name = "FILE",
+      {.name = "token", .takes_value = true, .value_name = "TOKEN", .help = "bearer token (env EXPSVC_TOKEN)"},
+      {.name = "tls-ca",
+       .takes_value = true,
+       .value_name = "FILE",
        .help = "CA certificate PEM; enables TLS (env EXPSVC_TLS_CA)"},
-      {.name = "timeout", .takes_value = true, .value_name = "SECONDS",
-       .help = "deadline of each call (default 30)"},
+      {.name = "timeout", .takes_value = true, .value_name = "SECONDS", .help = "deadline of each call (default 30)"},
       {.name = "help", .short_name = 'h', .help = "show this help"},
   };
 }
 
-int RunExpctl(const std::vector<std::string>& words, std::ostream& out, std::ostream& err,
-              const EnvLookup& env) {
+int RunExpctl(const std::vector<std::string>& words, std::ostream& out, std::ostream& err, const EnvLookup& env) {
   const std::vector<FlagSpec> global_flags = GlobalFlags();
   std::vector<Command> commands = ServerCommands();
-  commands.push_back({{.name = "version",
-                       .summary = "Print expctl's version.",
-                       .synopsis = "version"},
+  commands.push_back({{.name = "version", .summary = "Print expctl's version.", .synopsis = "version"},
                       [](CommandContext& context) -> CommandResult {
                         context.out() << "expctl " << EXPSVC_VERSION << " (API expsvc.v1)\n";
                         return kExitOk;
@@ -164,8 +160,7 @@ int RunExpctl(const std::vector<std::string>& words, std::ostream& out, std::ost
     return kExitUsage;
   }
   if (words[*command_at] == "help") {
-    std::vector<std::string> topic(words.begin() + static_cast<std::ptrdiff_t>(*command_at) + 1,
-                                   words.end());
+    std::vector<std::string> topic(words.begin() + static_cast<std::ptrdiff_t>(*command_at) + 1, words.end());
     if (topic.empty()) {
       out << GeneralHelp(commands);
       return kExitOk;

@@ -12,8 +12,7 @@
 namespace expsvc::expctl {
 
 // `words` excludes the program name.
-int RunExpctl(const std::vector<std::string>& words, std::ostream& out, std::ostream& err,
-              const EnvLookup& env);
+int RunExpctl(const std::vector<std::string>& words, std::ostream& out, std::ostream& err, const EnvLookup& env);
 
 // Flags every command accepts: --addr, --token, --tls-ca, --timeout, -h.
 std::vector<FlagSpec> GlobalFlags();

@@ -24,8 +24,7 @@ struct Outcome {
   std::string err;
 };
 
-Outcome RunCli(const std::vector<std::string>& words,
-            std::map<std::string, std::string> env = {}) {
+Outcome RunCli(const std::vector<std::string>& words, std::map<std::string, std::string> env = {}) {
   std::ostringstream out;
   std::ostringstream err;
   int code = RunExpctl(words, out, err, [&env](const char* name) -> const char* {
@@ -69,13 +68,12 @@ TEST(DispatchTest, NoArgumentsPrintsHelpAndFails) {
 }
 
 TEST(DispatchTest, HelpListsEveryCommand) {
-  for (const auto& words : {std::vector<std::string>{"help"}, std::vector<std::string>{"--help"},
-                            std::vector<std::string>{"-h"}}) {
+  for (const auto& words :
+       {std::vector<std::string>{"help"}, std::vector<std::string>{"--help"}, std::vector<std::string>{"-h"}}) {
     Outcome outcome = RunCli(words);
     EXPECT_EQ(outcome.exit_code, kExitOk);
-    for (const char* command : {"submit", "ls jobs", "status", "watch", "metrics", "report",
-                                "logs", "cancel", "retry", "workers", "artifacts list",
-                                "artifacts get", "version"}) {
+    for (const char* command : {"submit", "ls jobs", "status", "watch", "metrics", "report", "logs", "cancel", "retry",
+                                "workers", "artifacts list", "artifacts get", "version"}) {
       EXPECT_NE(outcome.out.find(command), std::string::npos) << command;
     }
   }
@@ -84,8 +82,7 @@ TEST(DispatchTest, HelpListsEveryCommand) {
 TEST(DispatchTest, PerCommandHelp) {
   Outcome outcome = RunCli({"ls", "jobs", "--help"});
   EXPECT_EQ(outcome.exit_code, kExitOk);
-  EXPECT_NE(outcome.out.find("usage: expctl ls jobs --sweep ID"), std::string::npos)
-      << outcome.out;
+  EXPECT_NE(outcome.out.find("usage: expctl ls jobs --sweep ID"), std::string::npos) << outcome.out;
   EXPECT_NE(outcome.out.find("--param k=v"), std::string::npos);
 
   // Help wins over what would otherwise be a usage error.

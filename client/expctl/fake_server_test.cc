@@ -34,8 +34,7 @@ constexpr int kServerPageCap = 10;
 grpc::Status CheckToken(grpc::ServerContext* context) {
   auto found = context->client_metadata().find("authorization");
   if (found == context->client_metadata().end() ||
-      std::string(found->second.data(), found->second.size()) !=
-          std::string("Bearer ") + kToken) {
+      std::string(found->second.data(), found->second.size()) != std::string("Bearer ") + kToken) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or bad token");
   }
   return grpc::Status::OK;
@@ -61,8 +60,7 @@ class FakeSweeps final : public v1::SweepService::Service {
                            v1::SubmitSweepResponse* response) override {
     if (grpc::Status auth = CheckToken(context); !auth.ok()) return auth;
     if (request->spec_yaml().find("trian") != std::string::npos) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          request->file_name() + ":3:5: unknown kind 'trian'");
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, request->file_name() + ":3:5: unknown kind 'trian'");
     }
     *response->mutable_sweep() = MakeSweep("running", 0, 0, 5);
     response->set_already_existed(request->idempotency_key() == "again");
@@ -78,8 +76,7 @@ class FakeSweeps final : public v1::SweepService::Service {
                         v1::GetSweepResponse* response) override {
     if (grpc::Status auth = CheckToken(context); !auth.ok()) return auth;
     if (request->sweep_id() != kSweepId) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          "sweep " + std::to_string(request->sweep_id()) + " not found");
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "sweep " + std::to_string(request->sweep_id()) + " not found");
     }
     *response->mutable_sweep() = MakeSweep("running", 1, 0, 4);
     return grpc::Status::OK;
@@ -87,9 +84,9 @@ class FakeSweeps final : public v1::SweepService::Service {
   grpc::Status WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
                           grpc::ServerWriter<v1::WatchSweepResponse>* writer) override {
     if (grpc::Status auth = CheckToken(context); !auth.ok()) return auth;
-    const v1::Sweep updates[] = {MakeSweep("running", 2, 0, 3), MakeSweep("running", 4, 0, 1),
-                                 MakeSweep(final_state, 4, final_state == "failed" ? 1 : 0,
-                                           final_state == "failed" ? 0 : 1)};
+    const v1::Sweep updates[] = {
+        MakeSweep("running", 2, 0, 3), MakeSweep("running", 4, 0, 1),
+        MakeSweep(final_state, 4, final_state == "failed" ? 1 : 0, final_state == "failed" ? 0 : 1)};
     for (const v1::Sweep& sweep : updates) {
       v1::WatchSweepResponse response;
       *response.mutable_sweep() = sweep;
@@ -159,8 +156,7 @@ class FakeMetrics final : public v1::MetricsService::Service {
       row->set_job_id(id);
       row->set_stage("train");
       row->set_state("succeeded");
-      row->set_params_json(R"({"lr":)" + std::string(id == 1 ? "0.1" : "0.01") +
-                           R"(,"note":"a, \"quoted\" note"})");
+      row->set_params_json(R"({"lr":)" + std::string(id == 1 ? "0.1" : "0.01") + R"(,"note":"a, \"quoted\" note"})");
       (*row->mutable_values())["loss"] = 1.0 / static_cast<double>(id * 3);
     }
     response->add_keys("loss");
@@ -170,8 +166,7 @@ class FakeMetrics final : public v1::MetricsService::Service {
 
 class FakeArtifacts final : public v1::ArtifactService::Service {
  public:
-  grpc::Status DownloadArtifact(grpc::ServerContext* context,
-                                const v1::DownloadArtifactRequest* request,
+  grpc::Status DownloadArtifact(grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
                                 grpc::ServerWriter<v1::DownloadArtifactResponse>* writer) override {
     if (grpc::Status auth = CheckToken(context); !auth.ok()) return auth;
     if (request->artifact_id() > 2) {
@@ -208,9 +203,9 @@ class FakeServerTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     address_ = "127.0.0.1:" + std::to_string(port);
-    work_dir_ = std::filesystem::temp_directory_path() /
-                ("expctl_fake_" + std::to_string(getpid()) + "_" +
-                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    work_dir_ =
+        std::filesystem::temp_directory_path() / ("expctl_fake_" + std::to_string(getpid()) + "_" +
+                                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(work_dir_);
   }
   void TearDown() override {
@@ -290,8 +285,8 @@ TEST_F(FakeServerTest, StatusShowsCounts) {
 }
 
 TEST_F(FakeServerTest, ListJobsPagesPastServerCap) {
-  Outcome all = RunCli({"ls", "jobs", "--sweep", "12", "--limit", "0", "--output", "json",
-                     "--param", "steps=3", "--state", "failed,cancelled"});
+  Outcome all = RunCli({"ls", "jobs", "--sweep", "12", "--limit", "0", "--output", "json", "--param", "steps=3",
+                        "--state", "failed,cancelled"});
   ASSERT_EQ(all.exit_code, kExitOk) << all.err;
   nlohmann::json jobs = nlohmann::json::parse(all.out);
   EXPECT_EQ(jobs.size(), static_cast<size_t>(kJobCount));
@@ -300,8 +295,7 @@ TEST_F(FakeServerTest, ListJobsPagesPastServerCap) {
   {
     std::lock_guard lock(jobs_.mutex);
     EXPECT_EQ(jobs_.last_filter, R"({"steps":3})");
-    EXPECT_EQ(jobs_.last_states,
-              (std::vector<int>{v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED}));
+    EXPECT_EQ(jobs_.last_states, (std::vector<int>{v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED}));
   }
 
   Outcome limited = RunCli({"ls", "jobs", "--sweep=12", "--limit=15"});
@@ -358,11 +352,9 @@ TEST_F(FakeServerTest, ReportNeedsAKnownSweepAndSaysWhatIsMissing) {
   // The fake's jobs report only "loss", none of the default columns.
   Outcome no_columns = RunCli({"report", "12"});
   EXPECT_EQ(no_columns.exit_code, kExitFailed);
-  EXPECT_NE(no_columns.err.find("sweep 12 (demo): no job of the sweep has any of the metrics"),
-            std::string::npos)
+  EXPECT_NE(no_columns.err.find("sweep 12 (demo): no job of the sweep has any of the metrics"), std::string::npos)
       << no_columns.err;
-  EXPECT_NE(no_columns.err.find("its jobs report: loss (pick some with --columns)"),
-            std::string::npos)
+  EXPECT_NE(no_columns.err.find("its jobs report: loss (pick some with --columns)"), std::string::npos)
       << no_columns.err;
 
   Outcome csv = RunCli({"report", "12", "--columns", "loss", "--rows", "lr", "--format", "csv"});

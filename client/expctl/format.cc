@@ -65,8 +65,7 @@ std::string FormatTimestamp(int64_t time_ms) {
 }
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -74,6 +73,8 @@ std::string Plural(int64_t count, absl::string_view noun) {
   return absl::StrCat(count, " ", noun, count == 1 ? "" : "s");
 }
 
-std::string ErrnoText() { return errno != 0 ? std::strerror(errno) : "unknown error"; }
+std::string ErrnoText() {
+  return errno != 0 ? std::strerror(errno) : "unknown error";
+}
 
 }  // namespace expsvc::expctl

@@ -59,8 +59,7 @@ TEST(ExitCodeTest, MapsStatusesToTheDocumentedCodes) {
   EXPECT_EQ(ExitCodeFor(absl::InvalidArgumentError("server said no")), kExitFailed);
   EXPECT_EQ(ExitCodeFor(UsageError("unknown flag")), kExitUsage);
   EXPECT_EQ(ExitCodeFor(absl::UnavailableError("connection refused")), kExitUnavailable);
-  EXPECT_EQ(ExitCodeFor(WithExitCode(absl::DeadlineExceededError("x"), kExitUnavailable)),
-            kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(WithExitCode(absl::DeadlineExceededError("x"), kExitUnavailable)), kExitUnavailable);
   EXPECT_EQ(DescribeFailure(absl::InvalidArgumentError("sweep.yaml:3:5: unknown kind 'trian'")),
             "INVALID_ARGUMENT: sweep.yaml:3:5: unknown kind 'trian'");
   EXPECT_EQ(DescribeFailure(UsageError("unknown flag '--x'")), "unknown flag '--x'");

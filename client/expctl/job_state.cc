@@ -24,8 +24,7 @@ std::optional<v1::JobState> ParseJobState(absl::string_view text) {
 }
 
 bool IsTerminalJobState(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED || state == v1::JOB_STATE_CANCELLED;
 }
 
 bool IsTerminalSweepState(absl::string_view state) {

@@ -9,6 +9,5 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);
-  return expsvc::expctl::RunExpctl(words, std::cout, std::cerr,
-                                   [](const char* name) { return std::getenv(name); });
+  return expsvc::expctl::RunExpctl(words, std::cout, std::cerr, [](const char* name) { return std::getenv(name); });
 }

@@ -22,8 +22,7 @@ const std::set<std::string>& FixedColumnNames() {
 }
 
 std::string ParamHeader(const std::string& param, const std::vector<std::string>& keys) {
-  bool clashes = FixedColumnNames().count(param) > 0 ||
-                 std::find(keys.begin(), keys.end(), param) != keys.end();
+  bool clashes = FixedColumnNames().count(param) > 0 || std::find(keys.begin(), keys.end(), param) != keys.end();
   return clashes ? absl::StrCat("param.", param) : param;
 }
 
@@ -37,8 +36,7 @@ std::vector<std::string> VaryingParams(const std::vector<MetricsView::Row>& rows
     bool differs = false;
     for (const MetricsView::Row& row : rows) {
       std::string value = row.params.contains(param)
-                              ? row.params[param].dump(-1, ' ', false,
-                                                       nlohmann::json::error_handler_t::replace)
+                              ? row.params[param].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                               : std::string("<absent>");
       if (!first.has_value()) {
         first = value;
@@ -74,12 +72,11 @@ std::vector<std::string> HeaderCells(const MetricsView& view) {
 }
 
 template <typename FormatValue>
-std::vector<std::string> RowCells(const MetricsView& view, const MetricsView::Row& row,
-                                  absl::string_view missing, FormatValue format_value) {
+std::vector<std::string> RowCells(const MetricsView& view, const MetricsView::Row& row, absl::string_view missing,
+                                  FormatValue format_value) {
   std::vector<std::string> cells = {absl::StrCat(row.job_id), row.stage, row.state};
   for (const std::string& param : view.param_columns) {
-    cells.push_back(row.params.contains(param) ? FormatParamValue(row.params[param])
-                                               : std::string(missing));
+    cells.push_back(row.params.contains(param) ? FormatParamValue(row.params[param]) : std::string(missing));
   }
   for (const std::optional<double>& value : row.values) {
     cells.push_back(value.has_value() ? format_value(*value) : std::string(missing));
@@ -114,8 +111,7 @@ nlohmann::json JsonNumber(double value) {
 
 }  // namespace
 
-MetricsView BuildMetricsView(const v1::QueryMetricsResponse& response,
-                             const MetricsViewOptions& options) {
+MetricsView BuildMetricsView(const v1::QueryMetricsResponse& response, const MetricsViewOptions& options) {
   MetricsView view;
   if (!options.keys.empty()) {
     view.key_columns = options.keys;
@@ -139,8 +135,7 @@ MetricsView BuildMetricsView(const v1::QueryMetricsResponse& response,
     for (auto it = row.params.begin(); it != row.params.end(); ++it) all_params.insert(it.key());
     for (const std::string& key : view.key_columns) {
       auto found = source.values().find(key);
-      row.values.push_back(found == source.values().end() ? std::nullopt
-                                                          : std::optional<double>(found->second));
+      row.values.push_back(found == source.values().end() ? std::nullopt : std::optional<double>(found->second));
     }
     view.rows.push_back(std::move(row));
   }
@@ -186,8 +181,7 @@ nlohmann::json MetricsViewToJson(const MetricsView& view) {
   for (const MetricsView::Row& row : view.rows) {
     nlohmann::json metrics = nlohmann::json::object();
     for (size_t k = 0; k < view.key_columns.size(); ++k) {
-      metrics[view.key_columns[k]] =
-          row.values[k].has_value() ? JsonNumber(*row.values[k]) : nlohmann::json(nullptr);
+      metrics[view.key_columns[k]] = row.values[k].has_value() ? JsonNumber(*row.values[k]) : nlohmann::json(nullptr);
     }
     list.push_back({{"job_id", row.job_id},
                     {"stage", row.stage},
@@ -199,13 +193,9 @@ nlohmann::json MetricsViewToJson(const MetricsView& view) {
 }
 
 std::string RenderSeriesTable(const v1::QueryMetricsResponse& response, int max_width) {
-  Table table({{"JOB", Align::kRight},
-               {"KEY", Align::kLeft, true},
-               {"STEP", Align::kRight},
-               {"VALUE", Align::kRight}});
+  Table table({{"JOB", Align::kRight}, {"KEY", Align::kLeft, true}, {"STEP", Align::kRight}, {"VALUE", Align::kRight}});
   for (const SeriesPointRow& point : SortedSeriesPoints(response)) {
-    table.AddRow({absl::StrCat(point.job_id), point.key, absl::StrCat(point.step),
-                  FormatNumber(point.value)});
+    table.AddRow({absl::StrCat(point.job_id), point.key, absl::StrCat(point.step), FormatNumber(point.value)});
   }
   return table.Render(max_width);
 }
@@ -213,8 +203,7 @@ std::string RenderSeriesTable(const v1::QueryMetricsResponse& response, int max_
 std::string RenderSeriesCsv(const v1::QueryMetricsResponse& response) {
   Table table({{"job_id"}, {"key"}, {"step"}, {"value"}});
   for (const SeriesPointRow& point : SortedSeriesPoints(response)) {
-    table.AddRow({absl::StrCat(point.job_id), point.key, absl::StrCat(point.step),
-                  FormatNumberExact(point.value)});
+    table.AddRow({absl::StrCat(point.job_id), point.key, absl::StrCat(point.step), FormatNumberExact(point.value)});
   }
   return table.RenderCsv();
 }
@@ -222,10 +211,8 @@ std::string RenderSeriesCsv(const v1::QueryMetricsResponse& response) {
 nlohmann::json SeriesToJson(const v1::QueryMetricsResponse& response) {
   nlohmann::json list = nlohmann::json::array();
   for (const SeriesPointRow& point : SortedSeriesPoints(response)) {
-    list.push_back({{"job_id", point.job_id},
-                    {"key", point.key},
-                    {"step", point.step},
-                    {"value", JsonNumber(point.value)}});
+    list.push_back(
+        {{"job_id", point.job_id}, {"key", point.key}, {"step", point.step}, {"value", JsonNumber(point.value)}});
   }
   return list;
 }

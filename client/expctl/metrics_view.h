@@ -35,8 +35,7 @@ struct MetricsView {
   std::vector<Row> rows;
 };
 
-MetricsView BuildMetricsView(const v1::QueryMetricsResponse& response,
-                             const MetricsViewOptions& options);
+MetricsView BuildMetricsView(const v1::QueryMetricsResponse& response, const MetricsViewOptions& options);
 
 // Aligned table; values with up to 6 significant digits, "-" when missing.
 std::string RenderMetricsTable(const MetricsView& view, int max_width);

@@ -13,8 +13,7 @@ nlohmann::json ParseParamValue(absl::string_view text) {
   if (!text.empty()) {
     char first = text.front();
     bool looks_like_json = first == '"' || first == '[' || first == '{' || first == '-' ||
-                           (first >= '0' && first <= '9') || text == "true" ||
-                           text == "false" || text == "null";
+                           (first >= '0' && first <= '9') || text == "true" || text == "false" || text == "null";
     if (looks_like_json) {
       nlohmann::json value = nlohmann::json::parse(text, /*cb=*/nullptr,
                                                    /*allow_exceptions=*/false);
@@ -63,8 +62,7 @@ nlohmann::json ParseParamsJson(absl::string_view params_json) {
 std::string FormatParamValue(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_number_float()) return FormatNumber(value.get<double>());
-  if (value.is_number_integer() || value.is_number_unsigned() || value.is_boolean() ||
-      value.is_null()) {
+  if (value.is_number_integer() || value.is_number_unsigned() || value.is_boolean() || value.is_null()) {
     return value.dump();
   }
   // Arrays and objects: compact JSON; dump() cannot throw for valid UTF-8

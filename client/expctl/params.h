@@ -4,8 +4,8 @@
 // params_json becomes a compact "k=v k=v" cell.
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"

@@ -42,8 +42,7 @@ TEST(ParamFiltersTest, ValueMayContainEquals) {
 
 TEST(ParamFiltersTest, RejectsMalformedWords) {
   for (const std::vector<std::string>& words :
-       {std::vector<std::string>{"lr"}, std::vector<std::string>{"=1"},
-        std::vector<std::string>{"a=1", "a=2"}}) {
+       {std::vector<std::string>{"lr"}, std::vector<std::string>{"=1"}, std::vector<std::string>{"a=1", "a=2"}}) {
     auto filter = ParseParamFilters(words);
     ASSERT_FALSE(filter.ok()) << words[0];
     EXPECT_TRUE(IsUsageError(filter.status()));

@@ -37,8 +37,7 @@ std::string FormatEta(int64_t remaining_jobs, double jobs_per_second) {
   return FormatDuration(static_cast<double>(remaining_jobs) / jobs_per_second);
 }
 
-std::string FormatProgressLine(const ProgressCounts& counts, double jobs_per_second,
-                               int bar_width) {
+std::string FormatProgressLine(const ProgressCounts& counts, double jobs_per_second, int bar_width) {
   int64_t finished = counts.finished();
   double fraction = counts.total > 0 ? static_cast<double>(finished) / counts.total : 0.0;
   fraction = std::clamp(fraction, 0.0, 1.0);
@@ -46,10 +45,8 @@ std::string FormatProgressLine(const ProgressCounts& counts, double jobs_per_sec
   int filled = static_cast<int>(fraction * bar_width);
   int percent = static_cast<int>(fraction * 100);
 
-  std::string line = absl::StrCat("[", std::string(filled, '#'),
-                                  std::string(bar_width - filled, '.'), "] ", finished, "/",
-                                  counts.total, " ", percent, "%  ok ", counts.succeeded,
-                                  " fail ", counts.failed);
+  std::string line = absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '.'), "] ", finished,
+                                  "/", counts.total, " ", percent, "%  ok ", counts.succeeded, " fail ", counts.failed);
   if (counts.cancelled > 0) absl::StrAppend(&line, " cancel ", counts.cancelled);
   absl::StrAppend(&line, " run ", counts.running, " queue ", counts.waiting + counts.queued);
   absl::StrAppend(&line, absl::StrFormat("  %.1f jobs/s", jobs_per_second));

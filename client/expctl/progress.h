@@ -48,8 +48,7 @@ class ThroughputEstimator {
 // "[#####.....] 120/200 60%  ok 118 fail 2 run 4 queue 76  12.3 jobs/s  ETA 7s"
 // queue counts waiting and queued jobs; "cancel N" appears only when some
 // are cancelled; the ETA is "--" while the rate is 0 and work remains.
-std::string FormatProgressLine(const ProgressCounts& counts, double jobs_per_second,
-                               int bar_width);
+std::string FormatProgressLine(const ProgressCounts& counts, double jobs_per_second, int bar_width);
 
 // Remaining time at the given rate: "7s", "2m05s"; "--" when unknown.
 std::string FormatEta(int64_t remaining_jobs, double jobs_per_second);

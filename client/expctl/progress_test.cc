@@ -43,8 +43,7 @@ TEST(ProgressLineTest, EmptyAndCompleteSweeps) {
   ProgressCounts done;
   done.total = 5;
   done.succeeded = 5;
-  EXPECT_EQ(FormatProgressLine(done, 2.5, 4),
-            "[####] 5/5 100%  ok 5 fail 0 run 0 queue 0  2.5 jobs/s  ETA 0s");
+  EXPECT_EQ(FormatProgressLine(done, 2.5, 4), "[####] 5/5 100%  ok 5 fail 0 run 0 queue 0  2.5 jobs/s  ETA 0s");
 }
 
 TEST(EtaTest, FormatsRemainingTime) {

@@ -6,9 +6,8 @@
 namespace expsvc::expctl {
 
 nlohmann::json StateCountsToJson(const v1::StateCounts& counts) {
-  return {{"waiting", counts.waiting()},     {"queued", counts.queued()},
-          {"running", counts.running()},     {"succeeded", counts.succeeded()},
-          {"failed", counts.failed()},       {"cancelled", counts.cancelled()},
+  return {{"waiting", counts.waiting()},     {"queued", counts.queued()}, {"running", counts.running()},
+          {"succeeded", counts.succeeded()}, {"failed", counts.failed()}, {"cancelled", counts.cancelled()},
           {"total", counts.total()}};
 }
 
@@ -50,8 +49,7 @@ nlohmann::json WorkerToJson(const v1::WorkerInfo& worker) {
   const v1::WorkerCapabilities& caps = worker.capabilities();
   nlohmann::json gpus = nlohmann::json::array();
   for (const v1::CudaDevice& device : caps.cuda_devices()) {
-    gpus.push_back(
-        {{"index", device.index()}, {"name", device.name()}, {"memory_mb", device.memory_mb()}});
+    gpus.push_back({{"index", device.index()}, {"name", device.name()}, {"memory_mb", device.memory_mb()}});
   }
   return {{"id", worker.worker_id()},
           {"name", worker.name()},
@@ -67,12 +65,9 @@ nlohmann::json WorkerToJson(const v1::WorkerInfo& worker) {
 }
 
 nlohmann::json ArtifactToJson(const v1::ArtifactRef& artifact) {
-  return {{"id", artifact.id()},
-          {"job_id", artifact.job_id()},
-          {"name", artifact.name()},
-          {"size_bytes", artifact.size_bytes()},
-          {"sha256", artifact.sha256()},
-          {"created_at_ms", artifact.created_at_ms()},
+  return {{"id", artifact.id()},          {"job_id", artifact.job_id()},
+          {"name", artifact.name()},      {"size_bytes", artifact.size_bytes()},
+          {"sha256", artifact.sha256()},  {"created_at_ms", artifact.created_at_ms()},
           {"attempt", artifact.attempt()}};
 }
 

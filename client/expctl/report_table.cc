@@ -21,8 +21,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // The orders the paper's tables use.
 const std::vector<std::string>& AttentionOrder() {
-  static const std::vector<std::string> order = {"Attn", "RelAttn", "RIPOAttn", "CirRelAttn-S",
-                                                 "CirRelAttn-H"};
+  static const std::vector<std::string> order = {"Attn", "RelAttn", "RIPOAttn", "CirRelAttn-S", "CirRelAttn-H"};
   return order;
 }
 const std::vector<std::string>& RepresentationOrder() {
@@ -46,7 +45,9 @@ int TypeRank(const nlohmann::json& value) {
   return 2;
 }
 
-int Compare(double a, double b) { return a < b ? -1 : (b < a ? 1 : 0); }
+int Compare(double a, double b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
 
 // Numbers ascending, then strings lexicographically, then the rest by JSON text.
 int CompareGeneric(const nlohmann::json& a, const nlohmann::json& b) {
@@ -58,15 +59,13 @@ int CompareGeneric(const nlohmann::json& a, const nlohmann::json& b) {
 }
 
 int CompareRowValues(const std::string& param, const nlohmann::json& a, const nlohmann::json& b) {
-  if (a.is_null() || b.is_null())
-    return static_cast<int>(a.is_null()) - static_cast<int>(b.is_null());
+  if (a.is_null() || b.is_null()) return static_cast<int>(a.is_null()) - static_cast<int>(b.is_null());
   if (param == "attention") {
     if (int by_rank = RankIn(AttentionOrder(), a) - RankIn(AttentionOrder(), b); by_rank != 0) {
       return by_rank;
     }
   } else if (param == "representation") {
-    if (int by_rank = RankIn(RepresentationOrder(), a) - RankIn(RepresentationOrder(), b);
-        by_rank != 0) {
+    if (int by_rank = RankIn(RepresentationOrder(), a) - RankIn(RepresentationOrder(), b); by_rank != 0) {
       return by_rank;
     }
   } else if (param == "data_fraction" && a.is_number() && b.is_number()) {
@@ -137,12 +136,9 @@ std::string WithThousandsSeparators(double value) {
 
 std::string FormatValue(const ReportColumn& column, double value) {
   switch (column.style) {
-    case ValueStyle::kInteger:
-      return WithThousandsSeparators(value);
-    case ValueStyle::kFixed:
-      return absl::StrFormat("%.*f", column.digits, value);
-    case ValueStyle::kSignificant:
-      return absl::StrFormat("%.*g", column.digits, value);
+    case ValueStyle::kInteger: return WithThousandsSeparators(value);
+    case ValueStyle::kFixed: return absl::StrFormat("%.*f", column.digits, value);
+    case ValueStyle::kSignificant: return absl::StrFormat("%.*g", column.digits, value);
   }
   return FormatNumber(value);
 }
@@ -152,9 +148,8 @@ std::string MarkdownCell(const ReportColumn& column, const ReportRow& row, const
   std::string text = FormatValue(column, cell.mean);
   // Counts such as the parameter count are usually equal across seeds;
   // "± 0" would only be noise there.
-  const bool integer_without_spread = column.style == ValueStyle::kInteger &&
-                                      std::isfinite(cell.std_dev) &&
-                                      std::llround(cell.std_dev) == 0;
+  const bool integer_without_spread =
+      column.style == ValueStyle::kInteger && std::isfinite(cell.std_dev) && std::llround(cell.std_dev) == 0;
   if (cell.count >= 2 && !integer_without_spread) {
     absl::StrAppend(&text, " ± ", FormatValue(column, cell.std_dev));
   }
@@ -267,9 +262,8 @@ std::vector<std::string> DefaultRowParams(const std::vector<ReportJob>& all_jobs
     return values.size();
   };
   auto present = [&](const std::string& name) {
-    return std::any_of(jobs.begin(), jobs.end(), [&](const ReportJob& job) {
-      return job.params.is_object() && job.params.contains(name);
-    });
+    return std::any_of(jobs.begin(), jobs.end(),
+                       [&](const ReportJob& job) { return job.params.is_object() && job.params.contains(name); });
   };
   std::vector<std::string> rows;
   for (const char* name : {"representation", "data_fraction"}) {
@@ -279,14 +273,13 @@ std::vector<std::string> DefaultRowParams(const std::vector<ReportJob>& all_jobs
   return rows;
 }
 
-absl::StatusOr<ReportTable> BuildReportTable(const std::vector<ReportJob>& jobs,
-                                             const ReportOptions& options) {
+absl::StatusOr<ReportTable> BuildReportTable(const std::vector<ReportJob>& jobs, const ReportOptions& options) {
   if (jobs.empty()) return absl::FailedPreconditionError("the sweep has no jobs");
   ReportTable table;
   if (options.column_keys.empty()) {
     for (ReportColumn& column : DefaultReportColumns()) {
-      const bool reported = std::any_of(
-          jobs.begin(), jobs.end(), [&](const ReportJob& job) { return HasAnyKey(job, column); });
+      const bool reported =
+          std::any_of(jobs.begin(), jobs.end(), [&](const ReportJob& job) { return HasAnyKey(job, column); });
       if (reported) table.columns.push_back(std::move(column));
     }
   } else {
@@ -301,8 +294,7 @@ absl::StatusOr<ReportTable> BuildReportTable(const std::vector<ReportJob>& jobs,
   }
   if (reported.empty()) {
     std::vector<std::string> wanted;
-    for (const ReportColumn& column :
-         options.column_keys.empty() ? DefaultReportColumns() : table.columns) {
+    for (const ReportColumn& column : options.column_keys.empty() ? DefaultReportColumns() : table.columns) {
       wanted.insert(wanted.end(), column.keys.begin(), column.keys.end());
     }
     return absl::FailedPreconditionError(
@@ -320,9 +312,8 @@ absl::StatusOr<ReportTable> BuildReportTable(const std::vector<ReportJob>& jobs,
     });
   }
   for (const std::string& param : table.row_params) {
-    const bool any = std::any_of(reported.begin(), reported.end(), [&](const ReportJob& job) {
-      return !ParamOrNull(job.params, param).is_null();
-    });
+    const bool any = std::any_of(reported.begin(), reported.end(),
+                                 [&](const ReportJob& job) { return !ParamOrNull(job.params, param).is_null(); });
     if (!any) {
       return UsageError(absl::StrCat("--rows: no reported job has the parameter '", param, "'"));
     }
@@ -402,9 +393,7 @@ std::string RenderReportMarkdown(const ReportTable& table) {
   absl::StrAppend(&text, "|");
   for (size_t i = 0; i < headers.size(); ++i) {
     const size_t dashes = static_cast<size_t>(widths[i]);
-    absl::StrAppend(&text, " ",
-                    i >= right_from ? std::string(dashes - 1, '-') + ":" : std::string(dashes, '-'),
-                    " |");
+    absl::StrAppend(&text, " ", i >= right_from ? std::string(dashes - 1, '-') + ":" : std::string(dashes, '-'), " |");
   }
   absl::StrAppend(&text, "\n");
   for (const auto& cells : body) absl::StrAppend(&text, line(cells));
@@ -412,8 +401,8 @@ std::string RenderReportMarkdown(const ReportTable& table) {
     if (!fallback_used[c]) continue;
     const ReportColumn& column = table.columns[c];
     absl::StrAppend(&text, "\n† ", column.label, ": from ",
-                    absl::StrJoin(column.keys.begin() + 1, column.keys.end(), " or "),
-                    " where the row has no ", column.keys.front(), ".\n");
+                    absl::StrJoin(column.keys.begin() + 1, column.keys.end(), " or "), " where the row has no ",
+                    column.keys.front(), ".\n");
   }
   return text;
 }
@@ -452,20 +441,17 @@ nlohmann::json ReportTableToJson(const ReportTable& table) {
   nlohmann::json rows = nlohmann::json::array();
   for (const ReportRow& row : table.rows) {
     nlohmann::json params = nlohmann::json::object();
-    for (size_t i = 0; i < table.row_params.size(); ++i)
-      params[table.row_params[i]] = row.values[i];
+    for (size_t i = 0; i < table.row_params.size(); ++i) params[table.row_params[i]] = row.values[i];
     nlohmann::json values = nlohmann::json::object();
     for (size_t c = 0; c < table.columns.size(); ++c) {
       const ReportCell& cell = row.cells[c];
-      values[table.columns[c].id] = cell.count == 0
-                                        ? nlohmann::json(nullptr)
-                                        : nlohmann::json{{"mean", JsonNumber(cell.mean)},
-                                                         {"std", JsonNumber(cell.std_dev)},
-                                                         {"n", cell.count},
-                                                         {"key", cell.key}};
+      values[table.columns[c].id] = cell.count == 0 ? nlohmann::json(nullptr)
+                                                    : nlohmann::json{{"mean", JsonNumber(cell.mean)},
+                                                                     {"std", JsonNumber(cell.std_dev)},
+                                                                     {"n", cell.count},
+                                                                     {"key", cell.key}};
     }
-    rows.push_back(
-        {{"params", params}, {"n", row.repetitions}, {"job_ids", row.job_ids}, {"values", values}});
+    rows.push_back({{"params", params}, {"n", row.repetitions}, {"job_ids", row.job_ids}, {"values", values}});
   }
   return {{"row_params", table.row_params}, {"columns", columns}, {"rows", rows}};
 }

@@ -109,8 +109,7 @@ struct ReportTable {
 // FAILED_PRECONDITION when there are no jobs, or no job has any column
 // (the message lists the keys the jobs do report); a usage error for a
 // --rows parameter no reported job has.
-absl::StatusOr<ReportTable> BuildReportTable(const std::vector<ReportJob>& jobs,
-                                             const ReportOptions& options);
+absl::StatusOr<ReportTable> BuildReportTable(const std::vector<ReportJob>& jobs, const ReportOptions& options);
 
 // A GitHub markdown table, padded to line up as plain text: row
 // parameters, n, then "mean ± std" per column. The mean alone for one value

@@ -24,8 +24,7 @@ std::vector<std::string> RowTexts(const ReportTable& table) {
   for (const ReportRow& row : table.rows) {
     std::string text;
     for (const nlohmann::json& value : row.values) {
-      text +=
-          (text.empty() ? "" : "/") + (value.is_string() ? value.get<std::string>() : value.dump());
+      text += (text.empty() ? "" : "/") + (value.is_string() ? value.get<std::string>() : value.dump());
     }
     texts.push_back(text);
   }
@@ -73,27 +72,23 @@ TEST(ReportTableTest, SingleRepetitionShowsTheMeanOnly) {
   ReportTable table = Build({Job(7, {{"attention", "Attn"}}, {{"test_loss", 0.97913}})});
   ASSERT_EQ(table.rows.size(), 1u);
   EXPECT_TRUE(std::isnan(table.rows[0].cells[0].std_dev));
-  EXPECT_NE(RenderReportMarkdown(table).find("| 0.979 |"), std::string::npos)
-      << RenderReportMarkdown(table);
+  EXPECT_NE(RenderReportMarkdown(table).find("| 0.979 |"), std::string::npos) << RenderReportMarkdown(table);
 }
 
 TEST(ReportTableTest, RowsFollowThePaperOrder) {
   std::vector<ReportJob> jobs;
   int64_t id = 0;
-  for (const char* attention :
-       {"CirRelAttn-H", "Zeta", "RelAttn", "Attn", "CirRelAttn-S", "RIPOAttn", "Alpha"}) {
+  for (const char* attention : {"CirRelAttn-H", "Zeta", "RelAttn", "Attn", "CirRelAttn-S", "RIPOAttn", "Alpha"}) {
     for (const char* representation : {"event", "note"}) {
-      jobs.push_back(Job(++id, {{"representation", representation}, {"attention", attention}},
-                         {{"test_loss", 1.0}}));
+      jobs.push_back(Job(++id, {{"representation", representation}, {"attention", attention}}, {{"test_loss", 1.0}}));
     }
   }
   ReportTable table = Build(jobs);
   ASSERT_EQ(table.row_params, (std::vector<std::string>{"representation", "attention"}));
   EXPECT_EQ(RowTexts(table), (std::vector<std::string>{
-                                 "note/Attn", "note/RelAttn", "note/RIPOAttn", "note/CirRelAttn-S",
-                                 "note/CirRelAttn-H", "note/Alpha", "note/Zeta", "event/Attn",
-                                 "event/RelAttn", "event/RIPOAttn", "event/CirRelAttn-S",
-                                 "event/CirRelAttn-H", "event/Alpha", "event/Zeta"}));
+                                 "note/Attn", "note/RelAttn", "note/RIPOAttn", "note/CirRelAttn-S", "note/CirRelAttn-H",
+                                 "note/Alpha", "note/Zeta", "event/Attn", "event/RelAttn", "event/RIPOAttn",
+                                 "event/CirRelAttn-S", "event/CirRelAttn-H", "event/Alpha", "event/Zeta"}));
 }
 
 TEST(ReportTableTest, DataFractionDescendingOtherValuesAscendingMissingLast) {
@@ -105,8 +100,7 @@ TEST(ReportTableTest, DataFractionDescendingOtherValuesAscendingMissingLast) {
   };
   ReportTable table = Build(jobs);
   ASSERT_EQ(table.row_params, (std::vector<std::string>{"data_fraction", "attention"}));
-  EXPECT_EQ(RowTexts(table),
-            (std::vector<std::string>{"1/Attn", "0.5/Attn", "0.125/Attn", "null/Attn"}));
+  EXPECT_EQ(RowTexts(table), (std::vector<std::string>{"1/Attn", "0.5/Attn", "0.125/Attn", "null/Attn"}));
 
   // Any other parameter: numbers numerically (2 before 10), then strings.
   std::vector<ReportJob> seeds = {
@@ -120,20 +114,17 @@ TEST(ReportTableTest, DefaultRowsOnlyVaryingRepresentationAndFraction) {
   std::vector<ReportJob> one_representation = {
       Job(1, {{"representation", "note"}, {"data_fraction", 1}, {"attention", "Attn"}, {"seed", 1}},
           {{"test_loss", 1}}),
-      Job(2,
-          {{"representation", "note"}, {"data_fraction", 0.5}, {"attention", "Attn"}, {"seed", 1}},
+      Job(2, {{"representation", "note"}, {"data_fraction", 0.5}, {"attention", "Attn"}, {"seed", 1}},
           {{"test_loss", 1}}),
   };
-  EXPECT_EQ(DefaultRowParams(one_representation),
-            (std::vector<std::string>{"data_fraction", "attention"}));
+  EXPECT_EQ(DefaultRowParams(one_representation), (std::vector<std::string>{"data_fraction", "attention"}));
 
   // attention is a row even when it has a single value.
   std::vector<ReportJob> one_attention = {
       Job(1, {{"representation", "note"}, {"attention", "Attn"}}, {{"test_loss", 1}}),
       Job(2, {{"representation", "event"}, {"attention", "Attn"}}, {{"test_loss", 1}}),
   };
-  EXPECT_EQ(DefaultRowParams(one_attention),
-            (std::vector<std::string>{"representation", "attention"}));
+  EXPECT_EQ(DefaultRowParams(one_attention), (std::vector<std::string>{"representation", "attention"}));
 
   // None of the three: a single row holding every job.
   std::vector<ReportJob> plain = {Job(1, {{"lr", 0.1}, {"seed", 1}}, {{"test_loss", 1.0}}),
@@ -221,8 +212,7 @@ TEST(ReportTableTest, ExplicitColumnsUseRawKeys) {
       Job(1, {{"attention", "CirRelAttn-H"}},
           {{"self_similarity_lag4", 0.61234}, {"ms_per_note", 20.8123}, {"lr_final", 0.000012344}}),
   };
-  ReportTable table =
-      Build(jobs, {.column_keys = {"ms_per_note", "self_similarity_lag4", "lr_final", "note_f1"}});
+  ReportTable table = Build(jobs, {.column_keys = {"ms_per_note", "self_similarity_lag4", "lr_final", "note_f1"}});
   ASSERT_EQ(table.columns.size(), 4u);  // kept even where no job has it (note_f1)
   EXPECT_EQ(RenderReportMarkdown(table),
             "| attention    |   n | ms_per_note | self_similarity_lag4 |  lr_final | note_f1 |\n"
@@ -239,15 +229,13 @@ TEST(ReportTableTest, ErrorsSayWhatIsMissing) {
   absl::StatusOr<ReportTable> no_columns = BuildReportTable(jobs, {});
   ASSERT_FALSE(no_columns.ok());
   EXPECT_EQ(no_columns.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(no_columns.status().message().find("its jobs report: acc, loss"), std::string::npos)
-      << no_columns.status();
+  EXPECT_NE(no_columns.status().message().find("its jobs report: acc, loss"), std::string::npos) << no_columns.status();
   EXPECT_NE(no_columns.status().message().find("--columns"), std::string::npos);
 
   absl::StatusOr<ReportTable> unknown_key = BuildReportTable(jobs, {.column_keys = {"bleu"}});
   EXPECT_EQ(unknown_key.status().code(), absl::StatusCode::kFailedPrecondition);
 
-  absl::StatusOr<ReportTable> unknown_row =
-      BuildReportTable(jobs, {.row_params = {"depth"}, .column_keys = {"loss"}});
+  absl::StatusOr<ReportTable> unknown_row = BuildReportTable(jobs, {.row_params = {"depth"}, .column_keys = {"loss"}});
   ASSERT_FALSE(unknown_row.ok());
   EXPECT_TRUE(IsUsageError(unknown_row.status())) << unknown_row.status();
 }
@@ -255,8 +243,7 @@ TEST(ReportTableTest, ErrorsSayWhatIsMissing) {
 TEST(ReportTableTest, MarkdownEscapesPipesAndCsvQuotes) {
   std::vector<ReportJob> jobs = {Job(1, {{"attention", "a|b, c"}}, {{"test_loss", 1.0}})};
   ReportTable table = Build(jobs);
-  EXPECT_NE(RenderReportMarkdown(table).find("| a\\|b, c "), std::string::npos)
-      << RenderReportMarkdown(table);
+  EXPECT_NE(RenderReportMarkdown(table).find("| a\\|b, c "), std::string::npos) << RenderReportMarkdown(table);
   EXPECT_EQ(RenderReportCsv(table),
             "attention,n,loss_mean,loss_std,loss_n,loss_key\n"
             "\"a|b, c\",1,1,,1,test_loss\n");

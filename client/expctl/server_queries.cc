@@ -15,8 +15,7 @@ absl::StatusOr<v1::Sweep> FetchSweep(Connection& connection, int64_t sweep_id) {
   v1::GetSweepRequest request;
   request.set_sweep_id(sweep_id);
   v1::GetSweepResponse response;
-  EXPSVC_RETURN_IF_ERROR(
-      connection.Call(connection.sweeps(), &v1::SweepService::Stub::GetSweep, request, &response));
+  EXPSVC_RETURN_IF_ERROR(connection.Call(connection.sweeps(), &v1::SweepService::Stub::GetSweep, request, &response));
   return response.sweep();
 }
 
@@ -24,8 +23,7 @@ absl::StatusOr<v1::Job> FetchJob(Connection& connection, int64_t job_id) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   v1::GetJobResponse response;
-  EXPSVC_RETURN_IF_ERROR(
-      connection.Call(connection.jobs(), &v1::JobService::Stub::GetJob, request, &response));
+  EXPSVC_RETURN_IF_ERROR(connection.Call(connection.jobs(), &v1::JobService::Stub::GetJob, request, &response));
   return response.job();
 }
 
@@ -33,8 +31,7 @@ absl::StatusOr<JobPage> ListJobsPaged(Connection& connection, const JobQuery& qu
   JobPage page;
   int64_t after_id = 0;
   while (true) {
-    const int64_t remaining =
-        query.limit > 0 ? query.limit - static_cast<int64_t>(page.jobs.size()) : kJobsPerPage;
+    const int64_t remaining = query.limit > 0 ? query.limit - static_cast<int64_t>(page.jobs.size()) : kJobsPerPage;
     if (remaining <= 0) break;
     // Ask for one more than needed on the last page to learn whether
     // anything was left out.
@@ -48,8 +45,7 @@ absl::StatusOr<JobPage> ListJobsPaged(Connection& connection, const JobQuery& qu
     request.set_limit(static_cast<int32_t>(wanted));
     request.set_after_id(after_id);
     v1::ListJobsResponse response;
-    EXPSVC_RETURN_IF_ERROR(
-        connection.Call(connection.jobs(), &v1::JobService::Stub::ListJobs, request, &response));
+    EXPSVC_RETURN_IF_ERROR(connection.Call(connection.jobs(), &v1::JobService::Stub::ListJobs, request, &response));
 
     for (const v1::Job& job : response.jobs()) {
       if (query.limit > 0 && static_cast<int64_t>(page.jobs.size()) >= query.limit) {

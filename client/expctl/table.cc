@@ -14,7 +14,9 @@ namespace {
 constexpr absl::string_view kEllipsis = "…";
 constexpr int kColumnGap = 2;
 
-bool IsContinuationByte(unsigned char byte) { return (byte & 0xC0) == 0x80; }
+bool IsContinuationByte(unsigned char byte) {
+  return (byte & 0xC0) == 0x80;
+}
 
 // Cells are single-line: newlines and tabs would break the alignment.
 std::string FlattenWhitespace(absl::string_view text) {
@@ -75,8 +77,7 @@ std::string Table::Render(int max_width) const {
     for (const auto& row : rows_) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
   }
   auto total_width = [&] {
-    return std::accumulate(widths.begin(), widths.end(), 0) +
-           kColumnGap * static_cast<int>(column_count - 1);
+    return std::accumulate(widths.begin(), widths.end(), 0) + kColumnGap * static_cast<int>(column_count - 1);
   };
   // Narrow the widest shrinkable column one step at a time, so several
   // free-text columns share the cut instead of one losing everything.
@@ -138,7 +139,9 @@ std::string Table::RenderCsv() const {
   return out;
 }
 
-bool StdoutIsTerminal() { return isatty(STDOUT_FILENO) == 1; }
+bool StdoutIsTerminal() {
+  return isatty(STDOUT_FILENO) == 1;
+}
 
 int OutputWidth() {
   if (!StdoutIsTerminal()) return kNonTerminalWidth;

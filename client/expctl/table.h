@@ -3,8 +3,8 @@
 // code points, so "…" is one column.
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 namespace expsvc::expctl {
 

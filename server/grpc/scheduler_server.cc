@@ -80,6 +80,8 @@ void SchedulerServer::Shutdown() {
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
-SchedulerServer::~SchedulerServer() { Shutdown(); }
+SchedulerServer::~SchedulerServer() {
+  Shutdown();
+}
 
 }  // namespace expsvc::server

@@ -12,22 +12,27 @@ constexpr std::initializer_list<Role> kUsers = {Role::kUser};
 
 grpc::Status SweepServiceImpl::SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
                                            v1::SubmitSweepResponse* response) {
-  return AuthorizedCall(context, *deps_.authenticator, kUsers, [&] { return AssignTo(deps_.scheduler->SubmitSweep(*request), response); });
+  return AuthorizedCall(context, *deps_.authenticator, kUsers,
+                        [&] { return AssignTo(deps_.scheduler->SubmitSweep(*request), response); });
 }
 
 grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
                                         v1::GetSweepResponse* response) {
-  return AuthorizedCall(context, *deps_.authenticator, kUsers, [&] { return AssignTo(deps_.scheduler->GetSweep(request->sweep_id()), response->mutable_sweep()); });
+  return AuthorizedCall(context, *deps_.authenticator, kUsers, [&] {
+    return AssignTo(deps_.scheduler->GetSweep(request->sweep_id()), response->mutable_sweep());
+  });
 }
 
 grpc::Status SweepServiceImpl::ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
                                           v1::ListSweepsResponse* response) {
-  return AuthorizedCall(context, *deps_.authenticator, kUsers, [&] { return AssignTo(deps_.scheduler->ListSweeps(*request), response); });
+  return AuthorizedCall(context, *deps_.authenticator, kUsers,
+                        [&] { return AssignTo(deps_.scheduler->ListSweeps(*request), response); });
 }
 
 grpc::Status SweepServiceImpl::CancelSweep(grpc::ServerContext* context, const v1::CancelSweepRequest* request,
                                            v1::CancelSweepResponse* response) {
-  return AuthorizedCall(context, *deps_.authenticator, kUsers, [&] { return AssignTo(deps_.scheduler->CancelSweep(*request), response); });
+  return AuthorizedCall(context, *deps_.authenticator, kUsers,
+                        [&] { return AssignTo(deps_.scheduler->CancelSweep(*request), response); });
 }
 
 grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
@@ -39,8 +44,8 @@ grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context, const v1
     while (!context->IsCancelled()) {
       auto sweep = deps_.scheduler->GetSweep(request->sweep_id());
       if (!sweep.ok()) return sweep.status();
-      const bool changed = !last_sent.has_value() ||
-                           !google::protobuf::util::MessageDifferencer::Equals(*last_sent, sweep->counts());
+      const bool changed =
+          !last_sent.has_value() || !google::protobuf::util::MessageDifferencer::Equals(*last_sent, sweep->counts());
       if (changed) {
         last_sent = sweep->counts();
         v1::WatchSweepResponse update;

@@ -40,8 +40,7 @@ grpc::Status WorkerServiceImpl::ReportMetrics(grpc::ServerContext* context, cons
 
 grpc::Status WorkerServiceImpl::AppendLogs(grpc::ServerContext* context, const v1::AppendLogsRequest* request,
                                            v1::AppendLogsResponse*) {
-  return AuthorizedCall(context, *deps_.authenticator, kWorkers,
-                        [&] { return deps_.scheduler->AppendLogs(*request); });
+  return AuthorizedCall(context, *deps_.authenticator, kWorkers, [&] { return deps_.scheduler->AppendLogs(*request); });
 }
 
 grpc::Status WorkerServiceImpl::UploadArtifact(grpc::ServerContext* context,

@@ -1,7 +1,7 @@
 #include "server/scheduler/artifact_store.h"
 
-#include <atomic>
 #include <unistd.h>
+#include <atomic>
 
 #include <filesystem>
 
@@ -16,8 +16,8 @@ absl::Status ValidateArtifactName(const std::string& name) {
         absl::StrCat("invalid artifact name '", name, "': 1 to 200 characters, not starting with '.'"));
   }
   for (char c : name) {
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                         c == '_' || c == '-';
+    const bool allowed =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!allowed) {
       return absl::InvalidArgumentError(
           absl::StrCat("invalid artifact name '", name, "': only letters, digits, '.', '_' and '-' are allowed"));
@@ -51,8 +51,8 @@ absl::Status ArtifactUpload::Open() {
 absl::Status ArtifactUpload::Append(const std::string& chunk) {
   received_ += static_cast<int64_t>(chunk.size());
   if (received_ > expected_size_) {
-    return absl::InvalidArgumentError(absl::StrCat("artifact '", name_, "' is larger than the announced ",
-                                                   expected_size_, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("artifact '", name_, "' is larger than the announced ", expected_size_, " bytes"));
   }
   hasher_.Update(chunk);
   out_.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
@@ -62,13 +62,13 @@ absl::Status ArtifactUpload::Append(const std::string& chunk) {
 
 absl::StatusOr<std::string> ArtifactUpload::Finish() {
   if (received_ != expected_size_) {
-    return absl::InvalidArgumentError(absl::StrCat("artifact '", name_, "' is truncated: received ", received_,
-                                                   " of ", expected_size_, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("artifact '", name_, "' is truncated: received ", received_, " of ", expected_size_, " bytes"));
   }
   const std::string digest = hasher_.FinishHex();
   if (digest != expected_sha256_) {
-    return absl::DataLossError(absl::StrCat("artifact '", name_, "' checksum mismatch: expected ", expected_sha256_,
-                                            ", received ", digest));
+    return absl::DataLossError(
+        absl::StrCat("artifact '", name_, "' checksum mismatch: expected ", expected_sha256_, ", received ", digest));
   }
   out_.flush();
   out_.close();

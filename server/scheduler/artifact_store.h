@@ -48,9 +48,8 @@ class ArtifactStore {
  public:
   explicit ArtifactStore(std::string root) : root_(std::move(root)) {}
   absl::Status Initialize();  // creates the root and its tmp/ folder
-  absl::StatusOr<std::unique_ptr<ArtifactUpload>> BeginUpload(int64_t sweep_id, int64_t job_id,
-                                                              const std::string& name, int64_t size,
-                                                              const std::string& sha256);
+  absl::StatusOr<std::unique_ptr<ArtifactUpload>> BeginUpload(int64_t sweep_id, int64_t job_id, const std::string& name,
+                                                              int64_t size, const std::string& sha256);
   // Deletes a file this store wrote (a replaced artifact); missing is fine.
   void Remove(const std::string& path);
   const std::string& root() const { return root_; }

@@ -42,7 +42,9 @@ absl::Status ValidateLease(const JobLease& lease) {
 Scheduler::Scheduler(storage::PostgresStore* store, ArtifactStore* artifacts, SchedulerOptions options)
     : store_(store), artifacts_(artifacts), options_(options) {}
 
-Scheduler::~Scheduler() { Stop(); }
+Scheduler::~Scheduler() {
+  Stop();
+}
 
 void Scheduler::Start() {
   std::lock_guard lock(stop_mutex_);
@@ -179,8 +181,9 @@ absl::StatusOr<expsvc::v1::RetryJobResponse> Scheduler::RetryJob(const expsvc::v
 
 absl::StatusOr<expsvc::v1::GetJobLogsResponse> Scheduler::GetJobLogs(const expsvc::v1::GetJobLogsRequest& request) {
   EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.job_id(), "job"));
-  EXPSVC_ASSIGN_OR_RETURN(auto lines, store_->GetLogs(request.job_id(), request.after_seq(),
-                                                      std::clamp(request.limit() <= 0 ? 1000 : request.limit(), 1, 10000)));
+  EXPSVC_ASSIGN_OR_RETURN(auto lines,
+                          store_->GetLogs(request.job_id(), request.after_seq(),
+                                          std::clamp(request.limit() <= 0 ? 1000 : request.limit(), 1, 10000)));
   expsvc::v1::GetJobLogsResponse response;
   for (auto& line : lines) *response.add_lines() = std::move(line);
   return response;
@@ -295,7 +298,8 @@ absl::Status Scheduler::AppendLogs(const expsvc::v1::AppendLogsRequest& request)
   return store_->AppendLogs(request.lease(), lines);
 }
 
-absl::StatusOr<expsvc::v1::CompleteJobsResponse> Scheduler::CompleteJobs(const expsvc::v1::CompleteJobsRequest& request) {
+absl::StatusOr<expsvc::v1::CompleteJobsResponse> Scheduler::CompleteJobs(
+    const expsvc::v1::CompleteJobsRequest& request) {
   if (request.worker_id().empty()) return absl::InvalidArgumentError("completion without a worker id");
   std::vector<JobLease> leases;
   for (const auto& completion : request.completions()) {
@@ -329,7 +333,8 @@ absl::StatusOr<expsvc::v1::FailJobResponse> Scheduler::FailJob(const expsvc::v1:
   return response;
 }
 
-absl::StatusOr<std::unique_ptr<ArtifactUpload>> Scheduler::BeginArtifactUpload(const expsvc::v1::ArtifactHeader& header) {
+absl::StatusOr<std::unique_ptr<ArtifactUpload>> Scheduler::BeginArtifactUpload(
+    const expsvc::v1::ArtifactHeader& header) {
   EXPSVC_RETURN_IF_ERROR(ValidateLease(header.lease()));
   EXPSVC_RETURN_IF_ERROR(ValidateArtifactName(header.name()));
   if (header.size_bytes() > options_.max_artifact_bytes) {
@@ -342,7 +347,7 @@ absl::StatusOr<std::unique_ptr<ArtifactUpload>> Scheduler::BeginArtifactUpload(c
 }
 
 absl::StatusOr<expsvc::v1::ArtifactRef> Scheduler::FinishArtifactUpload(const expsvc::v1::ArtifactHeader& header,
-                                                                       ArtifactUpload& upload) {
+                                                                        ArtifactUpload& upload) {
   EXPSVC_ASSIGN_OR_RETURN(std::string path, upload.Finish());
   auto recorded = store_->RecordArtifact(header.lease(), header.name(), header.size_bytes(), header.sha256(), path);
   if (!recorded.ok()) {
@@ -356,7 +361,8 @@ absl::StatusOr<expsvc::v1::ArtifactRef> Scheduler::FinishArtifactUpload(const ex
   return recorded->first.ref;
 }
 
-absl::StatusOr<expsvc::v1::QueryMetricsResponse> Scheduler::QueryMetrics(const expsvc::v1::QueryMetricsRequest& request) {
+absl::StatusOr<expsvc::v1::QueryMetricsResponse> Scheduler::QueryMetrics(
+    const expsvc::v1::QueryMetricsRequest& request) {
   if (request.sweep_id() <= 0 && request.job_ids_size() == 0) {
     return absl::InvalidArgumentError("a metrics query needs a sweep id or job ids");
   }

@@ -128,8 +128,7 @@ TEST_F(SchedulerTest, MigrationsAreIdempotentAndChecked) {
   std::ofstream(absl::StrCat(copy, "/0001_initial.up.sql"), std::ios::app) << "\n-- edited\n";
   auto edited = storage::ApplyMigrations(conninfo_, copy);
   ASSERT_FALSE(edited.ok());
-  EXPECT_NE(edited.status().message().find("was changed after it was applied"), std::string::npos)
-      << edited.status();
+  EXPECT_NE(edited.status().message().find("was changed after it was applied"), std::string::npos) << edited.status();
 }
 
 TEST_F(SchedulerTest, ChildrenWaitForParents) {

@@ -11,8 +11,8 @@ ConnectionPool::ConnectionPool(std::string conninfo, int size, std::map<std::str
   for (int slot = size - 1; slot >= 0; --slot) free_slots_.push_back(slot);
 }
 
-absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Create(
-    std::string conninfo, int size, std::map<std::string, std::string> statements) {
+absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Create(std::string conninfo, int size,
+                                                                       std::map<std::string, std::string> statements) {
   if (size < 1) return absl::InvalidArgumentError("connection pool size must be at least 1");
   std::unique_ptr<ConnectionPool> pool(new ConnectionPool(std::move(conninfo), size, std::move(statements)));
   // Open one connection now so a wrong address fails at startup, not later.
@@ -65,8 +65,12 @@ ConnectionPool::Handle::~Handle() {
   if (pool_ != nullptr) pool_->Release(slot_);
 }
 
-pqxx::connection& ConnectionPool::Handle::connection() { return *pool_->connections_[slot_]; }
+pqxx::connection& ConnectionPool::Handle::connection() {
+  return *pool_->connections_[slot_];
+}
 
-void ConnectionPool::Handle::MarkBroken() { pool_->connections_[slot_].reset(); }
+void ConnectionPool::Handle::MarkBroken() {
+  pool_->connections_[slot_].reset();
+}
 
 }  // namespace expsvc::storage

@@ -42,8 +42,9 @@ absl::StatusOr<std::vector<MigrationFile>> LoadMigrations(const std::string& dir
   std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.version < b.version; });
   for (size_t i = 0; i < files.size(); ++i) {
     if (files[i].version != static_cast<int>(i) + 1) {
-      return absl::FailedPreconditionError(absl::StrCat("migrations must be numbered 0001, 0002, ... without gaps or duplicates; found ",
-                                                        files[i].name, " at position ", i + 1));
+      return absl::FailedPreconditionError(
+          absl::StrCat("migrations must be numbered 0001, 0002, ... without gaps or duplicates; found ", files[i].name,
+                       " at position ", i + 1));
     }
   }
   if (files.empty()) return absl::NotFoundError(absl::StrCat("no NNNN_name.up.sql files in ", directory));
@@ -66,9 +67,9 @@ absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& conninfo, con
     for (const auto& row : applied) {
       const int version = row[0].as<int>();
       if (version > static_cast<int>(files->size())) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the database has migration ", row[1].c_str(), " which is not in ", directory,
-            ": this scheduler is older than the database schema"));
+        return absl::FailedPreconditionError(absl::StrCat("the database has migration ", row[1].c_str(),
+                                                          " which is not in ", directory,
+                                                          ": this scheduler is older than the database schema"));
       }
       const MigrationFile& file = (*files)[version - 1];
       if (file.checksum != row[2].c_str()) {

@@ -17,8 +17,8 @@ TEST(PgArraysTest, TextIsQuotedAndEscaped) {
 
 TEST(PgArraysTest, NumbersKeepSpecialValues) {
   EXPECT_EQ(IntArrayLiteral({1, -2, 3}), "{1,-2,3}");
-  EXPECT_EQ(DoubleArrayLiteral({0.5, std::nan(""), std::numeric_limits<double>::infinity(),
-                                -std::numeric_limits<double>::infinity()}),
+  EXPECT_EQ(DoubleArrayLiteral(
+                {0.5, std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()}),
             "{0.5,NaN,Infinity,-Infinity}");
 }
 

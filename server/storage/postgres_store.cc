@@ -4,8 +4,8 @@
 #include <chrono>
 #include <map>
 #include <random>
-#include <thread>
 #include <set>
+#include <thread>
 
 #include <google/protobuf/util/json_util.h>
 
@@ -225,8 +225,8 @@ absl::Status LeaseRefusal(pqxx::work& txn, const JobLease& lease) {
   if (current.empty()) return absl::NotFoundError(absl::StrCat("job ", lease.job_id(), " does not exist"));
   const int64_t epoch = current[0][1].as<int64_t>();
   if (epoch != lease.epoch()) {
-    return absl::FailedPreconditionError(absl::StrCat("stale lease for job ", lease.job_id(), ": epoch ",
-                                                      lease.epoch(), ", current epoch ", epoch));
+    return absl::FailedPreconditionError(
+        absl::StrCat("stale lease for job ", lease.job_id(), ": epoch ", lease.epoch(), ", current epoch ", epoch));
   }
   return absl::FailedPreconditionError(
       absl::StrCat("job ", lease.job_id(), " is ", current[0][0].c_str(), ", not running under this lease"));
@@ -306,12 +306,9 @@ expsvc::v1::Sweep RowToSweep(const pqxx::row& row, bool with_spec) {
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kAdmin:
-      return "admin";
-    case Role::kUser:
-      return "user";
-    case Role::kWorker:
-      return "worker";
+    case Role::kAdmin: return "admin";
+    case Role::kUser: return "user";
+    case Role::kWorker: return "worker";
   }
   return "?";
 }
@@ -368,14 +365,15 @@ absl::Status PostgresStore::CreateToken(const std::string& name, Role role, cons
 }
 
 absl::StatusOr<std::optional<Role>> PostgresStore::LookupToken(const std::string& token_hash) {
-  return InSingleStatement("looking up a token", [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<Role>> {
-    pqxx::result row =
-        txn.exec_params("SELECT role FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL", token_hash);
-    if (row.empty()) return std::optional<Role>();
-    auto role = ParseRole(row[0][0].c_str());
-    if (!role.ok()) return role.status();
-    return std::optional<Role>(*role);
-  });
+  return InSingleStatement(
+      "looking up a token", [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<Role>> {
+        pqxx::result row =
+            txn.exec_params("SELECT role FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL", token_hash);
+        if (row.empty()) return std::optional<Role>();
+        auto role = ParseRole(row[0][0].c_str());
+        if (!role.ok()) return role.status();
+        return std::optional<Role>(*role);
+      });
 }
 
 absl::StatusOr<std::string> PostgresStore::RegisterWorker(const expsvc::v1::RegisterWorkerRequest& request) {
@@ -431,17 +429,18 @@ absl::StatusOr<CreatedSweep> PostgresStore::CreateSweep(const SweepPlan& plan, c
       if (!existing.empty()) return CreatedSweep{existing[0][0].as<int64_t>(), true};
     }
     const int64_t sweep_id =
-        txn.exec_params1("INSERT INTO sweeps (name, idempotency_key, spec_yaml) VALUES ($1, NULLIF($2, ''), $3) "
-                         "RETURNING id",
-                         plan.name, idempotency_key, spec_yaml)[0]
+        txn.exec_params1(
+               "INSERT INTO sweeps (name, idempotency_key, spec_yaml) VALUES ($1, NULLIF($2, ''), $3) "
+               "RETURNING id",
+               plan.name, idempotency_key, spec_yaml)[0]
             .as<int64_t>();
     const size_t count = plan.jobs.size();
     if (count == 0) return CreatedSweep{sweep_id, false};
     // Ids are taken first so dependencies can be written in the same pass.
     std::vector<int64_t> ids;
     ids.reserve(count);
-    for (const auto& row : txn.exec_params("SELECT nextval('jobs_id_seq') FROM generate_series(1, $1)",
-                                           static_cast<int64_t>(count))) {
+    for (const auto& row :
+         txn.exec_params("SELECT nextval('jobs_id_seq') FROM generate_series(1, $1)", static_cast<int64_t>(count))) {
       ids.push_back(row[0].as<int64_t>());
     }
     std::vector<std::string> stages, kinds, params, states, group_keys;
@@ -476,8 +475,9 @@ FROM unnest($1::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::t
                     IntArrayLiteral(priorities), IntArrayLiteral(max_attempts), IntArrayLiteral(cpu_cores),
                     IntArrayLiteral(memory_mb), IntArrayLiteral(gpus), IntArrayLiteral(pending));
     if (!children.empty()) {
-      txn.exec_params("INSERT INTO job_dependencies (job_id, parent_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
-                      IntArrayLiteral(children), IntArrayLiteral(parents));
+      txn.exec_params(
+          "INSERT INTO job_dependencies (job_id, parent_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
+          IntArrayLiteral(children), IntArrayLiteral(parents));
     }
     return CreatedSweep{sweep_id, false};
   };
@@ -489,10 +489,11 @@ FROM unnest($1::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::t
 
 absl::StatusOr<expsvc::v1::Sweep> PostgresStore::GetSweep(int64_t sweep_id) {
   return InTransaction("reading a sweep", [&](pqxx::work& txn) -> absl::StatusOr<expsvc::v1::Sweep> {
-    pqxx::result rows = txn.exec_params(
-        absl::StrCat("SELECT ", kSweepColumns, " FROM sweeps s LEFT JOIN jobs j ON j.sweep_id = s.id WHERE s.id = $1 "
-                                               "GROUP BY s.id"),
-        sweep_id);
+    pqxx::result rows =
+        txn.exec_params(absl::StrCat("SELECT ", kSweepColumns,
+                                     " FROM sweeps s LEFT JOIN jobs j ON j.sweep_id = s.id WHERE s.id = $1 "
+                                     "GROUP BY s.id"),
+                        sweep_id);
     if (rows.empty()) return absl::NotFoundError(absl::StrCat("sweep ", sweep_id, " does not exist"));
     return RowToSweep(rows[0], true);
   });
@@ -527,14 +528,14 @@ absl::StatusOr<int64_t> PostgresStore::CancelSweep(int64_t sweep_id, const std::
 
 absl::StatusOr<std::vector<Job>> PostgresStore::ListJobs(const JobFilter& filter) {
   return InTransaction("listing jobs", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<Job>> {
-    pqxx::result rows = txn.exec_params(
-        absl::StrCat("SELECT ", kJobColumns, R"sql( FROM jobs j
+    pqxx::result rows =
+        txn.exec_params(absl::StrCat("SELECT ", kJobColumns, R"sql( FROM jobs j
 WHERE ($1 = 0 OR j.sweep_id = $1) AND (cardinality($2::text[]) = 0 OR j.state = ANY($2::text[]))
   AND ($3 = '' OR j.kind = $3) AND j.params @> $4::jsonb AND j.id > $5
 ORDER BY j.id LIMIT $6)sql"),
-        filter.sweep_id, TextArrayLiteral(filter.states), filter.kind,
-        filter.params_filter_json.empty() ? std::string("{}") : filter.params_filter_json, filter.after_id,
-        static_cast<int64_t>(filter.limit <= 0 ? 100 : filter.limit));
+                        filter.sweep_id, TextArrayLiteral(filter.states), filter.kind,
+                        filter.params_filter_json.empty() ? std::string("{}") : filter.params_filter_json,
+                        filter.after_id, static_cast<int64_t>(filter.limit <= 0 ? 100 : filter.limit));
     std::vector<Job> jobs;
     jobs.reserve(rows.size());
     for (const auto& row : rows) jobs.push_back(RowToJob(row));
@@ -621,7 +622,7 @@ WHERE j.id = ANY($1::bigint[]))sql",
 }
 
 absl::Status PostgresStore::FillArtifactsForLeases(pqxx::transaction_base& txn,
-                                                  std::vector<expsvc::v1::LeasedJob>& leased) {
+                                                   std::vector<expsvc::v1::LeasedJob>& leased) {
   if (leased.empty()) return absl::OkStatus();
   std::vector<int64_t> ids;
   std::map<int64_t, expsvc::v1::LeasedJob*> by_id;
@@ -648,10 +649,9 @@ absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(cons
   // One transaction: a claim whose artifact lookup fails leaves no job
   // leased to nobody.
   return InTransaction("leasing jobs", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> {
-    pqxx::result rows = txn.exec_prepared(kClaimStatement, request.worker_id, request.free_cpu_cores,
-                                          request.free_memory_mb, request.free_gpus,
-                                          static_cast<int64_t>(std::max(1, request.max_jobs)),
-                                          TextArrayLiteral(request.kinds), request.lease_ttl_ms);
+    pqxx::result rows = txn.exec_prepared(
+        kClaimStatement, request.worker_id, request.free_cpu_cores, request.free_memory_mb, request.free_gpus,
+        static_cast<int64_t>(std::max(1, request.max_jobs)), TextArrayLiteral(request.kinds), request.lease_ttl_ms);
     std::vector<expsvc::v1::LeasedJob> leased;
     leased.reserve(rows.size());
     for (const auto& row : rows) {
@@ -661,8 +661,7 @@ absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(cons
       job.set_lease_expires_at_ms(row[20].as<int64_t>());
       leased.push_back(std::move(job));
     }
-    std::sort(leased.begin(), leased.end(),
-              [](const auto& a, const auto& b) { return a.job().id() < b.job().id(); });
+    std::sort(leased.begin(), leased.end(), [](const auto& a, const auto& b) { return a.job().id() < b.job().id(); });
     EXPSVC_RETURN_IF_ERROR(FillArtifactsForLeases(txn, leased));
     return leased;
   });
@@ -676,20 +675,20 @@ absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> PostgresStore::RenewLeases(
     ids.push_back(lease.job_id());
     epochs.push_back(lease.epoch());
   }
-  return InSingleStatement("renewing leases",
-                       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> {
-                         pqxx::result rows = txn.exec_prepared(kRenewStatement, worker_id, IntArrayLiteral(ids),
-                                                               IntArrayLiteral(epochs), lease_ttl_ms);
-                         std::vector<expsvc::v1::LeaseStatus> statuses;
-                         for (const auto& row : rows) {
-                           expsvc::v1::LeaseStatus status;
-                           status.set_job_id(row[0].as<int64_t>());
-                           status.set_status(row[1].c_str());
-                           status.set_lease_expires_at_ms(row[2].as<int64_t>());
-                           statuses.push_back(std::move(status));
-                         }
-                         return statuses;
-                       });
+  return InSingleStatement(
+      "renewing leases", [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> {
+        pqxx::result rows =
+            txn.exec_prepared(kRenewStatement, worker_id, IntArrayLiteral(ids), IntArrayLiteral(epochs), lease_ttl_ms);
+        std::vector<expsvc::v1::LeaseStatus> statuses;
+        for (const auto& row : rows) {
+          expsvc::v1::LeaseStatus status;
+          status.set_job_id(row[0].as<int64_t>());
+          status.set_status(row[1].c_str());
+          status.set_lease_expires_at_ms(row[2].as<int64_t>());
+          statuses.push_back(std::move(status));
+        }
+        return statuses;
+      });
 }
 
 absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> PostgresStore::CompleteJobs(
@@ -699,19 +698,19 @@ absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> PostgresStore::Complet
     ids.push_back(lease.job_id());
     epochs.push_back(lease.epoch());
   }
-  return InSingleStatement("completing jobs",
-                       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
-                         pqxx::result rows = txn.exec_prepared(kCompleteStatement, worker_id, IntArrayLiteral(ids),
-                                                               IntArrayLiteral(epochs));
-                         std::vector<expsvc::v1::CompletionResult> results;
-                         for (const auto& row : rows) {
-                           expsvc::v1::CompletionResult result;
-                           result.set_job_id(row[0].as<int64_t>());
-                           result.set_status(row[1].c_str());
-                           results.push_back(std::move(result));
-                         }
-                         return results;
-                       });
+  return InSingleStatement(
+      "completing jobs", [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
+        pqxx::result rows =
+            txn.exec_prepared(kCompleteStatement, worker_id, IntArrayLiteral(ids), IntArrayLiteral(epochs));
+        std::vector<expsvc::v1::CompletionResult> results;
+        for (const auto& row : rows) {
+          expsvc::v1::CompletionResult result;
+          result.set_job_id(row[0].as<int64_t>());
+          result.set_status(row[1].c_str());
+          results.push_back(std::move(result));
+        }
+        return results;
+      });
 }
 
 absl::StatusOr<FailOutcome> PostgresStore::FailJob(const std::string& worker_id, const JobLease& lease,
@@ -749,9 +748,8 @@ absl::StatusOr<FailOutcome> PostgresStore::FailJob(const std::string& worker_id,
           CancelDescendants(txn, {lease.job_id()}, absl::StrCat("dependency ", lease.job_id(), " failed"));
     }
     txn.exec_prepared(kAppendLogsStatement, lease.job_id(), attempt,
-                      TextArrayLiteral({absl::StrCat(release ? "[scheduler] lease released: "
-                                                             : "[scheduler] attempt failed: ",
-                                                     reason)}));
+                      TextArrayLiteral({absl::StrCat(
+                          release ? "[scheduler] lease released: " : "[scheduler] attempt failed: ", reason)}));
     return outcome;
   });
 }
@@ -829,30 +827,31 @@ absl::Status PostgresStore::AppendLogs(const JobLease& lease, const std::vector<
   });
 }
 
-absl::StatusOr<std::pair<StoredArtifact, std::string>> PostgresStore::RecordArtifact(
-    const JobLease& lease, const std::string& name, int64_t size_bytes, const std::string& sha256,
-    const std::string& storage_path) {
+absl::StatusOr<std::pair<StoredArtifact, std::string>> PostgresStore::RecordArtifact(const JobLease& lease,
+                                                                                     const std::string& name,
+                                                                                     int64_t size_bytes,
+                                                                                     const std::string& sha256,
+                                                                                     const std::string& storage_path) {
   return InTransaction(
       "recording an artifact", [&](pqxx::work& txn) -> absl::StatusOr<std::pair<StoredArtifact, std::string>> {
         auto check = CheckLeaseIn(txn, lease);
         if (!check.ok()) return check.status();
         pqxx::result previous = txn.exec_params(
             "SELECT storage_path FROM artifacts WHERE job_id = $1 AND name = $2 FOR UPDATE", lease.job_id(), name);
-        pqxx::result row = txn.exec_params(
-            absl::StrCat(R"sql(
+        pqxx::result row = txn.exec_params(absl::StrCat(R"sql(
 INSERT INTO artifacts AS a (job_id, name, attempt, size_bytes, sha256, storage_path) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (job_id, name) DO UPDATE SET attempt = EXCLUDED.attempt, size_bytes = EXCLUDED.size_bytes,
   sha256 = EXCLUDED.sha256, storage_path = EXCLUDED.storage_path, created_at = now()
 RETURNING )sql",
-                         kArtifactColumns),
-            lease.job_id(), name, check->attempt, size_bytes, sha256, storage_path);
+                                                        kArtifactColumns),
+                                           lease.job_id(), name, check->attempt, size_bytes, sha256, storage_path);
         std::string replaced = previous.empty() ? "" : previous[0][0].c_str();
         return std::make_pair(RowToArtifact(row[0]), replaced);
       });
 }
 
 absl::StatusOr<std::vector<expsvc::v1::LogLine>> PostgresStore::GetLogs(int64_t job_id, int64_t after_seq,
-                                                                       int32_t limit) {
+                                                                        int32_t limit) {
   return InTransaction("reading logs", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::LogLine>> {
     if (txn.exec_params("SELECT 1 FROM jobs WHERE id = $1", job_id).empty()) {
       return absl::NotFoundError(absl::StrCat("job ", job_id, " does not exist"));
@@ -908,23 +907,16 @@ absl::StatusOr<expsvc::v1::QueryMetricsResponse> PostgresStore::QueryMetrics(
     } else {
       const char* aggregate = "(array_agg(m.value ORDER BY m.step DESC))[1]";
       switch (request.aggregate()) {
-        case expsvc::v1::METRICS_AGGREGATE_MIN:
-          aggregate = "min(m.value)";
-          break;
-        case expsvc::v1::METRICS_AGGREGATE_MAX:
-          aggregate = "max(m.value)";
-          break;
-        case expsvc::v1::METRICS_AGGREGATE_MEAN:
-          aggregate = "avg(m.value)";
-          break;
-        default:
-          break;
+        case expsvc::v1::METRICS_AGGREGATE_MIN: aggregate = "min(m.value)"; break;
+        case expsvc::v1::METRICS_AGGREGATE_MAX: aggregate = "max(m.value)"; break;
+        case expsvc::v1::METRICS_AGGREGATE_MEAN: aggregate = "avg(m.value)"; break;
+        default: break;
       }
-      pqxx::result rows = txn.exec_params(
-          absl::StrCat("SELECT j.id, j.stage, j.params::text, j.state, m.key, ", aggregate,
-                       " FROM jobs j LEFT JOIN metrics m ON m.job_id = j.id AND ", kKeyFilter, " WHERE ", kJobFilter,
-                       " GROUP BY j.id, m.key ORDER BY j.id, m.key"),
-          request.sweep_id(), IntArrayLiteral(job_ids), TextArrayLiteral(keys), params_filter);
+      pqxx::result rows =
+          txn.exec_params(absl::StrCat("SELECT j.id, j.stage, j.params::text, j.state, m.key, ", aggregate,
+                                       " FROM jobs j LEFT JOIN metrics m ON m.job_id = j.id AND ", kKeyFilter,
+                                       " WHERE ", kJobFilter, " GROUP BY j.id, m.key ORDER BY j.id, m.key"),
+                          request.sweep_id(), IntArrayLiteral(job_ids), TextArrayLiteral(keys), params_filter);
       expsvc::v1::MetricsRow* current = nullptr;
       for (const auto& row : rows) {
         const int64_t job_id = row[0].as<int64_t>();

@@ -42,9 +42,9 @@ struct ClaimRequest {
 };
 
 struct JobFilter {
-  int64_t sweep_id = 0;                 // 0: any
-  std::vector<std::string> states;      // empty: any
-  std::string kind;                     // empty: any
+  int64_t sweep_id = 0;             // 0: any
+  std::vector<std::string> states;  // empty: any
+  std::string kind;                 // empty: any
   std::string params_filter_json = "{}";
   int32_t limit = 100;
   int64_t after_id = 0;
@@ -106,8 +106,8 @@ class PostgresStore {
   absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> CompleteJobs(
       const std::string& worker_id, const std::vector<expsvc::v1::JobLease>& leases);
   absl::StatusOr<FailOutcome> FailJob(const std::string& worker_id, const expsvc::v1::JobLease& lease,
-                                      const std::string& reason, bool retryable, bool release,
-                                      int64_t backoff_base_ms, int64_t backoff_max_ms);
+                                      const std::string& reason, bool retryable, bool release, int64_t backoff_base_ms,
+                                      int64_t backoff_max_ms);
   absl::StatusOr<RescueOutcome> RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms);
 
   // Writes guarded by the lease epoch.

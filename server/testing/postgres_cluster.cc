@@ -36,8 +36,8 @@ int FindFreePort() {
 namespace {
 // Debian keeps initdb and pg_ctl out of PATH.
 std::string FindPostgresBinDir() {
-  for (const char* candidate : {"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin",
-                                "/usr/lib/postgresql/14/bin"}) {
+  for (const char* candidate : {"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
+                                "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/14/bin"}) {
     if (fs::exists(fs::path(candidate) / "initdb")) return candidate;
   }
   return "";
@@ -48,8 +48,8 @@ absl::Status PostgresCluster::RunAsOwner(const std::string& command) const {
   const std::string full = as_postgres_user_ ? absl::StrCat("runuser -u postgres -- ", command) : command;
   const int status = RunShell(absl::StrCat(full, " > ", directory_, "/command.log 2>&1"));
   if (status != 0) {
-    return absl::InternalError(absl::StrCat("'", command, "' failed with status ", status, "; see ", directory_,
-                                            "/command.log"));
+    return absl::InternalError(
+        absl::StrCat("'", command, "' failed with status ", status, "; see ", directory_, "/command.log"));
   }
   return absl::OkStatus();
 }
@@ -67,14 +67,14 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(bool dur
   if (cluster->as_postgres_user_) RunShell(absl::StrCat("chown postgres ", cluster->directory_));
   cluster->port_ = FindFreePort();
   const std::string data = absl::StrCat(cluster->directory_, "/data");
-  absl::Status status = cluster->RunAsOwner(
-      absl::StrCat(cluster->bin_dir_, "/initdb -D ", data, " -A trust -U postgres -E UTF8", durable ? "" : " --no-sync"));
+  absl::Status status = cluster->RunAsOwner(absl::StrCat(cluster->bin_dir_, "/initdb -D ", data,
+                                                         " -A trust -U postgres -E UTF8", durable ? "" : " --no-sync"));
   if (!status.ok()) return status;
   // Throwaway clusters trade durability for speed; production keeps fsync.
   status = cluster->RunAsOwner(absl::StrCat(cluster->bin_dir_, "/pg_ctl -D ", data, " -w -l ", cluster->directory_,
                                             "/server.log -o \"-p ", cluster->port_, " -k ", cluster->directory_,
-                                            " -c listen_addresses=127.0.0.1 -c max_connections=200", durable ? "" : " -c fsync=off",
-                                            "\" start"));
+                                            " -c listen_addresses=127.0.0.1 -c max_connections=200",
+                                            durable ? "" : " -c fsync=off", "\" start"));
   if (!status.ok()) return status;
   return cluster;
 }
@@ -99,8 +99,9 @@ std::string PostgresCluster::ConnectionString(const std::string& name) const {
 }
 
 absl::StatusOr<std::string> PostgresCluster::CreateDatabase(const std::string& name) {
-  const int status = RunShell(absl::StrCat("psql -q -h 127.0.0.1 -p ", port_, " -U postgres -d postgres -c 'CREATE DATABASE \"",
-                                           name, "\"' > /dev/null 2>&1"));
+  const int status =
+      RunShell(absl::StrCat("psql -q -h 127.0.0.1 -p ", port_, " -U postgres -d postgres -c 'CREATE DATABASE \"", name,
+                            "\"' > /dev/null 2>&1"));
   if (status != 0) return absl::InternalError(absl::StrCat("CREATE DATABASE ", name, " failed"));
   return ConnectionString(name);
 }

@@ -84,22 +84,26 @@ TEST_F(ServiceE2eTest, TwoHundredJobSweepWithDependenciesAndGroupsRunsEachJobOnc
   std::string indices = "[";
   for (int i = 0; i < 50; ++i) absl::StrAppend(&indices, i == 0 ? "" : ", ", i);
   indices += "]";
-  const std::string path = WriteSweep(*stack_, "two-hundred.yaml", absl::StrCat(R"yaml(
+  const std::string path = WriteSweep(*stack_, "two-hundred.yaml",
+                                      absl::StrCat(R"yaml(
 name: two-hundred
 stages:
   - name: prepare
     kind: noop
-    grid: {i: )yaml", indices, R"yaml(}
+    grid: {i: )yaml",
+                                                   indices, R"yaml(}
   - name: train
     kind: sleep
     depends_on: prepare
     params: {seconds: 0.02, steps: 2}
-    grid: {i: )yaml", indices, R"yaml(}
+    grid: {i: )yaml",
+                                                   indices, R"yaml(}
   - name: analyse
     kind: noop
     depends_on: train
     group_by: [i]
-    grid: {i: )yaml", indices, R"yaml(, layer: [0, 1]}
+    grid: {i: )yaml",
+                                                   indices, R"yaml(, layer: [0, 1]}
 )yaml"));
   CommandResult dry = stack_->Expctl({"submit", "--dry-run", "--output", "json", path});
   ASSERT_EQ(dry.exit_code, 0) << dry.err;

@@ -113,9 +113,8 @@ absl::StatusOr<std::unique_ptr<LocalStack>> LocalStack::Start(const Options& opt
   const std::string scheduler = absl::StrCat(stack->build_dir_, "/server/expsvc-scheduler");
   for (auto [role, token] : {std::pair{"user", &stack->user_token_}, std::pair{"worker", &stack->worker_token_},
                              std::pair{"admin", &stack->admin_token_}}) {
-    CommandResult created = RunCommand(
-        {scheduler, "create-token", absl::StrCat("--db=", stack->conninfo_), absl::StrCat("--role=", role),
-         absl::StrCat("--name=test-", role)});
+    CommandResult created = RunCommand({scheduler, "create-token", absl::StrCat("--db=", stack->conninfo_),
+                                        absl::StrCat("--role=", role), absl::StrCat("--name=test-", role)});
     if (created.exit_code != 0) {
       return absl::InternalError(absl::StrCat("create-token failed: ", created.err));
     }
@@ -147,8 +146,8 @@ absl::Status LocalStack::StartScheduler() {
       },
       20);
   if (!listening) {
-    return absl::UnavailableError(absl::StrCat("scheduler did not start: ",
-                                               ReadWholeFile(absl::StrCat(directory_, "/scheduler.log"))));
+    return absl::UnavailableError(
+        absl::StrCat("scheduler did not start: ", ReadWholeFile(absl::StrCat(directory_, "/scheduler.log"))));
   }
   return absl::OkStatus();
 }
@@ -179,15 +178,19 @@ void LocalStack::StopWorker(int index, int signal) {
   pid = -1;
 }
 
-std::string LocalStack::WorkerLog(int index) const { return absl::StrCat(directory_, "/worker-", index, ".log"); }
+std::string LocalStack::WorkerLog(int index) const {
+  return absl::StrCat(directory_, "/worker-", index, ".log");
+}
 
-std::string LocalStack::address() const { return absl::StrCat("127.0.0.1:", port_); }
+std::string LocalStack::address() const {
+  return absl::StrCat("127.0.0.1:", port_);
+}
 
 CommandResult LocalStack::Expctl(const std::vector<std::string>& args, const std::string& token_override) const {
   std::vector<std::string> argv = {absl::StrCat(build_dir_, "/client/expctl")};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, {{"EXPSVC_ADDR", address()},
-                           {"EXPSVC_TOKEN", token_override.empty() ? user_token_ : token_override}});
+  return RunCommand(
+      argv, {{"EXPSVC_ADDR", address()}, {"EXPSVC_TOKEN", token_override.empty() ? user_token_ : token_override}});
 }
 
 LocalStack::~LocalStack() {

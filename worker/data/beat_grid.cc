@@ -9,11 +9,9 @@
 
 namespace expsvc::music {
 
-absl::StatusOr<BeatGrid> BeatGrid::Create(std::vector<double> beat_seconds,
-                                          std::vector<int32_t> downbeat_indices) {
+absl::StatusOr<BeatGrid> BeatGrid::Create(std::vector<double> beat_seconds, std::vector<int32_t> downbeat_indices) {
   if (beat_seconds.size() < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("need at least 2 beats, got ", beat_seconds.size()));
+    return absl::InvalidArgumentError(absl::StrCat("need at least 2 beats, got ", beat_seconds.size()));
   }
   for (size_t i = 0; i < beat_seconds.size(); ++i) {
     if (!std::isfinite(beat_seconds[i]) || (i > 0 && beat_seconds[i] <= beat_seconds[i - 1])) {
@@ -23,10 +21,8 @@ absl::StatusOr<BeatGrid> BeatGrid::Create(std::vector<double> beat_seconds,
   }
   if (downbeat_indices.empty()) return absl::InvalidArgumentError("no downbeats");
   std::sort(downbeat_indices.begin(), downbeat_indices.end());
-  downbeat_indices.erase(std::unique(downbeat_indices.begin(), downbeat_indices.end()),
-                         downbeat_indices.end());
-  if (downbeat_indices.front() < 0 ||
-      downbeat_indices.back() >= static_cast<int32_t>(beat_seconds.size())) {
+  downbeat_indices.erase(std::unique(downbeat_indices.begin(), downbeat_indices.end()), downbeat_indices.end());
+  if (downbeat_indices.front() < 0 || downbeat_indices.back() >= static_cast<int32_t>(beat_seconds.size())) {
     return absl::InvalidArgumentError("downbeat index outside the beat list");
   }
   return BeatGrid(std::move(beat_seconds), std::move(downbeat_indices));
@@ -58,15 +54,12 @@ std::vector<int64_t> BeatGrid::BarStartTicks(int64_t first_tick, int64_t last_ti
   std::vector<int64_t> starts;
   const int64_t first_downbeat = int64_t{downbeat_indices_.front()} * kPositionsPerBeat;
   if (first_tick < first_downbeat) {
-    const int64_t pickup_bars =
-        (first_downbeat - first_tick + kPositionsPerBar - 1) / kPositionsPerBar;
-    for (int64_t k = pickup_bars; k >= 1; --k)
-      starts.push_back(first_downbeat - k * kPositionsPerBar);
+    const int64_t pickup_bars = (first_downbeat - first_tick + kPositionsPerBar - 1) / kPositionsPerBar;
+    for (int64_t k = pickup_bars; k >= 1; --k) starts.push_back(first_downbeat - k * kPositionsPerBar);
   }
   for (size_t d = 0; d + 1 < downbeat_indices_.size(); ++d) {
     const int64_t next = int64_t{downbeat_indices_[d + 1]} * kPositionsPerBeat;
-    for (int64_t start = int64_t{downbeat_indices_[d]} * kPositionsPerBeat; start < next;
-         start += kPositionsPerBar) {
+    for (int64_t start = int64_t{downbeat_indices_[d]} * kPositionsPerBeat; start < next; start += kPositionsPerBar) {
       starts.push_back(start);
     }
   }

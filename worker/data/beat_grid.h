@@ -26,8 +26,7 @@ class BeatGrid {
  public:
   // `beat_seconds` strictly increasing (at least 2); `downbeat_indices`
   // indices into it, at least one.
-  static absl::StatusOr<BeatGrid> Create(std::vector<double> beat_seconds,
-                                         std::vector<int32_t> downbeat_indices);
+  static absl::StatusOr<BeatGrid> Create(std::vector<double> beat_seconds, std::vector<int32_t> downbeat_indices);
 
   double SecondsToBeats(double seconds) const;
   // round(kPositionsPerBeat * SecondsToBeats(seconds)).

@@ -52,8 +52,7 @@ class Reader {
   }
   absl::StatusOr<std::string> String() {
     EXPSVC_ASSIGN_OR_RETURN(const uint32_t length, U32());
-    if (bytes_.size() - offset_ < length)
-      return absl::DataLossError("cache string runs past the end");
+    if (bytes_.size() - offset_ < length) return absl::DataLossError("cache string runs past the end");
     std::string text(bytes_.substr(offset_, length));
     offset_ += length;
     return text;
@@ -89,12 +88,12 @@ absl::Status DecodeSongs(Reader& reader, MusicCorpus& corpus) {
         EXPSVC_ASSIGN_OR_RETURN(const uint64_t pitch, reader.Unsigned(1));
         EXPSVC_ASSIGN_OR_RETURN(const uint64_t position, reader.Unsigned(1));
         EXPSVC_ASSIGN_OR_RETURN(const uint32_t duration, reader.U32());
-        if (track >= kNumTracks || pitch >= kNumPitches || position >= kPositionsPerBar ||
-            duration < 1 || duration > static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
+        if (track >= kNumTracks || pitch >= kNumPitches || position >= kPositionsPerBar || duration < 1 ||
+            duration > static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
           return absl::DataLossError(absl::StrCat("cache note out of range in song ", song.name));
         }
-        note = {static_cast<int32_t>(track), static_cast<int32_t>(pitch),
-                static_cast<int32_t>(position), static_cast<int32_t>(duration)};
+        note = {static_cast<int32_t>(track), static_cast<int32_t>(pitch), static_cast<int32_t>(position),
+                static_cast<int32_t>(duration)};
       }
     }
   }
@@ -112,9 +111,8 @@ absl::Status DecodeSplits(Reader& reader, MusicCorpus& corpus) {
     for (WindowRef& window : corpus.windows[s]) {
       EXPSVC_ASSIGN_OR_RETURN(const uint32_t song_index, reader.U32());
       EXPSVC_ASSIGN_OR_RETURN(const uint32_t first_bar, reader.U32());
-      if (song_index >= corpus.songs.size() ||
-          uint64_t{first_bar} + static_cast<uint64_t>(corpus.options.window_bars) >
-              corpus.songs[song_index].bars.size()) {
+      if (song_index >= corpus.songs.size() || uint64_t{first_bar} + static_cast<uint64_t>(corpus.options.window_bars) >
+                                                   corpus.songs[song_index].bars.size()) {
         return absl::DataLossError("cache window outside its song");
       }
       window = {static_cast<int32_t>(song_index), static_cast<int32_t>(first_bar)};
@@ -171,8 +169,7 @@ std::string EncodeCorpusCache(const MusicCorpus& corpus, const std::string& key)
   return std::move(file.bytes());
 }
 
-absl::StatusOr<MusicCorpus> DecodeCorpusCache(absl::string_view bytes,
-                                              const std::string& expected_key,
+absl::StatusOr<MusicCorpus> DecodeCorpusCache(absl::string_view bytes, const std::string& expected_key,
                                               const CorpusOptions& options) {
   if (bytes.size() < kHeaderSize || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return absl::DataLossError("not a corpus cache file (bad magic)");
@@ -182,8 +179,7 @@ absl::StatusOr<MusicCorpus> DecodeCorpusCache(absl::string_view bytes,
   EXPSVC_ASSIGN_OR_RETURN(const uint64_t payload_length, header.Unsigned(8));
   EXPSVC_ASSIGN_OR_RETURN(const uint64_t checksum, header.Unsigned(8));
   if (version != kCorpusCacheFormatVersion) {
-    return absl::DataLossError(
-        absl::StrCat("cache format version ", version, ", want ", kCorpusCacheFormatVersion));
+    return absl::DataLossError(absl::StrCat("cache format version ", version, ", want ", kCorpusCacheFormatVersion));
   }
   const absl::string_view payload = bytes.substr(kHeaderSize);
   if (payload.size() != payload_length) {

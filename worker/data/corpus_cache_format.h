@@ -35,8 +35,7 @@ uint64_t Fnv1a64(absl::string_view bytes, uint64_t hash = 0xcbf29ce484222325ull)
 std::string EncodeCorpusCache(const MusicCorpus& corpus, const std::string& key);
 
 // `options` must be the ones the key was made from (they are not stored).
-absl::StatusOr<MusicCorpus> DecodeCorpusCache(absl::string_view bytes,
-                                              const std::string& expected_key,
+absl::StatusOr<MusicCorpus> DecodeCorpusCache(absl::string_view bytes, const std::string& expected_key,
                                               const CorpusOptions& options);
 
 }  // namespace expsvc::music

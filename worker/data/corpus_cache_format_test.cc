@@ -12,8 +12,7 @@ namespace {
 MusicCorpus SmallCorpus() {
   std::vector<Song> songs;
   for (int i = 0; i < 5; ++i) {
-    songs.push_back(
-        {"00" + std::to_string(i), testing::RandomBars(6 + i, static_cast<uint64_t>(i))});
+    songs.push_back({"00" + std::to_string(i), testing::RandomBars(6 + i, static_cast<uint64_t>(i))});
   }
   CorpusOptions options;
   options.window_bars = 4;

@@ -17,8 +17,7 @@ namespace expsvc::music {
 
 inline constexpr int kNumDurationClasses = 27;
 inline constexpr std::array<int32_t, kNumDurationClasses> kDurationClassPositions = {
-    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 15, 16,
-    18, 20, 21, 24, 30, 36, 40, 42, 48, 60, 72, 84, 96};
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 18, 20, 21, 24, 30, 36, 40, 42, 48, 60, 72, 84, 96};
 
 // Nearest class for a duration in positions (see the rule above).
 int32_t DurationToClass(int32_t duration_positions);

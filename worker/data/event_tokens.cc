@@ -27,13 +27,19 @@ constexpr std::array<KindRange, 7> kKindRanges = {{
     {EventKind::kDuration, kEventDurationBase, kNumDurationClasses},
 }};
 
-const KindRange& RangeOf(EventKind kind) { return kKindRanges[static_cast<size_t>(kind)]; }
+const KindRange& RangeOf(EventKind kind) {
+  return kKindRanges[static_cast<size_t>(kind)];
+}
 
-void AppendToken(TokenSequence& sequence, int32_t token) { sequence.tokens.push_back(token); }
+void AppendToken(TokenSequence& sequence, int32_t token) {
+  sequence.tokens.push_back(token);
+}
 
 }  // namespace
 
-bool IsEventToken(int32_t token) { return token >= 0 && token < kEventVocabSize; }
+bool IsEventToken(int32_t token) {
+  return token >= 0 && token < kEventVocabSize;
+}
 
 EventKind EventKindOf(int32_t token) {
   for (auto it = kKindRanges.rbegin(); it != kKindRanges.rend(); ++it) {
@@ -42,26 +48,23 @@ EventKind EventKindOf(int32_t token) {
   return EventKind::kBos;
 }
 
-int32_t EventValueOf(int32_t token) { return token - RangeOf(EventKindOf(token)).base; }
+int32_t EventValueOf(int32_t token) {
+  return token - RangeOf(EventKindOf(token)).base;
+}
 
-int32_t EventTokenId(EventKind kind, int32_t value) { return RangeOf(kind).base + value; }
+int32_t EventTokenId(EventKind kind, int32_t value) {
+  return RangeOf(kind).base + value;
+}
 
 const char* EventKindName(EventKind kind) {
   switch (kind) {
-    case EventKind::kBos:
-      return "BOS";
-    case EventKind::kEos:
-      return "EOS";
-    case EventKind::kBar:
-      return "Bar";
-    case EventKind::kPosition:
-      return "Position";
-    case EventKind::kTrack:
-      return "Track";
-    case EventKind::kPitch:
-      return "Pitch";
-    case EventKind::kDuration:
-      return "Duration";
+    case EventKind::kBos: return "BOS";
+    case EventKind::kEos: return "EOS";
+    case EventKind::kBar: return "Bar";
+    case EventKind::kPosition: return "Position";
+    case EventKind::kTrack: return "Track";
+    case EventKind::kPitch: return "Pitch";
+    case EventKind::kDuration: return "Duration";
   }
   return "unknown";
 }
@@ -69,27 +72,19 @@ const char* EventKindName(EventKind kind) {
 std::vector<EventKind> AllowedNextEventKinds(std::optional<EventKind> previous) {
   if (!previous.has_value()) return {EventKind::kBos};
   switch (*previous) {
-    case EventKind::kBos:
-      return {EventKind::kBar, EventKind::kEos};
-    case EventKind::kBar:
-      return {EventKind::kPosition};
-    case EventKind::kPosition:
-      return {EventKind::kTrack};
-    case EventKind::kTrack:
-      return {EventKind::kPitch};
-    case EventKind::kPitch:
-      return {EventKind::kDuration};
-    case EventKind::kDuration:
-      return {EventKind::kPosition, EventKind::kBar, EventKind::kEos};
-    case EventKind::kEos:
-      return {};
+    case EventKind::kBos: return {EventKind::kBar, EventKind::kEos};
+    case EventKind::kBar: return {EventKind::kPosition};
+    case EventKind::kPosition: return {EventKind::kTrack};
+    case EventKind::kTrack: return {EventKind::kPitch};
+    case EventKind::kPitch: return {EventKind::kDuration};
+    case EventKind::kDuration: return {EventKind::kPosition, EventKind::kBar, EventKind::kEos};
+    case EventKind::kEos: return {};
   }
   return {};
 }
 
 bool EventGrammar::inside_note() const {
-  return last_kind_ == EventKind::kPosition || last_kind_ == EventKind::kTrack ||
-         last_kind_ == EventKind::kPitch;
+  return last_kind_ == EventKind::kPosition || last_kind_ == EventKind::kTrack || last_kind_ == EventKind::kPitch;
 }
 
 bool EventGrammar::IsAllowed(int32_t token) const {
@@ -99,21 +94,16 @@ bool EventGrammar::IsAllowed(int32_t token) const {
   if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) return false;
   const int32_t value = EventValueOf(token);
   switch (kind) {
-    case EventKind::kBar:
-      return value > bar_ && value < window_bars_;
-    case EventKind::kPosition:
-      return value >= previous_position_;  // -1 right after a Bar
-    case EventKind::kPitch:
-      return previous_position_ != note_position_ || value >= previous_pitch_;
-    default:
-      return true;
+    case EventKind::kBar: return value > bar_ && value < window_bars_;
+    case EventKind::kPosition: return value >= previous_position_;  // -1 right after a Bar
+    case EventKind::kPitch: return previous_position_ != note_position_ || value >= previous_pitch_;
+    default: return true;
   }
 }
 
 std::vector<uint8_t> EventGrammar::AllowedNext() const {
   std::vector<uint8_t> mask(kEventVocabSize, 0);
-  for (int32_t token = 0; token < kEventVocabSize; ++token)
-    mask[static_cast<size_t>(token)] = IsAllowed(token);
+  for (int32_t token = 0; token < kEventVocabSize; ++token) mask[static_cast<size_t>(token)] = IsAllowed(token);
   return mask;
 }
 
@@ -123,9 +113,8 @@ absl::Status EventGrammar::Accept(int32_t token) {
     if (!IsEventToken(token)) {
       return absl::InvalidArgumentError(absl::StrCat("event id ", token, " outside [0, 224)"));
     }
-    return absl::InvalidArgumentError(absl::StrCat(EventKindName(EventKindOf(token)), "(",
-                                                   EventValueOf(token), ") not allowed after ",
-                                                   previous, " (bar ", bar_, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(EventKindName(EventKindOf(token)), "(", EventValueOf(token),
+                                                   ") not allowed after ", previous, " (bar ", bar_, ")"));
   }
   const EventKind kind = EventKindOf(token);
   const int32_t value = EventValueOf(token);
@@ -135,28 +124,21 @@ absl::Status EventGrammar::Accept(int32_t token) {
       previous_position_ = -1;
       previous_pitch_ = -1;
       break;
-    case EventKind::kPosition:
-      note_position_ = value;
-      break;
-    case EventKind::kPitch:
-      note_pitch_ = value;
-      break;
+    case EventKind::kPosition: note_position_ = value; break;
+    case EventKind::kPitch: note_pitch_ = value; break;
     case EventKind::kDuration:
       previous_position_ = note_position_;
       previous_pitch_ = note_pitch_;
       break;
-    default:
-      break;
+    default: break;
   }
   last_kind_ = kind;
   return absl::OkStatus();
 }
 
-absl::Status ValidateEventSequence(std::span<const int32_t> tokens, int32_t window_bars,
-                                   bool require_complete) {
+absl::Status ValidateEventSequence(std::span<const int32_t> tokens, int32_t window_bars, bool require_complete) {
   if (window_bars < 1 || window_bars > kMaxWindowBars) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("window_bars must be in [1, 16], got ", window_bars));
+    return absl::InvalidArgumentError(absl::StrCat("window_bars must be in [1, 16], got ", window_bars));
   }
   EventGrammar grammar(window_bars);
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -200,16 +182,14 @@ absl::StatusOr<TokenSequence> TokenizeEventBased(std::span<const Bar> window, Ev
     }
   }
   AppendToken(sequence, kEventEos);
-  TokenAttributes attributes =
-      ComputeEventAttributes(sequence.tokens, static_cast<int32_t>(window.size()), rule);
+  TokenAttributes attributes = ComputeEventAttributes(sequence.tokens, static_cast<int32_t>(window.size()), rule);
   sequence.times = std::move(attributes.times);
   sequence.pitches = std::move(attributes.pitches);
   sequence.has_pitch = std::move(attributes.has_pitch);
   return sequence;
 }
 
-TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t window_bars,
-                                       EventPitchRule rule) {
+TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t window_bars, EventPitchRule rule) {
   TokenAttributes attributes;
   attributes.times.assign(tokens.size(), 0);
   attributes.pitches.assign(tokens.size(), 0);
@@ -243,8 +223,7 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
         note_has_pitch = false;
         if (rule == EventPitchRule::kWholeNote) {
           // Look ahead to this note's Pitch token (Position, Track, Pitch).
-          if (i + 2 < tokens.size() && IsEventToken(tokens[i + 2]) &&
-              EventKindOf(tokens[i + 2]) == EventKind::kPitch) {
+          if (i + 2 < tokens.size() && IsEventToken(tokens[i + 2]) && EventKindOf(tokens[i + 2]) == EventKind::kPitch) {
             note_pitch = EventValueOf(tokens[i + 2]);
             note_has_pitch = true;
           }
@@ -255,8 +234,7 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
         note_has_pitch = true;
         break;
       case EventKind::kTrack:
-      case EventKind::kDuration:
-        break;
+      case EventKind::kDuration: break;
     }
     attributes.times[i] = note_time;
     attributes.pitches[i] = note_has_pitch ? note_pitch : 0;
@@ -265,8 +243,7 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
   return attributes;
 }
 
-absl::StatusOr<std::vector<Bar>> DetokenizeEventBased(std::span<const int32_t> tokens,
-                                                      int32_t window_bars) {
+absl::StatusOr<std::vector<Bar>> DetokenizeEventBased(std::span<const int32_t> tokens, int32_t window_bars) {
   EXPSVC_RETURN_IF_ERROR(ValidateEventSequence(tokens, window_bars, /*require_complete=*/false));
   std::vector<Bar> bars(static_cast<size_t>(window_bars));
   int32_t bar = 0;
@@ -274,24 +251,15 @@ absl::StatusOr<std::vector<Bar>> DetokenizeEventBased(std::span<const int32_t> t
   for (const int32_t token : tokens) {
     const int32_t value = EventValueOf(token);
     switch (EventKindOf(token)) {
-      case EventKind::kBar:
-        bar = value;
-        break;
-      case EventKind::kPosition:
-        note.position = value;
-        break;
-      case EventKind::kTrack:
-        note.track = value;
-        break;
-      case EventKind::kPitch:
-        note.pitch = value;
-        break;
+      case EventKind::kBar: bar = value; break;
+      case EventKind::kPosition: note.position = value; break;
+      case EventKind::kTrack: note.track = value; break;
+      case EventKind::kPitch: note.pitch = value; break;
       case EventKind::kDuration:
         note.duration = ClassToDuration(value);
         bars[static_cast<size_t>(bar)].notes.push_back(note);
         break;
-      default:
-        break;
+      default: break;
     }
   }
   // The grammar leaves the track order of equal (onset, pitch) notes free.

@@ -79,8 +79,7 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
 
 // Back to `window_bars` bars. The sequence must follow the grammar; it may
 // stop early (no EOS; an unfinished last note is dropped).
-absl::StatusOr<std::vector<Bar>> DetokenizeEventBased(std::span<const int32_t> tokens,
-                                                      int32_t window_bars);
+absl::StatusOr<std::vector<Bar>> DetokenizeEventBased(std::span<const int32_t> tokens, int32_t window_bars);
 
 // The grammar, one token at a time, for validation and for masking the
 // generator's next-token distribution.
@@ -109,8 +108,7 @@ class EventGrammar {
 };
 
 // The grammar above over a whole sequence; with require_complete, EOS last.
-absl::Status ValidateEventSequence(std::span<const int32_t> tokens, int32_t window_bars,
-                                   bool require_complete = true);
+absl::Status ValidateEventSequence(std::span<const int32_t> tokens, int32_t window_bars, bool require_complete = true);
 bool IsValidEventSequence(std::span<const int32_t> tokens, int32_t window_bars);
 
 }  // namespace expsvc::music

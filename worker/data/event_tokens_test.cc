@@ -14,18 +14,27 @@ namespace {
 
 using Ids = std::vector<int32_t>;
 
-int32_t Bar_(int32_t v) { return EventTokenId(EventKind::kBar, v); }
-int32_t Pos(int32_t v) { return EventTokenId(EventKind::kPosition, v); }
-int32_t Trk(int32_t v) { return EventTokenId(EventKind::kTrack, v); }
-int32_t Pit(int32_t v) { return EventTokenId(EventKind::kPitch, v); }
-int32_t Dur(int32_t v) { return EventTokenId(EventKind::kDuration, v); }
+int32_t Bar_(int32_t v) {
+  return EventTokenId(EventKind::kBar, v);
+}
+int32_t Pos(int32_t v) {
+  return EventTokenId(EventKind::kPosition, v);
+}
+int32_t Trk(int32_t v) {
+  return EventTokenId(EventKind::kTrack, v);
+}
+int32_t Pit(int32_t v) {
+  return EventTokenId(EventKind::kPitch, v);
+}
+int32_t Dur(int32_t v) {
+  return EventTokenId(EventKind::kDuration, v);
+}
 
 void ExpectRoundTrip(std::span<const Bar> window) {
   const auto window_bars = static_cast<int32_t>(window.size());
   absl::StatusOr<TokenSequence> first = TokenizeEventBased(window);
   ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE(IsValidEventSequence(first->tokens, window_bars))
-      << ValidateEventSequence(first->tokens, window_bars);
+  ASSERT_TRUE(IsValidEventSequence(first->tokens, window_bars)) << ValidateEventSequence(first->tokens, window_bars);
   absl::StatusOr<std::vector<Bar>> bars = DetokenizeEventBased(first->tokens, window_bars);
   ASSERT_TRUE(bars.ok()) << bars.status();
   absl::StatusOr<TokenSequence> second = TokenizeEventBased(*bars);
@@ -64,24 +73,18 @@ TEST(EventTokensTest, LayoutAndCausalTimesAndPitches) {
   EXPECT_EQ(sequence->fields_per_token, 1);
   const int32_t d24 = DurationToClass(24);
   EXPECT_EQ(sequence->tokens,
-            (std::vector<int32_t>{kEventBos, Bar_(0), Pos(0), Trk(2), Pit(48), Dur(d24), Pos(0),
-                                  Trk(0), Pit(72), Dur(11), Bar_(2), Pos(6), Trk(1), Pit(60),
-                                  Dur(5), kEventEos}));
-  EXPECT_EQ(sequence->times,
-            (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 96, 102, 102, 102, 102, 144}));
-  EXPECT_EQ(sequence->has_pitch,
-            (std::vector<uint8_t>{0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0}));
-  EXPECT_EQ(sequence->pitches,
-            (std::vector<int32_t>{0, 0, 0, 0, 48, 48, 0, 0, 72, 72, 0, 0, 0, 60, 60, 0}));
+            (std::vector<int32_t>{kEventBos, Bar_(0), Pos(0), Trk(2), Pit(48), Dur(d24), Pos(0), Trk(0), Pit(72),
+                                  Dur(11), Bar_(2), Pos(6), Trk(1), Pit(60), Dur(5), kEventEos}));
+  EXPECT_EQ(sequence->times, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 96, 102, 102, 102, 102, 144}));
+  EXPECT_EQ(sequence->has_pitch, (std::vector<uint8_t>{0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0}));
+  EXPECT_EQ(sequence->pitches, (std::vector<int32_t>{0, 0, 0, 0, 48, 48, 0, 0, 72, 72, 0, 0, 0, 60, 60, 0}));
 
   absl::StatusOr<TokenSequence> whole = TokenizeEventBased(bars, EventPitchRule::kWholeNote);
   ASSERT_TRUE(whole.ok());
   EXPECT_EQ(whole->tokens, sequence->tokens);
   EXPECT_EQ(whole->times, sequence->times);
-  EXPECT_EQ(whole->has_pitch,
-            (std::vector<uint8_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0}));
-  EXPECT_EQ(whole->pitches,
-            (std::vector<int32_t>{0, 0, 48, 48, 48, 48, 72, 72, 72, 72, 0, 60, 60, 60, 60, 0}));
+  EXPECT_EQ(whole->has_pitch, (std::vector<uint8_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0}));
+  EXPECT_EQ(whole->pitches, (std::vector<int32_t>{0, 0, 48, 48, 48, 48, 72, 72, 72, 72, 0, 60, 60, 60, 60, 0}));
 }
 
 TEST(EventTokensTest, CausalAttributesOfAPrefixMatchTheWholeSequence) {
@@ -89,8 +92,7 @@ TEST(EventTokensTest, CausalAttributesOfAPrefixMatchTheWholeSequence) {
   absl::StatusOr<TokenSequence> sequence = TokenizeEventBased(bars);
   ASSERT_TRUE(sequence.ok());
   for (size_t length = 0; length <= sequence->length(); length += 7) {
-    const TokenAttributes prefix =
-        ComputeEventAttributes(std::span<const int32_t>(sequence->tokens).first(length), 16);
+    const TokenAttributes prefix = ComputeEventAttributes(std::span<const int32_t>(sequence->tokens).first(length), 16);
     ASSERT_EQ(prefix.times.size(), length);
     for (size_t i = 0; i < length; ++i) {
       ASSERT_EQ(prefix.times[i], sequence->times[i]) << i;
@@ -142,36 +144,23 @@ TEST(EventTokensTest, GrammarRejectsBrokenSequences) {
     for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
     return out;
   };
-  EXPECT_TRUE(IsValidEventSequence(seq({{kEventBos, Bar_(0)},
-                                        note_a,
-                                        {Pos(5), Trk(1), Pit(64), Dur(0)},
-                                        {Bar_(3)},
-                                        note_a,
-                                        {kEventEos}}),
-                                   4));
-  EXPECT_TRUE(IsValidEventSequence(Ids{kEventBos, kEventEos}, 4));
-  EXPECT_FALSE(IsValidEventSequence(seq({{Bar_(0)}, note_a, {kEventEos}}), 4));  // no BOS
-  EXPECT_FALSE(
-      IsValidEventSequence(seq({{kEventBos}, note_a, {kEventEos}}), 4));       // note before a Bar
-  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos, Bar_(0)}, note_a}), 4));  // no EOS
-  EXPECT_TRUE(ValidateEventSequence(seq({{kEventBos, Bar_(0)}, note_a}), 4, false).ok());
-  EXPECT_FALSE(
-      IsValidEventSequence(Ids{kEventBos, Bar_(0), Pos(5), Pit(60), Trk(0), Dur(3), kEventEos}, 4));
-  EXPECT_FALSE(
-      IsValidEventSequence(seq({{kEventBos, Bar_(2)}, note_a, {Bar_(2)}, note_a, {kEventEos}}), 4));
-  EXPECT_FALSE(
-      IsValidEventSequence(seq({{kEventBos, Bar_(2)}, note_a, {Bar_(1)}, note_a, {kEventEos}}), 4));
-  EXPECT_FALSE(
-      IsValidEventSequence(seq({{kEventBos, Bar_(4)}, note_a, {kEventEos}}), 4));  // bar >= window
-  EXPECT_FALSE(IsValidEventSequence(
-      seq({{kEventBos, Bar_(0)}, note_a, {Pos(4), Trk(0), Pit(70), Dur(3)}, {kEventEos}}),
-      4));  // position goes back
-  EXPECT_FALSE(IsValidEventSequence(
-      seq({{kEventBos, Bar_(0)}, note_a, {Pos(5), Trk(0), Pit(59), Dur(3)}, {kEventEos}}),
-      4));  // pitch goes down at one onset
   EXPECT_TRUE(IsValidEventSequence(
-      seq({{kEventBos, Bar_(0)}, note_a, {Pos(6), Trk(0), Pit(59), Dur(3)}, {kEventEos}}),
-      4));  // lower pitch later is fine
+      seq({{kEventBos, Bar_(0)}, note_a, {Pos(5), Trk(1), Pit(64), Dur(0)}, {Bar_(3)}, note_a, {kEventEos}}), 4));
+  EXPECT_TRUE(IsValidEventSequence(Ids{kEventBos, kEventEos}, 4));
+  EXPECT_FALSE(IsValidEventSequence(seq({{Bar_(0)}, note_a, {kEventEos}}), 4));    // no BOS
+  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos}, note_a, {kEventEos}}), 4));  // note before a Bar
+  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos, Bar_(0)}, note_a}), 4));      // no EOS
+  EXPECT_TRUE(ValidateEventSequence(seq({{kEventBos, Bar_(0)}, note_a}), 4, false).ok());
+  EXPECT_FALSE(IsValidEventSequence(Ids{kEventBos, Bar_(0), Pos(5), Pit(60), Trk(0), Dur(3), kEventEos}, 4));
+  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos, Bar_(2)}, note_a, {Bar_(2)}, note_a, {kEventEos}}), 4));
+  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos, Bar_(2)}, note_a, {Bar_(1)}, note_a, {kEventEos}}), 4));
+  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos, Bar_(4)}, note_a, {kEventEos}}), 4));  // bar >= window
+  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos, Bar_(0)}, note_a, {Pos(4), Trk(0), Pit(70), Dur(3)}, {kEventEos}}),
+                                    4));  // position goes back
+  EXPECT_FALSE(IsValidEventSequence(seq({{kEventBos, Bar_(0)}, note_a, {Pos(5), Trk(0), Pit(59), Dur(3)}, {kEventEos}}),
+                                    4));  // pitch goes down at one onset
+  EXPECT_TRUE(IsValidEventSequence(seq({{kEventBos, Bar_(0)}, note_a, {Pos(6), Trk(0), Pit(59), Dur(3)}, {kEventEos}}),
+                                   4));  // lower pitch later is fine
   EXPECT_FALSE(IsValidEventSequence(Ids{kEventBos, kEventEos, kEventEos}, 4));
   EXPECT_FALSE(IsValidEventSequence(Ids{kEventBos, 224, kEventEos}, 4));
   EXPECT_FALSE(IsValidEventSequence(Ids{kEventBos, kEventEos}, 17));
@@ -186,8 +175,7 @@ TEST(EventTokensTest, MaskAgreesWithAccept) {
     ASSERT_EQ(mask.size(), 224u);
     for (int32_t id = 0; id < kEventVocabSize; ++id) {
       EventGrammar copy = grammar;
-      ASSERT_EQ(copy.Accept(id).ok(), mask[static_cast<size_t>(id)] == 1)
-          << "token " << i << " id " << id;
+      ASSERT_EQ(copy.Accept(id).ok(), mask[static_cast<size_t>(id)] == 1) << "token " << i << " id " << id;
     }
     ASSERT_TRUE(mask[static_cast<size_t>(sequence->tokens[i])]);
     ASSERT_TRUE(grammar.Accept(sequence->tokens[i]).ok());
@@ -201,8 +189,8 @@ TEST(EventTokensTest, MaskAgreesWithAccept) {
 }
 
 TEST(EventTokensTest, EarlyStopDropsTheUnfinishedNote) {
-  absl::StatusOr<std::vector<Bar>> bars = DetokenizeEventBased(
-      Ids{kEventBos, Bar_(1), Pos(12), Trk(2), Pit(50), Dur(11), Pos(24), Trk(0)}, 2);
+  absl::StatusOr<std::vector<Bar>> bars =
+      DetokenizeEventBased(Ids{kEventBos, Bar_(1), Pos(12), Trk(2), Pit(50), Dur(11), Pos(24), Trk(0)}, 2);
   ASSERT_TRUE(bars.ok()) << bars.status();
   EXPECT_TRUE((*bars)[0].notes.empty());
   EXPECT_EQ((*bars)[1].notes, (std::vector<BarNote>{{kPianoTrack, 50, 12, 12}}));

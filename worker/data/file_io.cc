@@ -24,8 +24,7 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
   const int read_errno = errno;
   std::fclose(file);
   if (failed) {
-    return absl::DataLossError(
-        absl::StrCat("read error on ", path, ": ", std::strerror(read_errno)));
+    return absl::DataLossError(absl::StrCat("read error on ", path, ": ", std::strerror(read_errno)));
   }
   return bytes;
 }
@@ -35,16 +34,14 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
   const std::string temporary = absl::StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
   std::FILE* file = std::fopen(temporary.c_str(), "wb");
   if (file == nullptr) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create ", temporary, ": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", temporary, ": ", std::strerror(errno)));
   }
   const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
   const bool flushed = std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
   const bool closed = std::fclose(file) == 0;
   if (!written || !flushed || !closed) {
     std::remove(temporary.c_str());
-    return absl::DataLossError(
-        absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno)));
+    return absl::DataLossError(absl::StrCat("cannot write ", temporary, ": ", std::strerror(errno)));
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     const int rename_errno = errno;

@@ -23,8 +23,7 @@ MidiWriterScore GridToMidiScore(std::span<const Bar> bars, const GridMidiOptions
       MidiWriterNote midi_note;
       midi_note.pitch = note.pitch;
       midi_note.velocity = options.velocity;
-      midi_note.start_tick =
-          (static_cast<int64_t>(bar_index) * kPositionsPerBar + note.position) * kTicksPerPosition;
+      midi_note.start_tick = (static_cast<int64_t>(bar_index) * kPositionsPerBar + note.position) * kTicksPerPosition;
       midi_note.duration_ticks = static_cast<int64_t>(note.duration) * kTicksPerPosition;
       score.tracks[static_cast<size_t>(note.track)].notes.push_back(midi_note);
     }
@@ -32,8 +31,7 @@ MidiWriterScore GridToMidiScore(std::span<const Bar> bars, const GridMidiOptions
   return score;
 }
 
-absl::Status WriteGridAsMidi(std::span<const Bar> bars, const std::string& path,
-                             const GridMidiOptions& options) {
+absl::Status WriteGridAsMidi(std::span<const Bar> bars, const std::string& path, const GridMidiOptions& options) {
   return WriteStandardMidiFile(GridToMidiScore(bars, options), path);
 }
 

@@ -27,8 +27,7 @@ struct GridMidiOptions {
 
 MidiWriterScore GridToMidiScore(std::span<const Bar> bars, const GridMidiOptions& options = {});
 
-absl::Status WriteGridAsMidi(std::span<const Bar> bars, const std::string& path,
-                             const GridMidiOptions& options = {});
+absl::Status WriteGridAsMidi(std::span<const Bar> bars, const std::string& path, const GridMidiOptions& options = {});
 
 // Notes of tracks named MELODY / BRIDGE / PIANO, snapped to the grid from
 // their beat times (bar = beat div 4). Notes on other tracks are ignored.

@@ -39,13 +39,11 @@ uint32_t ReadBigEndian(absl::string_view bytes, size_t offset, int width) {
 absl::StatusOr<int32_t> CheckChunkLayout(absl::string_view bytes, const std::string& source) {
   if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat("empty MIDI file: ", source));
   if (bytes.size() < 14 || bytes.substr(0, 4) != "MThd") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a Standard MIDI File (no MThd header): ", source));
+    return absl::InvalidArgumentError(absl::StrCat("not a Standard MIDI File (no MThd header): ", source));
   }
   const uint32_t header_length = ReadBigEndian(bytes, 4, 4);
   if (header_length < 6 || header_length > bytes.size() - 8) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad MThd length ", header_length, " in MIDI file: ", source));
+    return absl::InvalidArgumentError(absl::StrCat("bad MThd length ", header_length, " in MIDI file: ", source));
   }
   const uint32_t format = ReadBigEndian(bytes, 8, 2);
   const uint32_t declared_tracks = ReadBigEndian(bytes, 10, 2);
@@ -57,27 +55,25 @@ absl::StatusOr<int32_t> CheckChunkLayout(absl::string_view bytes, const std::str
     return absl::InvalidArgumentError(absl::StrCat("MIDI file declares no tracks: ", source));
   }
   if ((division & 0x8000u) != 0 || division == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported MIDI time division ", division,
-                                                   " (need ticks per beat): ", source));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported MIDI time division ", division, " (need ticks per beat): ", source));
   }
   size_t offset = 8 + header_length;
   uint32_t tracks_found = 0;
   while (tracks_found < declared_tracks) {
     if (bytes.size() - offset < 8) {
-      return absl::DataLossError(absl::StrCat("truncated MIDI file: ", tracks_found, " of ",
-                                              declared_tracks, " track chunks present: ", source));
+      return absl::DataLossError(absl::StrCat("truncated MIDI file: ", tracks_found, " of ", declared_tracks,
+                                              " track chunks present: ", source));
     }
     const absl::string_view chunk_type = bytes.substr(offset, 4);
     const uint32_t chunk_length = ReadBigEndian(bytes, offset + 4, 4);
     if (chunk_length > bytes.size() - offset - 8) {
-      return absl::DataLossError(absl::StrCat("truncated MIDI file: chunk at byte ", offset,
-                                              " claims ", chunk_length, " bytes but ",
-                                              bytes.size() - offset - 8, " remain: ", source));
+      return absl::DataLossError(absl::StrCat("truncated MIDI file: chunk at byte ", offset, " claims ", chunk_length,
+                                              " bytes but ", bytes.size() - offset - 8, " remain: ", source));
     }
     if (chunk_type == "MTrk") {
       ++tracks_found;
-    } else if (!std::all_of(chunk_type.begin(), chunk_type.end(),
-                            [](char c) { return c >= 0x20 && c < 0x7f; })) {
+    } else if (!std::all_of(chunk_type.begin(), chunk_type.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
       return absl::InvalidArgumentError(
           absl::StrCat("garbage chunk header at byte ", offset, " in MIDI file: ", source));
     }
@@ -93,8 +89,7 @@ int32_t ClampMidiValue(double value) {
 
 }  // namespace
 
-absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes,
-                                            const std::string& source_name) {
+absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes, const std::string& source_name) {
   EXPSVC_ASSIGN_OR_RETURN(const int32_t ticks_per_beat, CheckChunkLayout(bytes, source_name));
 
   MidiContents contents;
@@ -103,8 +98,8 @@ absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes,
   std::istringstream stream{std::string(bytes)};
   Alg_seq sequence(stream, /*smf=*/true);
   if (sequence.get_read_error() != alg_no_error) {
-    return absl::DataLossError(absl::StrCat("MIDI parse error (Allegro code ",
-                                            sequence.get_read_error(), ") in ", source_name));
+    return absl::DataLossError(
+        absl::StrCat("MIDI parse error (Allegro code ", sequence.get_read_error(), ") in ", source_name));
   }
   // Times come in beats after reading; convert_to_seconds() rewrites them in
   // place, so the beat values are collected first, in the same event order.
@@ -126,8 +121,7 @@ absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes,
         auto* update = static_cast<Alg_update_ptr>(event);
         const char* attribute = update->parameter.attr_name();
         if (attribute == nullptr) continue;
-        if (std::strcmp(attribute, "tracknames") == 0 && update->parameter.s != nullptr &&
-            out.name.empty()) {
+        if (std::strcmp(attribute, "tracknames") == 0 && update->parameter.s != nullptr && out.name.empty()) {
           out.name = update->parameter.s;
         } else if (std::strcmp(attribute, "programi") == 0 && out.program < 0) {
           out.program = static_cast<int32_t>(std::clamp<long>(update->parameter.i, 0, 127));
@@ -147,8 +141,7 @@ absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes,
       midi_note.onset_seconds = event->time;
       midi_note.offset_seconds = event->time + static_cast<Alg_note_ptr>(event)->dur;
       if (!std::isfinite(midi_note.onset_seconds) || !std::isfinite(midi_note.offset_seconds)) {
-        return absl::DataLossError(
-            absl::StrCat("non-finite note time in MIDI file: ", source_name));
+        return absl::DataLossError(absl::StrCat("non-finite note time in MIDI file: ", source_name));
       }
     }
   }

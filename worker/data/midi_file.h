@@ -35,8 +35,7 @@ struct MidiContents {
 };
 
 // Parses an in-memory SMF. `source_name` (usually the path) is used in errors.
-absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes,
-                                            const std::string& source_name);
+absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes, const std::string& source_name);
 
 // Reads and parses `path`; errors name the file.
 absl::StatusOr<MidiContents> ReadMidiFile(const std::string& path);

@@ -20,8 +20,7 @@ MidiWriterScore TwoTrackScore() {
   MidiWriterScore score;
   score.ticks_per_beat = 480;
   score.tempo_bpm = 120.0;  // 0.5 s per beat
-  MidiWriterTrack melody{
-      "MELODY", 0, 0, {{72, 90, 0, 480}, {74, 80, 480, 240}, {76, 70, 960, 960}}};
+  MidiWriterTrack melody{"MELODY", 0, 0, {{72, 90, 0, 480}, {74, 80, 480, 240}, {76, 70, 960, 960}}};
   MidiWriterTrack piano{"PIANO", 2, 5, {{48, 60, 0, 1920}, {55, 60, 0, 1920}, {60, 100, 3840, 40}}};
   score.tracks = {melody, piano};
   return score;
@@ -73,8 +72,7 @@ TEST(MidiFileTest, GridSurvivesMidiRoundTrip) {
 
 TEST(MidiFileTest, SamePitchOverlapIsCutAtTheLaterNote) {
   MidiWriterScore score;
-  score.tracks = {
-      {"PIANO", 0, 0, {{60, 80, 0, 960}, {60, 80, 480, 480}, {62, 80, 0, 100}, {62, 80, 0, 200}}}};
+  score.tracks = {{"PIANO", 0, 0, {{60, 80, 0, 960}, {60, 80, 480, 480}, {62, 80, 0, 100}, {62, 80, 0, 200}}}};
   absl::StatusOr<std::string> bytes = EncodeStandardMidiFile(score);
   ASSERT_TRUE(bytes.ok());
   absl::StatusOr<MidiContents> contents = ParseMidiBytes(*bytes, "overlap");

@@ -69,12 +69,11 @@ absl::Status ValidateTrack(const MidiWriterTrack& track) {
     return absl::InvalidArgumentError(absl::StrCat("MIDI program out of range: ", track.program));
   }
   for (const MidiWriterNote& note : track.notes) {
-    if (note.pitch < 0 || note.pitch > 127 || note.velocity < 1 || note.velocity > 127 ||
-        note.start_tick < 0 || note.duration_ticks < 1 ||
-        note.start_tick + note.duration_ticks > kMaxTick) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad note in track '", track.name, "': pitch ", note.pitch, " velocity ", note.velocity,
-          " start ", note.start_tick, " duration ", note.duration_ticks));
+    if (note.pitch < 0 || note.pitch > 127 || note.velocity < 1 || note.velocity > 127 || note.start_tick < 0 ||
+        note.duration_ticks < 1 || note.start_tick + note.duration_ticks > kMaxTick) {
+      return absl::InvalidArgumentError(absl::StrCat("bad note in track '", track.name, "': pitch ", note.pitch,
+                                                     " velocity ", note.velocity, " start ", note.start_tick,
+                                                     " duration ", note.duration_ticks));
     }
   }
   return absl::OkStatus();
@@ -110,14 +109,12 @@ std::string InstrumentTrack(const MidiWriterTrack& track) {
   };
   std::vector<TimedEvent> timed;
   const auto channel = static_cast<uint8_t>(track.channel);
-  timed.push_back(
-      {0, 1, static_cast<uint8_t>(0xC0 | channel), static_cast<uint8_t>(track.program), 0});
+  timed.push_back({0, 1, static_cast<uint8_t>(0xC0 | channel), static_cast<uint8_t>(track.program), 0});
   for (const MidiWriterNote& note : ResolveSamePitchOverlaps(track.notes)) {
     const auto pitch = static_cast<uint8_t>(note.pitch);
-    timed.push_back({note.start_tick, 2, static_cast<uint8_t>(0x90 | channel), pitch,
-                     static_cast<uint8_t>(note.velocity)});
     timed.push_back(
-        {note.start_tick + note.duration_ticks, 0, static_cast<uint8_t>(0x80 | channel), pitch, 0});
+        {note.start_tick, 2, static_cast<uint8_t>(0x90 | channel), pitch, static_cast<uint8_t>(note.velocity)});
+    timed.push_back({note.start_tick + note.duration_ticks, 0, static_cast<uint8_t>(0x80 | channel), pitch, 0});
   }
   std::stable_sort(timed.begin(), timed.end(), [](const TimedEvent& a, const TimedEvent& b) {
     return std::tie(a.tick, a.order, a.data1) < std::tie(b.tick, b.order, b.data1);
@@ -141,12 +138,10 @@ std::string InstrumentTrack(const MidiWriterTrack& track) {
 
 absl::StatusOr<std::string> EncodeStandardMidiFile(const MidiWriterScore& score) {
   if (score.ticks_per_beat < 1 || score.ticks_per_beat > 0x7FFF) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ticks per beat out of range: ", score.ticks_per_beat));
+    return absl::InvalidArgumentError(absl::StrCat("ticks per beat out of range: ", score.ticks_per_beat));
   }
   if (!(score.tempo_bpm > 0) || !std::isfinite(score.tempo_bpm)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tempo must be positive, got ", score.tempo_bpm));
+    return absl::InvalidArgumentError(absl::StrCat("tempo must be positive, got ", score.tempo_bpm));
   }
   if (score.tracks.size() > 0xFFFE) return absl::InvalidArgumentError("too many MIDI tracks");
   for (const MidiWriterTrack& track : score.tracks) EXPSVC_RETURN_IF_ERROR(ValidateTrack(track));

@@ -28,31 +28,26 @@ constexpr uint64_t kFractionSeedSalt = 0x6672616374696f6eull;  // "fraction"
 
 const char* SplitName(Split split) {
   switch (split) {
-    case Split::kTrain:
-      return "train";
-    case Split::kValid:
-      return "valid";
-    case Split::kTest:
-      return "test";
+    case Split::kTrain: return "train";
+    case Split::kValid: return "valid";
+    case Split::kTest: return "test";
   }
   return "unknown";
 }
 
 absl::Status ValidateCorpusOptions(const CorpusOptions& options) {
   if (options.window_bars < 1 || options.window_bars > 16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "window_bars must be in [1, 16] (the Bar vocabulary), got ", options.window_bars));
+    return absl::InvalidArgumentError(
+        absl::StrCat("window_bars must be in [1, 16] (the Bar vocabulary), got ", options.window_bars));
   }
   if (options.stride_bars < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stride_bars must be >= 1, got ", options.stride_bars));
+    return absl::InvalidArgumentError(absl::StrCat("stride_bars must be >= 1, got ", options.stride_bars));
   }
   if (options.max_notes_per_window < 0) {
     return absl::InvalidArgumentError("max_notes_per_window must be >= 0 (0 = no cap)");
   }
   if (!(options.data_fraction > 0.0 && options.data_fraction <= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("data_fraction must be in (0, 1], got ", options.data_fraction));
+    return absl::InvalidArgumentError(absl::StrCat("data_fraction must be in (0, 1], got ", options.data_fraction));
   }
   if (options.max_songs < 0) return absl::InvalidArgumentError("max_songs must be >= 0 (0 = all)");
   return absl::OkStatus();
@@ -74,15 +69,14 @@ SongSplit SplitSongsBySeed(std::vector<std::string> names, uint64_t seed) {
   return split;
 }
 
-std::vector<std::string> TakeTrainingFraction(const std::vector<std::string>& train_songs,
-                                              double fraction, uint64_t seed) {
+std::vector<std::string> TakeTrainingFraction(const std::vector<std::string>& train_songs, double fraction,
+                                              uint64_t seed) {
   if (fraction >= 1.0 || train_songs.empty()) return train_songs;
   std::vector<std::string> order = train_songs;
   std::sort(order.begin(), order.end());
   SeededShuffle(order, seed ^ kFractionSeedSalt);
   const auto keep = std::clamp<size_t>(
-      static_cast<size_t>(std::ceil(fraction * static_cast<double>(order.size()) - 1e-9)), 1,
-      order.size());
+      static_cast<size_t>(std::ceil(fraction * static_cast<double>(order.size()) - 1e-9)), 1, order.size());
   order.resize(keep);
   return order;
 }
@@ -93,20 +87,18 @@ void AppendSongWindows(const Song& song, int32_t song_index, const CorpusOptions
   std::vector<int64_t> notes_before(static_cast<size_t>(bar_count) + 1, 0);
   for (int64_t b = 0; b < bar_count; ++b) {
     notes_before[static_cast<size_t>(b + 1)] =
-        notes_before[static_cast<size_t>(b)] +
-        static_cast<int64_t>(song.bars[static_cast<size_t>(b)].notes.size());
+        notes_before[static_cast<size_t>(b)] + static_cast<int64_t>(song.bars[static_cast<size_t>(b)].notes.size());
   }
   for (int64_t first = 0; first + options.window_bars <= bar_count; first += options.stride_bars) {
-    const int64_t notes = notes_before[static_cast<size_t>(first + options.window_bars)] -
-                          notes_before[static_cast<size_t>(first)];
+    const int64_t notes =
+        notes_before[static_cast<size_t>(first + options.window_bars)] - notes_before[static_cast<size_t>(first)];
     if (notes == 0) continue;
     if (options.max_notes_per_window > 0 && notes > options.max_notes_per_window) continue;
     windows.push_back({song_index, static_cast<int32_t>(first)});
   }
 }
 
-MusicCorpus AssembleCorpus(std::vector<Song> songs, const SongSplit& split,
-                           const CorpusOptions& options) {
+MusicCorpus AssembleCorpus(std::vector<Song> songs, const SongSplit& split, const CorpusOptions& options) {
   MusicCorpus corpus;
   corpus.options = options;
   std::map<std::string, size_t> index_by_name;
@@ -133,8 +125,7 @@ MusicCorpus AssembleCorpus(std::vector<Song> songs, const SongSplit& split,
   return corpus;
 }
 
-absl::StatusOr<MusicCorpus> BuildPop909Corpus(const std::string& pop909_dir,
-                                              const CorpusOptions& options,
+absl::StatusOr<MusicCorpus> BuildPop909Corpus(const std::string& pop909_dir, const CorpusOptions& options,
                                               const CorpusLoadCallbacks& callbacks) {
   EXPSVC_RETURN_IF_ERROR(ValidateCorpusOptions(options));
   EXPSVC_ASSIGN_OR_RETURN(std::vector<std::string> names, ListPop909Songs(pop909_dir));
@@ -156,8 +147,7 @@ absl::StatusOr<MusicCorpus> BuildPop909Corpus(const std::string& pop909_dir,
       if (song.ok()) {
         songs.push_back(*std::move(song));
       } else {
-        std::string line =
-            absl::StrCat("skipping POP909 song ", name, ": ", song.status().ToString());
+        std::string line = absl::StrCat("skipping POP909 song ", name, ": ", song.status().ToString());
         if (callbacks.warning) {
           callbacks.warning(line);
         } else {
@@ -170,9 +160,9 @@ absl::StatusOr<MusicCorpus> BuildPop909Corpus(const std::string& pop909_dir,
     }
   }
   if (songs.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "none of the ", total, " POP909 songs under ", pop909_dir, " loaded; first error: ",
-        skip_reasons.empty() ? std::string("none") : skip_reasons.front()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("none of the ", total, " POP909 songs under ", pop909_dir,
+                     " loaded; first error: ", skip_reasons.empty() ? std::string("none") : skip_reasons.front()));
   }
   MusicCorpus corpus = AssembleCorpus(std::move(songs), split, options);
   corpus.songs_skipped = static_cast<int32_t>(skip_reasons.size());

@@ -19,8 +19,7 @@ namespace expsvc::music {
 
 enum class Split : int32_t { kTrain = 0, kValid = 1, kTest = 2 };
 inline constexpr int kNumSplits = 3;
-inline constexpr std::array<Split, kNumSplits> kAllSplits = {Split::kTrain, Split::kValid,
-                                                             Split::kTest};
+inline constexpr std::array<Split, kNumSplits> kAllSplits = {Split::kTrain, Split::kValid, Split::kTest};
 const char* SplitName(Split split);  // "train", "valid", "test"
 
 struct CorpusOptions {
@@ -45,8 +44,8 @@ SongSplit SplitSongsBySeed(std::vector<std::string> names, uint64_t seed);
 
 // The first ceil(fraction * n) (at least 1) of the training songs in a
 // seeded order; the same seed gives nested subsets for smaller fractions.
-std::vector<std::string> TakeTrainingFraction(const std::vector<std::string>& train_songs,
-                                              double fraction, uint64_t seed);
+std::vector<std::string> TakeTrainingFraction(const std::vector<std::string>& train_songs, double fraction,
+                                              uint64_t seed);
 
 struct WindowRef {
   int32_t song_index = 0;  // into MusicCorpus::songs
@@ -69,9 +68,7 @@ struct MusicCorpus {
   int32_t songs_skipped = 0;
   std::vector<std::string> skip_reasons;  // one line per skipped song, naming the file
 
-  const std::vector<WindowRef>& split_windows(Split split) const {
-    return windows[static_cast<size_t>(split)];
-  }
+  const std::vector<WindowRef>& split_windows(Split split) const { return windows[static_cast<size_t>(split)]; }
   // The bars of one window, in place.
   std::span<const Bar> WindowBars(const WindowRef& window) const {
     return std::span<const Bar>(songs[static_cast<size_t>(window.song_index)].bars)
@@ -88,14 +85,12 @@ struct CorpusLoadCallbacks {
 
 // Builds the windows of already-loaded songs for a given split. Songs named
 // in `split` but absent from `songs` are ignored (they failed to load).
-MusicCorpus AssembleCorpus(std::vector<Song> songs, const SongSplit& split,
-                           const CorpusOptions& options);
+MusicCorpus AssembleCorpus(std::vector<Song> songs, const SongSplit& split, const CorpusOptions& options);
 
 // Lists, splits and loads POP909 under `pop909_dir`. Songs that fail to load
 // are skipped with a warning naming the file and counted; the call fails only
 // when the folder cannot be listed, the options are invalid, or no song loads.
-absl::StatusOr<MusicCorpus> BuildPop909Corpus(const std::string& pop909_dir,
-                                              const CorpusOptions& options,
+absl::StatusOr<MusicCorpus> BuildPop909Corpus(const std::string& pop909_dir, const CorpusOptions& options,
                                               const CorpusLoadCallbacks& callbacks = {});
 
 }  // namespace expsvc::music

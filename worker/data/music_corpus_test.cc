@@ -110,8 +110,7 @@ TEST(MusicCorpusTest, NoteCapDropsDenseWindows) {
 }
 
 TEST(MusicCorpusTest, AssembleCountsWindowsPerSplit) {
-  std::vector<Song> songs = {UniformSong("001", 20, 1), UniformSong("002", 10, 1),
-                             UniformSong("003", 3, 1)};
+  std::vector<Song> songs = {UniformSong("001", 20, 1), UniformSong("002", 10, 1), UniformSong("003", 3, 1)};
   const SongSplit split = {{{"001"}, {"002"}, {"003", "missing"}}};
   CorpusOptions options;
   options.window_bars = 4;
@@ -129,8 +128,7 @@ TEST(MusicCorpusTest, AssembleCountsWindowsPerSplit) {
 TEST(MusicCorpusTest, LoaderSkipsAndCountsBrokenSongs) {
   const std::string root = testing::MakeTempDir("corpus");
   for (const std::string& name : SongNames(12)) {
-    ASSERT_TRUE(
-        testing::WriteSyntheticSong(root, name, testing::RandomBars(6, std::stoi(name))).ok());
+    ASSERT_TRUE(testing::WriteSyntheticSong(root, name, testing::RandomBars(6, std::stoi(name))).ok());
   }
   std::filesystem::remove(root + "/003/beat_midi.txt");
   ASSERT_TRUE(WriteFileAtomically(root + "/007/007.mid", "MThd garbage").ok());
@@ -161,13 +159,11 @@ TEST(MusicCorpusTest, LoaderSkipsAndCountsBrokenSongs) {
     })) << file;
   }
   int64_t windows = 0;
-  for (const auto& split_windows : corpus->windows)
-    windows += static_cast<int64_t>(split_windows.size());
+  for (const auto& split_windows : corpus->windows) windows += static_cast<int64_t>(split_windows.size());
   EXPECT_EQ(windows, 9 * 3);  // 6 bars, 4-bar windows
 
   options.max_songs = 4;
-  absl::StatusOr<MusicCorpus> small =
-      BuildPop909Corpus(root, options, {.warning = [](const std::string&) {}});
+  absl::StatusOr<MusicCorpus> small = BuildPop909Corpus(root, options, {.warning = [](const std::string&) {}});
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(small->songs.size() + static_cast<size_t>(small->songs_skipped), 4u);
 }

@@ -47,9 +47,8 @@ int Run(int argc, char** argv) {
     bars += static_cast<int64_t>(song.bars.size());
     notes += expsvc::music::CountNotes(song.bars);
   }
-  std::printf("songs loaded %zu, skipped %d; bars %lld; notes %lld; load %.2f s\n",
-              corpus->songs.size(), corpus->songs_skipped, static_cast<long long>(bars),
-              static_cast<long long>(notes), load_seconds);
+  std::printf("songs loaded %zu, skipped %d; bars %lld; notes %lld; load %.2f s\n", corpus->songs.size(),
+              corpus->songs_skipped, static_cast<long long>(bars), static_cast<long long>(notes), load_seconds);
 
   // Notes per window over every split, for choosing a cap.
   std::vector<int64_t> notes_per_window;
@@ -60,8 +59,7 @@ int Run(int argc, char** argv) {
   }
   std::sort(notes_per_window.begin(), notes_per_window.end());
   const auto quantile = [&](double q) {
-    return notes_per_window[static_cast<size_t>(q *
-                                                static_cast<double>(notes_per_window.size() - 1))];
+    return notes_per_window[static_cast<size_t>(q * static_cast<double>(notes_per_window.size() - 1))];
   };
   std::printf(
       "notes per 16-bar window: min %lld p25 %lld median %lld p72 %lld p75 %lld p90 %lld max "
@@ -77,16 +75,14 @@ int Run(int argc, char** argv) {
   // The same songs and split, re-windowed under each cap.
   absl::StatusOr<std::vector<std::string>> names = expsvc::music::ListPop909Songs(*pop909_dir);
   if (!names.ok()) return 1;
-  const expsvc::music::SongSplit split =
-      expsvc::music::SplitSongsBySeed(*names, options.split_seed);
+  const expsvc::music::SongSplit split = expsvc::music::SplitSongsBySeed(*names, options.split_seed);
   for (const int cap : caps) {
     CorpusOptions capped = options;
     capped.max_notes_per_window = cap;
     const MusicCorpus filtered = expsvc::music::AssembleCorpus(corpus->songs, split, capped);
-    std::printf(
-        "max_notes_per_window %4d: windows train/valid/test = %zu / %zu / %zu (total %zu)\n", cap,
-        filtered.windows[0].size(), filtered.windows[1].size(), filtered.windows[2].size(),
-        filtered.windows[0].size() + filtered.windows[1].size() + filtered.windows[2].size());
+    std::printf("max_notes_per_window %4d: windows train/valid/test = %zu / %zu / %zu (total %zu)\n", cap,
+                filtered.windows[0].size(), filtered.windows[1].size(), filtered.windows[2].size(),
+                filtered.windows[0].size() + filtered.windows[1].size() + filtered.windows[2].size());
   }
 
   // Event-token lengths of the uncapped windows.
@@ -101,10 +97,9 @@ int Run(int argc, char** argv) {
     tokens += sequence->length();
     longest = std::max(longest, sequence->length());
   }
-  std::printf("event tokens over %zu valid windows: mean %.0f, max %zu; tokenized in %.3f s\n",
-              dataset.size(Split::kValid),
-              static_cast<double>(tokens) / static_cast<double>(dataset.size(Split::kValid)),
-              longest, SecondsSince(start));
+  std::printf(
+      "event tokens over %zu valid windows: mean %.0f, max %zu; tokenized in %.3f s\n", dataset.size(Split::kValid),
+      static_cast<double>(tokens) / static_cast<double>(dataset.size(Split::kValid)), longest, SecondsSince(start));
 
   // The cached path the training job takes: build + write, then read back.
   char cache_template[] = "/tmp/expsvc-music-stats-XXXXXX";
@@ -120,8 +115,7 @@ int Run(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", loaded.status().ToString().c_str());
       return 1;
     }
-    std::printf("LoadOrBuildMusicDataset (%s): %.3f s; %s\n", pass, SecondsSince(start),
-                loaded->Summary().c_str());
+    std::printf("LoadOrBuildMusicDataset (%s): %.3f s; %s\n", pass, SecondsSince(start), loaded->Summary().c_str());
   }
   std::filesystem::remove_all(cache_dir);
   return 0;
@@ -129,4 +123,6 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return Run(argc, argv); }
+int main(int argc, char** argv) {
+  return Run(argc, argv);
+}

@@ -35,8 +35,7 @@ std::string FileStamp(const std::string& path) {
 
 }  // namespace
 
-MusicDataset::MusicDataset(MusicDataConfig config, MusicCorpus corpus, bool loaded_from_cache,
-                           std::string cache_path)
+MusicDataset::MusicDataset(MusicDataConfig config, MusicCorpus corpus, bool loaded_from_cache, std::string cache_path)
     : config_(std::move(config)),
       corpus_(std::move(corpus)),
       loaded_from_cache_(loaded_from_cache),
@@ -48,8 +47,7 @@ MusicDatasetCounts MusicDataset::counts() const {
   counts.songs_skipped = corpus_.songs_skipped;
   counts.songs_per_split = corpus_.songs_per_split;
   counts.unfiltered_windows = corpus_.unfiltered_windows;
-  for (size_t s = 0; s < kNumSplits; ++s)
-    counts.windows[s] = static_cast<int64_t>(corpus_.windows[s].size());
+  for (size_t s = 0; s < kNumSplits; ++s) counts.windows[s] = static_cast<int64_t>(corpus_.windows[s].size());
   return counts;
 }
 
@@ -59,8 +57,7 @@ std::span<const Bar> MusicDataset::WindowBars(Split split, size_t index) const {
 
 absl::StatusOr<TokenSequence> MusicDataset::Sequence(Split split, size_t index) const {
   if (index >= size(split)) {
-    return absl::OutOfRangeError(
-        absl::StrCat("window ", index, " of ", size(split), " in split ", SplitName(split)));
+    return absl::OutOfRangeError(absl::StrCat("window ", index, " of ", size(split), " in split ", SplitName(split)));
   }
   const std::span<const Bar> bars = WindowBars(split, index);
   if (config_.representation == Representation::kNoteBased) return TokenizeNoteBased(bars);
@@ -82,14 +79,12 @@ std::string MusicDataset::Summary() const {
   return absl::StrFormat(
       "POP909 %s: %d songs used, %d skipped; windows train/valid/test = %d/%d/%d "
       "(songs %d/%d/%d; %d/%d/%d before the note cap)%s",
-      RepresentationName(config_.representation), c.songs_used, c.songs_skipped, c.windows[0],
-      c.windows[1], c.windows[2], c.songs_per_split[0], c.songs_per_split[1], c.songs_per_split[2],
-      c.unfiltered_windows[0], c.unfiltered_windows[1], c.unfiltered_windows[2],
-      loaded_from_cache_ ? " [from cache]" : "");
+      RepresentationName(config_.representation), c.songs_used, c.songs_skipped, c.windows[0], c.windows[1],
+      c.windows[2], c.songs_per_split[0], c.songs_per_split[1], c.songs_per_split[2], c.unfiltered_windows[0],
+      c.unfiltered_windows[1], c.unfiltered_windows[2], loaded_from_cache_ ? " [from cache]" : "");
 }
 
-absl::StatusOr<std::string> MusicCorpusCacheKey(const std::string& pop909_dir,
-                                                const CorpusOptions& options) {
+absl::StatusOr<std::string> MusicCorpusCacheKey(const std::string& pop909_dir, const CorpusOptions& options) {
   EXPSVC_ASSIGN_OR_RETURN(std::vector<std::string> names, ListPop909Songs(pop909_dir));
   if (options.max_songs > 0 && names.size() > static_cast<size_t>(options.max_songs)) {
     names.resize(static_cast<size_t>(options.max_songs));
@@ -97,24 +92,22 @@ absl::StatusOr<std::string> MusicCorpusCacheKey(const std::string& pop909_dir,
   uint64_t fingerprint = Fnv1a64("");
   for (const std::string& name : names) {
     const std::filesystem::path song_dir = std::filesystem::path(pop909_dir) / name;
-    fingerprint = Fnv1a64(absl::StrCat(name, "|", FileStamp((song_dir / (name + ".mid")).string()),
-                                       "|", FileStamp((song_dir / "beat_midi.txt").string()), ";"),
+    fingerprint = Fnv1a64(absl::StrCat(name, "|", FileStamp((song_dir / (name + ".mid")).string()), "|",
+                                       FileStamp((song_dir / "beat_midi.txt").string()), ";"),
                           fingerprint);
   }
   return absl::StrFormat(
       "pop909-corpus format=%d window_bars=%d stride_bars=%d split_seed=%d "
       "max_notes_per_window=%d data_fraction=%.17g max_songs=%d songs=%d files=%016x",
       kCorpusCacheFormatVersion, options.window_bars, options.stride_bars, options.split_seed,
-      options.max_notes_per_window, options.data_fraction, options.max_songs, names.size(),
-      fingerprint);
+      options.max_notes_per_window, options.data_fraction, options.max_songs, names.size(), fingerprint);
 }
 
 std::string MusicCorpusCacheFileName(const std::string& key) {
   return absl::StrFormat("pop909-corpus-%016x.bin", Fnv1a64(key));
 }
 
-absl::StatusOr<MusicDataset> LoadOrBuildMusicDataset(const MusicDataConfig& config,
-                                                     const std::string& cache_dir,
+absl::StatusOr<MusicDataset> LoadOrBuildMusicDataset(const MusicDataConfig& config, const std::string& cache_dir,
                                                      const CorpusLoadCallbacks& callbacks) {
   EXPSVC_RETURN_IF_ERROR(ValidateCorpusOptions(config.corpus));
   EXPSVC_ASSIGN_OR_RETURN(const std::string pop909_dir, ResolvePop909Dir(config.data_dir));
@@ -127,24 +120,21 @@ absl::StatusOr<MusicDataset> LoadOrBuildMusicDataset(const MusicDataConfig& conf
     std::error_code exists_error;
     if (std::filesystem::exists(cache_path, exists_error)) {
       absl::StatusOr<std::string> bytes = ReadFileBytes(cache_path);
-      absl::StatusOr<MusicCorpus> cached =
-          bytes.ok() ? DecodeCorpusCache(*bytes, key, config.corpus) : bytes.status();
-      if (cached.ok())
-        return MusicDataset(config, *std::move(cached), /*loaded_from_cache=*/true, cache_path);
-      Warn(callbacks, absl::StrCat("ignoring unusable music data cache ", cache_path, ": ",
-                                   cached.status().ToString(), "; rebuilding"));
+      absl::StatusOr<MusicCorpus> cached = bytes.ok() ? DecodeCorpusCache(*bytes, key, config.corpus) : bytes.status();
+      if (cached.ok()) return MusicDataset(config, *std::move(cached), /*loaded_from_cache=*/true, cache_path);
+      Warn(callbacks, absl::StrCat("ignoring unusable music data cache ", cache_path, ": ", cached.status().ToString(),
+                                   "; rebuilding"));
     }
   }
 
-  EXPSVC_ASSIGN_OR_RETURN(MusicCorpus corpus,
-                          BuildPop909Corpus(pop909_dir, config.corpus, callbacks));
+  EXPSVC_ASSIGN_OR_RETURN(MusicCorpus corpus, BuildPop909Corpus(pop909_dir, config.corpus, callbacks));
   if (!cache_path.empty()) {
     std::error_code mkdir_error;
     std::filesystem::create_directories(cache_dir, mkdir_error);
     const absl::Status written =
-        mkdir_error ? absl::PermissionDeniedError(
-                          absl::StrCat("cannot create ", cache_dir, ": ", mkdir_error.message()))
-                    : WriteFileAtomically(cache_path, EncodeCorpusCache(corpus, key));
+        mkdir_error
+            ? absl::PermissionDeniedError(absl::StrCat("cannot create ", cache_dir, ": ", mkdir_error.message()))
+            : WriteFileAtomically(cache_path, EncodeCorpusCache(corpus, key));
     if (!written.ok()) {
       // The data is fine; only the next run pays for the rebuild.
       Warn(callbacks, absl::StrCat("could not write music data cache: ", written.ToString()));

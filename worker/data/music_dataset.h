@@ -46,8 +46,7 @@ struct MusicDatasetCounts {
 
 class MusicDataset {
  public:
-  MusicDataset(MusicDataConfig config, MusicCorpus corpus, bool loaded_from_cache,
-               std::string cache_path);
+  MusicDataset(MusicDataConfig config, MusicCorpus corpus, bool loaded_from_cache, std::string cache_path);
 
   const MusicDataConfig& config() const { return config_; }
   const MusicCorpus& corpus() const { return corpus_; }
@@ -78,8 +77,7 @@ class MusicDataset {
 // window, stride, seed, filter, fraction, max_songs, and a fingerprint of the
 // song files' names, sizes and modification times). The representation and
 // the T/P rule are not part of it: tokens are made on demand.
-absl::StatusOr<std::string> MusicCorpusCacheKey(const std::string& pop909_dir,
-                                                const CorpusOptions& options);
+absl::StatusOr<std::string> MusicCorpusCacheKey(const std::string& pop909_dir, const CorpusOptions& options);
 
 // File name for a key: "pop909-corpus-<16 hex digits>.bin".
 std::string MusicCorpusCacheFileName(const std::string& key);
@@ -88,8 +86,7 @@ std::string MusicCorpusCacheFileName(const std::string& key);
 // is there; otherwise builds it from POP909 and writes the cache (temporary
 // file + rename). A corrupt or mismatched cache file is reported through
 // callbacks.warning and rebuilt, never used. Empty `cache_dir` = no cache.
-absl::StatusOr<MusicDataset> LoadOrBuildMusicDataset(const MusicDataConfig& config,
-                                                     const std::string& cache_dir,
+absl::StatusOr<MusicDataset> LoadOrBuildMusicDataset(const MusicDataConfig& config, const std::string& cache_dir,
                                                      const CorpusLoadCallbacks& callbacks = {});
 
 }  // namespace expsvc::music

@@ -19,8 +19,7 @@ std::string SyntheticDataDir(int count) {
   const std::string root = testing::MakeTempDir("dataset");
   for (int i = 1; i <= count; ++i) {
     const std::vector<Bar> bars = testing::RandomBars(20, static_cast<uint64_t>(i), 12, 48);
-    EXPECT_TRUE(
-        testing::WriteSyntheticSong(root + "/POP909", absl::StrFormat("%03d", i), bars).ok());
+    EXPECT_TRUE(testing::WriteSyntheticSong(root + "/POP909", absl::StrFormat("%03d", i), bars).ok());
   }
   return root;
 }
@@ -34,8 +33,7 @@ MusicDataConfig SyntheticConfig(const std::string& data_dir) {
 
 std::vector<std::string> FilesIn(const std::string& dir) {
   std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir))
-    files.push_back(entry.path().string());
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) files.push_back(entry.path().string());
   return files;
 }
 
@@ -86,8 +84,7 @@ TEST(MusicDatasetTest, ContentChangingOptionsMissTheCache) {
   for (auto change : std::vector<std::function<void(MusicDataConfig&)>>{
            [](MusicDataConfig& c) { c.corpus.split_seed = 99; },
            [](MusicDataConfig& c) { c.corpus.max_notes_per_window = 50; },
-           [](MusicDataConfig& c) { c.corpus.stride_bars = 2; },
-           [](MusicDataConfig& c) { c.corpus.window_bars = 4; },
+           [](MusicDataConfig& c) { c.corpus.stride_bars = 2; }, [](MusicDataConfig& c) { c.corpus.window_bars = 4; },
            [](MusicDataConfig& c) { c.corpus.data_fraction = 0.5; },
            [](MusicDataConfig& c) { c.corpus.max_songs = 3; }}) {
     MusicDataConfig changed = SyntheticConfig(data_dir);
@@ -99,11 +96,9 @@ TEST(MusicDatasetTest, ContentChangingOptionsMissTheCache) {
   }
 
   // Touching a song file changes the fingerprint.
-  std::filesystem::last_write_time(
-      data_dir + "/POP909/001/001.mid",
-      std::filesystem::file_time_type::clock::now() + std::chrono::hours(1));
-  absl::StatusOr<MusicDataset> after_touch =
-      LoadOrBuildMusicDataset(SyntheticConfig(data_dir), cache_dir);
+  std::filesystem::last_write_time(data_dir + "/POP909/001/001.mid",
+                                   std::filesystem::file_time_type::clock::now() + std::chrono::hours(1));
+  absl::StatusOr<MusicDataset> after_touch = LoadOrBuildMusicDataset(SyntheticConfig(data_dir), cache_dir);
   ASSERT_TRUE(after_touch.ok());
   EXPECT_FALSE(after_touch->loaded_from_cache());
 }
@@ -119,12 +114,11 @@ TEST(MusicDatasetTest, CorruptCacheIsRebuiltNotTrusted) {
 
   for (const std::string& corrupted :
        {bytes.substr(0, bytes.size() / 2), std::string(), std::string("garbage"),
-        bytes.substr(0, 100) + std::string(1, static_cast<char>(bytes[100] ^ 1)) +
-            bytes.substr(101)}) {
+        bytes.substr(0, 100) + std::string(1, static_cast<char>(bytes[100] ^ 1)) + bytes.substr(101)}) {
     ASSERT_TRUE(WriteFileAtomically(path, corrupted).ok());
     std::vector<std::string> warnings;
-    absl::StatusOr<MusicDataset> rebuilt = LoadOrBuildMusicDataset(
-        config, cache_dir, {.warning = [&](const std::string& w) { warnings.push_back(w); }});
+    absl::StatusOr<MusicDataset> rebuilt =
+        LoadOrBuildMusicDataset(config, cache_dir, {.warning = [&](const std::string& w) { warnings.push_back(w); }});
     ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
     EXPECT_FALSE(rebuilt->loaded_from_cache());
     ASSERT_EQ(warnings.size(), 1u);
@@ -139,17 +133,14 @@ TEST(MusicDatasetTest, SkippedSongsAreCountedAndCached) {
   ASSERT_TRUE(WriteFileAtomically(data_dir + "/POP909/002/002.mid", "truncated").ok());
   const std::string cache_dir = testing::MakeTempDir("cache-skips");
   std::vector<std::string> warnings;
-  const CorpusLoadCallbacks callbacks{
-      .warning = [&](const std::string& w) { warnings.push_back(w); }};
-  absl::StatusOr<MusicDataset> built =
-      LoadOrBuildMusicDataset(SyntheticConfig(data_dir), cache_dir, callbacks);
+  const CorpusLoadCallbacks callbacks{.warning = [&](const std::string& w) { warnings.push_back(w); }};
+  absl::StatusOr<MusicDataset> built = LoadOrBuildMusicDataset(SyntheticConfig(data_dir), cache_dir, callbacks);
   ASSERT_TRUE(built.ok());
   EXPECT_EQ(built->counts().songs_skipped, 1);
   EXPECT_EQ(built->counts().songs_used, 5);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("002.mid"), std::string::npos);
-  absl::StatusOr<MusicDataset> cached =
-      LoadOrBuildMusicDataset(SyntheticConfig(data_dir), cache_dir, callbacks);
+  absl::StatusOr<MusicDataset> cached = LoadOrBuildMusicDataset(SyntheticConfig(data_dir), cache_dir, callbacks);
   ASSERT_TRUE(cached.ok());
   EXPECT_TRUE(cached->loaded_from_cache());
   EXPECT_EQ(cached->counts().songs_skipped, 1);

@@ -10,13 +10,14 @@ namespace expsvc::music {
 namespace {
 
 bool CanonicalLess(const BarNote& a, const BarNote& b) {
-  return std::tie(a.position, a.pitch, a.track, a.duration) <
-         std::tie(b.position, b.pitch, b.track, b.duration);
+  return std::tie(a.position, a.pitch, a.track, a.duration) < std::tie(b.position, b.pitch, b.track, b.duration);
 }
 
 }  // namespace
 
-void SortBarNotes(Bar& bar) { std::stable_sort(bar.notes.begin(), bar.notes.end(), CanonicalLess); }
+void SortBarNotes(Bar& bar) {
+  std::stable_sort(bar.notes.begin(), bar.notes.end(), CanonicalLess);
+}
 
 bool IsInCanonicalOrder(const Bar& bar) {
   return std::is_sorted(bar.notes.begin(), bar.notes.end(), CanonicalLess);

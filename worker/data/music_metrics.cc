@@ -10,15 +10,16 @@ namespace expsvc::music {
 namespace {
 
 bool IsOnGrid(const BarNote& note) {
-  return note.pitch >= 0 && note.pitch < kNumPitches && note.position >= 0 &&
-         note.position < kPositionsPerBar;
+  return note.pitch >= 0 && note.pitch < kNumPitches && note.position >= 0 && note.position < kPositionsPerBar;
 }
 
 size_t Cell(int32_t position, int32_t pitch) {
   return static_cast<size_t>(position) * kNumPitches + static_cast<size_t>(pitch);
 }
 
-bool IsEmpty(const Bar& bar) { return std::none_of(bar.notes.begin(), bar.notes.end(), IsOnGrid); }
+bool IsEmpty(const Bar& bar) {
+  return std::none_of(bar.notes.begin(), bar.notes.end(), IsOnGrid);
+}
 
 // The shared edge cases: both bars empty → 1, exactly one empty → 0;
 // nullopt when both have notes and the metric's own formula applies.

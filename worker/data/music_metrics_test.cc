@@ -23,10 +23,8 @@ void ExpectEveryMetric(const BarMetrics& metrics, double expected) {
 
 // Notes are {track, pitch, position, duration}.
 const Bar& Truth() {
-  static const Bar bar = MakeBar({{kMelodyTrack, 60, 0, 12},
-                                  {kMelodyTrack, 64, 12, 12},
-                                  {kPianoTrack, 48, 0, 24},
-                                  {kMelodyTrack, 67, 24, 24}});
+  static const Bar bar = MakeBar(
+      {{kMelodyTrack, 60, 0, 12}, {kMelodyTrack, 64, 12, 12}, {kPianoTrack, 48, 0, 24}, {kMelodyTrack, 67, 24, 24}});
   return bar;
 }
 
@@ -52,15 +50,12 @@ TEST(MusicMetricsTest, BothEmptyIsOneAndOneEmptyIsZero) {
 }
 
 TEST(MusicMetricsTest, NotesOffTheGridAreIgnored) {
-  const Bar off_grid = MakeBar({{kMelodyTrack, 128, 0, 4},
-                                {kMelodyTrack, 60, 48, 4},
-                                {kMelodyTrack, -1, 3, 4},
-                                {kMelodyTrack, 60, -2, 4}});
+  const Bar off_grid = MakeBar(
+      {{kMelodyTrack, 128, 0, 4}, {kMelodyTrack, 60, 48, 4}, {kMelodyTrack, -1, 3, 4}, {kMelodyTrack, 60, -2, 4}});
   ExpectEveryMetric(CompareBars(off_grid, Bar{}), 1.0);  // counts as empty
   ExpectEveryMetric(CompareBars(off_grid, Truth()), 0.0);
   Bar truth_and_noise = Truth();
-  truth_and_noise.notes.insert(truth_and_noise.notes.end(), off_grid.notes.begin(),
-                               off_grid.notes.end());
+  truth_and_noise.notes.insert(truth_and_noise.notes.end(), off_grid.notes.begin(), off_grid.notes.end());
   ExpectEveryMetric(CompareBars(truth_and_noise, Truth()), 1.0);
 }
 

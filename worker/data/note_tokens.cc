@@ -32,8 +32,7 @@ absl::StatusOr<TokenSequence> TokenizeNoteBased(std::span<const Bar> window) {
     }
   }
   append({kNoteTypeEos, 0, 0, 0, 0, 0});
-  TokenAttributes attributes =
-      ComputeNoteAttributes(sequence.tokens, static_cast<int32_t>(window.size()));
+  TokenAttributes attributes = ComputeNoteAttributes(sequence.tokens, static_cast<int32_t>(window.size()));
   sequence.times = std::move(attributes.times);
   sequence.pitches = std::move(attributes.pitches);
   sequence.has_pitch = std::move(attributes.has_pitch);
@@ -65,10 +64,8 @@ TokenAttributes ComputeNoteAttributes(std::span<const int32_t> tokens, int32_t w
   return attributes;
 }
 
-std::vector<uint8_t> NoteGrammar::AllowedValues(int32_t field,
-                                                std::span<const int32_t> fields_so_far) const {
-  std::vector<uint8_t> mask(static_cast<size_t>(kNoteFieldVocabSizes[static_cast<size_t>(field)]),
-                            0);
+std::vector<uint8_t> NoteGrammar::AllowedValues(int32_t field, std::span<const int32_t> fields_so_far) const {
+  std::vector<uint8_t> mask(static_cast<size_t>(kNoteFieldVocabSizes[static_cast<size_t>(field)]), 0);
   if (finished_ || static_cast<int32_t>(fields_so_far.size()) != field) return mask;
   if (field == kNoteTypeField) {
     if (!started_) {
@@ -84,57 +81,42 @@ std::vector<uint8_t> NoteGrammar::AllowedValues(int32_t field,
     return mask;
   }
   const auto allow_from = [&mask](int32_t first, int32_t end) {
-    for (int32_t v = std::max(first, 0);
-         v < std::min<int32_t>(end, static_cast<int32_t>(mask.size())); ++v) {
+    for (int32_t v = std::max(first, 0); v < std::min<int32_t>(end, static_cast<int32_t>(mask.size())); ++v) {
       mask[static_cast<size_t>(v)] = 1;
     }
   };
   const int32_t size = static_cast<int32_t>(mask.size());
-  const bool same_bar = has_previous_note_ && fields_so_far.size() > kNoteBarField &&
-                        fields_so_far[kNoteBarField] == previous_bar_;
+  const bool same_bar =
+      has_previous_note_ && fields_so_far.size() > kNoteBarField && fields_so_far[kNoteBarField] == previous_bar_;
   switch (field) {
-    case kNoteBarField:
-      allow_from(has_previous_note_ ? previous_bar_ : 0, window_bars_);
-      break;
-    case kNotePositionField:
-      allow_from(same_bar ? previous_position_ : 0, size);
-      break;
+    case kNoteBarField: allow_from(has_previous_note_ ? previous_bar_ : 0, window_bars_); break;
+    case kNotePositionField: allow_from(same_bar ? previous_position_ : 0, size); break;
     case kNotePitchField: {
       const bool same_onset = same_bar && fields_so_far[kNotePositionField] == previous_position_;
       allow_from(same_onset ? previous_pitch_ : 0, size);
       break;
     }
-    default:
-      allow_from(0, size);
+    default: allow_from(0, size);
   }
   return mask;
 }
 
 absl::Status NoteGrammar::Accept(std::span<const int32_t> token) {
   if (token.size() != kNoteFieldCount) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("note token has ", token.size(), " fields, want 6"));
+    return absl::InvalidArgumentError(absl::StrCat("note token has ", token.size(), " fields, want 6"));
   }
   for (int32_t field = 0; field < kNoteFieldCount; ++field) {
-    const std::vector<uint8_t> allowed =
-        AllowedValues(field, token.first(static_cast<size_t>(field)));
+    const std::vector<uint8_t> allowed = AllowedValues(field, token.first(static_cast<size_t>(field)));
     const int32_t value = token[static_cast<size_t>(field)];
-    if (value < 0 || value >= static_cast<int32_t>(allowed.size()) ||
-        !allowed[static_cast<size_t>(value)]) {
-      static constexpr const char* kFieldNames[] = {"type",  "bar",   "position",
-                                                    "track", "pitch", "duration"};
-      return absl::InvalidArgumentError(absl::StrCat("note token field ", kFieldNames[field], " = ",
-                                                     value, " not allowed here",
-                                                     finished_ ? " (after EOS)" : ""));
+    if (value < 0 || value >= static_cast<int32_t>(allowed.size()) || !allowed[static_cast<size_t>(value)]) {
+      static constexpr const char* kFieldNames[] = {"type", "bar", "position", "track", "pitch", "duration"};
+      return absl::InvalidArgumentError(absl::StrCat("note token field ", kFieldNames[field], " = ", value,
+                                                     " not allowed here", finished_ ? " (after EOS)" : ""));
     }
   }
   switch (token[kNoteTypeField]) {
-    case kNoteTypeBos:
-      started_ = true;
-      break;
-    case kNoteTypeEos:
-      finished_ = true;
-      break;
+    case kNoteTypeBos: started_ = true; break;
+    case kNoteTypeEos: finished_ = true; break;
     default:
       has_previous_note_ = true;
       previous_bar_ = token[kNoteBarField];
@@ -144,11 +126,9 @@ absl::Status NoteGrammar::Accept(std::span<const int32_t> token) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateNoteSequence(std::span<const int32_t> tokens, int32_t window_bars,
-                                  bool require_complete) {
+absl::Status ValidateNoteSequence(std::span<const int32_t> tokens, int32_t window_bars, bool require_complete) {
   if (window_bars < 1 || window_bars > kMaxWindowBars) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("window_bars must be in [1, 16], got ", window_bars));
+    return absl::InvalidArgumentError(absl::StrCat("window_bars must be in [1, 16], got ", window_bars));
   }
   if (tokens.size() % kNoteFieldCount != 0) {
     return absl::InvalidArgumentError(
@@ -156,8 +136,7 @@ absl::Status ValidateNoteSequence(std::span<const int32_t> tokens, int32_t windo
   }
   NoteGrammar grammar(window_bars);
   for (size_t i = 0; i * kNoteFieldCount < tokens.size(); ++i) {
-    const absl::Status accepted =
-        grammar.Accept(tokens.subspan(i * kNoteFieldCount, kNoteFieldCount));
+    const absl::Status accepted = grammar.Accept(tokens.subspan(i * kNoteFieldCount, kNoteFieldCount));
     if (!accepted.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("token ", i, ": ", accepted.message()));
     }
@@ -172,8 +151,7 @@ bool IsValidNoteSequence(std::span<const int32_t> tokens, int32_t window_bars) {
   return ValidateNoteSequence(tokens, window_bars, /*require_complete=*/true).ok();
 }
 
-absl::StatusOr<std::vector<Bar>> DetokenizeNoteBased(std::span<const int32_t> tokens,
-                                                     int32_t window_bars) {
+absl::StatusOr<std::vector<Bar>> DetokenizeNoteBased(std::span<const int32_t> tokens, int32_t window_bars) {
   EXPSVC_RETURN_IF_ERROR(ValidateNoteSequence(tokens, window_bars, /*require_complete=*/false));
   std::vector<Bar> bars(static_cast<size_t>(window_bars));
   for (size_t i = 0; i * kNoteFieldCount < tokens.size(); ++i) {

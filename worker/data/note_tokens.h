@@ -35,8 +35,7 @@ enum NoteField : int32_t {
   kNoteDurationField = 5,
 };
 inline constexpr int32_t kNoteFieldCount = 6;
-inline constexpr std::array<int32_t, kNoteFieldCount> kNoteFieldVocabSizes = {3, 16,  48,
-                                                                              3, 128, 27};
+inline constexpr std::array<int32_t, kNoteFieldCount> kNoteFieldVocabSizes = {3, 16, 48, 3, 128, 27};
 
 enum NoteTokenType : int32_t { kNoteTypeBos = 0, kNoteTypeNote = 1, kNoteTypeEos = 2 };
 
@@ -50,8 +49,7 @@ TokenAttributes ComputeNoteAttributes(std::span<const int32_t> tokens, int32_t w
 
 // Back to `window_bars` bars. The sequence must follow the grammar; it may
 // stop early (no EOS, as when generation hits a length limit).
-absl::StatusOr<std::vector<Bar>> DetokenizeNoteBased(std::span<const int32_t> tokens,
-                                                     int32_t window_bars);
+absl::StatusOr<std::vector<Bar>> DetokenizeNoteBased(std::span<const int32_t> tokens, int32_t window_bars);
 
 // The grammar, one token at a time, for validation and for masking the
 // generator's choices field by field.
@@ -82,8 +80,7 @@ class NoteGrammar {
 
 // Field ranges, BOS first, non-decreasing (bar, position, pitch), nothing
 // after EOS; with require_complete, EOS last.
-absl::Status ValidateNoteSequence(std::span<const int32_t> tokens, int32_t window_bars,
-                                  bool require_complete = true);
+absl::Status ValidateNoteSequence(std::span<const int32_t> tokens, int32_t window_bars, bool require_complete = true);
 bool IsValidNoteSequence(std::span<const int32_t> tokens, int32_t window_bars);
 
 }  // namespace expsvc::music

@@ -25,8 +25,7 @@ void ExpectRoundTrip(std::span<const Bar> window) {
   absl::StatusOr<TokenSequence> first = TokenizeNoteBased(window);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(IsValidNoteSequence(first->tokens, static_cast<int32_t>(window.size())));
-  absl::StatusOr<std::vector<Bar>> bars =
-      DetokenizeNoteBased(first->tokens, static_cast<int32_t>(window.size()));
+  absl::StatusOr<std::vector<Bar>> bars = DetokenizeNoteBased(first->tokens, static_cast<int32_t>(window.size()));
   ASSERT_TRUE(bars.ok()) << bars.status();
   absl::StatusOr<TokenSequence> second = TokenizeNoteBased(*bars);
   ASSERT_TRUE(second.ok());
@@ -89,21 +88,18 @@ TEST(NoteTokensTest, GrammarRejectsBrokenSequences) {
   const Token a = {1, 0, 5, 0, 60, 3}, b = {1, 0, 5, 2, 64, 3}, c = {1, 1, 0, 0, 40, 3};
   EXPECT_TRUE(IsValidNoteSequence(Flatten({bos, a, b, c, eos}), 2));
   EXPECT_TRUE(IsValidNoteSequence(Flatten({bos, eos}), 2));
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({a, eos}), 2));                 // no BOS
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, a, b}), 2));              // no EOS
-  EXPECT_TRUE(ValidateNoteSequence(Flatten({bos, a, b}), 2, false).ok());  // prefix is fine
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, eos, a}), 2));            // after EOS
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, c, a, eos}), 2));         // bar goes back
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, b, a, eos}), 2));  // pitch goes down at one onset
-  EXPECT_FALSE(
-      IsValidNoteSequence(Flatten({bos, {1, 0, 9, 0, 60, 3}, a, eos}), 2));  // position back
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, c, eos}), 1));              // bar >= window
-  EXPECT_FALSE(
-      IsValidNoteSequence(Flatten({bos, {1, 0, 48, 0, 60, 3}, eos}), 2));          // position range
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, {1, 0, 0, 3, 60, 3}, eos}), 2));  // track range
-  EXPECT_FALSE(
-      IsValidNoteSequence(Flatten({bos, {1, 0, 0, 0, 60, 27}, eos}), 2));    // duration range
-  EXPECT_FALSE(IsValidNoteSequence(Flatten({{0, 1, 0, 0, 0, 0}, eos}), 2));  // BOS with a bar
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({a, eos}), 2));                            // no BOS
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, a, b}), 2));                         // no EOS
+  EXPECT_TRUE(ValidateNoteSequence(Flatten({bos, a, b}), 2, false).ok());             // prefix is fine
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, eos, a}), 2));                       // after EOS
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, c, a, eos}), 2));                    // bar goes back
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, b, a, eos}), 2));                    // pitch goes down at one onset
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, {1, 0, 9, 0, 60, 3}, a, eos}), 2));  // position back
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, c, eos}), 1));                       // bar >= window
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, {1, 0, 48, 0, 60, 3}, eos}), 2));    // position range
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, {1, 0, 0, 3, 60, 3}, eos}), 2));     // track range
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({bos, {1, 0, 0, 0, 60, 27}, eos}), 2));    // duration range
+  EXPECT_FALSE(IsValidNoteSequence(Flatten({{0, 1, 0, 0, 0, 0}, eos}), 2));           // BOS with a bar
   std::vector<int32_t> ragged = Flatten({bos, eos});
   ragged.pop_back();
   EXPECT_FALSE(IsValidNoteSequence(ragged, 2));
@@ -116,14 +112,11 @@ TEST(NoteTokensTest, FieldMasksAgreeWithTheGrammar) {
   ASSERT_TRUE(sequence.ok());
   NoteGrammar grammar(8);
   for (size_t i = 0; i < sequence->length(); ++i) {
-    const std::span<const int32_t> token =
-        std::span<const int32_t>(sequence->tokens).subspan(i * 6, 6);
+    const std::span<const int32_t> token = std::span<const int32_t>(sequence->tokens).subspan(i * 6, 6);
     for (int32_t field = 0; field < kNoteFieldCount; ++field) {
-      const std::vector<uint8_t> mask =
-          grammar.AllowedValues(field, token.first(static_cast<size_t>(field)));
+      const std::vector<uint8_t> mask = grammar.AllowedValues(field, token.first(static_cast<size_t>(field)));
       ASSERT_EQ(mask.size(), static_cast<size_t>(kNoteFieldVocabSizes[static_cast<size_t>(field)]));
-      EXPECT_TRUE(mask[static_cast<size_t>(token[static_cast<size_t>(field)])])
-          << "token " << i << " field " << field;
+      EXPECT_TRUE(mask[static_cast<size_t>(token[static_cast<size_t>(field)])]) << "token " << i << " field " << field;
     }
     ASSERT_TRUE(grammar.Accept(token).ok());
   }

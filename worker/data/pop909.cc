@@ -46,8 +46,8 @@ void MergeDuplicateNotes(Bar& bar) {
   std::vector<BarNote> merged;
   merged.reserve(bar.notes.size());
   for (const BarNote& note : bar.notes) {
-    if (!merged.empty() && merged.back().position == note.position &&
-        merged.back().pitch == note.pitch && merged.back().track == note.track) {
+    if (!merged.empty() && merged.back().position == note.position && merged.back().pitch == note.pitch &&
+        merged.back().track == note.track) {
       merged.back() = note;
     } else {
       merged.push_back(note);
@@ -63,8 +63,7 @@ absl::StatusOr<std::string> ResolvePop909Dir(const std::string& data_dir) {
   if (root.empty()) {
     const char* from_env = std::getenv(kDataDirEnvVar);
     if (from_env == nullptr || *from_env == '\0') {
-      return absl::NotFoundError(
-          absl::StrCat("no data directory given and ", kDataDirEnvVar, " is not set"));
+      return absl::NotFoundError(absl::StrCat("no data directory given and ", kDataDirEnvVar, " is not set"));
     }
     root = from_env;
   }
@@ -86,9 +85,8 @@ absl::StatusOr<std::vector<std::string>> ListPop909Songs(const std::string& pop9
   for (; it != std::filesystem::directory_iterator(); it.increment(error)) {
     if (error) break;
     const std::string name = it->path().filename().string();
-    const bool all_digits = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return absl::ascii_isdigit(c);
-    });
+    const bool all_digits =
+        !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return absl::ascii_isdigit(c); });
     std::error_code is_dir_error;
     if (all_digits && it->is_directory(is_dir_error)) names.push_back(name);
   }
@@ -106,11 +104,10 @@ absl::StatusOr<Pop909Beats> ParsePop909BeatFile(absl::string_view text, const st
     ++line_number;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty()) continue;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    std::vector<absl::string_view> fields = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     double seconds = 0, half_bar_flag = 0, downbeat_flag = 0;
-    if (fields.size() != 3 || !ParseDouble(fields[0], &seconds) ||
-        !ParseDouble(fields[1], &half_bar_flag) || !ParseDouble(fields[2], &downbeat_flag)) {
+    if (fields.size() != 3 || !ParseDouble(fields[0], &seconds) || !ParseDouble(fields[1], &half_bar_flag) ||
+        !ParseDouble(fields[2], &downbeat_flag)) {
       return absl::InvalidArgumentError(
           absl::StrCat("bad beat line ", line_number, " (want: seconds flag flag) in ", source));
     }
@@ -120,8 +117,8 @@ absl::StatusOr<Pop909Beats> ParsePop909BeatFile(absl::string_view text, const st
     beats.beat_seconds.push_back(seconds);
   }
   if (beats.beat_seconds.size() < 2 || beats.downbeat_indices.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("beat file has ", beats.beat_seconds.size(),
-                                                   " beats and ", beats.downbeat_indices.size(),
+    return absl::InvalidArgumentError(absl::StrCat("beat file has ", beats.beat_seconds.size(), " beats and ",
+                                                   beats.downbeat_indices.size(),
                                                    " downbeats (need 2 and 1): ", source));
   }
   return beats;
@@ -144,16 +141,13 @@ absl::StatusOr<Song> LoadPop909Song(const std::string& pop909_dir, const std::st
     }
   }
   if (!found_instrument_track) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("no MELODY/BRIDGE/PIANO track in MIDI file: ", midi_path));
+    return absl::InvalidArgumentError(absl::StrCat("no MELODY/BRIDGE/PIANO track in MIDI file: ", midi_path));
   }
-  if (notes.empty())
-    return absl::InvalidArgumentError(absl::StrCat("no notes in MIDI file: ", midi_path));
+  if (notes.empty()) return absl::InvalidArgumentError(absl::StrCat("no notes in MIDI file: ", midi_path));
 
   EXPSVC_ASSIGN_OR_RETURN(const std::string beat_text, ReadFileBytes(beat_path));
   EXPSVC_ASSIGN_OR_RETURN(Pop909Beats beats, ParsePop909BeatFile(beat_text, beat_path));
-  absl::StatusOr<BeatGrid> grid =
-      BeatGrid::Create(std::move(beats.beat_seconds), std::move(beats.downbeat_indices));
+  absl::StatusOr<BeatGrid> grid = BeatGrid::Create(std::move(beats.beat_seconds), std::move(beats.downbeat_indices));
   if (!grid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(grid.status().message(), ": ", beat_path));
   }
@@ -167,10 +161,9 @@ absl::StatusOr<Song> LoadPop909Song(const std::string& pop909_dir, const std::st
   int64_t first_tick = std::numeric_limits<int64_t>::max();
   int64_t last_tick = std::numeric_limits<int64_t>::min();
   for (const TimedNote& note : notes) {
-    if (std::fabs(note.onset_seconds) > kMaxNoteSeconds ||
-        std::fabs(note.offset_seconds) > kMaxNoteSeconds) {
-      return absl::InvalidArgumentError(absl::StrCat("implausible note time ", note.onset_seconds,
-                                                     " s in MIDI file: ", midi_path));
+    if (std::fabs(note.onset_seconds) > kMaxNoteSeconds || std::fabs(note.offset_seconds) > kMaxNoteSeconds) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("implausible note time ", note.onset_seconds, " s in MIDI file: ", midi_path));
     }
     const int64_t onset = grid->SecondsToTick(note.onset_seconds);
     const int64_t offset = grid->SecondsToTick(note.offset_seconds);
@@ -180,8 +173,8 @@ absl::StatusOr<Song> LoadPop909Song(const std::string& pop909_dir, const std::st
   }
   if (last_tick - first_tick > kMaxSongTicks) {
     return absl::InvalidArgumentError(absl::StrCat("implausible song length (",
-                                                   (last_tick - first_tick) / kPositionsPerBar,
-                                                   " bars) for ", midi_path, " with ", beat_path));
+                                                   (last_tick - first_tick) / kPositionsPerBar, " bars) for ",
+                                                   midi_path, " with ", beat_path));
   }
 
   const std::vector<int64_t> bar_starts = grid->BarStartTicks(first_tick, last_tick);
@@ -190,8 +183,7 @@ absl::StatusOr<Song> LoadPop909Song(const std::string& pop909_dir, const std::st
   song.bars.resize(bar_starts.size());
   for (const TickNote& note : tick_notes) {
     const size_t bar_index =
-        static_cast<size_t>(std::upper_bound(bar_starts.begin(), bar_starts.end(), note.onset) -
-                            bar_starts.begin()) -
+        static_cast<size_t>(std::upper_bound(bar_starts.begin(), bar_starts.end(), note.onset) - bar_starts.begin()) -
         1;
     BarNote bar_note;
     bar_note.track = note.track;

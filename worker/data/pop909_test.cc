@@ -27,8 +27,7 @@ std::string RealPop909DirOrEmpty() {
 TEST(Pop909Test, SyntheticSongLoadsExactly) {
   const std::string root = testing::MakeTempDir("pop909");
   const std::vector<Bar> bars = testing::RandomBars(20, /*seed=*/3);
-  ASSERT_TRUE(
-      testing::WriteSyntheticSong(root, "001", bars, {.tempo_bpm = 100, .pickup_beats = 3}).ok());
+  ASSERT_TRUE(testing::WriteSyntheticSong(root, "001", bars, {.tempo_bpm = 100, .pickup_beats = 3}).ok());
   absl::StatusOr<Song> song = LoadPop909Song(root, "001");
   ASSERT_TRUE(song.ok()) << song.status();
   EXPECT_EQ(song->name, "001");
@@ -60,8 +59,7 @@ TEST(Pop909Test, PickupNotesLandAtTheEndOfAPickupBar) {
 }
 
 TEST(Pop909Test, BeatFileParsing) {
-  absl::StatusOr<Pop909Beats> beats =
-      ParsePop909BeatFile("0.5 1.0 1.0\n1.0 0.0 0.0\n\n1.5\t1.0\t0.0\n2.0 0 1\n", "b");
+  absl::StatusOr<Pop909Beats> beats = ParsePop909BeatFile("0.5 1.0 1.0\n1.0 0.0 0.0\n\n1.5\t1.0\t0.0\n2.0 0 1\n", "b");
   ASSERT_TRUE(beats.ok()) << beats.status();
   EXPECT_EQ(beats->beat_seconds, (std::vector<double>{0.5, 1.0, 1.5, 2.0}));
   EXPECT_EQ(beats->downbeat_indices, (std::vector<int32_t>{0, 3}));
@@ -79,14 +77,12 @@ TEST(Pop909Test, NotesThatQuantiseOntoEachOtherMergeKeepingTheLongest) {
   MidiWriterScore score;
   score.tracks = {{"PIANO", 2, 0, {{60, 80, 0, 10}, {60, 80, 15, 960}, {64, 80, 480, 240}}}};
   ASSERT_TRUE(WriteStandardMidiFile(score, root + "/004/004.mid").ok());
-  ASSERT_TRUE(WriteFileAtomically(root + "/004/beat_midi.txt",
-                                  "0.0 1.0 1.0\n0.5 0.0 0.0\n1.0 1.0 0.0\n1.5 0.0 0.0\n")
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(root + "/004/beat_midi.txt", "0.0 1.0 1.0\n0.5 0.0 0.0\n1.0 1.0 0.0\n1.5 0.0 0.0\n").ok());
   absl::StatusOr<Song> song = LoadPop909Song(root, "004");
   ASSERT_TRUE(song.ok()) << song.status();
   ASSERT_EQ(song->bars.size(), 1u);
-  EXPECT_EQ(song->bars[0].notes,
-            (std::vector<BarNote>{{kPianoTrack, 60, 0, 24}, {kPianoTrack, 64, 12, 6}}));
+  EXPECT_EQ(song->bars[0].notes, (std::vector<BarNote>{{kPianoTrack, 60, 0, 24}, {kPianoTrack, 64, 12, 6}}));
 }
 
 TEST(Pop909Test, BrokenSongsGiveErrorsNamingTheFile) {
@@ -102,12 +98,11 @@ TEST(Pop909Test, BrokenSongsGiveErrorsNamingTheFile) {
   ASSERT_TRUE(WriteFileAtomically(root + "/013/013.mid", std::string(500, '\x07')).ok());
   ASSERT_TRUE(WriteFileAtomically(root + "/014/beat_midi.txt", "garbage\n").ok());
 
-  const std::vector<std::pair<std::string, std::string>> expected_file = {
-      {"010", "/010/beat_midi.txt"},
-      {"011", "/011/011.mid"},
-      {"012", "/012/012.mid"},
-      {"013", "/013/013.mid"},
-      {"014", "/014/beat_midi.txt"}};
+  const std::vector<std::pair<std::string, std::string>> expected_file = {{"010", "/010/beat_midi.txt"},
+                                                                          {"011", "/011/011.mid"},
+                                                                          {"012", "/012/012.mid"},
+                                                                          {"013", "/013/013.mid"},
+                                                                          {"014", "/014/beat_midi.txt"}};
   for (const auto& [name, file] : expected_file) {
     absl::StatusOr<Song> song = LoadPop909Song(root, name);
     ASSERT_FALSE(song.ok()) << name;

@@ -16,8 +16,7 @@ double RollCosine(const GridRoll& a, const GridRoll& b) {
   const size_t b_cells = b.count();
   if (a_cells == 0 && b_cells == 0) return 1.0;
   if (a_cells == 0 || b_cells == 0) return 0.0;
-  return static_cast<double>((a & b).count()) /
-         std::sqrt(static_cast<double>(a_cells) * static_cast<double>(b_cells));
+  return static_cast<double>((a & b).count()) / std::sqrt(static_cast<double>(a_cells) * static_cast<double>(b_cells));
 }
 
 // Shortest text that reads back as the same double; JSON has no NaN.
@@ -31,7 +30,9 @@ std::string JsonNumber(double value) {
 
 }  // namespace
 
-double BarSimilarity(const Bar& a, const Bar& b) { return RollCosine(Pianoroll(a), Pianoroll(b)); }
+double BarSimilarity(const Bar& a, const Bar& b) {
+  return RollCosine(Pianoroll(a), Pianoroll(b));
+}
 
 SimilarityMatrix BarSelfSimilarity(std::span<const Bar> bars) {
   const int64_t n = static_cast<int64_t>(bars.size());
@@ -44,8 +45,7 @@ SimilarityMatrix BarSelfSimilarity(std::span<const Bar> bars) {
     // Exactly 1 on the diagonal and exactly symmetric: each pair computed once.
     matrix.values[static_cast<size_t>(i * n + i)] = 1.0;
     for (int64_t j = i + 1; j < n; ++j) {
-      const double similarity =
-          RollCosine(rolls[static_cast<size_t>(i)], rolls[static_cast<size_t>(j)]);
+      const double similarity = RollCosine(rolls[static_cast<size_t>(i)], rolls[static_cast<size_t>(j)]);
       matrix.values[static_cast<size_t>(i * n + j)] = similarity;
       matrix.values[static_cast<size_t>(j * n + i)] = similarity;
     }

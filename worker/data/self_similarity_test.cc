@@ -70,8 +70,7 @@ TEST(SelfSimilarityTest, EmptyPiece) {
   EXPECT_EQ(matrix.size, 0);
   EXPECT_TRUE(matrix.values.empty());
   EXPECT_TRUE(std::isnan(MeanSimilarityAtLag(matrix, 0)));
-  EXPECT_EQ(SimilarityMatrixJson(matrix),
-            R"({"size":0,"values":[],"lags":{"4":null,"8":null,"12":null}})");
+  EXPECT_EQ(SimilarityMatrixJson(matrix), R"({"size":0,"values":[],"lags":{"4":null,"8":null,"12":null}})");
 }
 
 TEST(SelfSimilarityTest, JsonHasRowsAndTheLagMeans) {

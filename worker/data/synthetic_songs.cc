@@ -14,8 +14,7 @@
 
 namespace expsvc::music {
 
-std::vector<Bar> RandomBars(int32_t bar_count, uint64_t seed, int32_t max_notes_per_bar,
-                            int32_t max_duration) {
+std::vector<Bar> RandomBars(int32_t bar_count, uint64_t seed, int32_t max_notes_per_bar, int32_t max_duration) {
   std::mt19937_64 random(seed);
   const auto uniform = [&random](int32_t low, int32_t high) {  // inclusive
     return low + static_cast<int32_t>(random() % static_cast<uint64_t>(high - low + 1));
@@ -25,8 +24,7 @@ std::vector<Bar> RandomBars(int32_t bar_count, uint64_t seed, int32_t max_notes_
   for (int32_t b = 0; b < bar_count; ++b) {
     const bool must_have_notes = b == 0 || b == bar_count - 1;
     const int32_t wanted = uniform(must_have_notes ? 1 : 0, max_notes_per_bar);
-    for (int32_t n = 0;
-         n < wanted * 4 && static_cast<int32_t>(bars[static_cast<size_t>(b)].notes.size()) < wanted;
+    for (int32_t n = 0; n < wanted * 4 && static_cast<int32_t>(bars[static_cast<size_t>(b)].notes.size()) < wanted;
          ++n) {
       BarNote note;
       note.track = uniform(0, kNumTracks - 1);
@@ -48,8 +46,8 @@ std::vector<Bar> RandomBars(int32_t bar_count, uint64_t seed, int32_t max_notes_
   return bars;
 }
 
-absl::Status WriteSyntheticSong(const std::string& pop909_dir, const std::string& name,
-                                const std::vector<Bar>& bars, const SyntheticSongLayout& layout) {
+absl::Status WriteSyntheticSong(const std::string& pop909_dir, const std::string& name, const std::vector<Bar>& bars,
+                                const SyntheticSongLayout& layout) {
   const std::filesystem::path song_dir = std::filesystem::path(pop909_dir) / name;
   std::filesystem::create_directories(song_dir);
 
@@ -62,9 +60,8 @@ absl::Status WriteSyntheticSong(const std::string& pop909_dir, const std::string
   EXPSVC_RETURN_IF_ERROR(WriteFileAtomically((song_dir / (name + ".mid")).string(), midi));
 
   std::string beats;
-  const int32_t beat_count = layout.pickup_beats +
-                             static_cast<int32_t>(bars.size()) * kBeatsPerBar +
-                             layout.extra_beats_at_end;
+  const int32_t beat_count =
+      layout.pickup_beats + static_cast<int32_t>(bars.size()) * kBeatsPerBar + layout.extra_beats_at_end;
   const double seconds_per_beat = 60.0 / layout.tempo_bpm;
   for (int32_t i = 0; i < beat_count; ++i) {
     const int32_t from_downbeat = i - layout.pickup_beats;

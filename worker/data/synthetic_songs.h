@@ -30,8 +30,7 @@ struct SyntheticSongLayout {
 
 // Writes pop909_dir/name/name.mid and pop909_dir/name/beat_midi.txt so that
 // LoadPop909Song returns `bars` (bar 0 at the first downbeat, 4 beats per bar).
-absl::Status WriteSyntheticSong(const std::string& pop909_dir, const std::string& name,
-                                const std::vector<Bar>& bars,
+absl::Status WriteSyntheticSong(const std::string& pop909_dir, const std::string& name, const std::vector<Bar>& bars,
                                 const SyntheticSongLayout& layout = {});
 
 }  // namespace expsvc::music

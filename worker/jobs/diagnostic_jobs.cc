@@ -92,7 +92,9 @@ absl::Status WriteAndUploadCheckpoint(JobContext& context, int64_t step) {
 
 }  // namespace
 
-absl::Status RunNoopJob(JobContext& context) { return absl::OkStatus(); }
+absl::Status RunNoopJob(JobContext& context) {
+  return absl::OkStatus();
+}
 
 absl::Status RunSleepJob(JobContext& context) {
   const SleepParams p = ReadSleepParams(context.params());
@@ -102,8 +104,7 @@ absl::Status RunSleepJob(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(int64_t done, ResumeStep(context, steps));
   if (done > 0) {
     EXPSVC_RETURN_IF_ERROR(context.ReplaceMetricsAfter(done));
-    context.Log(
-        absl::StrCat("resuming from checkpoint at step ", done, " (attempt ", context.attempt(), ")"));
+    context.Log(absl::StrCat("resuming from checkpoint at step ", done, " (attempt ", context.attempt(), ")"));
   }
   for (int64_t step = done + 1; step <= steps; ++step) {
     if (!SleepUnlessStopped(context, step_duration)) return Stopped(context, step);

@@ -99,26 +99,25 @@ absl::Status Evaluate(JobContext& context) {
   const int64_t prompt_param = params.value("prompt_bars", int64_t{0});
   const int32_t prompt_bars = prompt_param > 0 ? static_cast<int32_t>(prompt_param) : window_bars - 1;
   if (prompt_bars >= window_bars) {
-    return absl::InvalidArgumentError(absl::StrCat("prompt_bars (", prompt_bars, ") must be below the window's ",
-                                                   window_bars, " bars"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt_bars (", prompt_bars, ") must be below the window's ", window_bars, " bars"));
   }
   const int64_t continuation_prompt_param = params.value("continuation_prompt_bars", int64_t{4});
   if (continuation_prompt_param < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("continuation_prompt_bars must be at least 1, got ", continuation_prompt_param));
   }
-  const std::vector<size_t> windows =
-      SampleIndices(dataset.size(Split::kTest), params.value("windows", int64_t{100}),
-                    static_cast<uint64_t>(params.value("sample_seed", int64_t{1})));
+  const std::vector<size_t> windows = SampleIndices(dataset.size(Split::kTest), params.value("windows", int64_t{100}),
+                                                    static_cast<uint64_t>(params.value("sample_seed", int64_t{1})));
   const music::SamplingOptions sampling = SamplingFromParams(params);
   const int64_t budget = PromptBudget(params, loaded.trained);
-  context.Log(absl::StrCat("evaluating ", windows.size(), " of ", dataset.size(Split::kTest), " test windows: ",
-                           prompt_bars, " bars in, bar ", prompt_bars + 1, " generated; prompts of at most ",
-                           budget, " tokens"));
+  context.Log(absl::StrCat("evaluating ", windows.size(), " of ", dataset.size(Split::kTest),
+                           " test windows: ", prompt_bars, " bars in, bar ", prompt_bars + 1,
+                           " generated; prompts of at most ", budget, " tokens"));
 
-  EXPSVC_ASSIGN_OR_RETURN(double eval_loss, MeanWindowLoss(model, dataset, Split::kTest, windows,
-                                                           params.value("batch_size", int64_t{8}),
-                                                           loaded.trained.config.max_len, loaded.device));
+  EXPSVC_ASSIGN_OR_RETURN(double eval_loss,
+                          MeanWindowLoss(model, dataset, Split::kTest, windows, params.value("batch_size", int64_t{8}),
+                                         loaded.trained.config.max_len, loaded.device));
   context.ReportMetric("eval_loss", 0, eval_loss);
 
   music::BarMetricsAccumulator accumulator;
@@ -137,8 +136,7 @@ absl::Status Evaluate(JobContext& context) {
     context.ReportMetric("progress", static_cast<int64_t>(n + 1),
                          static_cast<double>(n + 1) / static_cast<double>(windows.size()));
     if ((n + 1) % 10 == 0 || n + 1 == windows.size()) {
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       context.Log(absl::StrFormat("next-bar: %d/%d windows, %.1f s", n + 1, windows.size(), seconds));
     }
   }
@@ -220,9 +218,8 @@ absl::Status Generate(JobContext& context) {
     return absl::InvalidArgumentError(absl::StrCat("prompt_bars (", prompt_bars, ") + generate_bars (", generate_bars,
                                                    ") must fit the model's windows of ", window_bars, " bars"));
   }
-  const std::vector<size_t> windows =
-      SampleIndices(dataset.size(Split::kTest), params.value("pieces", int64_t{4}),
-                    static_cast<uint64_t>(params.value("sample_seed", int64_t{1})));
+  const std::vector<size_t> windows = SampleIndices(dataset.size(Split::kTest), params.value("pieces", int64_t{4}),
+                                                    static_cast<uint64_t>(params.value("sample_seed", int64_t{1})));
   const music::SamplingOptions sampling = SamplingFromParams(params);
   int64_t total_notes = 0;
   double total_seconds = 0;
@@ -264,8 +261,7 @@ absl::Status Generate(JobContext& context) {
       EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(file, stem + file).status());
     }
     context.Log(absl::StrFormat("piece %d/%d: %d notes in %.1f s (%s)", n + 1, windows.size(),
-                                continuation.generation.generated_notes, seconds,
-                                continuation.generation.stop_reason));
+                                continuation.generation.generated_notes, seconds, continuation.generation.stop_reason));
     context.ReportMetric("progress", static_cast<int64_t>(n + 1),
                          static_cast<double>(n + 1) / static_cast<double>(windows.size()));
   }

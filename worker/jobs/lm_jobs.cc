@@ -15,11 +15,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/splitmix64.h"
 #include "common/status_macros.h"
 #include "worker/jobs/tool_process.h"
 #include "worker/jobs/torch_job_support.h"
 #include "worker/lm/corpus/corpus_file_format.h"
-#include "common/splitmix64.h"
 #include "worker/models/llama/llama_checkpoint.h"
 #include "worker/models/llama/llama_model.h"
 
@@ -40,14 +40,15 @@ constexpr char kResumeArtifact[] = "resume.pt";
 
 absl::Status BuildCorpus(JobContext& context) {
   const Json& params = context.params();
-  EXPSVC_ASSIGN_OR_RETURN(std::string tool,
-                          FindProjectTool("EXPSVC_LM_CORPUS_TOOL", {"expsvc-lm-corpus-stats",
-                                                                    "lm/corpus/expsvc-lm-corpus-stats",
-                                                                    "../lm/corpus/expsvc-lm-corpus-stats",
-                                                                    "worker/lm/corpus/expsvc-lm-corpus-stats"}));
+  EXPSVC_ASSIGN_OR_RETURN(
+      std::string tool,
+      FindProjectTool("EXPSVC_LM_CORPUS_TOOL",
+                      {"expsvc-lm-corpus-stats", "lm/corpus/expsvc-lm-corpus-stats",
+                       "../lm/corpus/expsvc-lm-corpus-stats", "worker/lm/corpus/expsvc-lm-corpus-stats"}));
   const std::string output = absl::StrCat(context.scratch_dir(), "/corpus");
   std::vector<std::string> argv = {
-      tool, absl::StrCat("--output=", output),
+      tool,
+      absl::StrCat("--output=", output),
       absl::StrCat("--vocab_size=", params.value("vocab_size", int64_t{8000})),
       absl::StrCat("--tokens_per_window=", params.value("tokens_per_window", int64_t{64})),
       absl::StrCat("--seed=", params.value("split_seed", int64_t{1})),
@@ -126,8 +127,8 @@ TrainLmParams ParseTrainLmParams(const Json& params) {
 
 double LearningRate(const TrainLmParams& p, int64_t step) {
   if (step < p.warmup_steps) return p.lr * static_cast<double>(step + 1) / static_cast<double>(p.warmup_steps);
-  const double progress = static_cast<double>(step - p.warmup_steps) /
-                          static_cast<double>(std::max<int64_t>(1, p.steps - p.warmup_steps));
+  const double progress =
+      static_cast<double>(step - p.warmup_steps) / static_cast<double>(std::max<int64_t>(1, p.steps - p.warmup_steps));
   return p.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * std::clamp(progress, 0.0, 1.0))));
 }
 
@@ -168,8 +169,9 @@ std::map<Language, double> ValidationLoss(lm::LlamaModel& model, const lm::LmCor
   for (const auto& [language, indices] : by_language) {
     double sum = 0;
     for (size_t start = 0; start < indices.size(); start += static_cast<size_t>(p.batch_size)) {
-      const std::vector<int64_t> chunk(indices.begin() + static_cast<int64_t>(start),
-                                       indices.begin() + static_cast<int64_t>(std::min(indices.size(), start + p.batch_size)));
+      const std::vector<int64_t> chunk(
+          indices.begin() + static_cast<int64_t>(start),
+          indices.begin() + static_cast<int64_t>(std::min(indices.size(), start + p.batch_size)));
       sum += NextTokenLoss(model, WindowBatch(corpus, Split::kValid, chunk).to(device)).item<double>() *
              static_cast<double>(chunk.size());
     }
@@ -182,8 +184,8 @@ std::map<Language, double> ValidationLoss(lm::LlamaModel& model, const lm::LmCor
 absl::StatusOr<std::string> FetchParent(JobContext& context, const char* name) {
   std::optional<expsvc::v1::ArtifactRef> artifact = context.FindParentArtifact(name);
   if (!artifact.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat("no parent job has an artifact '", name,
-                                                      "': train_lm must depend on a build_corpus job"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no parent job has an artifact '", name, "': train_lm must depend on a build_corpus job"));
   }
   return context.FetchArtifact(*artifact);
 }
@@ -197,9 +199,12 @@ absl::Status CopyFile(const std::string& from, const std::string& to) {
 
 absl::Status TrainLm(JobContext& context) {
   const TrainLmParams p = ParseTrainLmParams(context.params());
-  for (const auto& [name, value] : std::vector<std::pair<const char*, int64_t>>{
-           {"layers", p.layers}, {"hidden", p.hidden}, {"heads", p.heads}, {"steps", p.steps},
-           {"batch_size", p.batch_size}, {"eval_every", p.eval_every}}) {
+  for (const auto& [name, value] : std::vector<std::pair<const char*, int64_t>>{{"layers", p.layers},
+                                                                                {"hidden", p.hidden},
+                                                                                {"heads", p.heads},
+                                                                                {"steps", p.steps},
+                                                                                {"batch_size", p.batch_size},
+                                                                                {"eval_every", p.eval_every}}) {
     if (value < 1) return absl::InvalidArgumentError(absl::StrCat(name, " must be at least 1, got ", value));
   }
   if (p.kv_heads < 0 || p.ffn < 0 || p.eval_windows < 0 || p.resume_every < 0 || p.warmup_steps < 0) {
@@ -243,16 +248,15 @@ absl::Status TrainLm(JobContext& context) {
   torch::manual_seed(static_cast<uint64_t>(p.seed));
   EXPSVC_ASSIGN_OR_RETURN(lm::LlamaModel model, lm::CreateLlamaModel(config));
   model->to(device);
-  torch::optim::AdamW optimizer(model->parameters(),
-                                torch::optim::AdamWOptions(p.lr).weight_decay(p.weight_decay));
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(p.lr).weight_decay(p.weight_decay));
   int64_t parameters = 0;
   for (const torch::Tensor& t : model->parameters()) parameters += t.numel();
   context.ReportMetric("params", 0, static_cast<double>(parameters));
-  context.Log(absl::StrFormat("model: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d: %d parameters; "
-                              "%d training windows of %d tokens; %d steps of %d windows on %s",
-                              p.layers, p.hidden, p.heads, kv_heads, config.intermediate_size, config.vocab_size,
-                              parameters, train_windows, corpus.window_length(), p.steps, p.batch_size,
-                              device.str()));
+  context.Log(
+      absl::StrFormat("model: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d: %d parameters; "
+                      "%d training windows of %d tokens; %d steps of %d windows on %s",
+                      p.layers, p.hidden, p.heads, kv_heads, config.intermediate_size, config.vocab_size, parameters,
+                      train_windows, corpus.window_length(), p.steps, p.batch_size, device.str()));
   context.Log(absl::StrCat("checkpoints at steps ", absl::StrJoin(checkpoint_steps, ", ")));
 
   // Resume.
@@ -295,7 +299,8 @@ absl::Status TrainLm(JobContext& context) {
       fs::create_directories(p.checkpoint_dir, error);
       fs::copy(folder, absl::StrCat(p.checkpoint_dir, "/", name),
                fs::copy_options::recursive | fs::copy_options::overwrite_existing, error);
-      if (error) return absl::InternalError(absl::StrCat("copy ", folder, " to ", p.checkpoint_dir, ": ", error.message()));
+      if (error)
+        return absl::InternalError(absl::StrCat("copy ", folder, " to ", p.checkpoint_dir, ": ", error.message()));
     }
     fs::remove_all(folder);
     context.ReportMetric("checkpoint", step, static_cast<double>(step));
@@ -347,7 +352,8 @@ absl::Status TrainLm(JobContext& context) {
     if (is_checkpoint) EXPSVC_RETURN_IF_ERROR(save_checkpoint(done));
     if (p.resume_every > 0 && done % p.resume_every == 0 && done < p.steps) EXPSVC_RETURN_IF_ERROR(save_resume(done));
   }
-  context.Log(absl::StrFormat("done in %.1f s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()));
+  context.Log(absl::StrFormat("done in %.1f s",
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()));
   return absl::OkStatus();
 }
 
@@ -360,8 +366,8 @@ absl::StatusOr<std::vector<int64_t>> CheckpointSteps(int64_t steps, const std::s
     for (absl::string_view part : absl::StrSplit(explicit_list, ',', absl::SkipWhitespace())) {
       int64_t step = 0;
       if (!absl::SimpleAtoi(part, &step) || step < 1 || step > steps) {
-        return absl::InvalidArgumentError(absl::StrCat("checkpoint_steps: '", std::string(part),
-                                                       "' is not a step in 1..", steps));
+        return absl::InvalidArgumentError(
+            absl::StrCat("checkpoint_steps: '", std::string(part), "' is not a step in 1..", steps));
       }
       list.push_back(step);
     }
@@ -378,7 +384,9 @@ absl::StatusOr<std::vector<int64_t>> CheckpointSteps(int64_t steps, const std::s
   return list;
 }
 
-std::string CheckpointFolderName(int64_t step) { return absl::StrFormat("iter_%07d", step); }
+std::string CheckpointFolderName(int64_t step) {
+  return absl::StrFormat("iter_%07d", step);
+}
 
 absl::Status RunBuildCorpus(JobContext& context) {
   return RunAtTorchEdge("build_corpus", [&] { return BuildCorpus(context); });

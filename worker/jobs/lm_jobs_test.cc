@@ -4,6 +4,7 @@
 // Face layout that load back, and activations from a saved checkpoint.
 #include "worker/jobs/lm_jobs.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <tuple>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -49,12 +49,12 @@ TEST(CheckpointSteps, LogSpacedUpToTheLastStep) {
 // A few dozen documents per language from small word lists.
 std::string WriteBilingualFolders() {
   const std::string root = MakeTempDir("lm-text");
-  const std::vector<std::string> english = {"the", "package", "system", "install", "network", "file", "user",
-                                            "kernel", "debian", "configure", "service", "archive"};
-  const std::vector<std::string> japanese = {"パッケージ", "システム", "ネットワーク", "ファイル", "設定", "ユーザー",
-                                             "カーネル", "をインストールします", "は", "の", "です", "サービス"};
-  for (const auto& [code, words, separator] :
-       {std::tuple{"en", english, " "}, std::tuple{"ja", japanese, ""}}) {
+  const std::vector<std::string> english = {"the",  "package", "system", "install",   "network", "file",
+                                            "user", "kernel",  "debian", "configure", "service", "archive"};
+  const std::vector<std::string> japanese = {"パッケージ", "システム", "ネットワーク", "ファイル",
+                                             "設定",       "ユーザー", "カーネル",     "をインストールします",
+                                             "は",         "の",       "です",         "サービス"};
+  for (const auto& [code, words, separator] : {std::tuple{"en", english, " "}, std::tuple{"ja", japanese, ""}}) {
     fs::create_directories(absl::StrCat(root, "/", code));
     for (int doc = 0; doc < 30; ++doc) {
       std::ofstream out(absl::StrCat(root, "/", code, "/doc", doc, ".txt"));
@@ -73,8 +73,11 @@ std::string WriteBilingualFolders() {
 
 TEST(LmJobs, BuildCorpusThenTrainLmWithLogSpacedCheckpoints) {
   const std::string text_root = WriteBilingualFolders();
-  FakeJobContext corpus_job({{"source", "text_folders"}, {"text_dir", text_root}, {"vocab_size", 600},
-                             {"tokens_per_window", 16}, {"split_seed", 3}},
+  FakeJobContext corpus_job({{"source", "text_folders"},
+                             {"text_dir", text_root},
+                             {"vocab_size", 600},
+                             {"tokens_per_window", 16},
+                             {"split_seed", 3}},
                             MakeTempDir("lm-corpus-job"));
   absl::Status status = RunBuildCorpus(corpus_job);
   ASSERT_TRUE(status.ok()) << status;
@@ -85,9 +88,19 @@ TEST(LmJobs, BuildCorpusThenTrainLmWithLogSpacedCheckpoints) {
   EXPECT_GT(corpus_job.metrics().at("windows_valid_ja").at(0), 0);
 
   const std::string checkpoints = MakeTempDir("lm-checkpoints");
-  FakeJobContext train_job({{"layers", 2}, {"hidden", 32}, {"heads", 4}, {"kv_heads", 2}, {"steps", 25},
-                            {"batch_size", 8}, {"lr", 3e-3}, {"warmup_steps", 2}, {"eval_every", 5},
-                            {"eval_windows", 16}, {"seed", 1}, {"threads", 1}, {"device", "cpu"},
+  FakeJobContext train_job({{"layers", 2},
+                            {"hidden", 32},
+                            {"heads", 4},
+                            {"kv_heads", 2},
+                            {"steps", 25},
+                            {"batch_size", 8},
+                            {"lr", 3e-3},
+                            {"warmup_steps", 2},
+                            {"eval_every", 5},
+                            {"eval_windows", 16},
+                            {"seed", 1},
+                            {"threads", 1},
+                            {"device", "cpu"},
                             {"checkpoint_dir", checkpoints}},
                            MakeTempDir("lm-train-job"));
   for (const char* name : {"corpus.bin", "tokenizer.model", "tokenizer.json"}) {
@@ -114,33 +127,37 @@ TEST(LmJobs, BuildCorpusThenTrainLmWithLogSpacedCheckpoints) {
   EXPECT_EQ((*model)->config().num_key_value_heads, 2);
 
   // Activations of every layer of the saved checkpoint on the test split.
-  absl::StatusOr<lm::LmCorpus> corpus =
-      lm::ReadCorpusFile(train_job.FetchArtifact(train_job.uploaded().count("corpus.bin") > 0
-                                                     ? train_job.uploaded().at("corpus.bin")
-                                                     : corpus_job.uploaded().at("corpus.bin"))
-                             .value());
+  absl::StatusOr<lm::LmCorpus> corpus = lm::ReadCorpusFile(
+      train_job
+          .FetchArtifact(train_job.uploaded().count("corpus.bin") > 0 ? train_job.uploaded().at("corpus.bin")
+                                                                      : corpus_job.uploaded().at("corpus.bin"))
+          .value());
   ASSERT_TRUE(corpus.ok()) << corpus.status();
   lm::ActivationSource source(*model, *corpus, {.layers = {0, 1}, .split = lm::Split::kTest, .batch_windows = 4});
   int64_t rows = 0;
-  ASSERT_TRUE(source.ForEachBatch([&](const lm::ActivationBatch& batch) {
-                rows += batch.rows();
-                return absl::OkStatus();
-              }).ok());
+  ASSERT_TRUE(source
+                  .ForEachBatch([&](const lm::ActivationBatch& batch) {
+                    rows += batch.rows();
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(rows, source.rows_per_sweep());
   EXPECT_EQ(source.forward_passes(), (source.windows() + 3) / 4);
 }
 
 TEST(LmJobs, TrainLmResumesAfterAShutdown) {
   const std::string text_root = WriteBilingualFolders();
-  FakeJobContext corpus_job({{"source", "text_folders"}, {"text_dir", text_root}, {"vocab_size", 600},
-                             {"tokens_per_window", 16}},
-                            MakeTempDir("lm-resume-corpus"));
+  FakeJobContext corpus_job(
+      {{"source", "text_folders"}, {"text_dir", text_root}, {"vocab_size", 600}, {"tokens_per_window", 16}},
+      MakeTempDir("lm-resume-corpus"));
   ASSERT_TRUE(RunBuildCorpus(corpus_job).ok());
-  const nlohmann::json params = {{"layers", 1}, {"hidden", 32}, {"heads", 2}, {"steps", 12}, {"batch_size", 4},
-                                 {"eval_every", 100}, {"eval_windows", 4}, {"threads", 1}, {"device", "cpu"}};
+  const nlohmann::json params = {{"layers", 1},       {"hidden", 32},    {"heads", 2},
+                                 {"steps", 12},       {"batch_size", 4}, {"eval_every", 100},
+                                 {"eval_windows", 4}, {"threads", 1},    {"device", "cpu"}};
   const std::string directory = MakeTempDir("lm-resume");
   FakeJobContext first(params, directory, 1);
-  for (const char* name : {"corpus.bin", "tokenizer.model", "tokenizer.json"}) first.AddParentArtifactFrom(corpus_job, name);
+  for (const char* name : {"corpus.bin", "tokenizer.model", "tokenizer.json"})
+    first.AddParentArtifactFrom(corpus_job, name);
   first.StopAfterMetrics(13);  // params + 6 steps of (train_loss, lr): stops before step 7
   const absl::Status stopped = RunTrainLm(first);
   ASSERT_EQ(stopped.code(), absl::StatusCode::kAborted) << stopped;
@@ -148,7 +165,8 @@ TEST(LmJobs, TrainLmResumesAfterAShutdown) {
   const int64_t stopped_at = first.metrics().at("train_loss").rbegin()->first;
 
   FakeJobContext second(params, directory, 2);
-  for (const char* name : {"corpus.bin", "tokenizer.model", "tokenizer.json"}) second.AddParentArtifactFrom(corpus_job, name);
+  for (const char* name : {"corpus.bin", "tokenizer.model", "tokenizer.json"})
+    second.AddParentArtifactFrom(corpus_job, name);
   second.PromoteUploadsToEarlierAttempt(first);
   const absl::Status finished = RunTrainLm(second);
   ASSERT_TRUE(finished.ok()) << finished;

@@ -16,10 +16,10 @@ absl::StatusOr<Continuation> ContinueWindow(music::MusicTransformer& model, cons
   music::TokenSequence prompt;
   while (true) {
     const std::span<const music::Bar> kept = request.window.subspan(static_cast<size_t>(dropped));
-    EXPSVC_ASSIGN_OR_RETURN(prompt, music::PromptFromBars(kept, request.prompt_bars - dropped,
-                                                          window_bars - dropped, representation));
-    const bool fits = request.max_prompt_tokens <= 0 ||
-                      static_cast<int64_t>(prompt.length()) <= request.max_prompt_tokens;
+    EXPSVC_ASSIGN_OR_RETURN(
+        prompt, music::PromptFromBars(kept, request.prompt_bars - dropped, window_bars - dropped, representation));
+    const bool fits =
+        request.max_prompt_tokens <= 0 || static_cast<int64_t>(prompt.length()) <= request.max_prompt_tokens;
     if (fits || dropped + 1 >= request.prompt_bars) break;
     ++dropped;
   }

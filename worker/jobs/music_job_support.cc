@@ -16,8 +16,7 @@ using Json = nlohmann::json;
 using music::MusicBatch;
 using music::TokenSequence;
 
-MusicBatch CollateSequences(const std::vector<TokenSequence>& sequences, int64_t max_len,
-                            const torch::Device& device) {
+MusicBatch CollateSequences(const std::vector<TokenSequence>& sequences, int64_t max_len, const torch::Device& device) {
   int64_t length = 2;
   for (const auto& sequence : sequences) {
     length = std::max<int64_t>(length, std::min<int64_t>(max_len, static_cast<int64_t>(sequence.length())));
@@ -50,12 +49,13 @@ MusicBatch CollateSequences(const std::vector<TokenSequence>& sequences, int64_t
 }
 
 absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const music::MusicDataset& dataset,
-                                      music::Split split, const std::vector<size_t>& windows,
-                                      int64_t batch_size, int64_t max_len, const torch::Device& device) {
+                                      music::Split split, const std::vector<size_t>& windows, int64_t batch_size,
+                                      int64_t max_len, const torch::Device& device) {
   if (windows.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("no ", music::SplitName(split), " windows to evaluate"));
   }
-  if (batch_size < 1) return absl::InvalidArgumentError(absl::StrCat("batch_size must be at least 1, got ", batch_size));
+  if (batch_size < 1)
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be at least 1, got ", batch_size));
   torch::NoGradGuard no_grad;
   // Restores the training flag on every return path.
   struct EvalMode {
@@ -73,8 +73,7 @@ absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const musi
     }
     MusicBatch batch = CollateSequences(sequences, max_len, device);
     EXPSVC_ASSIGN_OR_RETURN(music::NextTokenLoss loss, model->Loss(batch));
-    const double targets =
-        (~batch.padding_mask).narrow(1, 1, batch.padding_mask.size(1) - 1).sum().item<double>();
+    const double targets = (~batch.padding_mask).narrow(1, 1, batch.padding_mask.size(1) - 1).sum().item<double>();
     weighted += loss.total.item<double>() * targets;
     weight += targets;
   }
@@ -158,7 +157,8 @@ absl::StatusOr<TrainedMusicModel> LoadParentMusicModel(JobContext& context, cons
   const std::string representation = params.value("representation", std::string());
   const std::string attention = params.value("attention", std::string());
   if (!representation.empty() && representation != music::RepresentationName(loaded.config.options.representation())) {
-    return absl::InvalidArgumentError(absl::StrCat("representation '", representation, "' given, but the parent model is ",
+    return absl::InvalidArgumentError(absl::StrCat("representation '", representation,
+                                                   "' given, but the parent model is ",
                                                    music::RepresentationName(loaded.config.options.representation())));
   }
   if (!attention.empty() && attention != music::AttentionKindName(loaded.config.options.attention())) {
@@ -173,9 +173,8 @@ absl::StatusOr<TrainedMusicModel> LoadParentMusicModel(JobContext& context, cons
     loaded.model->to(device);
     loaded.model->eval();
   } catch (const c10::Error& error) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot load the parent's best.pt into the model model.json describes: ",
-                     error.what_without_backtrace()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot load the parent's best.pt into the model model.json describes: ", error.what_without_backtrace()));
   }
   return loaded;
 }

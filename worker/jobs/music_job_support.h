@@ -30,8 +30,8 @@ music::MusicBatch CollateSequences(const std::vector<music::TokenSequence>& sequ
 // split, weighted by the number of predicted tokens; windows longer than
 // max_len are cut, as in training.
 absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const music::MusicDataset& dataset,
-                                      music::Split split, const std::vector<size_t>& windows,
-                                      int64_t batch_size, int64_t max_len, const torch::Device& device);
+                                      music::Split split, const std::vector<size_t>& windows, int64_t batch_size,
+                                      int64_t max_len, const torch::Device& device);
 
 // `count` distinct indices of 0..available−1 drawn with `seed` (all of them,
 // in order, when count is 0 or >= available). The same on every platform.

@@ -8,8 +8,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -44,7 +44,8 @@ absl::StatusOr<std::string> FindProjectTool(const std::string& env_variable,
 
 absl::Status RunToolProcess(JobContext& context, const std::vector<std::string>& argv) {
   if (argv.empty()) return absl::InvalidArgumentError("no program given");
-  const std::string log_path = absl::StrCat(context.scratch_dir(), "/tool-", fs::path(argv[0]).filename().string(), ".log");
+  const std::string log_path =
+      absl::StrCat(context.scratch_dir(), "/tool-", fs::path(argv[0]).filename().string(), ".log");
   context.Log(absl::StrCat("running ", absl::StrJoin(argv, " ")));
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
@@ -98,10 +99,10 @@ absl::Status RunToolProcess(JobContext& context, const std::vector<std::string>&
     return context.shutting_down() ? absl::AbortedError("worker shutting down") : absl::CancelledError("cancelled");
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    const std::string how = WIFEXITED(status) ? absl::StrCat("exit code ", WEXITSTATUS(status))
-                                              : absl::StrCat("signal ", WTERMSIG(status));
-    return absl::InternalError(absl::StrCat(fs::path(argv[0]).filename().string(), " failed (", how,
-                                            "): ", absl::StrJoin(tail, " | ")));
+    const std::string how =
+        WIFEXITED(status) ? absl::StrCat("exit code ", WEXITSTATUS(status)) : absl::StrCat("signal ", WTERMSIG(status));
+    return absl::InternalError(
+        absl::StrCat(fs::path(argv[0]).filename().string(), " failed (", how, "): ", absl::StrJoin(tail, " | ")));
   }
   return absl::OkStatus();
 }

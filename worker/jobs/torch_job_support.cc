@@ -18,8 +18,8 @@ absl::StatusOr<torch::Device> SelectDevice(const std::string& requested) {
 }
 
 void SetTorchThreads(int64_t threads) {
-  torch::set_num_threads(static_cast<int>(
-      threads > 0 ? threads : std::max<unsigned>(1, std::thread::hardware_concurrency())));
+  torch::set_num_threads(
+      static_cast<int>(threads > 0 ? threads : std::max<unsigned>(1, std::thread::hardware_concurrency())));
 }
 
 absl::Status StopStatus(const JobContext& context) {

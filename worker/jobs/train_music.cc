@@ -85,8 +85,7 @@ absl::StatusOr<TrainMusicParams> ParseParams(const Json& params) {
   p.data.corpus.data_fraction = params.value("data_fraction", 1.0);
   p.data.corpus.max_songs = params.value("max_songs", 0);
   if (p.d_model % p.n_heads != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("n_heads (", p.n_heads, ") must divide d_model (", p.d_model, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("n_heads (", p.n_heads, ") must divide d_model (", p.d_model, ")"));
   }
   if (p.device == "cuda" && !torch::cuda::is_available()) {
     return absl::FailedPreconditionError("device 'cuda' was asked for but CUDA is not available on this worker");
@@ -166,7 +165,8 @@ absl::StatusOr<double> Evaluate(MusicTransformer& model, const MusicDataset& dat
   const size_t available = dataset.size(split);
   const size_t count =
       p.eval_windows > 0 ? std::min<size_t>(available, static_cast<size_t>(p.eval_windows)) : available;
-  if (count == 0) return absl::FailedPreconditionError(absl::StrCat("the ", music::SplitName(split), " split is empty"));
+  if (count == 0)
+    return absl::FailedPreconditionError(absl::StrCat("the ", music::SplitName(split), " split is empty"));
   torch::NoGradGuard no_grad;
   model->eval();
   double weighted = 0, weight = 0;
@@ -227,15 +227,16 @@ absl::Status Train(JobContext& context) {
     EXPSVC_RETURN_IF_ERROR(context.ReplaceMetricsAfter(state.step));
     context.Log(absl::StrCat("resuming from checkpoint at step ", state.step, " (attempt ", context.attempt(), ")"));
   } else {
-    EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(kModelConfigName, absl::StrCat(scratch, "/", kModelConfigName)).status());
+    EXPSVC_RETURN_IF_ERROR(
+        context.UploadArtifact(kModelConfigName, absl::StrCat(scratch, "/", kModelConfigName)).status());
   }
   context.ReportMetric("params", 0, static_cast<double>(parameter_count));
 
   const std::string checkpoint_path = absl::StrCat(scratch, "/", kCheckpointName);
   const std::string best_path = absl::StrCat(scratch, "/", kBestModelName);
   auto save_and_upload_checkpoint = [&](int64_t step) -> absl::Status {
-    EXPSVC_RETURN_IF_ERROR(SaveTrainingState(checkpoint_path, *model, optimizer,
-                                             {step, {{"best_val_loss", state.best_val_loss}}}));
+    EXPSVC_RETURN_IF_ERROR(
+        SaveTrainingState(checkpoint_path, *model, optimizer, {step, {{"best_val_loss", state.best_val_loss}}}));
     return context.UploadArtifact(kCheckpointName, checkpoint_path).status();
   };
 
@@ -255,8 +256,8 @@ absl::Status Train(JobContext& context) {
     int64_t notes = 0;
     for (int64_t b = 0; b < p.batch_size; ++b) {
       EXPSVC_ASSIGN_OR_RETURN(TokenSequence sequence, dataset.Sequence(Split::kTrain, pick(rng)));
-      notes += CountNotes(sequence, p.representation,
-                          std::min<int64_t>(p.max_len, static_cast<int64_t>(sequence.length())));
+      notes +=
+          CountNotes(sequence, p.representation, std::min<int64_t>(p.max_len, static_cast<int64_t>(sequence.length())));
       sequences.push_back(std::move(sequence));
     }
     MusicBatch batch = CollateSequences(sequences, p.max_len, device);
@@ -284,8 +285,8 @@ absl::Status Train(JobContext& context) {
       const double ms_per_note = window_notes > 0 ? window_ms / static_cast<double>(window_notes) : 0;
       context.ReportMetric("val_loss", done, val_loss);
       context.ReportMetric("ms_per_note", done, ms_per_note);
-      context.Log(absl::StrFormat("step %d/%d train_loss %.4f val_loss %.4f lr %.2e %.3f ms/note", done,
-                                  total_steps, train_loss, val_loss, lr, ms_per_note));
+      context.Log(absl::StrFormat("step %d/%d train_loss %.4f val_loss %.4f lr %.2e %.3f ms/note", done, total_steps,
+                                  train_loss, val_loss, lr, ms_per_note));
       window_ms = 0;
       window_notes = 0;
       if (val_loss < state.best_val_loss) {

@@ -36,12 +36,31 @@ class TrainMusicTest : public ::testing::Test {
   }
 
   static nlohmann::json TinyParams(const std::string& representation, const std::string& attention) {
-    return {{"representation", representation}, {"attention", attention}, {"d_model", 32}, {"n_layers", 2},
-            {"n_heads", 2}, {"d_ff", 64}, {"dropout", 0.0}, {"max_len", 160}, {"batch_size", 4},
-            {"lr", 3e-3}, {"lr_schedule", "constant"}, {"warmup_steps", 0}, {"steps", 30},
-            {"eval_every", 10}, {"eval_windows", 8}, {"checkpoint_every", 10}, {"data_fraction", 1.0},
-            {"max_songs", 0}, {"max_notes_per_window", 0}, {"window_bars", 4}, {"split_seed", 1},
-            {"seed", 3}, {"data_dir", *data_dir_}, {"device", "cpu"}, {"threads", 1}};
+    return {{"representation", representation},
+            {"attention", attention},
+            {"d_model", 32},
+            {"n_layers", 2},
+            {"n_heads", 2},
+            {"d_ff", 64},
+            {"dropout", 0.0},
+            {"max_len", 160},
+            {"batch_size", 4},
+            {"lr", 3e-3},
+            {"lr_schedule", "constant"},
+            {"warmup_steps", 0},
+            {"steps", 30},
+            {"eval_every", 10},
+            {"eval_windows", 8},
+            {"checkpoint_every", 10},
+            {"data_fraction", 1.0},
+            {"max_songs", 0},
+            {"max_notes_per_window", 0},
+            {"window_bars", 4},
+            {"split_seed", 1},
+            {"seed", 3},
+            {"data_dir", *data_dir_},
+            {"device", "cpu"},
+            {"threads", 1}};
   }
 
   static double MeanOf(const std::map<int64_t, double>& series, int64_t first, int64_t last) {
@@ -141,9 +160,17 @@ class MusicEvaluationTest : public TrainMusicTest {
   }
 
   static nlohmann::json EvaluateParams() {
-    return {{"windows", 4}, {"sample_seed", 1}, {"continuations", 1}, {"continuation_prompt_bars", 1},
-            {"batch_size", 4}, {"top_p", 0.9}, {"seed", 5}, {"representation", "note"},
-            {"attention", "CirRelAttn-H"}, {"device", "cpu"}, {"threads", 1}};
+    return {{"windows", 4},
+            {"sample_seed", 1},
+            {"continuations", 1},
+            {"continuation_prompt_bars", 1},
+            {"batch_size", 4},
+            {"top_p", 0.9},
+            {"seed", 5},
+            {"representation", "note"},
+            {"attention", "CirRelAttn-H"},
+            {"device", "cpu"},
+            {"threads", 1}};
   }
 
   static inline FakeJobContext* training_ = nullptr;
@@ -156,8 +183,8 @@ TEST_F(MusicEvaluationTest, EvaluateReportsEveryMetricInRange) {
   ASSERT_TRUE(status.ok()) << status;
   const auto& metrics = context.metrics();
   EXPECT_TRUE(std::isfinite(metrics.at("eval_loss").at(0)));
-  for (const char* key : {"note_f1", "pianoroll_f1", "grooving_similarity", "chroma_similarity",
-                          "pitch_range_similarity"}) {
+  for (const char* key :
+       {"note_f1", "pianoroll_f1", "grooving_similarity", "chroma_similarity", "pitch_range_similarity"}) {
     ASSERT_EQ(metrics.count(key), 1u) << key;
     const double value = metrics.at(key).begin()->second;
     EXPECT_GE(value, 0.0) << key;
@@ -165,15 +192,15 @@ TEST_F(MusicEvaluationTest, EvaluateReportsEveryMetricInRange) {
   }
   EXPECT_EQ(metrics.at("eval_windows").begin()->second, 4);
   ASSERT_EQ(context.uploaded().count("self_similarity.json"), 1u);
-  const nlohmann::json matrices =
-      nlohmann::json::parse(ReadWholeFile(context.FetchArtifact(context.uploaded().at("self_similarity.json")).value()));
+  const nlohmann::json matrices = nlohmann::json::parse(
+      ReadWholeFile(context.FetchArtifact(context.uploaded().at("self_similarity.json")).value()));
   ASSERT_EQ(matrices.at("pieces").size(), 1u);
   EXPECT_EQ(matrices["pieces"][0]["generated"]["size"], 4);
 }
 
 TEST_F(MusicEvaluationTest, GenerateWritesMidiAndRepeatsPerSeed) {
-  const nlohmann::json params = {{"pieces", 2}, {"prompt_bars", 1}, {"generate_bars", 3}, {"seed", 9},
-                                 {"device", "cpu"}, {"threads", 1}};
+  const nlohmann::json params = {{"pieces", 2}, {"prompt_bars", 1}, {"generate_bars", 3},
+                                 {"seed", 9},   {"device", "cpu"},  {"threads", 1}};
   std::string first_tokens;
   for (int run = 0; run < 2; ++run) {
     FakeJobContext context(params, music::testing::MakeTempDir("generate-run"));

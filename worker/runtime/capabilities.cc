@@ -25,6 +25,8 @@ int64_t DetectMemoryMb() {
   return 0;
 }
 
-std::vector<expsvc::v1::CudaDevice> DetectCudaDevices() { return {}; }
+std::vector<expsvc::v1::CudaDevice> DetectCudaDevices() {
+  return {};
+}
 
 }  // namespace expsvc::worker

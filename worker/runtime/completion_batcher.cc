@@ -34,8 +34,8 @@ absl::StatusOr<std::string> CompletionBatcher::Complete(const expsvc::v1::JobLea
         pending->result = results.status();
         continue;
       }
-      pending->result = absl::UnknownError(
-          absl::StrCat("CompleteJobs returned no result for job ", pending->lease.job_id()));
+      pending->result =
+          absl::UnknownError(absl::StrCat("CompleteJobs returned no result for job ", pending->lease.job_id()));
       for (const expsvc::v1::CompletionResult& result : *results) {
         if (result.job_id() == pending->lease.job_id()) pending->result = result.status();
       }

@@ -57,10 +57,10 @@ TEST(CompletionBatcherTest, CompletionsArrivingDuringASendGoOutTogether) {
 }
 
 TEST(CompletionBatcherTest, PassesTheCallErrorToEveryWaiter) {
-  CompletionBatcher batcher([](const std::vector<expsvc::v1::JobLease>&)
-                                -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
-    return absl::PermissionDeniedError("bad token");
-  });
+  CompletionBatcher batcher(
+      [](const std::vector<expsvc::v1::JobLease>&) -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
+        return absl::PermissionDeniedError("bad token");
+      });
   EXPECT_EQ(batcher.Complete(Lease(7)).status().code(), absl::StatusCode::kPermissionDenied);
 }
 

@@ -6,7 +6,9 @@
 namespace expsvc::worker {
 namespace {
 
-absl::Status Succeed(JobContext&) { return absl::OkStatus(); }
+absl::Status Succeed(JobContext&) {
+  return absl::OkStatus();
+}
 
 TEST(JobKindRegistryTest, RegistersCatalogKindsAndFindsThem) {
   JobKindRegistry registry;

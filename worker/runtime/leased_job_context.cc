@@ -23,8 +23,8 @@ std::string LocalFileName(const v1::ArtifactRef& artifact) {
   return absl::StrCat(artifact.id(), "-", name);
 }
 
-std::optional<v1::ArtifactRef> FindByName(
-    const google::protobuf::RepeatedPtrField<v1::ArtifactRef>& artifacts, std::string_view name) {
+std::optional<v1::ArtifactRef> FindByName(const google::protobuf::RepeatedPtrField<v1::ArtifactRef>& artifacts,
+                                          std::string_view name) {
   // The newest one wins if the scheduler lists several of the same name.
   std::optional<v1::ArtifactRef> found;
   for (const v1::ArtifactRef& artifact : artifacts) {
@@ -80,8 +80,8 @@ void LeasedJobContext::ReportMetric(std::string_view key, int64_t step, double v
   if (lease_lost()) return;
   // The scheduler refuses a batch holding a bad key; drop just that point.
   if (key.empty() || key.size() > kMaxMetricKeyLength) {
-    Log(absl::StrCat("[worker] dropped a metric point: key must be 1 to ", kMaxMetricKeyLength,
-                     " characters, got ", key.size()));
+    Log(absl::StrCat("[worker] dropped a metric point: key must be 1 to ", kMaxMetricKeyLength, " characters, got ",
+                     key.size()));
     return;
   }
   std::lock_guard lock(buffer_mu_);
@@ -147,8 +147,7 @@ absl::Status LeasedJobContext::Flush() {
   return metrics_status.ok() ? logs_status : metrics_status;
 }
 
-absl::StatusOr<v1::ArtifactRef> LeasedJobContext::UploadArtifact(std::string_view name,
-                                                                 const std::string& local_path) {
+absl::StatusOr<v1::ArtifactRef> LeasedJobContext::UploadArtifact(std::string_view name, const std::string& local_path) {
   // An artifact (a checkpoint above all) must never get ahead of the metrics
   // reported before it: a job resuming from it replaces only what came after.
   EXPSVC_RETURN_IF_ERROR(Flush());

@@ -48,8 +48,7 @@ class LeasedJobContext final : public JobContext {
   absl::Status ReplaceMetricsAfter(int64_t step) override;
   void Log(std::string_view line) override;
   absl::Status Flush() override;
-  absl::StatusOr<expsvc::v1::ArtifactRef> UploadArtifact(std::string_view name,
-                                                         const std::string& local_path) override;
+  absl::StatusOr<expsvc::v1::ArtifactRef> UploadArtifact(std::string_view name, const std::string& local_path) override;
   std::optional<expsvc::v1::ArtifactRef> FindOwnArtifact(std::string_view name) const override;
   std::optional<expsvc::v1::ArtifactRef> FindParentArtifact(std::string_view name) const override;
   absl::StatusOr<std::string> FetchArtifact(const expsvc::v1::ArtifactRef& artifact) override;

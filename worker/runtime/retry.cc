@@ -18,10 +18,8 @@ bool IsTransientRpcError(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-      return true;
-    default:
-      return false;
+    case absl::StatusCode::kResourceExhausted: return true;
+    default: return false;
   }
 }
 

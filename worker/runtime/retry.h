@@ -13,8 +13,7 @@ namespace expsvc::worker {
 
 class Backoff {
  public:
-  explicit Backoff(absl::Duration initial = absl::Milliseconds(100),
-                   absl::Duration maximum = absl::Seconds(5))
+  explicit Backoff(absl::Duration initial = absl::Milliseconds(100), absl::Duration maximum = absl::Seconds(5))
       : initial_(initial), maximum_(maximum), next_(initial) {}
 
   // The delay before the next try: initial, 2x, 4x, ... capped at maximum.

@@ -19,8 +19,7 @@ TEST(BackoffTest, DoublesFrom100MsUpTo5s) {
 TEST(RetryTransientTest, RetriesUnavailableUntilSuccess) {
   int calls = 0;
   absl::Status status = RetryTransient(
-      "test", [&] { return ++calls < 3 ? absl::UnavailableError("down") : absl::OkStatus(); },
-      [] { return false; });
+      "test", [&] { return ++calls < 3 ? absl::UnavailableError("down") : absl::OkStatus(); }, [] { return false; });
   EXPECT_TRUE(status.ok());
   EXPECT_EQ(calls, 3);
 }

@@ -60,8 +60,7 @@ absl::StatusOr<std::unique_ptr<SchedulerClient>> SchedulerClient::Connect(
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetMaxReceiveMessageSize(64 << 20);
-  return std::make_unique<SchedulerClient>(grpc::CreateCustomChannel(address, credentials, args),
-                                           std::move(token));
+  return std::make_unique<SchedulerClient>(grpc::CreateCustomChannel(address, credentials, args), std::move(token));
 }
 
 SchedulerClient::SchedulerClient(std::shared_ptr<grpc::Channel> channel, std::string token)
@@ -75,8 +74,7 @@ void SchedulerClient::Prepare(grpc::ClientContext& context, absl::Duration timeo
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
 }
 
-absl::StatusOr<v1::RegisterWorkerResponse> SchedulerClient::RegisterWorker(
-    const v1::RegisterWorkerRequest& request) {
+absl::StatusOr<v1::RegisterWorkerResponse> SchedulerClient::RegisterWorker(const v1::RegisterWorkerRequest& request) {
   grpc::ClientContext context;
   Prepare(context, kCallTimeout);
   v1::RegisterWorkerResponse response;
@@ -114,8 +112,7 @@ absl::Status SchedulerClient::AppendLogs(const v1::AppendLogsRequest& request) {
   return FromGrpc(workers_->AppendLogs(&context, request, &response), "AppendLogs");
 }
 
-absl::StatusOr<v1::CompleteJobsResponse> SchedulerClient::CompleteJobs(
-    const v1::CompleteJobsRequest& request) {
+absl::StatusOr<v1::CompleteJobsResponse> SchedulerClient::CompleteJobs(const v1::CompleteJobsRequest& request) {
   grpc::ClientContext context;
   Prepare(context, kCallTimeout);
   v1::CompleteJobsResponse response;
@@ -132,14 +129,12 @@ absl::StatusOr<v1::FailJobResponse> SchedulerClient::FailJob(const v1::FailJobRe
   return response;
 }
 
-absl::StatusOr<v1::ArtifactRef> SchedulerClient::UploadArtifact(const v1::JobLease& lease,
-                                                                absl::string_view name,
+absl::StatusOr<v1::ArtifactRef> SchedulerClient::UploadArtifact(const v1::JobLease& lease, absl::string_view name,
                                                                 const std::string& local_path) {
   std::error_code error;
   const auto size = std::filesystem::file_size(local_path, error);
   if (error) {
-    return absl::NotFoundError(
-        absl::StrCat("artifact '", name, "': cannot read ", local_path, ": ", error.message()));
+    return absl::NotFoundError(absl::StrCat("artifact '", name, "': cannot read ", local_path, ": ", error.message()));
   }
   EXPSVC_ASSIGN_OR_RETURN(std::string sha256, Sha256HexOfFile(local_path));
   std::ifstream in(local_path, std::ios::binary);
@@ -148,8 +143,7 @@ absl::StatusOr<v1::ArtifactRef> SchedulerClient::UploadArtifact(const v1::JobLea
   grpc::ClientContext context;
   Prepare(context, TransferTimeout(static_cast<int64_t>(size)));
   v1::UploadArtifactResponse response;
-  std::unique_ptr<grpc::ClientWriter<v1::UploadArtifactRequest>> writer =
-      workers_->UploadArtifact(&context, &response);
+  std::unique_ptr<grpc::ClientWriter<v1::UploadArtifactRequest>> writer = workers_->UploadArtifact(&context, &response);
 
   v1::UploadArtifactRequest message;
   v1::ArtifactHeader* header = message.mutable_header();
@@ -172,14 +166,12 @@ absl::StatusOr<v1::ArtifactRef> SchedulerClient::UploadArtifact(const v1::JobLea
   if (stream_ok) writer->WritesDone();
   if (read_failed) context.TryCancel();
   absl::Status status = FromGrpc(writer->Finish(), "UploadArtifact");
-  if (read_failed)
-    return absl::DataLossError(absl::StrCat("artifact '", name, "': error reading ", local_path));
+  if (read_failed) return absl::DataLossError(absl::StrCat("artifact '", name, "': error reading ", local_path));
   EXPSVC_RETURN_IF_ERROR(status);
   return response.artifact();
 }
 
-absl::Status SchedulerClient::DownloadArtifact(const v1::ArtifactRef& artifact,
-                                               const std::string& local_path) {
+absl::Status SchedulerClient::DownloadArtifact(const v1::ArtifactRef& artifact, const std::string& local_path) {
   grpc::ClientContext context;
   Prepare(context, TransferTimeout(artifact.size_bytes()));
   v1::DownloadArtifactRequest request;
@@ -222,18 +214,16 @@ absl::Status SchedulerClient::DownloadArtifact(const v1::ArtifactRef& artifact,
   const std::string& expected_sha256 =
       metadata.has_value() && !metadata->sha256().empty() ? metadata->sha256() : artifact.sha256();
   if (!expected_sha256.empty() && sha256 != expected_sha256) {
-    return fail(absl::DataLossError(
-        absl::StrCat(what, ": sha256 mismatch: got ", sha256, ", expected ", expected_sha256)));
+    return fail(
+        absl::DataLossError(absl::StrCat(what, ": sha256 mismatch: got ", sha256, ", expected ", expected_sha256)));
   }
   const int64_t expected_size = metadata.has_value() ? metadata->size_bytes() : artifact.size_bytes();
   if (received != expected_size) {
-    return fail(
-        absl::DataLossError(absl::StrCat(what, ": got ", received, " bytes, expected ", expected_size)));
+    return fail(absl::DataLossError(absl::StrCat(what, ": got ", received, " bytes, expected ", expected_size)));
   }
   std::error_code error;
   std::filesystem::rename(partial_path, local_path, error);
-  if (error)
-    return fail(absl::InternalError(absl::StrCat("cannot rename to ", local_path, ": ", error.message())));
+  if (error) return fail(absl::InternalError(absl::StrCat("cannot rename to ", local_path, ": ", error.message())));
   return absl::OkStatus();
 }
 

@@ -25,25 +25,22 @@ class SchedulerClient {
   static constexpr absl::Duration kCallTimeout = absl::Seconds(30);
 
   // Insecure channel, or TLS checked against the CA file when one is given.
-  static absl::StatusOr<std::unique_ptr<SchedulerClient>> Connect(
-      const std::string& address, std::string token, const std::optional<std::string>& tls_ca_file);
+  static absl::StatusOr<std::unique_ptr<SchedulerClient>> Connect(const std::string& address, std::string token,
+                                                                  const std::optional<std::string>& tls_ca_file);
 
   SchedulerClient(std::shared_ptr<grpc::Channel> channel, std::string token);
 
-  absl::StatusOr<expsvc::v1::RegisterWorkerResponse> RegisterWorker(
-      const expsvc::v1::RegisterWorkerRequest& request);
+  absl::StatusOr<expsvc::v1::RegisterWorkerResponse> RegisterWorker(const expsvc::v1::RegisterWorkerRequest& request);
   absl::StatusOr<expsvc::v1::LeaseJobsResponse> LeaseJobs(const expsvc::v1::LeaseJobsRequest& request);
   absl::StatusOr<expsvc::v1::HeartbeatResponse> Heartbeat(const expsvc::v1::HeartbeatRequest& request);
   absl::Status ReportMetrics(const expsvc::v1::ReportMetricsRequest& request);
   absl::Status AppendLogs(const expsvc::v1::AppendLogsRequest& request);
-  absl::StatusOr<expsvc::v1::CompleteJobsResponse> CompleteJobs(
-      const expsvc::v1::CompleteJobsRequest& request);
+  absl::StatusOr<expsvc::v1::CompleteJobsResponse> CompleteJobs(const expsvc::v1::CompleteJobsRequest& request);
   absl::StatusOr<expsvc::v1::FailJobResponse> FailJob(const expsvc::v1::FailJobRequest& request,
                                                       absl::Duration timeout = kCallTimeout);
 
   // Streams a local file: a header (lease, name, size, sha256), then chunks.
-  absl::StatusOr<expsvc::v1::ArtifactRef> UploadArtifact(const expsvc::v1::JobLease& lease,
-                                                         absl::string_view name,
+  absl::StatusOr<expsvc::v1::ArtifactRef> UploadArtifact(const expsvc::v1::JobLease& lease, absl::string_view name,
                                                          const std::string& local_path);
   // Writes the artifact to `local_path` (through a temporary file, renamed
   // when complete) after checking its size and sha256 against the metadata

@@ -36,7 +36,9 @@ std::string Hostname() {
   return buffer;
 }
 
-double Seconds(absl::Duration duration) { return absl::ToDoubleSeconds(duration); }
+double Seconds(absl::Duration duration) {
+  return absl::ToDoubleSeconds(duration);
+}
 
 std::string Reason(const absl::Status& status) {
   if (!status.message().empty()) return std::string(status.message());
@@ -90,8 +92,8 @@ void Worker::RequestStop() {
 
 int Worker::UnfinishedJobs() const {
   std::lock_guard lock(mu_);
-  return static_cast<int>(std::count_if(running_.begin(), running_.end(),
-                                        [](const auto& entry) { return !entry.second->finished; }));
+  return static_cast<int>(
+      std::count_if(running_.begin(), running_.end(), [](const auto& entry) { return !entry.second->finished; }));
 }
 
 std::string Worker::worker_id() const {
@@ -109,8 +111,8 @@ absl::Status Worker::Run() {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create scratch folder ", options_.scratch_root, ": ", error.message()));
   }
-  EXPSVC_ASSIGN_OR_RETURN(
-      client_, SchedulerClient::Connect(options_.scheduler_address, options_.token, options_.tls_ca_file));
+  EXPSVC_ASSIGN_OR_RETURN(client_,
+                          SchedulerClient::Connect(options_.scheduler_address, options_.token, options_.tls_ca_file));
   completions_ = std::make_unique<CompletionBatcher>(
       [this](const std::vector<v1::JobLease>& leases) { return SendCompletions(leases); });
   cuda_devices_ = DetectCudaDevices();
@@ -157,10 +159,9 @@ absl::Status Worker::Register(const std::function<bool()>& give_up) {
     worker_id_ = response.worker_id();
     heartbeat_interval_ = std::max(ttl / 3, absl::Milliseconds(100));
   }
-  LogEventF(
-      "registered as worker %s (name %s, %d slots, %d cores, %d MiB, %d GPUs, kinds %s, lease ttl %d ms)",
-      response.worker_id(), options_.name, options_.slots, options_.cpu_cores, options_.memory_mb,
-      cuda_devices_.size(), absl::StrJoin(registry_.Kinds(), ","), absl::ToInt64Milliseconds(ttl));
+  LogEventF("registered as worker %s (name %s, %d slots, %d cores, %d MiB, %d GPUs, kinds %s, lease ttl %d ms)",
+            response.worker_id(), options_.name, options_.slots, options_.cpu_cores, options_.memory_mb,
+            cuda_devices_.size(), absl::StrJoin(registry_.Kinds(), ","), absl::ToInt64Milliseconds(ttl));
   return absl::OkStatus();
 }
 
@@ -199,8 +200,7 @@ void Worker::LeaseLoop() {
     {
       std::unique_lock lock(mu_);
       changed_.wait(lock, [&] {
-        return stop_requested_.load() || finished_unreaped_ > 0 ||
-               static_cast<int>(running_.size()) < options_.slots;
+        return stop_requested_.load() || finished_unreaped_ > 0 || static_cast<int>(running_.size()) < options_.slots;
       });
       if (stop_requested_.load()) break;
       if (finished_unreaped_ > 0) continue;  // reap first, then count slots
@@ -244,8 +244,8 @@ void Worker::LeaseLoop() {
         lease.set_job_id(leased.job().id());
         lease.set_epoch(leased.epoch());
         const absl::Time give_up_at = absl::Now() + absl::Milliseconds(options_.drain_timeout_ms);
-        absl::StatusOr<v1::JobState> released = SendFailJob(
-            lease, "worker shutting down", true, true, [give_up_at] { return absl::Now() > give_up_at; });
+        absl::StatusOr<v1::JobState> released =
+            SendFailJob(lease, "worker shutting down", true, true, [give_up_at] { return absl::Now() > give_up_at; });
         LogEventF("job %d released unstarted (worker shutting down)%s", leased.job().id(),
                   released.ok() ? "" : absl::StrCat(": ", released.status().ToString()));
         continue;
@@ -267,9 +267,9 @@ void Worker::StartJob(v1::LeasedJob leased) {
   LogEventF("leased job %d kind %s attempt %d (epoch %d%s)", leased.job().id(), leased.job().kind(),
             leased.job().attempt(), leased.epoch(),
             leased.job().group_key().empty() ? "" : absl::StrCat(", group ", leased.job().group_key()));
-  job->context = std::make_shared<LeasedJobContext>(
-      *client_, std::move(leased), params.ok() ? *std::move(params) : nlohmann::json::object(), scratch_dir,
-      shutting_down_);
+  job->context = std::make_shared<LeasedJobContext>(*client_, std::move(leased),
+                                                    params.ok() ? *std::move(params) : nlohmann::json::object(),
+                                                    scratch_dir, shutting_down_);
   std::lock_guard lock(mu_);
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });
@@ -280,9 +280,9 @@ void Worker::RunJob(RunningJob& job) {
   std::error_code error;
   std::filesystem::remove_all(scratch_dir, error);  // left over by a crashed run
   std::filesystem::create_directories(scratch_dir, error);
-  absl::Status status = error ? absl::InternalError(absl::StrCat("cannot create scratch folder ", scratch_dir,
-                                                                 ": ", error.message()))
-                              : InvokeJobFunction(job);
+  absl::Status status =
+      error ? absl::InternalError(absl::StrCat("cannot create scratch folder ", scratch_dir, ": ", error.message()))
+            : InvokeJobFunction(job);
   ReportOutcome(job, status);
   // The lease ends with the report: no more heartbeats or flushes for it.
   job.context->MarkLeaseLost();
@@ -300,8 +300,8 @@ absl::Status Worker::InvokeJobFunction(RunningJob& job) {
   const std::string& kind = context.leased_job().job().kind();
   const JobFunction* function = registry_.Find(kind);
   if (function == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "this worker has no job kind '", kind, "' (it runs: ", absl::StrJoin(registry_.Kinds(), ", "), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("this worker has no job kind '", kind,
+                                                   "' (it runs: ", absl::StrJoin(registry_.Kinds(), ", "), ")"));
   }
   EXPSVC_RETURN_IF_ERROR(job.setup_error);
   // Job kinds wrap libraries (LibTorch) that throw; one job's exception must
@@ -357,14 +357,12 @@ void Worker::ReportOutcome(RunningJob& job, const absl::Status& status) {
   const bool retryable = IsRetryable(status);
   absl::StatusOr<v1::JobState> new_state =
       SendFailJob(context.lease(), Reason(status), retryable, /*release=*/false, give_up);
-  LogEventF("job %d failed after %.1f s (%s): %s -> %s", job_id, seconds,
-            retryable ? "retryable" : "not retryable", status.ToString(),
-            new_state.ok() ? v1::JobState_Name(*new_state) : new_state.status().ToString());
+  LogEventF("job %d failed after %.1f s (%s): %s -> %s", job_id, seconds, retryable ? "retryable" : "not retryable",
+            status.ToString(), new_state.ok() ? v1::JobState_Name(*new_state) : new_state.status().ToString());
 }
 
-absl::StatusOr<v1::JobState> Worker::SendFailJob(const v1::JobLease& lease, std::string reason,
-                                                 bool retryable, bool release,
-                                                 const std::function<bool()>& give_up) {
+absl::StatusOr<v1::JobState> Worker::SendFailJob(const v1::JobLease& lease, std::string reason, bool retryable,
+                                                 bool release, const std::function<bool()>& give_up) {
   v1::FailJobRequest request;
   *request.mutable_lease() = lease;
   request.set_reason(std::move(reason));
@@ -383,8 +381,7 @@ absl::StatusOr<v1::JobState> Worker::SendFailJob(const v1::JobLease& lease, std:
   return response.new_state();
 }
 
-absl::StatusOr<std::vector<v1::CompletionResult>> Worker::SendCompletions(
-    const std::vector<v1::JobLease>& leases) {
+absl::StatusOr<std::vector<v1::CompletionResult>> Worker::SendCompletions(const std::vector<v1::JobLease>& leases) {
   v1::CompleteJobsRequest request;
   for (const v1::JobLease& lease : leases) *request.add_completions()->mutable_lease() = lease;
   v1::CompleteJobsResponse response;
@@ -421,16 +418,14 @@ void Worker::Drain() {
   ReapFinished();
   int running = UnfinishedJobs();
   if (running == 0) return;
-  LogEventF("stopping: waiting up to %.1f s for %d running job(s)", options_.drain_timeout_ms / 1000.0,
-            running);
+  LogEventF("stopping: waiting up to %.1f s for %d running job(s)", options_.drain_timeout_ms / 1000.0, running);
 
   auto wait_for_jobs = [this](absl::Time deadline) {
     while (true) {
       ReapFinished();
       std::unique_lock lock(mu_);
       if (running_.empty()) return true;
-      if (!changed_.wait_until(lock, absl::ToChronoTime(deadline),
-                               [this] { return finished_unreaped_ > 0; })) {
+      if (!changed_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return finished_unreaped_ > 0; })) {
         return false;
       }
     }
@@ -451,9 +446,8 @@ void Worker::Drain() {
     if (context->lease_lost()) continue;
     // Marked first, so the job thread writes nothing after the release.
     context->MarkLeaseLost();
-    absl::StatusOr<v1::JobState> released =
-        SendFailJob(context->lease(), "worker shutting down (drain timeout)", true, /*release=*/true,
-                    [] { return true; });
+    absl::StatusOr<v1::JobState> released = SendFailJob(context->lease(), "worker shutting down (drain timeout)", true,
+                                                        /*release=*/true, [] { return true; });
     LogEventF("job %d released after the drain timeout%s", context->job_id(),
               released.ok() ? "" : absl::StrCat(": ", released.status().ToString()));
   }
@@ -476,8 +470,7 @@ void Worker::HeartbeatLoop() {
     absl::Duration interval;
     {
       std::unique_lock lock(mu_);
-      if (changed_.wait_for(lock, absl::ToChronoNanoseconds(wait),
-                            [this] { return background_stop_.load(); })) {
+      if (changed_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return background_stop_.load(); })) {
         return;
       }
       interval = heartbeat_interval_;
@@ -527,8 +520,7 @@ void Worker::FlushLoop() {
     std::vector<std::shared_ptr<LeasedJobContext>> contexts;
     {
       std::unique_lock lock(mu_);
-      if (changed_.wait_for(lock, absl::ToChronoNanoseconds(interval),
-                            [this] { return background_stop_.load(); })) {
+      if (changed_.wait_for(lock, absl::ToChronoNanoseconds(interval), [this] { return background_stop_.load(); })) {
         return;
       }
       for (const auto& [run_id, job] : running_) {

@@ -92,8 +92,7 @@ class Worker {
   void ReportOutcome(RunningJob& job, const absl::Status& status);
   // FailJob for one lease; retries transient errors until give_up().
   absl::StatusOr<expsvc::v1::JobState> SendFailJob(const expsvc::v1::JobLease& lease, std::string reason,
-                                                   bool retryable, bool release,
-                                                   const std::function<bool()>& give_up);
+                                                   bool retryable, bool release, const std::function<bool()>& give_up);
   absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> SendCompletions(
       const std::vector<expsvc::v1::JobLease>& leases);
   // Joins and forgets finished jobs.

@@ -83,8 +83,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     if (request->worker_id() != s_.worker_id) return {grpc::StatusCode::NOT_FOUND, "unknown worker"};
     s_.lease_requests.push_back(*request);
     s_.changed.notify_all();
-    s_.changed.wait_for(lock, std::chrono::milliseconds(request->wait_ms()),
-                        [&] { return !s_.queue.empty(); });
+    s_.changed.wait_for(lock, std::chrono::milliseconds(request->wait_ms()), [&] { return !s_.queue.empty(); });
     while (!s_.queue.empty() && response->jobs_size() < request->max_jobs()) {
       *response->add_jobs() = s_.queue.front();
       s_.queue.pop_front();
@@ -134,8 +133,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status UploadArtifact(grpc::ServerContext* context,
-                              grpc::ServerReader<v1::UploadArtifactRequest>* reader,
+  grpc::Status UploadArtifact(grpc::ServerContext* context, grpc::ServerReader<v1::UploadArtifactRequest>* reader,
                               v1::UploadArtifactResponse* response) override {
     {
       std::lock_guard lock(s_.mu);
@@ -187,8 +185,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     std::lock_guard lock(s_.mu);
     if (!s_.Authorized(context)) return kUnauthenticated;
     s_.failures.push_back(*request);
-    response->set_new_state(request->retryable() || request->release() ? v1::JOB_STATE_QUEUED
-                                                                       : v1::JOB_STATE_FAILED);
+    response->set_new_state(request->retryable() || request->release() ? v1::JOB_STATE_QUEUED : v1::JOB_STATE_FAILED);
     s_.changed.notify_all();
     return grpc::Status::OK;
   }
@@ -391,8 +388,7 @@ TEST_F(WorkerTest, StopsAJobTheSchedulerCancelled) {
     state_.cancelled_jobs.insert(7);
   }
   // The slot frees up again once the job has stopped.
-  ASSERT_TRUE(PollFor(
-      [&] { return !state_.lease_requests.empty() && state_.lease_requests.back().max_jobs() == 2; }));
+  ASSERT_TRUE(PollFor([&] { return !state_.lease_requests.empty() && state_.lease_requests.back().max_jobs() == 2; }));
   EXPECT_LT(StopWorker(), absl::Seconds(3));
   std::lock_guard lock(state_.mu);
   EXPECT_FALSE(Completed(7));
@@ -407,8 +403,7 @@ TEST_F(WorkerTest, StopsWritingWhenTheLeaseIsLost) {
     std::lock_guard lock(state_.mu);
     state_.lost_jobs.insert(8);
   }
-  ASSERT_TRUE(PollFor(
-      [&] { return !state_.lease_requests.empty() && state_.lease_requests.back().max_jobs() == 2; }));
+  ASSERT_TRUE(PollFor([&] { return !state_.lease_requests.empty() && state_.lease_requests.back().max_jobs() == 2; }));
   StopWorker();
   std::lock_guard lock(state_.mu);
   EXPECT_FALSE(Completed(8));
@@ -451,8 +446,7 @@ TEST_F(WorkerTest, ResumesFromItsCheckpointArtifact) {
   EXPECT_EQ((state_.metrics[{10, "attempt", 3}]), 2);
   EXPECT_DOUBLE_EQ((state_.metrics[{10, "progress", 3}]), 0.75);
   bool logged_resume = false;
-  for (const auto& line : state_.logs[10])
-    logged_resume |= line.find("resuming from checkpoint at step 2") == 0;
+  for (const auto& line : state_.logs[10]) logged_resume |= line.find("resuming from checkpoint at step 2") == 0;
   EXPECT_TRUE(logged_resume);
 }
 

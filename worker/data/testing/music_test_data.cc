@@ -47,15 +47,13 @@ TempDirs& MadeTempDirs() {
 std::string MakeTempDir(const std::string& label) {
   static std::atomic<int> counter{0};
   const char* base = std::getenv("TEST_TMPDIR");
-  const std::filesystem::path dir =
-      std::filesystem::path(base != nullptr ? base : "/tmp") /
-      absl::StrCat("expsvc-music-", label, "-", ::getpid(), "-", counter.fetch_add(1));
+  const std::filesystem::path dir = std::filesystem::path(base != nullptr ? base : "/tmp") /
+                                    absl::StrCat("expsvc-music-", label, "-", ::getpid(), "-", counter.fetch_add(1));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   MadeTempDirs().Add(dir);
   return dir.string();
 }
-
 
 std::vector<Song> LoadFirstRealPop909Songs(int32_t count) {
   std::vector<Song> songs;

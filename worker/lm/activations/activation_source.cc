@@ -33,9 +33,8 @@ std::string CacheKey(const LmCorpus& corpus, const ActivationSourceOptions& opti
   return absl::StrCat("model=", model_fingerprint, ";batch_windows=", options.batch_windows,
                       ";split=", static_cast<int>(options.split), ";windows=", options.max_windows,
                       ";layers=", absl::StrJoin(options.layers, ","), ";drop_bos=", options.drop_bos,
-                      ";normalize=", options.normalize, ";hidden=", hidden, ";window_length=",
-                      corpus.window_length(), ";vocab=", corpus.vocab_size(),
-                      ";split_windows=", corpus.window_count(options.split));
+                      ";normalize=", options.normalize, ";hidden=", hidden, ";window_length=", corpus.window_length(),
+                      ";vocab=", corpus.vocab_size(), ";split_windows=", corpus.window_count(options.split));
 }
 
 void WriteTensor(std::ofstream& out, const torch::Tensor& tensor) {
@@ -135,8 +134,8 @@ absl::Status ActivationSource::ReadCache(const std::function<absl::Status(const 
   std::string key(key_size, '\0');
   in.read(key.data(), static_cast<std::streamsize>(key_size));
   if (key != CacheKey(corpus_, options_, hidden, ModelFingerprint(model_))) {
-    return absl::FailedPreconditionError(absl::StrCat("activation cache ", options_.cache_path,
-                                                      " was made with other settings (", key, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("activation cache ", options_.cache_path, " was made with other settings (", key, ")"));
   }
   const int64_t per_window = corpus_.window_length() - (options_.drop_bos ? 1 : 0);
   for (int64_t first = 0; first < windows(); first += options_.batch_windows) {
@@ -164,7 +163,8 @@ absl::Status ActivationSource::ReadCache(const std::function<absl::Status(const 
       ok = ok && ReadTensor(in, *t);
     }
     if (!ok) {
-      return absl::DataLossError(absl::StrCat("activation cache ", options_.cache_path, " is truncated at window ", first));
+      return absl::DataLossError(
+          absl::StrCat("activation cache ", options_.cache_path, " is truncated at window ", first));
     }
     EXPSVC_RETURN_IF_ERROR(consume(batch));
   }

@@ -40,12 +40,12 @@ struct ActivationSourceOptions {
 };
 
 struct ActivationBatch {
-  int64_t first_window = 0;              // index of the batch's first window in the split
+  int64_t first_window = 0;                 // index of the batch's first window in the split
   std::map<int64_t, torch::Tensor> layers;  // layer → [rows, hidden] float32, CPU
-  torch::Tensor token_ids;               // [rows] int64: the token at each row's position
-  torch::Tensor languages;               // [rows] uint8 (Language)
-  torch::Tensor windows;                 // [rows] int64: window index in the split
-  torch::Tensor positions;               // [rows] int64: position in the window (1.. with drop_bos)
+  torch::Tensor token_ids;                  // [rows] int64: the token at each row's position
+  torch::Tensor languages;                  // [rows] uint8 (Language)
+  torch::Tensor windows;                    // [rows] int64: window index in the split
+  torch::Tensor positions;                  // [rows] int64: position in the window (1.. with drop_bos)
   int64_t rows() const { return token_ids.numel(); }
 };
 

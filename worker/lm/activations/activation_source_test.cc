@@ -90,18 +90,22 @@ TEST(ActivationSource, CacheReplaysTheSameBatchesWithoutTheModel) {
   ActivationSourceOptions options{.layers = {1}, .split = Split::kTest, .batch_windows = 4, .cache_path = cache};
   std::vector<torch::Tensor> first;
   ActivationSource writer(model, corpus, options);
-  ASSERT_TRUE(writer.ForEachBatch([&](const ActivationBatch& b) {
-                first.push_back(b.layers.at(1).clone());
-                return absl::OkStatus();
-              }).ok());
+  ASSERT_TRUE(writer
+                  .ForEachBatch([&](const ActivationBatch& b) {
+                    first.push_back(b.layers.at(1).clone());
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(writer.forward_passes(), 2);
   ActivationSource reader(model, corpus, options);
   size_t index = 0;
-  ASSERT_TRUE(reader.ForEachBatch([&](const ActivationBatch& b) {
-                EXPECT_TRUE(torch::equal(b.layers.at(1), first.at(index++)));
-                EXPECT_EQ(b.rows(), b.layers.at(1).size(0));
-                return absl::OkStatus();
-              }).ok());
+  ASSERT_TRUE(reader
+                  .ForEachBatch([&](const ActivationBatch& b) {
+                    EXPECT_TRUE(torch::equal(b.layers.at(1), first.at(index++)));
+                    EXPECT_EQ(b.rows(), b.layers.at(1).size(0));
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(index, first.size());
   EXPECT_EQ(reader.forward_passes(), 0);
   // Other settings or another model: the cache is refused, not misread.

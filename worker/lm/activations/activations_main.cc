@@ -68,11 +68,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%s split: %lld windows -> %lld vectors per layer (%lld English, %lld Japanese) for %zu layers, "
-              "hidden %lld, from %lld forward passes in %.2f s (%.0f vectors/s per layer)\n",
-              split.c_str(), static_cast<long long>(source.windows()), static_cast<long long>(rows),
-              static_cast<long long>(rows - japanese), static_cast<long long>(japanese), options.layers.size(),
-              static_cast<long long>((*model)->config().hidden_size), static_cast<long long>(source.forward_passes()),
-              seconds, seconds > 0 ? rows / seconds : 0.0);
+  std::printf(
+      "%s split: %lld windows -> %lld vectors per layer (%lld English, %lld Japanese) for %zu layers, "
+      "hidden %lld, from %lld forward passes in %.2f s (%.0f vectors/s per layer)\n",
+      split.c_str(), static_cast<long long>(source.windows()), static_cast<long long>(rows),
+      static_cast<long long>(rows - japanese), static_cast<long long>(japanese), options.layers.size(),
+      static_cast<long long>((*model)->config().hidden_size), static_cast<long long>(source.forward_passes()), seconds,
+      seconds > 0 ? rows / seconds : 0.0);
   return 0;
 }

@@ -33,8 +33,7 @@ bool HasWords(absl::string_view cell) {
       ++i;
       continue;
     }
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (static_cast<unsigned char>(c) >= 0x80)) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (static_cast<unsigned char>(c) >= 0x80)) {
       return true;
     }
   }

@@ -22,17 +22,16 @@ TEST(AsciiTableTest, RowsBecomeLinesWithoutNumericCells) {
       "    +---------------------------------------------------------------+"};
   ASSERT_TRUE(IsAsciiTable(lines));
   AsciiTableText table = ReadAsciiTable(lines);
-  EXPECT_THAT(table.rows, ElementsAre("パッケージ ポプコン サイズ 説明",
-                                      "mc テキストモードの全画面ファイルマネージャー",
-                                      "perl convert source codes from AWK to PERL: a2p(1)"));
+  EXPECT_THAT(table.rows,
+              ElementsAre("パッケージ ポプコン サイズ 説明", "mc テキストモードの全画面ファイルマネージャー",
+                          "perl convert source codes from AWK to PERL: a2p(1)"));
   EXPECT_EQ(table.unreadable_rows, 0);
 }
 
 TEST(AsciiTableTest, RowsWithAStrayBarAreDroppedNotMangled) {
-  const std::vector<absl::string_view> lines = {"+--------------------+", "|cmd     |meaning    |",
-                                                "|--------+-----------|", "|ls | less|page it   |",
-                                                "|--------+-----------|", "|cat     |print it   |",
-                                                "+--------------------+"};
+  const std::vector<absl::string_view> lines = {
+      "+--------------------+", "|cmd     |meaning    |", "|--------+-----------|", "|ls | less|page it   |",
+      "|--------+-----------|", "|cat     |print it   |", "+--------------------+"};
   AsciiTableText table = ReadAsciiTable(lines);
   EXPECT_THAT(table.rows, ElementsAre("cmd meaning", "cat print it"));
   EXPECT_EQ(table.unreadable_rows, 1);

@@ -21,8 +21,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-absl::StatusOr<std::vector<TokenId>> TokenizeDocument(const Tokenizer& tokenizer,
-                                                      const Document& document) {
+absl::StatusOr<std::vector<TokenId>> TokenizeDocument(const Tokenizer& tokenizer, const Document& document) {
   std::vector<TokenId> ids;
   for (const std::string& paragraph : document.paragraphs) {
     EXPSVC_ASSIGN_OR_RETURN(const std::vector<TokenId> paragraph_ids, tokenizer.Encode(paragraph));
@@ -34,8 +33,7 @@ absl::StatusOr<std::vector<TokenId>> TokenizeDocument(const Tokenizer& tokenizer
 }  // namespace
 
 absl::StatusOr<CorpusBuildReport> BuildLmCorpus(const std::vector<Document>& documents,
-                                                const CorpusBuildOptions& options,
-                                                const std::string& output_folder) {
+                                                const CorpusBuildOptions& options, const std::string& output_folder) {
   const auto start = std::chrono::steady_clock::now();
   if (options.tokens_per_window < 1 || options.tokens_per_window > (1 << 16)) {
     return absl::InvalidArgumentError(
@@ -57,9 +55,8 @@ absl::StatusOr<CorpusBuildReport> BuildLmCorpus(const std::vector<Document>& doc
   CorpusBuildReport report;
   report.tokenizer_folder = (std::filesystem::path(output_folder) / kTokenizerFolderName).string();
   report.corpus_path = (std::filesystem::path(output_folder) / kCorpusFileName).string();
-  EXPSVC_ASSIGN_OR_RETURN(
-      const TrainedTokenizer trained,
-      TrainTokenizer(training_text, options.tokenizer, report.tokenizer_folder));
+  EXPSVC_ASSIGN_OR_RETURN(const TrainedTokenizer trained,
+                          TrainTokenizer(training_text, options.tokenizer, report.tokenizer_folder));
   report.vocab_size = trained.vocab_size;
   report.tokenizer_sentences = trained.sentences;
   report.tokenizer_seconds = trained.training_seconds;
@@ -72,20 +69,16 @@ absl::StatusOr<CorpusBuildReport> BuildLmCorpus(const std::vector<Document>& doc
   std::vector<TokenId> windows;
   for (size_t d = 0; d < documents.size(); ++d) {
     const Document& document = documents[d];
-    const uint32_t index = corpus.AddDocument({.key = document.key,
-                                               .title = document.title,
-                                               .language = document.language,
-                                               .split = splits[d]});
+    const uint32_t index = corpus.AddDocument(
+        {.key = document.key, .title = document.title, .language = document.language, .split = splits[d]});
     EXPSVC_ASSIGN_OR_RETURN(const std::vector<TokenId> ids, TokenizeDocument(*tokenizer, document));
     windows.clear();
     const int64_t count = AppendWindows(ids, bos, options.tokens_per_window, &windows);
     for (int64_t w = 0; w < count; ++w) {
-      EXPSVC_RETURN_IF_ERROR(
-          corpus.AddWindow(index, absl::MakeConstSpan(windows).subspan(w * corpus.window_length(),
-                                                                       corpus.window_length())));
+      EXPSVC_RETURN_IF_ERROR(corpus.AddWindow(
+          index, absl::MakeConstSpan(windows).subspan(w * corpus.window_length(), corpus.window_length())));
     }
-    CorpusCounts& counts =
-        report.counts[static_cast<int>(splits[d])][static_cast<int>(document.language)];
+    CorpusCounts& counts = report.counts[static_cast<int>(splits[d])][static_cast<int>(document.language)];
     ++counts.documents;
     counts.windows += count;
     counts.tokens += static_cast<int64_t>(ids.size());

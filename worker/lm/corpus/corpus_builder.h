@@ -61,7 +61,6 @@ struct CorpusBuildReport {
 };
 
 absl::StatusOr<CorpusBuildReport> BuildLmCorpus(const std::vector<Document>& documents,
-                                                const CorpusBuildOptions& options,
-                                                const std::string& output_folder);
+                                                const CorpusBuildOptions& options, const std::string& output_folder);
 
 }  // namespace expsvc::lm

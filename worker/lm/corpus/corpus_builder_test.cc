@@ -67,8 +67,7 @@ std::string KeyIn(const std::vector<Document>& documents, Split split) {
 TEST(CorpusBuilderTest, WindowsAreBosPlusNAndEveryDocumentIsInOneSplit) {
   TempFolder folder("corpus_build");
   const std::vector<Document> documents = SyntheticDocuments();
-  absl::StatusOr<CorpusBuildReport> report =
-      BuildLmCorpus(documents, SmallOptions(), folder.path().string());
+  absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(documents, SmallOptions(), folder.path().string());
   ASSERT_TRUE(report.ok()) << report.status();
   absl::StatusOr<LmCorpus> corpus = ReadCorpusFile(report->corpus_path);
   ASSERT_TRUE(corpus.ok()) << corpus.status();
@@ -107,8 +106,7 @@ TEST(CorpusBuilderTest, WindowsAreBosPlusNAndEveryDocumentIsInOneSplit) {
 TEST(CorpusBuilderTest, WindowsAreTheDocumentsTokensInOrder) {
   TempFolder folder("corpus_tokens");
   const std::vector<Document> documents = SyntheticDocuments();
-  absl::StatusOr<CorpusBuildReport> report =
-      BuildLmCorpus(documents, SmallOptions(), folder.path().string());
+  absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(documents, SmallOptions(), folder.path().string());
   ASSERT_TRUE(report.ok()) << report.status();
   absl::StatusOr<LmCorpus> corpus = ReadCorpusFile(report->corpus_path);
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(report->tokenizer_folder);
@@ -144,17 +142,14 @@ TEST(CorpusBuilderTest, TokenizerLearnsFromTheTrainingSplitOnly) {
   const std::vector<std::string> endings = {"", "s", "ic", "ed", "ing", "al", "ous", "ity"};
   for (Document& document : documents) {
     if (document.language != Language::kEnglish) continue;
-    const char* stem = document.key == train_key  ? "tarisenol"
-                       : document.key == test_key ? "dumolchin"
-                                                  : nullptr;
+    const char* stem = document.key == train_key ? "tarisenol" : document.key == test_key ? "dumolchin" : nullptr;
     for (int i = 0; stem != nullptr && i < 40; ++i) {
-      document.paragraphs.push_back(absl::StrCat(stem, endings[i % endings.size()], " ",
-                                                 test_support::EnglishSentences()[i % 40]));
+      document.paragraphs.push_back(
+          absl::StrCat(stem, endings[i % endings.size()], " ", test_support::EnglishSentences()[i % 40]));
     }
   }
   TempFolder folder("corpus_train_only");
-  absl::StatusOr<CorpusBuildReport> report =
-      BuildLmCorpus(documents, SmallOptions(), folder.path().string());
+  absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(documents, SmallOptions(), folder.path().string());
   ASSERT_TRUE(report.ok()) << report.status();
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(report->tokenizer_folder);
   ASSERT_TRUE(tokenizer.ok());
@@ -169,10 +164,8 @@ TEST(CorpusBuilderTest, SameInputsBuildTheSameFileAndTheSeedChangesTheSplit) {
   TempFolder reseeded("corpus_other_seed");
   CorpusBuildOptions other = SmallOptions();
   other.split_seed = 12;
-  absl::StatusOr<CorpusBuildReport> a =
-      BuildLmCorpus(documents, SmallOptions(), first.path().string());
-  absl::StatusOr<CorpusBuildReport> b =
-      BuildLmCorpus(documents, SmallOptions(), second.path().string());
+  absl::StatusOr<CorpusBuildReport> a = BuildLmCorpus(documents, SmallOptions(), first.path().string());
+  absl::StatusOr<CorpusBuildReport> b = BuildLmCorpus(documents, SmallOptions(), second.path().string());
   absl::StatusOr<CorpusBuildReport> c = BuildLmCorpus(documents, other, reseeded.path().string());
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   EXPECT_EQ(*ReadFileContents(a->corpus_path), *ReadFileContents(b->corpus_path));
@@ -201,15 +194,13 @@ TEST(CorpusBuilderTest, RejectsBadOptions) {
 TEST(CorpusBuilderTest, DebianReferenceBuildsAndBothTokenizerFormsAgree) {
   absl::StatusOr<std::vector<Document>> documents = LoadDebianReference({});
   if (absl::IsNotFound(documents.status())) {
-    GTEST_SKIP() << "SKIPPED: Debian Reference not installed (" << documents.status().message()
-                 << ")";
+    GTEST_SKIP() << "SKIPPED: Debian Reference not installed (" << documents.status().message() << ")";
   }
   ASSERT_TRUE(documents.ok()) << documents.status();
   TempFolder folder("corpus_debian_reference");
   CorpusBuildOptions options;
   options.tokenizer.vocab_size = 4000;
-  absl::StatusOr<CorpusBuildReport> report =
-      BuildLmCorpus(*documents, options, folder.path().string());
+  absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(*documents, options, folder.path().string());
   ASSERT_TRUE(report.ok()) << report.status();
   for (Split split : kAllSplits) {
     for (Language language : {Language::kEnglish, Language::kJapanese}) {
@@ -218,8 +209,8 @@ TEST(CorpusBuilderTest, DebianReferenceBuildsAndBothTokenizerFormsAgree) {
   }
   absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> model = SentencePieceTokenizer::FromFile(
       (std::filesystem::path(report->tokenizer_folder) / kSentencePieceModelFile).string());
-  absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> json = HfUnigramTokenizer::FromFile(
-      (std::filesystem::path(report->tokenizer_folder) / kTokenizerJsonFile).string());
+  absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> json =
+      HfUnigramTokenizer::FromFile((std::filesystem::path(report->tokenizer_folder) / kTokenizerJsonFile).string());
   ASSERT_TRUE(model.ok() && json.ok());
   absl::StatusOr<std::vector<Split>> splits = AssignSplits(*documents, options.split_seed);
   ASSERT_TRUE(splits.ok());
@@ -232,8 +223,7 @@ TEST(CorpusBuilderTest, DebianReferenceBuildsAndBothTokenizerFormsAgree) {
       std::vector<TokenId> a = *(*model)->Encode(paragraph);
       std::vector<TokenId> b = *(*json)->Encode(paragraph);
       if (a != b && ++mismatches <= 3) {
-        ADD_FAILURE() << paragraph << "\n  model: " << absl::StrJoin(a, " ")
-                      << "\n  json:  " << absl::StrJoin(b, " ");
+        ADD_FAILURE() << paragraph << "\n  model: " << absl::StrJoin(a, " ") << "\n  json:  " << absl::StrJoin(b, " ");
       }
     }
   }

@@ -125,8 +125,8 @@ absl::StatusOr<std::string> EncodeCorpusFile(const LmCorpus& corpus) {
 
 absl::StatusOr<LmCorpus> DecodeCorpusFile(absl::string_view bytes) {
   if (bytes.size() < kHeaderBytes + kChecksumBytes) {
-    return Corrupt(absl::StrCat("truncated: ", bytes.size(), " bytes, the header alone needs ",
-                                kHeaderBytes + kChecksumBytes));
+    return Corrupt(
+        absl::StrCat("truncated: ", bytes.size(), " bytes, the header alone needs ", kHeaderBytes + kChecksumBytes));
   }
   Reader in(bytes);
   if (in.Raw(kCorpusFileMagic.size()) != kCorpusFileMagic) {
@@ -134,8 +134,7 @@ absl::StatusOr<LmCorpus> DecodeCorpusFile(absl::string_view bytes) {
   }
   const uint32_t version = in.U32();
   if (version != kCorpusFileVersion) {
-    return Corrupt(
-        absl::StrCat("format version ", version, ", this reader knows ", kCorpusFileVersion));
+    return Corrupt(absl::StrCat("format version ", version, ", this reader knows ", kCorpusFileVersion));
   }
   const uint32_t token_width = in.U32();
   const uint32_t vocab_size = in.U32();
@@ -155,20 +154,18 @@ absl::StatusOr<LmCorpus> DecodeCorpusFile(absl::string_view bytes) {
   if (token_width != 2 && token_width != 4) {
     return Corrupt(absl::StrCat("token width ", token_width, " (expected 2 or 4)"));
   }
-  if (vocab_size == 0 || vocab_size > (uint32_t{1} << 30) ||
-      (token_width == 2 && vocab_size > 65536)) {
+  if (vocab_size == 0 || vocab_size > (uint32_t{1} << 30) || (token_width == 2 && vocab_size > 65536)) {
     return Corrupt(absl::StrCat("vocab size ", vocab_size, " with ", token_width, "-byte ids"));
   }
   if (window_length < 2 || window_length > (1u << 20)) {
     return Corrupt(absl::StrCat("window length ", window_length));
   }
   if (language_count == 0 || language_count > kLanguageCount) {
-    return Corrupt(absl::StrCat("language count ", language_count, " (this reader knows ",
-                                kLanguageCount, ")"));
+    return Corrupt(absl::StrCat("language count ", language_count, " (this reader knows ", kLanguageCount, ")"));
   }
 
-  LmCorpus corpus(static_cast<int32_t>(vocab_size), static_cast<TokenId>(bos_id),
-                  static_cast<int32_t>(window_length), split_seed);
+  LmCorpus corpus(static_cast<int32_t>(vocab_size), static_cast<TokenId>(bos_id), static_cast<int32_t>(window_length),
+                  split_seed);
   for (uint32_t d = 0; d < document_count; ++d) {
     if (!in.Has(8)) return Corrupt(absl::StrCat("truncated in the table at document ", d));
     CorpusDocumentInfo document;
@@ -190,11 +187,10 @@ absl::StatusOr<LmCorpus> DecodeCorpusFile(absl::string_view bytes) {
     corpus.AddDocument(std::move(document));
   }
 
-  const uint64_t expected_size = in.offset() + total_windows * kWindowLabelBytes +
-                                 total_windows * window_length * token_width + kChecksumBytes;
+  const uint64_t expected_size =
+      in.offset() + total_windows * kWindowLabelBytes + total_windows * window_length * token_width + kChecksumBytes;
   if (bytes.size() < expected_size) {
-    return Corrupt(
-        absl::StrCat("truncated: ", bytes.size(), " bytes, the header promises ", expected_size));
+    return Corrupt(absl::StrCat("truncated: ", bytes.size(), " bytes, the header promises ", expected_size));
   }
   if (bytes.size() > expected_size) {
     return Corrupt(absl::StrCat(bytes.size() - expected_size, " bytes after the end"));
@@ -227,12 +223,12 @@ absl::StatusOr<LmCorpus> DecodeCorpusFile(absl::string_view bytes) {
       }
       const CorpusDocumentInfo& info = corpus.documents()[document];
       if (info.split != split) {
-        return Corrupt(absl::StrCat(where, ": its document ", document, " is in the ",
-                                    SplitName(info.split), " split"));
+        return Corrupt(
+            absl::StrCat(where, ": its document ", document, " is in the ", SplitName(info.split), " split"));
       }
       if (language != static_cast<uint8_t>(info.language)) {
-        return Corrupt(absl::StrCat(where, " has language label ", language, ", its document ",
-                                    static_cast<int>(info.language)));
+        return Corrupt(
+            absl::StrCat(where, " has language label ", language, ", its document ", static_cast<int>(info.language)));
       }
       window_documents.push_back(document);
     }
@@ -256,8 +252,7 @@ absl::StatusOr<LmCorpus> ReadCorpusFile(const std::string& path) {
   EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, ReadFileContents(path));
   absl::StatusOr<LmCorpus> corpus = DecodeCorpusFile(bytes);
   if (!corpus.ok()) {
-    return absl::Status(corpus.status().code(),
-                        absl::StrCat(path, ": ", corpus.status().message()));
+    return absl::Status(corpus.status().code(), absl::StrCat(path, ": ", corpus.status().message()));
   }
   return corpus;
 }

@@ -20,10 +20,8 @@ LmCorpus SmallCorpus(int32_t vocab_size) {
   TokenId next = 5;
   for (Split split : kAllSplits) {
     for (Language language : {Language::kEnglish, Language::kJapanese}) {
-      const uint32_t document = corpus.AddDocument({.key = "k" + SplitName(split),
-                                                    .title = "タイトル title",
-                                                    .language = language,
-                                                    .split = split});
+      const uint32_t document = corpus.AddDocument(
+          {.key = "k" + SplitName(split), .title = "タイトル title", .language = language, .split = split});
       for (int w = 0; w < 2; ++w) {
         std::vector<TokenId> window = {1, next, next + 1, vocab_size - 1};
         next += 2;
@@ -111,8 +109,7 @@ TEST(CorpusFileFormatTest, FileWriteIsAtomicAndReadsBack) {
 TEST(CorpusFileFormatTest, TruncatedFilesAreRejected) {
   absl::StatusOr<std::string> bytes = EncodeCorpusFile(SmallCorpus(8000));
   ASSERT_TRUE(bytes.ok());
-  for (size_t keep :
-       {size_t{0}, size_t{10}, size_t{75}, size_t{100}, bytes->size() / 2, bytes->size() - 1}) {
+  for (size_t keep : {size_t{0}, size_t{10}, size_t{75}, size_t{100}, bytes->size() / 2, bytes->size() - 1}) {
     absl::StatusOr<LmCorpus> decoded = DecodeCorpusFile(bytes->substr(0, keep));
     ASSERT_FALSE(decoded.ok()) << keep;
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
@@ -161,14 +158,12 @@ TEST(CorpusFileFormatTest, InconsistentContentIsNamedEvenWithAValidChecksum) {
   const size_t tokens = labels + 12 * 8;
   std::string bos = *bytes;
   bos[tokens] = 9;  // first window's BOS
-  EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(bos)).status().message(),
-              HasSubstr("does not start with BOS"));
+  EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(bos)).status().message(), HasSubstr("does not start with BOS"));
 
   std::string range = *bytes;
   range[tokens + 2] = static_cast<char>(0xFF);
   range[tokens + 3] = static_cast<char>(0xFF);  // 65535 >= vocab 8000
-  EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(range)).status().message(),
-              HasSubstr("outside the vocabulary"));
+  EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(range)).status().message(), HasSubstr("outside the vocabulary"));
 }
 
 // Damage anywhere, even behind a valid checksum, gives an error or (when it

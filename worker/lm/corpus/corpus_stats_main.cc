@@ -51,9 +51,8 @@ void PrintSourceStats(const DocumentSourceStats& stats) {
       "  %d documents kept (%d paragraphs, %d of them table rows); dropped: %d small documents, "
       "%d table rows, %d table-of-contents paragraphs, %d untranslated English paragraphs in "
       "Japanese text\n",
-      stats.documents, stats.paragraphs, stats.table_rows, stats.small_documents_dropped,
-      stats.table_rows_dropped, stats.contents_paragraphs_dropped,
-      stats.untranslated_paragraphs_dropped);
+      stats.documents, stats.paragraphs, stats.table_rows, stats.small_documents_dropped, stats.table_rows_dropped,
+      stats.contents_paragraphs_dropped, stats.untranslated_paragraphs_dropped);
 }
 
 int Run() {
@@ -67,8 +66,7 @@ int Run() {
   absl::StatusOr<std::vector<Document>> documents;
   if (!absl::GetFlag(FLAGS_text_folder).empty()) {
     std::printf("source: text folder %s\n", absl::GetFlag(FLAGS_text_folder).c_str());
-    documents =
-        expsvc::lm::LoadBilingualTextFolder(absl::GetFlag(FLAGS_text_folder), {}, &source_stats);
+    documents = expsvc::lm::LoadBilingualTextFolder(absl::GetFlag(FLAGS_text_folder), {}, &source_stats);
   } else {
     expsvc::lm::DebianReferenceOptions source;
     source.folder = absl::GetFlag(FLAGS_debian_reference_dir);
@@ -89,20 +87,18 @@ int Run() {
       bytes[static_cast<int>(document.language)] += paragraph.size() + 1;
     }
     if (document.key == absl::GetFlag(FLAGS_show_document)) {
-      std::printf("---- %s %s (%s)\n", expsvc::lm::LanguageCode(document.language).c_str(),
-                  document.key.c_str(), document.source.c_str());
+      std::printf("---- %s %s (%s)\n", expsvc::lm::LanguageCode(document.language).c_str(), document.key.c_str(),
+                  document.source.c_str());
       for (const std::string& paragraph : document.paragraphs) {
         std::printf("%s\n\n", paragraph.c_str());
       }
     }
     if (absl::GetFlag(FLAGS_list_documents)) {
-      std::printf("  %s %-14s %6zu width  %s\n",
-                  expsvc::lm::LanguageCode(document.language).c_str(), document.key.c_str(),
-                  expsvc::lm::DisplayWidth(document), document.title.c_str());
+      std::printf("  %s %-14s %6zu width  %s\n", expsvc::lm::LanguageCode(document.language).c_str(),
+                  document.key.c_str(), expsvc::lm::DisplayWidth(document), document.title.c_str());
     }
   }
-  std::printf("  text: %zu bytes English, %zu bytes Japanese; read in %.2f s\n", bytes[0], bytes[1],
-              load_seconds);
+  std::printf("  text: %zu bytes English, %zu bytes Japanese; read in %.2f s\n", bytes[0], bytes[1], load_seconds);
 
   expsvc::lm::CorpusBuildOptions options;
   options.tokens_per_window = absl::GetFlag(FLAGS_tokens_per_window);
@@ -110,28 +106,24 @@ int Run() {
   options.tokenizer.vocab_size = absl::GetFlag(FLAGS_vocab_size);
   options.tokenizer.num_threads = absl::GetFlag(FLAGS_threads);
   options.tokenizer.seed = static_cast<uint32_t>(absl::GetFlag(FLAGS_seed));
-  absl::StatusOr<expsvc::lm::CorpusBuildReport> report =
-      expsvc::lm::BuildLmCorpus(*documents, options, output);
+  absl::StatusOr<expsvc::lm::CorpusBuildReport> report = expsvc::lm::BuildLmCorpus(*documents, options, output);
   if (!report.ok()) {
     std::fprintf(stderr, "%s\n", report.status().ToString().c_str());
     return 1;
   }
-  std::printf(
-      "tokenizer: %d pieces from %lld training-split sentences in %.2f s (%d thread%s) -> %s\n",
-      report->vocab_size, static_cast<long long>(report->tokenizer_sentences),
-      report->tokenizer_seconds, options.tokenizer.num_threads,
-      options.tokenizer.num_threads == 1 ? "" : "s", report->tokenizer_folder.c_str());
+  std::printf("tokenizer: %d pieces from %lld training-split sentences in %.2f s (%d thread%s) -> %s\n",
+              report->vocab_size, static_cast<long long>(report->tokenizer_sentences), report->tokenizer_seconds,
+              options.tokenizer.num_threads, options.tokenizer.num_threads == 1 ? "" : "s",
+              report->tokenizer_folder.c_str());
   std::printf("tokenised and cut into windows of BOS + %d in %.2f s\n", options.tokens_per_window,
               report->tokenize_seconds);
-  std::printf("%-6s %-9s %9s %9s %10s %14s\n", "split", "language", "documents", "windows",
-              "tokens", "dropped tokens");
+  std::printf("%-6s %-9s %9s %9s %10s %14s\n", "split", "language", "documents", "windows", "tokens", "dropped tokens");
   for (Split split : expsvc::lm::kAllSplits) {
     for (int l = 0; l < expsvc::lm::kLanguageCount; ++l) {
       const expsvc::lm::CorpusCounts& counts = report->at(split, static_cast<Language>(l));
       std::printf("%-6s %-9s %9lld %9lld %10lld %14lld\n", expsvc::lm::SplitName(split).c_str(),
-                  expsvc::lm::LanguageName(static_cast<Language>(l)).c_str(),
-                  static_cast<long long>(counts.documents), static_cast<long long>(counts.windows),
-                  static_cast<long long>(counts.tokens),
+                  expsvc::lm::LanguageName(static_cast<Language>(l)).c_str(), static_cast<long long>(counts.documents),
+                  static_cast<long long>(counts.windows), static_cast<long long>(counts.tokens),
                   static_cast<long long>(counts.dropped_tokens));
     }
   }
@@ -150,8 +142,7 @@ int Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Builds the bilingual LM corpus (tokenizer + windows) and prints its numbers.");
+  absl::SetProgramUsageMessage("Builds the bilingual LM corpus (tokenizer + windows) and prints its numbers.");
   absl::ParseCommandLine(argc, argv);
   return Run();
 }

@@ -29,8 +29,7 @@ struct ChapterTitle {
 };
 
 bool StartsAtColumnZero(absl::string_view line) {
-  return !line.empty() && line[0] != ' ' && line[0] != '\t' &&
-         !absl::StartsWith(line, kNoBreakSpace);
+  return !line.empty() && line[0] != ' ' && line[0] != '\t' && !absl::StartsWith(line, kNoBreakSpace);
 }
 
 absl::string_view SkipSpaces(absl::string_view text) {
@@ -53,8 +52,7 @@ std::optional<std::pair<std::string, std::string>> ParseSectionNumber(absl::stri
     while (pos < line.size() && absl::ascii_isdigit(line[pos])) ++pos;
     return pos > start;
   };
-  if (pos < line.size() && absl::ascii_isupper(line[pos]) && pos + 1 < line.size() &&
-      line[pos + 1] == '.') {
+  if (pos < line.size() && absl::ascii_isupper(line[pos]) && pos + 1 < line.size() && line[pos + 1] == '.') {
     ++pos;  // appendix letter
   } else if (!digits()) {
     return std::nullopt;
@@ -91,10 +89,9 @@ std::optional<ChapterTitle> ParseChapterTitle(absl::string_view line) {
     const absl::string_view title = SkipSpaces(rest.substr(length + suffix.size()));
     return ChapterTitle{absl::StrCat(key_prefix, id), std::string(title)};
   };
-  for (auto [prefix, suffix, key] :
-       {std::tuple{"Chapter\xC2\xA0", ".", "ch"}, std::tuple{"Chapter ", ".", "ch"},
-        std::tuple{"Appendix\xC2\xA0", ".", "app"}, std::tuple{"Appendix ", ".", "app"},
-        std::tuple{"第", "章", "ch"}, std::tuple{"付録", "", "app"}}) {
+  for (auto [prefix, suffix, key] : {std::tuple{"Chapter\xC2\xA0", ".", "ch"}, std::tuple{"Chapter ", ".", "ch"},
+                                     std::tuple{"Appendix\xC2\xA0", ".", "app"}, std::tuple{"Appendix ", ".", "app"},
+                                     std::tuple{"第", "章", "ch"}, std::tuple{"付録", "", "app"}}) {
     if (std::optional<ChapterTitle> title = numbered(prefix, suffix, key)) return title;
   }
   return std::nullopt;
@@ -121,8 +118,7 @@ bool IsContentsList(const std::vector<absl::string_view>& lines) {
 
 class DocumentCollector {
  public:
-  DocumentCollector(Language language, const DebianReferenceOptions& options,
-                    DocumentSourceStats* stats)
+  DocumentCollector(Language language, const DebianReferenceOptions& options, DocumentSourceStats* stats)
       : language_(language), options_(options), stats_(stats) {
     source_ = absl::StrCat("debian-reference.", LanguageCode(language), ".txt.gz");
   }
@@ -211,14 +207,12 @@ class DocumentCollector {
 }  // namespace
 
 std::string DebianReferencePath(const std::string& folder, Language language) {
-  return (std::filesystem::path(folder) /
-          absl::StrCat("debian-reference.", LanguageCode(language), ".txt.gz"))
+  return (std::filesystem::path(folder) / absl::StrCat("debian-reference.", LanguageCode(language), ".txt.gz"))
       .string();
 }
 
 std::vector<Document> SplitDebianReferenceText(absl::string_view text, Language language,
-                                               const DebianReferenceOptions& options,
-                                               DocumentSourceStats* stats) {
+                                               const DebianReferenceOptions& options, DocumentSourceStats* stats) {
   DocumentSourceStats ignored;
   if (stats == nullptr) stats = &ignored;
   const std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
@@ -242,13 +236,11 @@ std::vector<Document> SplitDebianReferenceText(absl::string_view text, Language 
         size_t end = i + 1;
         std::vector<absl::string_view> title_lines = {section->second};
         while (end < lines.size() && !blank_at(end) && StartsAtColumnZero(lines[end]) &&
-               !ParseSectionNumber(lines[end]).has_value() &&
-               title_lines.size() < kMaxHeadingLines) {
+               !ParseSectionNumber(lines[end]).has_value() && title_lines.size() < kMaxHeadingLines) {
           title_lines.push_back(lines[end++]);
         }
         if (blank_at(end)) {
-          collector.Start(absl::StrCat(chapter, "/", section->first),
-                          JoinWrappedLines(title_lines));
+          collector.Start(absl::StrCat(chapter, "/", section->first), JoinWrappedLines(title_lines));
           i = end;
           continue;
         }
@@ -275,9 +267,8 @@ absl::StatusOr<std::vector<Document>> LoadDebianReference(const DebianReferenceO
     const std::string path = DebianReferencePath(options.folder, language);
     absl::StatusOr<std::string> text = ReadGzipFile(path);
     if (absl::IsNotFound(text.status())) {
-      return absl::NotFoundError(
-          absl::StrCat(path, " not found: install the Debian package debian-reference-",
-                       LanguageCode(language), " or set the Debian Reference folder"));
+      return absl::NotFoundError(absl::StrCat(path, " not found: install the Debian package debian-reference-",
+                                              LanguageCode(language), " or set the Debian Reference folder"));
     }
     if (!text.ok()) return text.status();
     std::vector<Document> part = SplitDebianReferenceText(*text, language, options, stats);

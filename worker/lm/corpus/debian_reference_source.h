@@ -37,8 +37,7 @@ std::string DebianReferencePath(const std::string& folder, Language language);
 
 // Splits the text of one edition into section documents.
 std::vector<Document> SplitDebianReferenceText(absl::string_view text, Language language,
-                                               const DebianReferenceOptions& options,
-                                               DocumentSourceStats* stats);
+                                               const DebianReferenceOptions& options, DocumentSourceStats* stats);
 
 // Reads and splits every language in `options`, English first. NotFound,
 // naming the file and the Debian package, when an edition is missing.

@@ -89,20 +89,19 @@ TEST(DebianReferenceSourceTest, SplitsAtSectionHeadingsAndDropsFrontMatter) {
 }
 
 TEST(DebianReferenceSourceTest, JapaneseHeadingsAndUntranslatedParagraphs) {
-  const std::string text = absl::StrCat(
-      "序章\n\n1. 免責事項\n\n",
-      "    この文書は Debian システムの概要を説明します。パッケージ管理、ネットワーク、\n"
-      "    プログラミングなど多くの話題を扱います。困ったときにはまずマニュアルページを\n"
-      "    読み、それでもわからないときはメーリングリストで質問してください。\n\n",
-      kLongEnglish, "\n", "第2章 パッケージ管理\n\n2.1. 基本\n\n",
-      "    パッケージ管理システムはインストールされたすべてのファイルを記録しま\n"
-      "    す。更新の前には必ずバックアップを取り、変更点を確認してから作業を進め\n"
-      "    てください。問題が起きたときはログを読んで原因を調べましょう。\n\n",
-      "    $ sudo apt-get install debian-reference-en debian-reference-ja\n\n",
-      "付録A 補遺\n\nA.1. 歴史\n\n    短い。\n");
+  const std::string text =
+      absl::StrCat("序章\n\n1. 免責事項\n\n",
+                   "    この文書は Debian システムの概要を説明します。パッケージ管理、ネットワーク、\n"
+                   "    プログラミングなど多くの話題を扱います。困ったときにはまずマニュアルページを\n"
+                   "    読み、それでもわからないときはメーリングリストで質問してください。\n\n",
+                   kLongEnglish, "\n", "第2章 パッケージ管理\n\n2.1. 基本\n\n",
+                   "    パッケージ管理システムはインストールされたすべてのファイルを記録しま\n"
+                   "    す。更新の前には必ずバックアップを取り、変更点を確認してから作業を進め\n"
+                   "    てください。問題が起きたときはログを読んで原因を調べましょう。\n\n",
+                   "    $ sudo apt-get install debian-reference-en debian-reference-ja\n\n",
+                   "付録A 補遺\n\nA.1. 歴史\n\n    短い。\n");
   DocumentSourceStats stats;
-  std::vector<Document> documents =
-      SplitDebianReferenceText(text, Language::kJapanese, kOptions, &stats);
+  std::vector<Document> documents = SplitDebianReferenceText(text, Language::kJapanese, kOptions, &stats);
   ASSERT_EQ(documents.size(), 2u);
   EXPECT_EQ(documents[0].key, "preface/1");
   EXPECT_EQ(documents[1].key, "ch2/2.1");
@@ -110,8 +109,7 @@ TEST(DebianReferenceSourceTest, JapaneseHeadingsAndUntranslatedParagraphs) {
   EXPECT_EQ(stats.untranslated_paragraphs_dropped, 1);
   // Wrapped Japanese lines are joined without spaces; shell examples stay.
   EXPECT_THAT(documents[1].paragraphs[1], HasSubstr("記録します。更新"));
-  EXPECT_EQ(documents[1].paragraphs.back(),
-            "$ sudo apt-get install debian-reference-en debian-reference-ja");
+  EXPECT_EQ(documents[1].paragraphs.back(), "$ sudo apt-get install debian-reference-en debian-reference-ja");
 
   DebianReferenceOptions keep_everything;
   keep_everything.drop_untranslated_paragraphs = false;
@@ -141,8 +139,7 @@ TEST(DebianReferenceSourceTest, InstalledManualSplitsIntoParallelSections) {
   std::set<std::string> english_keys;
   std::set<std::string> japanese_keys;
   for (const Document& document : *documents) {
-    std::set<std::string>& keys =
-        document.language == Language::kEnglish ? english_keys : japanese_keys;
+    std::set<std::string>& keys = document.language == Language::kEnglish ? english_keys : japanese_keys;
     EXPECT_TRUE(keys.insert(document.key).second) << "duplicate key " << document.key;
     for (const std::string& paragraph : document.paragraphs) {
       ASSERT_FALSE(paragraph.empty()) << document.key;

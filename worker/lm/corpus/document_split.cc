@@ -13,20 +13,16 @@ namespace expsvc::lm {
 
 std::string SplitName(Split split) {
   switch (split) {
-    case Split::kTrain:
-      return "train";
-    case Split::kValid:
-      return "valid";
-    case Split::kTest:
-      return "test";
+    case Split::kTrain: return "train";
+    case Split::kValid: return "valid";
+    case Split::kTest: return "test";
   }
   return "unknown";
 }
 
-absl::StatusOr<std::vector<Split>> AssignSplits(const std::vector<Document>& documents,
-                                                uint64_t seed, SplitFractions fractions) {
-  if (!(fractions.train > 0.0 && fractions.valid >= 0.0 &&
-        fractions.train + fractions.valid <= 1.0)) {
+absl::StatusOr<std::vector<Split>> AssignSplits(const std::vector<Document>& documents, uint64_t seed,
+                                                SplitFractions fractions) {
+  if (!(fractions.train > 0.0 && fractions.valid >= 0.0 && fractions.train + fractions.valid <= 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad split fractions: train ", fractions.train, ", valid ", fractions.valid));
   }
@@ -42,16 +38,13 @@ absl::StatusOr<std::vector<Split>> AssignSplits(const std::vector<Document>& doc
   }
   const auto count = static_cast<double>(keys.size());
   const size_t valid = static_cast<size_t>(std::llround(count * fractions.valid));
-  const size_t test = std::min(
-      keys.size() - valid,
-      static_cast<size_t>(std::llround(count * (1.0 - fractions.train - fractions.valid))));
+  const size_t test = std::min(keys.size() - valid,
+                               static_cast<size_t>(std::llround(count * (1.0 - fractions.train - fractions.valid))));
   const size_t train = keys.size() - valid - test;
 
   absl::flat_hash_map<std::string, Split> split_of_key;
   for (size_t i = 0; i < keys.size(); ++i) {
-    split_of_key[keys[i]] = i < train           ? Split::kTrain
-                            : i < train + valid ? Split::kValid
-                                                : Split::kTest;
+    split_of_key[keys[i]] = i < train ? Split::kTrain : i < train + valid ? Split::kValid : Split::kTest;
   }
   std::vector<Split> splits;
   splits.reserve(documents.size());

@@ -31,7 +31,7 @@ struct SplitFractions {
 };
 
 // The split of each document, in the order of `documents`.
-absl::StatusOr<std::vector<Split>> AssignSplits(const std::vector<Document>& documents,
-                                                uint64_t seed, SplitFractions fractions = {});
+absl::StatusOr<std::vector<Split>> AssignSplits(const std::vector<Document>& documents, uint64_t seed,
+                                                SplitFractions fractions = {});
 
 }  // namespace expsvc::lm

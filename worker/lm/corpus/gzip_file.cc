@@ -18,8 +18,7 @@ absl::StatusOr<std::string> ReadGzipFile(const std::string& path) {
   }
   gzFile file = gzopen(path.c_str(), "rb");
   if (file == nullptr) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
   std::string text;
   char buffer[1 << 16];

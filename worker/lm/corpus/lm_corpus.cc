@@ -7,10 +7,7 @@
 namespace expsvc::lm {
 
 LmCorpus::LmCorpus(int32_t vocab_size, TokenId bos_id, int32_t window_length, uint64_t split_seed)
-    : vocab_size_(vocab_size),
-      bos_id_(bos_id),
-      window_length_(window_length),
-      split_seed_(split_seed) {}
+    : vocab_size_(vocab_size), bos_id_(bos_id), window_length_(window_length), split_seed_(split_seed) {}
 
 uint32_t LmCorpus::AddDocument(CorpusDocumentInfo document) {
   documents_.push_back(std::move(document));
@@ -22,8 +19,7 @@ absl::Status LmCorpus::AddWindow(uint32_t document, absl::Span<const TokenId> to
     return absl::InvalidArgumentError(absl::StrCat("window of unknown document ", document));
   }
   if (static_cast<int64_t>(tokens.size()) != window_length_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("window of ", tokens.size(), " tokens, expected ", window_length_));
+    return absl::InvalidArgumentError(absl::StrCat("window of ", tokens.size(), " tokens, expected ", window_length_));
   }
   SplitWindows& split = splits_[static_cast<int>(documents_[document].split)];
   split.tokens.insert(split.tokens.end(), tokens.begin(), tokens.end());
@@ -46,8 +42,8 @@ int64_t LmCorpus::window_count(Split split, Language language) const {
 CorpusWindow LmCorpus::window(Split split, int64_t index) const {
   const SplitWindows& windows = splits_[static_cast<int>(split)];
   CorpusWindow window;
-  window.tokens = absl::MakeConstSpan(windows.tokens)
-                      .subspan(static_cast<size_t>(index) * window_length_, window_length_);
+  window.tokens =
+      absl::MakeConstSpan(windows.tokens).subspan(static_cast<size_t>(index) * window_length_, window_length_);
   window.document = windows.documents[index];
   window.language = documents_[window.document].language;
   return window;
@@ -56,12 +52,10 @@ CorpusWindow LmCorpus::window(Split split, int64_t index) const {
 absl::Status LmCorpus::Validate() const {
   if (vocab_size_ < 1) return absl::DataLossError(absl::StrCat("vocab size ", vocab_size_));
   if (bos_id_ < 0 || bos_id_ >= vocab_size_) {
-    return absl::DataLossError(
-        absl::StrCat("BOS id ", bos_id_, " outside the vocabulary of ", vocab_size_));
+    return absl::DataLossError(absl::StrCat("BOS id ", bos_id_, " outside the vocabulary of ", vocab_size_));
   }
   if (window_length_ < 2) {
-    return absl::DataLossError(
-        absl::StrCat("window length ", window_length_, " (BOS + at least 1)"));
+    return absl::DataLossError(absl::StrCat("window length ", window_length_, " (BOS + at least 1)"));
   }
   for (size_t d = 0; d < documents_.size(); ++d) {
     const auto language = static_cast<uint8_t>(documents_[d].language);
@@ -76,31 +70,28 @@ absl::Status LmCorpus::Validate() const {
   for (Split split : kAllSplits) {
     const SplitWindows& windows = splits_[static_cast<int>(split)];
     if (windows.tokens.size() != windows.documents.size() * window_length_) {
-      return absl::DataLossError(
-          absl::StrCat(SplitName(split), ": token count ", windows.tokens.size(), " is not ",
-                       windows.documents.size(), " windows of ", window_length_));
+      return absl::DataLossError(absl::StrCat(SplitName(split), ": token count ", windows.tokens.size(), " is not ",
+                                              windows.documents.size(), " windows of ", window_length_));
     }
     for (size_t w = 0; w < windows.documents.size(); ++w) {
       const uint32_t document = windows.documents[w];
       if (document >= documents_.size()) {
-        return absl::DataLossError(absl::StrCat(SplitName(split), " window ", w, ": document ",
-                                                document, " does not exist"));
+        return absl::DataLossError(
+            absl::StrCat(SplitName(split), " window ", w, ": document ", document, " does not exist"));
       }
       if (documents_[document].split != split) {
-        return absl::DataLossError(absl::StrCat(SplitName(split), " window ", w, ": its document ",
-                                                document, " is in the ",
-                                                SplitName(documents_[document].split), " split"));
+        return absl::DataLossError(absl::StrCat(SplitName(split), " window ", w, ": its document ", document,
+                                                " is in the ", SplitName(documents_[document].split), " split"));
       }
       const TokenId* tokens = windows.tokens.data() + w * window_length_;
       if (tokens[0] != bos_id_) {
-        return absl::DataLossError(absl::StrCat(SplitName(split), " window ", w,
-                                                " does not start with BOS (", tokens[0], ")"));
+        return absl::DataLossError(
+            absl::StrCat(SplitName(split), " window ", w, " does not start with BOS (", tokens[0], ")"));
       }
       for (int32_t t = 0; t < window_length_; ++t) {
         if (tokens[t] < 0 || tokens[t] >= vocab_size_) {
-          return absl::DataLossError(absl::StrCat(SplitName(split), " window ", w, " token ", t,
-                                                  ": id ", tokens[t], " outside the vocabulary of ",
-                                                  vocab_size_));
+          return absl::DataLossError(absl::StrCat(SplitName(split), " window ", w, " token ", t, ": id ", tokens[t],
+                                                  " outside the vocabulary of ", vocab_size_));
         }
       }
     }

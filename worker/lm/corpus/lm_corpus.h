@@ -59,12 +59,8 @@ class LmCorpus {
 
   // Raw storage, for the file format: the windows of a split back to back,
   // and their document indices.
-  const std::vector<TokenId>& split_tokens(Split split) const {
-    return splits_[static_cast<int>(split)].tokens;
-  }
-  const std::vector<uint32_t>& split_documents(Split split) const {
-    return splits_[static_cast<int>(split)].documents;
-  }
+  const std::vector<TokenId>& split_tokens(Split split) const { return splits_[static_cast<int>(split)].tokens; }
+  const std::vector<uint32_t>& split_documents(Split split) const { return splits_[static_cast<int>(split)].documents; }
 
  private:
   struct SplitWindows {

@@ -23,15 +23,13 @@ absl::StatusOr<std::vector<fs::path>> TextFilesBelow(const fs::path& folder) {
     return absl::NotFoundError(absl::StrCat(folder.string(), ": no such folder"));
   }
   std::vector<fs::path> files;
-  for (fs::recursive_directory_iterator it(folder, error), end; !error && it != end;
-       it.increment(error)) {
+  for (fs::recursive_directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
     if (it->is_regular_file(error) && it->path().extension() == ".txt") {
       files.push_back(fs::relative(it->path(), folder, error));
     }
   }
   if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot list ", folder.string(), ": ", error.message()));
+    return absl::PermissionDeniedError(absl::StrCat("cannot list ", folder.string(), ": ", error.message()));
   }
   std::sort(files.begin(), files.end());
   return files;
@@ -40,8 +38,7 @@ absl::StatusOr<std::vector<fs::path>> TextFilesBelow(const fs::path& folder) {
 }  // namespace
 
 absl::StatusOr<std::vector<Document>> LoadTextFolder(const std::string& folder, Language language,
-                                                     const TextFolderOptions& options,
-                                                     DocumentSourceStats* stats) {
+                                                     const TextFolderOptions& options, DocumentSourceStats* stats) {
   DocumentSourceStats ignored;
   if (stats == nullptr) stats = &ignored;
   EXPSVC_ASSIGN_OR_RETURN(const std::vector<fs::path> files, TextFilesBelow(folder));
@@ -79,8 +76,7 @@ absl::StatusOr<std::vector<Document>> LoadTextFolder(const std::string& folder, 
   return documents;
 }
 
-absl::StatusOr<std::vector<Document>> LoadBilingualTextFolder(const std::string& root,
-                                                              const TextFolderOptions& options,
+absl::StatusOr<std::vector<Document>> LoadBilingualTextFolder(const std::string& root, const TextFolderOptions& options,
                                                               DocumentSourceStats* stats) {
   std::vector<Document> documents;
   bool found_any = false;
@@ -89,13 +85,11 @@ absl::StatusOr<std::vector<Document>> LoadBilingualTextFolder(const std::string&
     std::error_code error;
     if (!fs::is_directory(folder, error)) continue;
     found_any = true;
-    EXPSVC_ASSIGN_OR_RETURN(std::vector<Document> part,
-                            LoadTextFolder(folder.string(), language, options, stats));
+    EXPSVC_ASSIGN_OR_RETURN(std::vector<Document> part, LoadTextFolder(folder.string(), language, options, stats));
     for (Document& document : part) documents.push_back(std::move(document));
   }
   if (!found_any) {
-    return absl::NotFoundError(
-        absl::StrCat(root, ": no language folders (expected en/ and/or ja/)"));
+    return absl::NotFoundError(absl::StrCat(root, ": no language folders (expected en/ and/or ja/)"));
   }
   return documents;
 }

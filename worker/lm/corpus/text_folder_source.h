@@ -31,8 +31,7 @@ absl::StatusOr<std::vector<Document>> LoadTextFolder(const std::string& folder, 
 
 // `root` holds one folder per language code (en/, ja/); missing ones are
 // skipped, but at least one must exist. English first.
-absl::StatusOr<std::vector<Document>> LoadBilingualTextFolder(const std::string& root,
-                                                              const TextFolderOptions& options,
+absl::StatusOr<std::vector<Document>> LoadBilingualTextFolder(const std::string& root, const TextFolderOptions& options,
                                                               DocumentSourceStats* stats = nullptr);
 
 }  // namespace expsvc::lm

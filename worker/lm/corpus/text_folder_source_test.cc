@@ -26,8 +26,7 @@ TEST(TextFolderSourceTest, OneDocumentPerFileWithParagraphsAndSharedKeys) {
   WriteText(root.path() / "en" / "notes.md", "not a .txt file\n");
   WriteText(root.path() / "ja" / "b.txt", "二番目のファイル\n\n段落が折り返\nされます。\n");
   DocumentSourceStats stats;
-  absl::StatusOr<std::vector<Document>> documents =
-      LoadBilingualTextFolder(root.path().string(), {}, &stats);
+  absl::StatusOr<std::vector<Document>> documents = LoadBilingualTextFolder(root.path().string(), {}, &stats);
   ASSERT_TRUE(documents.ok()) << documents.status();
   ASSERT_EQ(documents->size(), 3u);
   const Document& first = (*documents)[0];
@@ -61,14 +60,11 @@ TEST(TextFolderSourceTest, SmallEmptyAndBrokenFiles) {
   EXPECT_EQ(stats.small_documents_dropped, 2);
 
   WriteText(root.path() / "broken.txt", "bad \xff byte\n");
-  absl::StatusOr<std::vector<Document>> broken =
-      LoadTextFolder(root.path().string(), Language::kEnglish, options);
+  absl::StatusOr<std::vector<Document>> broken = LoadTextFolder(root.path().string(), Language::kEnglish, options);
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(broken.status().message(), HasSubstr("broken.txt"));
 
-  EXPECT_EQ(LoadTextFolder((root.path() / "absent").string(), Language::kEnglish, options)
-                .status()
-                .code(),
+  EXPECT_EQ(LoadTextFolder((root.path() / "absent").string(), Language::kEnglish, options).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(LoadBilingualTextFolder(root.path().string(), options).status().code(),
             absl::StatusCode::kNotFound);  // no en/ or ja/ below it

@@ -2,8 +2,8 @@
 
 namespace expsvc::lm {
 
-int64_t AppendWindows(absl::Span<const TokenId> document_tokens, TokenId bos_id,
-                      int32_t tokens_per_window, std::vector<TokenId>* windows) {
+int64_t AppendWindows(absl::Span<const TokenId> document_tokens, TokenId bos_id, int32_t tokens_per_window,
+                      std::vector<TokenId>* windows) {
   const size_t per_window = static_cast<size_t>(tokens_per_window);
   const size_t count = document_tokens.size() / per_window;
   windows->reserve(windows->size() + count * (per_window + 1));

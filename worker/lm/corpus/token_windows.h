@@ -15,7 +15,7 @@ namespace expsvc::lm {
 
 // Appends the windows (each 1 + tokens_per_window ids) to `windows`; returns
 // how many. `tokens_per_window` must be positive.
-int64_t AppendWindows(absl::Span<const TokenId> document_tokens, TokenId bos_id,
-                      int32_t tokens_per_window, std::vector<TokenId>* windows);
+int64_t AppendWindows(absl::Span<const TokenId> document_tokens, TokenId bos_id, int32_t tokens_per_window,
+                      std::vector<TokenId>* windows);
 
 }  // namespace expsvc::lm

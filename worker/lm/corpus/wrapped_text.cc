@@ -58,10 +58,11 @@ bool IsJapaneseCharacter(char32_t c) {
 
 }  // namespace
 
-bool IsBlankLine(absl::string_view line) { return TrimSpaces(line).empty(); }
+bool IsBlankLine(absl::string_view line) {
+  return TrimSpaces(line).empty();
+}
 
-std::vector<std::vector<absl::string_view>> SplitIntoParagraphs(
-    const std::vector<absl::string_view>& lines) {
+std::vector<std::vector<absl::string_view>> SplitIntoParagraphs(const std::vector<absl::string_view>& lines) {
   std::vector<std::vector<absl::string_view>> paragraphs;
   std::vector<absl::string_view> current;
   for (absl::string_view line : lines) {
@@ -81,8 +82,7 @@ std::string JoinWrappedLines(const std::vector<absl::string_view>& lines) {
   for (absl::string_view raw : lines) {
     const absl::string_view line = TrimSpaces(raw);
     if (line.empty()) continue;
-    if (!joined.empty() &&
-        !(IsCjkCharacter(LastCharacter(joined)) && IsCjkCharacter(FirstCharacter(line)))) {
+    if (!joined.empty() && !(IsCjkCharacter(LastCharacter(joined)) && IsCjkCharacter(FirstCharacter(line)))) {
       joined.push_back(' ');
     }
     joined.append(line.data(), line.size());

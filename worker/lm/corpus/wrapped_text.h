@@ -16,8 +16,7 @@ namespace expsvc::lm {
 bool IsBlankLine(absl::string_view line);
 
 // Runs of non-blank lines, in order.
-std::vector<std::vector<absl::string_view>> SplitIntoParagraphs(
-    const std::vector<absl::string_view>& lines);
+std::vector<std::vector<absl::string_view>> SplitIntoParagraphs(const std::vector<absl::string_view>& lines);
 
 // The lines of one paragraph as one line (see above); empty when all blank.
 std::string JoinWrappedLines(const std::vector<absl::string_view>& lines);

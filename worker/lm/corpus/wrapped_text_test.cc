@@ -9,8 +9,7 @@ namespace {
 using ::testing::ElementsAre;
 
 TEST(WrappedTextTest, JoinsEnglishWithSpacesAndJapaneseWithout) {
-  EXPECT_EQ(JoinWrappedLines({"    The shell reads", "    commands.  "}),
-            "The shell reads commands.");
+  EXPECT_EQ(JoinWrappedLines({"    The shell reads", "    commands.  "}), "The shell reads commands.");
   EXPECT_EQ(JoinWrappedLines({"    基本的なシス", "    テムです。"}), "基本的なシステムです。");
   // ASCII on either side of the break keeps the space.
   EXPECT_EQ(JoinWrappedLines({"Debian の", "apt コマンド"}), "Debian の apt コマンド");
@@ -26,8 +25,7 @@ TEST(WrappedTextTest, NoBreakSpacesAreIndentationOrSpaces) {
 }
 
 TEST(WrappedTextTest, SplitsParagraphsAtBlankLines) {
-  std::vector<std::vector<absl::string_view>> paragraphs =
-      SplitIntoParagraphs({"", "a", "b", "   ", "c", "", ""});
+  std::vector<std::vector<absl::string_view>> paragraphs = SplitIntoParagraphs({"", "a", "b", "   ", "c", "", ""});
   ASSERT_EQ(paragraphs.size(), 2u);
   EXPECT_THAT(paragraphs[0], ElementsAre("a", "b"));
   EXPECT_THAT(paragraphs[1], ElementsAre("c"));
@@ -38,13 +36,10 @@ TEST(WrappedTextTest, RecognisesUntranslatedEnglish) {
       "If you wish to try a new Debian environment from a terminal console, I recommend chroot."));
   EXPECT_FALSE(LooksLikeUntranslatedEnglish(
       "If you wish to try a new Debian environment から始めます and more English words here."));
-  EXPECT_FALSE(LooksLikeUntranslatedEnglish(
-      "$ sudo apt-get install debian-reference-en debian-reference-ja"));
-  EXPECT_FALSE(
-      LooksLikeUntranslatedEnglish("# apt-get update ... # apt-get install mc vim sudo aptitude"));
+  EXPECT_FALSE(LooksLikeUntranslatedEnglish("$ sudo apt-get install debian-reference-en debian-reference-ja"));
+  EXPECT_FALSE(LooksLikeUntranslatedEnglish("# apt-get update ... # apt-get install mc vim sudo aptitude"));
   EXPECT_FALSE(LooksLikeUntranslatedEnglish("ls -l"));
-  EXPECT_FALSE(
-      LooksLikeUntranslatedEnglish("/etc/apt/sources.list.d/*.list /var/lib/dpkg/status 0 1 2"));
+  EXPECT_FALSE(LooksLikeUntranslatedEnglish("/etc/apt/sources.list.d/*.list /var/lib/dpkg/status 0 1 2"));
 }
 
 TEST(WrappedTextTest, CharacterClasses) {

@@ -43,7 +43,9 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path, std::filesystem::
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
     : path_(std::move(other.path_)), temp_path_(std::move(other.temp_path_)), fd_(std::exchange(other.fd_, -1)) {}
 
-AtomicFileWriter::~AtomicFileWriter() { Abandon(); }
+AtomicFileWriter::~AtomicFileWriter() {
+  Abandon();
+}
 
 void AtomicFileWriter::Abandon() {
   if (fd_ < 0) return;
@@ -106,7 +108,8 @@ absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code error;
-    if (!std::filesystem::exists(path, error)) return absl::NotFoundError(absl::StrCat(path.string(), " does not exist"));
+    if (!std::filesystem::exists(path, error))
+      return absl::NotFoundError(absl::StrCat(path.string(), " does not exist"));
     return absl::InternalError(absl::StrCat("cannot open ", path.string()));
   }
   std::ostringstream contents;

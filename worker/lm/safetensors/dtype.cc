@@ -33,11 +33,17 @@ const DTypeInfo& Info(DType dtype) {
 
 }  // namespace
 
-std::string_view DTypeName(DType dtype) { return Info(dtype).name; }
+std::string_view DTypeName(DType dtype) {
+  return Info(dtype).name;
+}
 
-int64_t DTypeSize(DType dtype) { return Info(dtype).size; }
+int64_t DTypeSize(DType dtype) {
+  return Info(dtype).size;
+}
 
-bool IsFloatingPoint(DType dtype) { return Info(dtype).floating_point; }
+bool IsFloatingPoint(DType dtype) {
+  return Info(dtype).floating_point;
+}
 
 absl::StatusOr<DType> ParseDType(std::string_view name) {
   for (const DTypeInfo& info : kDTypes) {

@@ -89,13 +89,12 @@ uint16_t FloatToBFloat16(float value) {
 
 absl::StatusOr<std::vector<float>> DecodeToFloat32(DType dtype, std::span<const std::byte> bytes) {
   if (!IsFloatingPoint(dtype)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot convert ", std::string(DTypeName(dtype)), " to F32"));
+    return absl::InvalidArgumentError(absl::StrCat("cannot convert ", std::string(DTypeName(dtype)), " to F32"));
   }
   const int64_t element_size = DTypeSize(dtype);
   if (bytes.size() % element_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(bytes.size(), " bytes is not a whole number of ",
-                                                   std::string(DTypeName(dtype)), " elements"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(bytes.size(), " bytes is not a whole number of ", std::string(DTypeName(dtype)), " elements"));
   }
   std::vector<float> values(bytes.size() / element_size);
   const std::byte* p = bytes.data();
@@ -114,8 +113,7 @@ absl::StatusOr<std::vector<float>> DecodeToFloat32(DType dtype, std::span<const 
 
 absl::StatusOr<std::vector<std::byte>> EncodeFromFloat32(DType dtype, std::span<const float> values) {
   if (!IsFloatingPoint(dtype)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot convert F32 to ", std::string(DTypeName(dtype))));
+    return absl::InvalidArgumentError(absl::StrCat("cannot convert F32 to ", std::string(DTypeName(dtype))));
   }
   const int64_t element_size = DTypeSize(dtype);
   std::vector<std::byte> bytes(values.size() * element_size);

@@ -108,8 +108,7 @@ TEST(ConvertTest, DecodesUnalignedBytesOfEveryFloatType) {
     ASSERT_EQ(bytes->size(), values.size() * DTypeSize(dtype));
     std::vector<std::byte> shifted(bytes->size() + 1);
     std::memcpy(shifted.data() + 1, bytes->data(), bytes->size());
-    absl::StatusOr<std::vector<float>> decoded =
-        DecodeToFloat32(dtype, std::span<const std::byte>(shifted).subspan(1));
+    absl::StatusOr<std::vector<float>> decoded = DecodeToFloat32(dtype, std::span<const std::byte>(shifted).subspan(1));
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     EXPECT_EQ(*decoded, values) << DTypeName(dtype);
   }

@@ -82,7 +82,8 @@ absl::StatusOr<std::unique_ptr<HfCheckpoint>> HfCheckpoint::Open(const std::file
     return absl::NotFoundError(absl::StrCat(model_dir.string(), " holds neither ", std::string(kSingleWeightsFileName),
                                             " nor ", std::string(kWeightsIndexFileName)));
   }
-  for (const auto& file : checkpoint->files_) checkpoint->metadata_.insert(file->metadata().begin(), file->metadata().end());
+  for (const auto& file : checkpoint->files_)
+    checkpoint->metadata_.insert(file->metadata().begin(), file->metadata().end());
   return checkpoint;
 }
 
@@ -110,8 +111,8 @@ absl::Status HfCheckpoint::OpenSharded(const std::filesystem::path& index_path) 
     }
     const TensorView* view = it->second->Find(name);
     if (view == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(index_path.string(), ": weight_map puts tensor '", name,
-                                                     "' in ", file_name, ", which has no such tensor"));
+      return absl::InvalidArgumentError(absl::StrCat(index_path.string(), ": weight_map puts tensor '", name, "' in ",
+                                                     file_name, ", which has no such tensor"));
     }
     tensors_.emplace(name, Located{*view, it->second});
   }
@@ -148,7 +149,8 @@ absl::Status WriteHfWeights(const std::filesystem::path& model_dir, std::span<co
   std::set<std::string_view> names;
   for (const TensorToWrite& tensor : tensors) {
     if (!names.insert(tensor.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat(model_dir.string(), ": tensor '", tensor.name, "' is given twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(model_dir.string(), ": tensor '", tensor.name, "' is given twice"));
     }
   }
 
@@ -168,8 +170,7 @@ absl::Status WriteHfWeights(const std::filesystem::path& model_dir, std::span<co
   }
 
   if (shards.size() == 1) {
-    EXPSVC_RETURN_IF_ERROR(
-        WriteSafetensorsFile(model_dir / kSingleWeightsFileName, shards.front(), options.metadata));
+    EXPSVC_RETURN_IF_ERROR(WriteSafetensorsFile(model_dir / kSingleWeightsFileName, shards.front(), options.metadata));
     return RemoveStaleWeightFiles(model_dir, {std::string(kSingleWeightsFileName)});
   }
 

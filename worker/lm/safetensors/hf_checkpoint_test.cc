@@ -79,9 +79,8 @@ TEST_F(CheckpointTest, ShardedRoundTrip) {
   ScratchDir dir("sharded");
   // 160-byte embedding, 32 + 64 + 16 bytes of layer weights, 160-byte head.
   ASSERT_TRUE(WriteHfWeights(dir.path(), tensors_, {.max_shard_bytes = 160}).ok());
-  EXPECT_THAT(FileNames(dir.path()),
-              ElementsAre("model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
-                          "model-00003-of-00003.safetensors", "model.safetensors.index.json"));
+  EXPECT_THAT(FileNames(dir.path()), ElementsAre("model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                                                 "model-00003-of-00003.safetensors", "model.safetensors.index.json"));
   absl::StatusOr<std::unique_ptr<HfCheckpoint>> checkpoint = HfCheckpoint::Open(dir.path());
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   EXPECT_EQ((*checkpoint)->num_files(), 3u);

@@ -130,14 +130,14 @@ absl::Status ValidateLlamaConfig(const LlamaConfig& config, std::string_view sou
   EXPSVC_RETURN_IF_ERROR(positive("num_key_value_heads", config.num_key_value_heads));
   EXPSVC_RETURN_IF_ERROR(positive("max_position_embeddings", config.max_position_embeddings));
   if (config.hidden_size % config.num_attention_heads != 0) {
-    return FieldError(source, "num_attention_heads",
-                      absl::StrCat("(", config.num_attention_heads, ") must divide hidden_size (",
-                                   config.hidden_size, ")"));
+    return FieldError(
+        source, "num_attention_heads",
+        absl::StrCat("(", config.num_attention_heads, ") must divide hidden_size (", config.hidden_size, ")"));
   }
   if (config.head_dim() % 2 != 0) {
-    return FieldError(source, "num_attention_heads",
-                      absl::StrCat("gives an odd head dimension ", config.head_dim(),
-                                   "; rotary embeddings need an even one"));
+    return FieldError(
+        source, "num_attention_heads",
+        absl::StrCat("gives an odd head dimension ", config.head_dim(), "; rotary embeddings need an even one"));
   }
   if (config.num_attention_heads % config.num_key_value_heads != 0) {
     return FieldError(source, "num_key_value_heads",
@@ -150,8 +150,9 @@ absl::Status ValidateLlamaConfig(const LlamaConfig& config, std::string_view sou
   if (!(config.rope_theta > 0) || !std::isfinite(config.rope_theta)) {
     return FieldError(source, "rope_theta", absl::StrCat("must be positive, got ", config.rope_theta));
   }
-  for (const auto& [field, id] : {std::pair<std::string_view, std::optional<int64_t>>{"bos_token_id", config.bos_token_id},
-                                  {"eos_token_id", config.eos_token_id}}) {
+  for (const auto& [field, id] :
+       {std::pair<std::string_view, std::optional<int64_t>>{"bos_token_id", config.bos_token_id},
+        {"eos_token_id", config.eos_token_id}}) {
     if (id.has_value() && (*id < 0 || *id >= config.vocab_size)) {
       return FieldError(source, field, absl::StrCat("(", *id, ") is outside the vocabulary of ", config.vocab_size));
     }

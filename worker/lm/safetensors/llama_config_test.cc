@@ -92,8 +92,8 @@ TEST(LlamaConfigTest, FillsHuggingFaceDefaults) {
 }
 
 TEST(LlamaConfigTest, AcceptsGroupedQueryHeadsAndEosLists) {
-  absl::StatusOr<LlamaConfig> config = ParseLlamaConfig(
-      Edited(R"("num_key_value_heads": 16)", R"("num_key_value_heads": 4)"));
+  absl::StatusOr<LlamaConfig> config =
+      ParseLlamaConfig(Edited(R"("num_key_value_heads": 16)", R"("num_key_value_heads": 4)"));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->num_key_value_heads, 4);
   config = ParseLlamaConfig(Edited(R"("eos_token_id": 2)", R"("eos_token_id": [7, 2])"));

@@ -137,8 +137,8 @@ SafetensorsFile::~SafetensorsFile() {
 
 absl::Status SafetensorsFile::Parse(std::span<const std::byte> file_bytes) {
   if (file_bytes.size() < 8) {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": file is ", file_bytes.size(),
-                                                   " bytes, too short for the 8-byte header length"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ": file is ", file_bytes.size(), " bytes, too short for the 8-byte header length"));
   }
   uint64_t header_length = 0;
   std::memcpy(&header_length, file_bytes.data(), 8);
@@ -149,8 +149,8 @@ absl::Status SafetensorsFile::Parse(std::span<const std::byte> file_bytes) {
                                                    " bytes): truncated or not a safetensors file"));
   }
   if (header_length > kMaxSafetensorsHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": header length ", header_length,
-                                                   " exceeds the limit of ", kMaxSafetensorsHeaderBytes, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": header length ", header_length, " exceeds the limit of ",
+                                                   kMaxSafetensorsHeaderBytes, " bytes"));
   }
   const std::string_view header_text(reinterpret_cast<const char*>(file_bytes.data() + 8), header_length);
   const std::span<const std::byte> data = file_bytes.subspan(8 + header_length);
@@ -184,8 +184,7 @@ absl::Status SafetensorsFile::Parse(std::span<const std::byte> file_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(context, ": missing or non-array \"shape\""));
     }
     if (offsets_field == value.end() || !offsets_field->is_array() || offsets_field->size() != 2) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(context, ": \"data_offsets\" must be an array [begin, end]"));
+      return absl::InvalidArgumentError(absl::StrCat(context, ": \"data_offsets\" must be an array [begin, end]"));
     }
     absl::StatusOr<DType> dtype = ParseDType(dtype_field->get<std::string>());
     if (!dtype.ok()) return absl::InvalidArgumentError(absl::StrCat(context, ": ", dtype.status().message()));
@@ -216,10 +215,10 @@ absl::Status SafetensorsFile::Parse(std::span<const std::byte> file_bytes) {
                                                      "] run past the end of the data (", data.size(), " bytes)"));
     }
     if (entry.end - entry.begin != expected_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          context, ": data_offsets [", entry.begin, ", ", entry.end, "] hold ", entry.end - entry.begin,
-          " bytes but shape ", ShapeString(entry.shape), " of ", std::string(DTypeName(*dtype)), " needs ",
-          expected_bytes));
+      return absl::InvalidArgumentError(absl::StrCat(context, ": data_offsets [", entry.begin, ", ", entry.end,
+                                                     "] hold ", entry.end - entry.begin, " bytes but shape ",
+                                                     ShapeString(entry.shape), " of ", std::string(DTypeName(*dtype)),
+                                                     " needs ", expected_bytes));
     }
     entries_.push_back(std::move(entry));
   }
@@ -228,9 +227,8 @@ absl::Status SafetensorsFile::Parse(std::span<const std::byte> file_bytes) {
   // the previous one ended (empty tensors sit anywhere on that chain).
   std::vector<const Entry*> by_position;
   for (const Entry& entry : entries_) by_position.push_back(&entry);
-  std::sort(by_position.begin(), by_position.end(), [](const Entry* a, const Entry* b) {
-    return std::tie(a->begin, a->end) < std::tie(b->begin, b->end);
-  });
+  std::sort(by_position.begin(), by_position.end(),
+            [](const Entry* a, const Entry* b) { return std::tie(a->begin, a->end) < std::tie(b->begin, b->end); });
   uint64_t covered = 0;
   const Entry* previous = nullptr;
   for (const Entry* entry : by_position) {
@@ -248,8 +246,8 @@ absl::Status SafetensorsFile::Parse(std::span<const std::byte> file_bytes) {
     if (entry->end > entry->begin) previous = entry;
   }
   if (covered != data.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": the last ", data.size() - covered,
-                                                   " bytes of the data belong to no tensor"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ": the last ", data.size() - covered, " bytes of the data belong to no tensor"));
   }
 
   // Entries come out of the JSON object sorted by name; index and views.
@@ -257,8 +255,8 @@ absl::Status SafetensorsFile::Parse(std::span<const std::byte> file_bytes) {
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& entry = entries_[i];
     index_by_name_.emplace(entry.name, i);
-    views_.push_back(TensorView{entry.name, entry.dtype, entry.shape,
-                                data.subspan(entry.begin, entry.end - entry.begin)});
+    views_.push_back(
+        TensorView{entry.name, entry.dtype, entry.shape, data.subspan(entry.begin, entry.end - entry.begin)});
   }
   return absl::OkStatus();
 }

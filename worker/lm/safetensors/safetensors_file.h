@@ -49,8 +49,7 @@ class SafetensorsFile {
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::filesystem::path& path);
   // Validates an in-memory image (kept by the object); `source_name` is used
   // in error messages in place of a path.
-  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> FromBytes(std::string bytes,
-                                                                    std::string source_name);
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> FromBytes(std::string bytes, std::string source_name);
 
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;

@@ -45,9 +45,9 @@ TEST(SafetensorsFileTest, RoundTripsEveryDtypeThroughAFile) {
     std::vector<int64_t> shape;
   };
   const std::vector<Spec> specs = {
-      {"a.f64", DType::kF64, {3}},       {"b.f32", DType::kF32, {2, 3}},  {"c.f16", DType::kF16, {5}},
-      {"d.bf16", DType::kBF16, {1, 3}},  {"e.i64", DType::kI64, {2}},     {"f.i32", DType::kI32, {3, 1}},
-      {"g.scalar", DType::kF32, {}},     {"h.empty", DType::kF16, {0, 4}},
+      {"a.f64", DType::kF64, {3}},      {"b.f32", DType::kF32, {2, 3}},   {"c.f16", DType::kF16, {5}},
+      {"d.bf16", DType::kBF16, {1, 3}}, {"e.i64", DType::kI64, {2}},      {"f.i32", DType::kI32, {3, 1}},
+      {"g.scalar", DType::kF32, {}},    {"h.empty", DType::kF16, {0, 4}},
   };
   std::vector<std::vector<std::byte>> storage;
   std::vector<TensorToWrite> tensors;
@@ -186,8 +186,8 @@ TEST(SafetensorsFileTest, RejectsUnknownDtype) {
 
 TEST(SafetensorsFileTest, RejectsMalformedEntries) {
   const auto message = [](std::string_view entry, size_t data_size = 4) {
-    return std::string(ParseImage(Craft(absl::StrCat(R"({"t":)", std::string(entry), "}"), std::string(data_size, 'x')))
-                           .message());
+    return std::string(
+        ParseImage(Craft(absl::StrCat(R"({"t":)", std::string(entry), "}"), std::string(data_size, 'x'))).message());
   };
   EXPECT_THAT(message(R"({"shape":[1],"data_offsets":[0,4]})"), HasSubstr("\"dtype\""));
   EXPECT_THAT(message(R"({"dtype":"F32","data_offsets":[0,4]})"), HasSubstr("\"shape\""));
@@ -198,8 +198,7 @@ TEST(SafetensorsFileTest, RejectsMalformedEntries) {
   EXPECT_THAT(message(R"({"dtype":"F32","shape":[1],"data_offsets":[-4,4]})"), HasSubstr("non-negative integer"));
   EXPECT_THAT(message(R"({"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]})"),
               HasSubstr("overflows"));
-  EXPECT_THAT(message(R"({"dtype":"I64","shape":[2305843009213693952],"data_offsets":[0,4]})"),
-              HasSubstr("overflows"));
+  EXPECT_THAT(message(R"({"dtype":"I64","shape":[2305843009213693952],"data_offsets":[0,4]})"), HasSubstr("overflows"));
   EXPECT_THAT(message("7"), HasSubstr("not an object"));
   EXPECT_THAT(ParseImage(Craft(R"({"__metadata__":{"k":1}})", "")).message(), HasSubstr("not a string"));
   EXPECT_THAT(ParseImage(Craft(R"({"__metadata__":[1]})", "")).message(), HasSubstr("__metadata__"));

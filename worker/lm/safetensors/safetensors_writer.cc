@@ -21,8 +21,8 @@ using Json = nlohmann::json;
 static_assert(std::endian::native == std::endian::little, "the header length is written as is");
 
 struct Layout {
-  std::string prefix;          // 8-byte length + padded JSON header
-  std::vector<size_t> order;   // indices into the tensors, in data order
+  std::string prefix;         // 8-byte length + padded JSON header
+  std::vector<size_t> order;  // indices into the tensors, in data order
 };
 
 absl::Status CheckTensor(const TensorToWrite& tensor) {
@@ -69,9 +69,8 @@ absl::StatusOr<Layout> PlanLayout(std::span<const TensorToWrite> tensors,
   for (size_t index : layout.order) {
     const TensorToWrite& tensor = tensors[index];
     const uint64_t end = offset + tensor.bytes.size();
-    header[tensor.name] = {{"dtype", std::string(DTypeName(tensor.dtype))},
-                           {"shape", tensor.shape},
-                           {"data_offsets", {offset, end}}};
+    header[tensor.name] = {
+        {"dtype", std::string(DTypeName(tensor.dtype))}, {"shape", tensor.shape}, {"data_offsets", {offset, end}}};
     offset = end;
   }
   std::string text;

@@ -44,19 +44,16 @@ absl::StatusOr<AddedTokenMatcher> AddedTokenMatcher::Create(std::vector<AddedTok
       return absl::InvalidArgumentError(absl::StrCat("added token ", token.id, " is empty"));
     }
     if (!matcher.index_of_id_.emplace(token.id, i).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("added token id ", token.id, " appears twice"));
+      return absl::InvalidArgumentError(absl::StrCat("added token id ", token.id, " appears twice"));
     }
     if (!matcher.index_of_content_.emplace(token.content, i).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("added token \"", token.content, "\" appears twice"));
+      return absl::InvalidArgumentError(absl::StrCat("added token \"", token.content, "\" appears twice"));
     }
     matcher.by_first_byte_[static_cast<unsigned char>(token.content[0])].push_back(i);
   }
   for (std::vector<size_t>& candidates : matcher.by_first_byte_) {
-    std::stable_sort(candidates.begin(), candidates.end(), [&](size_t a, size_t b) {
-      return tokens[a].content.size() > tokens[b].content.size();
-    });
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [&](size_t a, size_t b) { return tokens[a].content.size() > tokens[b].content.size(); });
   }
   matcher.tokens_ = std::move(tokens);
   return matcher;
@@ -77,8 +74,7 @@ std::vector<InputSegment> AddedTokenMatcher::Split(absl::string_view text) const
   size_t text_start = 0;  // start of the pending text segment
   const auto emit_text = [&](size_t end) {
     if (end > text_start) {
-      segments.push_back(
-          {false, -1, std::string(text.substr(text_start, end - text_start)), text_start == 0});
+      segments.push_back({false, -1, std::string(text.substr(text_start, end - text_start)), text_start == 0});
     }
   };
   for (size_t pos = 0; pos < text.size();) {

@@ -36,22 +36,16 @@ TEST(HfNormalizerTest, LlamaStylePrependAndReplace) {
 }
 
 TEST(HfNormalizerTest, StripAndEmptyPrecompiledAndNull) {
-  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Strip", "strip_left": true, "strip_right": false})"),
-                      "\u3000 a b  "),
+  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Strip", "strip_left": true, "strip_right": false})"), "\u3000 a b  "),
             "a b  ");
-  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Strip", "strip_left": false, "strip_right": true})"),
-                      " a \t\n"),
-            " a");
-  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Precompiled", "precompiled_charsmap": ""})"), "x y"),
-            "x y");
-  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Precompiled", "precompiled_charsmap": null})"), "x"),
-            "x");
+  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Strip", "strip_left": false, "strip_right": true})"), " a \t\n"), " a");
+  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Precompiled", "precompiled_charsmap": ""})"), "x y"), "x y");
+  EXPECT_EQ(Normalize(Json::parse(R"({"type": "Precompiled", "precompiled_charsmap": null})"), "x"), "x");
   EXPECT_EQ(Normalize(nullptr, " unchanged "), " unchanged ");
 }
 
 TEST(HfNormalizerTest, PlainRegexPatternsAreLiterals) {
-  const Json config =
-      Json::parse(R"({"type": "Replace", "pattern": {"Regex": "\\n "}, "content": "\n"})");
+  const Json config = Json::parse(R"({"type": "Replace", "pattern": {"Regex": "\\n "}, "content": "\n"})");
   EXPECT_EQ(Normalize(config, "a\n b"), "a\nb");
 }
 
@@ -67,21 +61,18 @@ TEST(HfNormalizerTest, AnchoredAndEscapedRegexReplacements) {
 }
 
 TEST(HfNormalizerTest, RefusesWhatItCannotApplyAndNamesIt) {
-  EXPECT_THAT(HfNormalizer::FromJson(Json::parse(R"({"type": "NFKC"})")).status().message(),
-              HasSubstr("\"NFKC\""));
+  EXPECT_THAT(HfNormalizer::FromJson(Json::parse(R"({"type": "NFKC"})")).status().message(), HasSubstr("\"NFKC\""));
   EXPECT_THAT(HfNormalizer::FromJson(Json::parse(R"({"type": "Sequence", "normalizers": [
                   {"type": "Lowercase"}]})"))
                   .status()
                   .message(),
               HasSubstr("\"Lowercase\""));
-  EXPECT_THAT(HfNormalizer::FromJson(
-                  Json::parse(R"({"type": "Precompiled", "precompiled_charsmap": "AAEC"})"))
+  EXPECT_THAT(HfNormalizer::FromJson(Json::parse(R"({"type": "Precompiled", "precompiled_charsmap": "AAEC"})"))
                   .status()
                   .message(),
               HasSubstr("non-empty precompiled_charsmap"));
   EXPECT_THAT(
-      HfNormalizer::FromJson(
-          Json::parse(R"({"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "▁"})"))
+      HfNormalizer::FromJson(Json::parse(R"({"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "▁"})"))
           .status()
           .message(),
       HasSubstr("regular expression \" {2,}\""));
@@ -91,20 +82,16 @@ TEST(HfNormalizerTest, RefusesWhatItCannotApplyAndNamesIt) {
               HasSubstr("expected an object"));
 }
 
-std::vector<std::string> PreTokenize(const std::string& config, const std::string& text,
-                                     bool starts_input = true) {
+std::vector<std::string> PreTokenize(const std::string& config, const std::string& text, bool starts_input = true) {
   absl::StatusOr<HfPreTokenizer> pre_tokenizer = HfPreTokenizer::FromJson(Json::parse(config));
   EXPECT_TRUE(pre_tokenizer.ok()) << pre_tokenizer.status();
   return pre_tokenizer.ok() ? pre_tokenizer->Apply(text, starts_input) : std::vector<std::string>{};
 }
 
 TEST(HfPreTokenizerTest, MetaspacePrependSchemes) {
-  const std::string always =
-      R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": false})";
-  const std::string first =
-      R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false})";
-  const std::string never =
-      R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": false})";
+  const std::string always = R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": false})";
+  const std::string first = R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false})";
+  const std::string never = R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": false})";
   EXPECT_THAT(PreTokenize(always, "a b"), ElementsAre(kMeta + "a" + kMeta + "b"));
   EXPECT_THAT(PreTokenize(always, "a", false), ElementsAre(kMeta + "a"));
   EXPECT_THAT(PreTokenize(always, " a"), ElementsAre(kMeta + "a"));  // already starts with ▁
@@ -115,14 +102,12 @@ TEST(HfPreTokenizerTest, MetaspacePrependSchemes) {
 }
 
 TEST(HfPreTokenizerTest, MetaspaceSplitKeepsTheMarkWithTheNextWord) {
-  const std::string split =
-      R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true})";
+  const std::string split = R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true})";
   EXPECT_THAT(PreTokenize(split, "hello  big world"),
               ElementsAre(kMeta + "hello", kMeta, kMeta + "big", kMeta + "world"));
   // Older files: add_prefix_space instead of prepend_scheme; split defaults on.
-  EXPECT_THAT(
-      PreTokenize(R"({"type": "Metaspace", "replacement": "▁", "add_prefix_space": false})", "a b"),
-      ElementsAre("a", kMeta + "b"));
+  EXPECT_THAT(PreTokenize(R"({"type": "Metaspace", "replacement": "▁", "add_prefix_space": false})", "a b"),
+              ElementsAre("a", kMeta + "b"));
   EXPECT_THAT(PreTokenize(R"({"type": "Sequence", "pretokenizers": [
                   {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": true}]})",
                           "x y"),
@@ -132,16 +117,12 @@ TEST(HfPreTokenizerTest, MetaspaceSplitKeepsTheMarkWithTheNextWord) {
 TEST(HfPreTokenizerTest, RefusesOtherKindsByName) {
   EXPECT_THAT(HfPreTokenizer::FromJson(Json::parse(R"({"type": "ByteLevel"})")).status().message(),
               HasSubstr("\"ByteLevel\""));
-  EXPECT_THAT(
-      HfPreTokenizer::FromJson(
-          Json::parse(
-              R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "sometimes"})"))
-          .status()
-          .message(),
-      HasSubstr("sometimes"));
-  EXPECT_THAT(HfPreTokenizer::FromJson(Json::parse(R"({"type": "Metaspace", "replacement": "ab"})"))
+  EXPECT_THAT(HfPreTokenizer::FromJson(
+                  Json::parse(R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "sometimes"})"))
                   .status()
                   .message(),
+              HasSubstr("sometimes"));
+  EXPECT_THAT(HfPreTokenizer::FromJson(Json::parse(R"({"type": "Metaspace", "replacement": "ab"})")).status().message(),
               HasSubstr("one character"));
 }
 

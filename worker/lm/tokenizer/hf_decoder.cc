@@ -46,8 +46,7 @@ std::vector<std::string> FuseBytePieces(std::vector<std::string> pieces) {
   return out;
 }
 
-std::string StripCharacter(const std::string& piece, absl::string_view character, int start,
-                           int stop) {
+std::string StripCharacter(const std::string& piece, absl::string_view character, int start, int stop) {
   absl::string_view view = piece;
   for (int i = 0; i < start && absl::StartsWith(view, character); ++i) {
     view.remove_prefix(character.size());
@@ -67,15 +66,13 @@ absl::StatusOr<HfDecoder> HfDecoder::FromJson(const nlohmann::json& config) {
   return decoder;
 }
 
-absl::Status HfDecoder::AppendSteps(const nlohmann::json& config, int depth,
-                                    std::vector<Step>* steps) {
+absl::Status HfDecoder::AppendSteps(const nlohmann::json& config, int depth, std::vector<Step>* steps) {
   if (depth > kMaxNesting) return absl::InvalidArgumentError("decoder: nested too deeply");
   EXPSVC_ASSIGN_OR_RETURN(const std::string type, hf_json::ComponentType(config, "decoder"));
   const std::string context = absl::StrCat("decoder ", type);
   Step step;
   if (type == "Sequence") {
-    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* children,
-                            hf_json::RequiredArray(config, "decoders", context));
+    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* children, hf_json::RequiredArray(config, "decoders", context));
     for (const nlohmann::json& child : *children) {
       EXPSVC_RETURN_IF_ERROR(AppendSteps(child, depth + 1, steps));
     }
@@ -90,8 +87,7 @@ absl::Status HfDecoder::AppendSteps(const nlohmann::json& config, int depth,
   } else if (type == "Strip") {
     step.kind = Step::Kind::kStrip;
     EXPSVC_ASSIGN_OR_RETURN(step.pattern, hf_json::RequiredString(config, "content", context));
-    EXPSVC_ASSIGN_OR_RETURN(const int64_t start,
-                            hf_json::RequiredInteger(config, "start", context));
+    EXPSVC_ASSIGN_OR_RETURN(const int64_t start, hf_json::RequiredInteger(config, "start", context));
     EXPSVC_ASSIGN_OR_RETURN(const int64_t stop, hf_json::RequiredInteger(config, "stop", context));
     if (step.pattern.empty() || start < 0 || stop < 0 || start > 1024 || stop > 1024) {
       return absl::InvalidArgumentError(
@@ -106,18 +102,16 @@ absl::Status HfDecoder::AppendSteps(const nlohmann::json& config, int depth,
       return absl::InvalidArgumentError(absl::StrCat(context, ": empty replacement"));
     }
     if (config.contains("prepend_scheme") && !config["prepend_scheme"].is_null()) {
-      EXPSVC_ASSIGN_OR_RETURN(const std::string scheme,
-                              hf_json::RequiredString(config, "prepend_scheme", context));
+      EXPSVC_ASSIGN_OR_RETURN(const std::string scheme, hf_json::RequiredString(config, "prepend_scheme", context));
       step.strip_first_space = scheme != "never";
     } else {
-      EXPSVC_ASSIGN_OR_RETURN(step.strip_first_space,
-                              hf_json::OptionalBool(config, "add_prefix_space", true, context));
+      EXPSVC_ASSIGN_OR_RETURN(step.strip_first_space, hf_json::OptionalBool(config, "add_prefix_space", true, context));
     }
   } else {
-    return absl::UnimplementedError(absl::StrCat(
-        "decoder type \"", type,
-        "\" is not supported (supported: Sequence, Replace, ByteFallback, Fuse, Strip, "
-        "Metaspace)"));
+    return absl::UnimplementedError(
+        absl::StrCat("decoder type \"", type,
+                     "\" is not supported (supported: Sequence, Replace, ByteFallback, Fuse, Strip, "
+                     "Metaspace)"));
   }
   steps->push_back(std::move(step));
   return absl::OkStatus();
@@ -131,12 +125,8 @@ std::string HfDecoder::Decode(std::vector<std::string> pieces) const {
           piece = step.replace->Apply(piece);
         }
         break;
-      case Step::Kind::kByteFallback:
-        pieces = FuseBytePieces(std::move(pieces));
-        break;
-      case Step::Kind::kFuse:
-        pieces = {absl::StrJoin(pieces, "")};
-        break;
+      case Step::Kind::kByteFallback: pieces = FuseBytePieces(std::move(pieces)); break;
+      case Step::Kind::kFuse: pieces = {absl::StrJoin(pieces, "")}; break;
       case Step::Kind::kStrip:
         for (std::string& piece : pieces) {
           piece = StripCharacter(piece, step.pattern, step.strip_start, step.strip_stop);

@@ -32,8 +32,7 @@ class HfDecoder {
     int strip_stop = 0;                // kStrip
     bool strip_first_space = false;    // kMetaspace
   };
-  static absl::Status AppendSteps(const nlohmann::json& config, int depth,
-                                  std::vector<Step>* steps);
+  static absl::Status AppendSteps(const nlohmann::json& config, int depth, std::vector<Step>* steps);
 
   std::vector<Step> steps_;
 };

@@ -17,11 +17,9 @@ const nlohmann::json* Find(const nlohmann::json& object, absl::string_view key) 
 
 }  // namespace
 
-absl::StatusOr<std::string> ComponentType(const nlohmann::json& component,
-                                          absl::string_view context) {
+absl::StatusOr<std::string> ComponentType(const nlohmann::json& component, absl::string_view context) {
   if (!component.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(context, ": expected an object, got ", component.type_name()));
+    return absl::InvalidArgumentError(absl::StrCat(context, ": expected an object, got ", component.type_name()));
   }
   return RequiredString(component, "type", context);
 }
@@ -39,13 +37,13 @@ absl::StatusOr<std::string> RequiredString(const nlohmann::json& object, absl::s
   return value->get<std::string>();
 }
 
-absl::StatusOr<bool> OptionalBool(const nlohmann::json& object, absl::string_view key,
-                                  bool fallback, absl::string_view context) {
+absl::StatusOr<bool> OptionalBool(const nlohmann::json& object, absl::string_view key, bool fallback,
+                                  absl::string_view context) {
   const nlohmann::json* value = Find(object, key);
   if (value == nullptr) return fallback;
   if (!value->is_boolean()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        context, ": field \"", key, "\" must be true or false, got ", value->type_name()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(context, ": field \"", key, "\" must be true or false, got ", value->type_name()));
   }
   return value->get<bool>();
 }
@@ -57,14 +55,13 @@ absl::StatusOr<int64_t> RequiredInteger(const nlohmann::json& object, absl::stri
     return absl::InvalidArgumentError(absl::StrCat(context, ": missing field \"", key, "\""));
   }
   if (!value->is_number_integer()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        context, ": field \"", key, "\" must be an integer, got ", value->type_name()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(context, ": field \"", key, "\" must be an integer, got ", value->type_name()));
   }
   return value->get<int64_t>();
 }
 
-absl::StatusOr<const nlohmann::json*> RequiredArray(const nlohmann::json& object,
-                                                    absl::string_view key,
+absl::StatusOr<const nlohmann::json*> RequiredArray(const nlohmann::json& object, absl::string_view key,
                                                     absl::string_view context) {
   const nlohmann::json* value = Find(object, key);
   if (value == nullptr) {

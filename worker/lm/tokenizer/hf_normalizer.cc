@@ -47,14 +47,12 @@ absl::StatusOr<HfNormalizer> HfNormalizer::FromJson(const nlohmann::json& config
   return normalizer;
 }
 
-absl::Status HfNormalizer::AppendSteps(const nlohmann::json& config, int depth,
-                                       std::vector<Step>* steps) {
+absl::Status HfNormalizer::AppendSteps(const nlohmann::json& config, int depth, std::vector<Step>* steps) {
   if (depth > kMaxNesting) return absl::InvalidArgumentError("normalizer: nested too deeply");
   EXPSVC_ASSIGN_OR_RETURN(const std::string type, hf_json::ComponentType(config, "normalizer"));
   const std::string context = absl::StrCat("normalizer ", type);
   if (type == "Sequence") {
-    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* children,
-                            hf_json::RequiredArray(config, "normalizers", context));
+    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* children, hf_json::RequiredArray(config, "normalizers", context));
     for (const nlohmann::json& child : *children) {
       EXPSVC_RETURN_IF_ERROR(AppendSteps(child, depth + 1, steps));
     }
@@ -77,10 +75,8 @@ absl::Status HfNormalizer::AppendSteps(const nlohmann::json& config, int depth,
   if (type == "Strip") {
     Step step;
     step.kind = Step::Kind::kStrip;
-    EXPSVC_ASSIGN_OR_RETURN(step.strip_left,
-                            hf_json::OptionalBool(config, "strip_left", true, context));
-    EXPSVC_ASSIGN_OR_RETURN(step.strip_right,
-                            hf_json::OptionalBool(config, "strip_right", true, context));
+    EXPSVC_ASSIGN_OR_RETURN(step.strip_left, hf_json::OptionalBool(config, "strip_left", true, context));
+    EXPSVC_ASSIGN_OR_RETURN(step.strip_right, hf_json::OptionalBool(config, "strip_right", true, context));
     steps->push_back(std::move(step));
     return absl::OkStatus();
   }
@@ -95,10 +91,10 @@ absl::Status HfNormalizer::AppendSteps(const nlohmann::json& config, int depth,
         "normalizer Precompiled with a non-empty precompiled_charsmap is not supported "
         "(only identity-normalised models; re-train with normalization_rule_name=identity)");
   }
-  return absl::UnimplementedError(absl::StrCat(
-      "normalizer type \"", type,
-      "\" is not supported (supported: Sequence, Prepend, Replace, Strip, Precompiled with an "
-      "empty charsmap)"));
+  return absl::UnimplementedError(
+      absl::StrCat("normalizer type \"", type,
+                   "\" is not supported (supported: Sequence, Prepend, Replace, Strip, Precompiled with an "
+                   "empty charsmap)"));
 }
 
 std::string HfNormalizer::Apply(absl::string_view text) const {
@@ -109,12 +105,8 @@ std::string HfNormalizer::Apply(absl::string_view text) const {
         // Like the Hugging Face Prepend: nothing is added to empty text.
         if (!normalized.empty()) normalized.insert(0, step.content);
         break;
-      case Step::Kind::kReplace:
-        normalized = step.replace->Apply(normalized);
-        break;
-      case Step::Kind::kStrip:
-        normalized = StripWhitespace(normalized, step.strip_left, step.strip_right);
-        break;
+      case Step::Kind::kReplace: normalized = step.replace->Apply(normalized); break;
+      case Step::Kind::kStrip: normalized = StripWhitespace(normalized, step.strip_left, step.strip_right); break;
     }
   }
   return normalized;

@@ -37,8 +37,7 @@ class HfNormalizer {
     bool strip_right = false;
   };
 
-  static absl::Status AppendSteps(const nlohmann::json& config, int depth,
-                                  std::vector<Step>* steps);
+  static absl::Status AppendSteps(const nlohmann::json& config, int depth, std::vector<Step>* steps);
 
   std::vector<Step> steps_;
 };

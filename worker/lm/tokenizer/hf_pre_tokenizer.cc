@@ -30,35 +30,30 @@ absl::StatusOr<HfPreTokenizer> HfPreTokenizer::FromJson(const nlohmann::json& co
   return pre_tokenizer;
 }
 
-absl::Status HfPreTokenizer::AppendSteps(const nlohmann::json& config, int depth,
-                                         std::vector<Metaspace>* steps) {
+absl::Status HfPreTokenizer::AppendSteps(const nlohmann::json& config, int depth, std::vector<Metaspace>* steps) {
   if (depth > kMaxNesting) return absl::InvalidArgumentError("pre_tokenizer: nested too deeply");
   EXPSVC_ASSIGN_OR_RETURN(const std::string type, hf_json::ComponentType(config, "pre_tokenizer"));
   const std::string context = absl::StrCat("pre_tokenizer ", type);
   if (type == "Sequence") {
-    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* children,
-                            hf_json::RequiredArray(config, "pretokenizers", context));
+    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* children, hf_json::RequiredArray(config, "pretokenizers", context));
     for (const nlohmann::json& child : *children) {
       EXPSVC_RETURN_IF_ERROR(AppendSteps(child, depth + 1, steps));
     }
     return absl::OkStatus();
   }
   if (type != "Metaspace") {
-    return absl::UnimplementedError(absl::StrCat(
-        "pre_tokenizer type \"", type, "\" is not supported (supported: Metaspace, Sequence)"));
+    return absl::UnimplementedError(
+        absl::StrCat("pre_tokenizer type \"", type, "\" is not supported (supported: Metaspace, Sequence)"));
   }
   Metaspace metaspace;
-  EXPSVC_ASSIGN_OR_RETURN(metaspace.replacement,
-                          hf_json::RequiredString(config, "replacement", context));
-  const size_t length =
-      metaspace.replacement.empty() ? 0 : Utf8CharLength(metaspace.replacement, 0);
+  EXPSVC_ASSIGN_OR_RETURN(metaspace.replacement, hf_json::RequiredString(config, "replacement", context));
+  const size_t length = metaspace.replacement.empty() ? 0 : Utf8CharLength(metaspace.replacement, 0);
   if (length == 0 || length != metaspace.replacement.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        context, ": replacement must be one character, got \"", metaspace.replacement, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(context, ": replacement must be one character, got \"", metaspace.replacement, "\""));
   }
   if (config.contains("prepend_scheme") && !config["prepend_scheme"].is_null()) {
-    EXPSVC_ASSIGN_OR_RETURN(const std::string scheme,
-                            hf_json::RequiredString(config, "prepend_scheme", context));
+    EXPSVC_ASSIGN_OR_RETURN(const std::string scheme, hf_json::RequiredString(config, "prepend_scheme", context));
     if (scheme == "always") {
       metaspace.prepend = Prepend::kAlways;
     } else if (scheme == "first") {
@@ -66,8 +61,8 @@ absl::Status HfPreTokenizer::AppendSteps(const nlohmann::json& config, int depth
     } else if (scheme == "never") {
       metaspace.prepend = Prepend::kNever;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          context, ": prepend_scheme must be always, first or never, got \"", scheme, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(context, ": prepend_scheme must be always, first or never, got \"", scheme, "\""));
     }
   } else {
     EXPSVC_ASSIGN_OR_RETURN(const bool add_prefix_space,
@@ -86,8 +81,7 @@ std::vector<std::string> HfPreTokenizer::Apply(absl::string_view text, bool star
     for (Piece& piece : pieces) {
       if (piece.text.empty()) continue;  // empty text gets no ▁ either
       std::string replaced = absl::StrReplaceAll(piece.text, {{" ", step.replacement}});
-      const bool prepend = step.prepend == Prepend::kAlways ||
-                           (step.prepend == Prepend::kFirst && piece.starts_input);
+      const bool prepend = step.prepend == Prepend::kAlways || (step.prepend == Prepend::kFirst && piece.starts_input);
       if (prepend && !absl::StartsWith(replaced, step.replacement)) {
         replaced.insert(0, step.replacement);
       }

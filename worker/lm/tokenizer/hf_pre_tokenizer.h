@@ -33,8 +33,7 @@ class HfPreTokenizer {
     Prepend prepend = Prepend::kAlways;
     bool split = true;
   };
-  static absl::Status AppendSteps(const nlohmann::json& config, int depth,
-                                  std::vector<Metaspace>* steps);
+  static absl::Status AppendSteps(const nlohmann::json& config, int depth, std::vector<Metaspace>* steps);
 
   std::vector<Metaspace> steps_;
 };

@@ -13,15 +13,13 @@ namespace expsvc::lm {
 namespace {
 
 absl::Status Unsupported(absl::string_view context, absl::string_view expression) {
-  return absl::UnimplementedError(
-      absl::StrCat(context, ": regular expression \"", expression,
-                   "\" is not supported (only plain strings, optionally after ^)"));
+  return absl::UnimplementedError(absl::StrCat(context, ": regular expression \"", expression,
+                                               "\" is not supported (only plain strings, optionally after ^)"));
 }
 
 }  // namespace
 
-absl::StatusOr<HfReplace> HfReplace::FromJson(const nlohmann::json& config,
-                                              absl::string_view context) {
+absl::StatusOr<HfReplace> HfReplace::FromJson(const nlohmann::json& config, absl::string_view context) {
   HfReplace replace;
   EXPSVC_ASSIGN_OR_RETURN(replace.content_, hf_json::RequiredString(config, "content", context));
   auto pattern = config.find("pattern");

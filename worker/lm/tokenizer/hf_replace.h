@@ -19,8 +19,7 @@ namespace expsvc::lm {
 class HfReplace {
  public:
   // `config` is the Replace object; `context` names it in errors.
-  static absl::StatusOr<HfReplace> FromJson(const nlohmann::json& config,
-                                            absl::string_view context);
+  static absl::StatusOr<HfReplace> FromJson(const nlohmann::json& config, absl::string_view context);
 
   std::string Apply(absl::string_view text) const;
 

@@ -42,19 +42,17 @@ struct TokenizerParts {
 absl::StatusOr<ParsedUnigram> ParseUnigramModel(const nlohmann::json& config) {
   EXPSVC_ASSIGN_OR_RETURN(const std::string type, hf_json::ComponentType(config, "model"));
   if (type != "Unigram") {
-    return absl::UnimplementedError(
-        absl::StrCat("model type \"", type, "\" is not supported (only Unigram)"));
+    return absl::UnimplementedError(absl::StrCat("model type \"", type, "\" is not supported (only Unigram)"));
   }
   ParsedUnigram parsed;
-  EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* vocab,
-                          hf_json::RequiredArray(config, "vocab", "model Unigram"));
+  EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* vocab, hf_json::RequiredArray(config, "vocab", "model Unigram"));
   if (vocab->empty()) return absl::InvalidArgumentError("model Unigram: empty vocab");
   parsed.pieces.reserve(vocab->size());
   for (size_t i = 0; i < vocab->size(); ++i) {
     const nlohmann::json& entry = (*vocab)[i];
     if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "model Unigram: vocab entry ", i, " must be [piece, score], got ", entry.dump()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model Unigram: vocab entry ", i, " must be [piece, score], got ", entry.dump()));
     }
     UnigramPiece piece;
     piece.text = entry[0].get<std::string>();
@@ -62,17 +60,15 @@ absl::StatusOr<ParsedUnigram> ParseUnigramModel(const nlohmann::json& config) {
     parsed.pieces.push_back(std::move(piece));
   }
   if (config.contains("unk_id") && !config["unk_id"].is_null()) {
-    EXPSVC_ASSIGN_OR_RETURN(const int64_t unk_id,
-                            hf_json::RequiredInteger(config, "unk_id", "model Unigram"));
+    EXPSVC_ASSIGN_OR_RETURN(const int64_t unk_id, hf_json::RequiredInteger(config, "unk_id", "model Unigram"));
     if (unk_id < 0 || unk_id >= static_cast<int64_t>(parsed.pieces.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "model Unigram: unk_id ", unk_id, " is outside the vocab of ", parsed.pieces.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model Unigram: unk_id ", unk_id, " is outside the vocab of ", parsed.pieces.size()));
     }
     parsed.unk_id = static_cast<TokenId>(unk_id);
     parsed.pieces[unk_id].kind = PieceKind::kUnknown;
   }
-  EXPSVC_ASSIGN_OR_RETURN(parsed.byte_fallback,
-                          hf_json::OptionalBool(config, "byte_fallback", false, "model Unigram"));
+  EXPSVC_ASSIGN_OR_RETURN(parsed.byte_fallback, hf_json::OptionalBool(config, "byte_fallback", false, "model Unigram"));
   if (parsed.byte_fallback) {
     for (UnigramPiece& piece : parsed.pieces) {
       if (piece.kind == PieceKind::kNormal && UnigramModel::ParseBytePiece(piece.text)) {
@@ -86,8 +82,7 @@ absl::StatusOr<ParsedUnigram> ParseUnigramModel(const nlohmann::json& config) {
 absl::StatusOr<std::vector<AddedToken>> ParseAddedTokens(const nlohmann::json& root) {
   std::vector<AddedToken> tokens;
   if (!root.contains("added_tokens") || root["added_tokens"].is_null()) return tokens;
-  EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* list,
-                          hf_json::RequiredArray(root, "added_tokens", "tokenizer.json"));
+  EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* list, hf_json::RequiredArray(root, "added_tokens", "tokenizer.json"));
   for (size_t i = 0; i < list->size(); ++i) {
     const nlohmann::json& entry = (*list)[i];
     const std::string context = absl::StrCat("added_tokens[", i, "]");
@@ -107,11 +102,10 @@ absl::StatusOr<std::vector<AddedToken>> ParseAddedTokens(const nlohmann::json& r
     EXPSVC_ASSIGN_OR_RETURN(token.special, hf_json::OptionalBool(entry, "special", false, context));
     EXPSVC_ASSIGN_OR_RETURN(token.lstrip, hf_json::OptionalBool(entry, "lstrip", false, context));
     EXPSVC_ASSIGN_OR_RETURN(token.rstrip, hf_json::OptionalBool(entry, "rstrip", false, context));
-    EXPSVC_ASSIGN_OR_RETURN(const bool single_word,
-                            hf_json::OptionalBool(entry, "single_word", false, context));
+    EXPSVC_ASSIGN_OR_RETURN(const bool single_word, hf_json::OptionalBool(entry, "single_word", false, context));
     if (single_word) {
-      return absl::UnimplementedError(absl::StrCat(
-          context, " (\"", token.content, "\"): single_word added tokens are not supported"));
+      return absl::UnimplementedError(
+          absl::StrCat(context, " (\"", token.content, "\"): single_word added tokens are not supported"));
     }
     tokens.push_back(std::move(token));
   }
@@ -123,17 +117,15 @@ absl::StatusOr<SingleTemplate> ParsePostProcessor(const nlohmann::json& config) 
   if (config.is_null()) return parsed;
   EXPSVC_ASSIGN_OR_RETURN(const std::string type, hf_json::ComponentType(config, "post_processor"));
   if (type != "TemplateProcessing") {
-    return absl::UnimplementedError(absl::StrCat("post_processor type \"", type,
-                                                 "\" is not supported (only TemplateProcessing)"));
+    return absl::UnimplementedError(
+        absl::StrCat("post_processor type \"", type, "\" is not supported (only TemplateProcessing)"));
   }
   constexpr absl::string_view kContext = "post_processor TemplateProcessing";
-  EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* single,
-                          hf_json::RequiredArray(config, "single", kContext));
+  EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* single, hf_json::RequiredArray(config, "single", kContext));
   const nlohmann::json empty_object = nlohmann::json::object();
-  const nlohmann::json& special_tokens =
-      config.contains("special_tokens") && config["special_tokens"].is_object()
-          ? config["special_tokens"]
-          : empty_object;
+  const nlohmann::json& special_tokens = config.contains("special_tokens") && config["special_tokens"].is_object()
+                                             ? config["special_tokens"]
+                                             : empty_object;
   bool after_sequence = false;
   for (const nlohmann::json& item : *single) {
     if (item.is_object() && item.contains("Sequence")) {
@@ -142,21 +134,16 @@ absl::StatusOr<SingleTemplate> ParsePostProcessor(const nlohmann::json& config) 
     }
     if (!item.is_object() || !item.contains("SpecialToken") || !item["SpecialToken"].is_object()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          kContext,
-          ": \"single\" items must be {\"SpecialToken\": ...} or {\"Sequence\": ...}, got ",
-          item.dump()));
+          kContext, ": \"single\" items must be {\"SpecialToken\": ...} or {\"Sequence\": ...}, got ", item.dump()));
     }
-    EXPSVC_ASSIGN_OR_RETURN(const std::string name,
-                            hf_json::RequiredString(item["SpecialToken"], "id", kContext));
+    EXPSVC_ASSIGN_OR_RETURN(const std::string name, hf_json::RequiredString(item["SpecialToken"], "id", kContext));
     if (!special_tokens.contains(name) || !special_tokens[name].is_object()) {
       return absl::InvalidArgumentError(
           absl::StrCat(kContext, ": special token \"", name, "\" is not in special_tokens"));
     }
-    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* ids,
-                            hf_json::RequiredArray(special_tokens[name], "ids", kContext));
+    EXPSVC_ASSIGN_OR_RETURN(const nlohmann::json* ids, hf_json::RequiredArray(special_tokens[name], "ids", kContext));
     for (const nlohmann::json& id : *ids) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-          id.get<int64_t>() > (int64_t{1} << 30)) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (int64_t{1} << 30)) {
         return absl::InvalidArgumentError(
             absl::StrCat(kContext, ": special token \"", name, "\" has a bad id ", id.dump()));
       }
@@ -177,9 +164,9 @@ absl::StatusOr<TokenizerParts> ParseParts(const nlohmann::json& root) {
     if (token.id < model_size) {
       UnigramPiece& piece = unigram.pieces[token.id];
       if (piece.text != token.content) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("added token ", token.id, " \"", token.content,
-                         "\" differs from the model's piece \"", piece.text, "\" with that id"));
+        return absl::InvalidArgumentError(absl::StrCat("added token ", token.id, " \"", token.content,
+                                                       "\" differs from the model's piece \"", piece.text,
+                                                       "\" with that id"));
       }
       // Added tokens are cut out before the model runs, so the model never
       // matches them (as SentencePiece never matches control pieces).
@@ -192,20 +179,18 @@ absl::StatusOr<TokenizerParts> ParseParts(const nlohmann::json& root) {
     return root.contains(key) ? root[key] : kNull;
   };
   EXPSVC_ASSIGN_OR_RETURN(HfNormalizer normalizer, HfNormalizer::FromJson(section("normalizer")));
-  EXPSVC_ASSIGN_OR_RETURN(HfPreTokenizer pre_tokenizer,
-                          HfPreTokenizer::FromJson(section("pre_tokenizer")));
+  EXPSVC_ASSIGN_OR_RETURN(HfPreTokenizer pre_tokenizer, HfPreTokenizer::FromJson(section("pre_tokenizer")));
   EXPSVC_ASSIGN_OR_RETURN(HfDecoder decoder, HfDecoder::FromJson(section("decoder")));
   EXPSVC_ASSIGN_OR_RETURN(SingleTemplate single, ParsePostProcessor(section("post_processor")));
   TokenizerParts parts;
   parts.unk_id = unigram.unk_id;
-  EXPSVC_ASSIGN_OR_RETURN(parts.model, UnigramModel::Create(std::move(unigram.pieces),
-                                                            unigram.unk_id, unigram.byte_fallback));
+  EXPSVC_ASSIGN_OR_RETURN(parts.model,
+                          UnigramModel::Create(std::move(unigram.pieces), unigram.unk_id, unigram.byte_fallback));
   EXPSVC_ASSIGN_OR_RETURN(parts.added_tokens, AddedTokenMatcher::Create(std::move(added)));
   for (const std::vector<TokenId>* ids : {&single.prefix, &single.suffix}) {
     for (TokenId id : *ids) {
       if (id >= vocab_size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("post_processor: id ", id, " is outside the vocabulary"));
+        return absl::InvalidArgumentError(absl::StrCat("post_processor: id ", id, " is outside the vocabulary"));
       }
     }
   }
@@ -219,8 +204,7 @@ absl::StatusOr<TokenizerParts> ParseParts(const nlohmann::json& root) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromJson(
-    absl::string_view json_text) {
+absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromJson(absl::string_view json_text) {
   nlohmann::json root = nlohmann::json::parse(json_text.begin(), json_text.end(), nullptr,
                                               /*allow_exceptions=*/false);
   if (root.is_discarded()) {
@@ -235,9 +219,9 @@ absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromJson
     return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: ", error.what()));
   }
   if (!parts.ok()) return parts.status();
-  std::unique_ptr<HfUnigramTokenizer> tokenizer(new HfUnigramTokenizer(
-      std::move(*parts->model), std::move(*parts->normalizer), std::move(*parts->pre_tokenizer),
-      std::move(*parts->decoder), std::move(parts->added_tokens)));
+  std::unique_ptr<HfUnigramTokenizer> tokenizer(
+      new HfUnigramTokenizer(std::move(*parts->model), std::move(*parts->normalizer), std::move(*parts->pre_tokenizer),
+                             std::move(*parts->decoder), std::move(parts->added_tokens)));
   tokenizer->vocab_size_ = parts->vocab_size;
   tokenizer->template_adds_bos_ = !parts->single.prefix.empty();
   tokenizer->template_adds_eos_ = !parts->single.suffix.empty();
@@ -257,13 +241,11 @@ absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromJson
   return tokenizer;
 }
 
-absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromFile(
-    const std::string& path) {
+absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromFile(const std::string& path) {
   EXPSVC_ASSIGN_OR_RETURN(const std::string text, ReadFileContents(path));
   absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer = FromJson(text);
   if (!tokenizer.ok()) {
-    return absl::Status(tokenizer.status().code(),
-                        absl::StrCat(path, ": ", tokenizer.status().message()));
+    return absl::Status(tokenizer.status().code(), absl::StrCat(path, ": ", tokenizer.status().message()));
   }
   return tokenizer;
 }
@@ -287,8 +269,7 @@ absl::StatusOr<std::vector<TokenId>> HfUnigramTokenizer::EncodeText(absl::string
 absl::StatusOr<std::string> HfUnigramTokenizer::PieceOf(TokenId id) const {
   if (const AddedToken* token = added_tokens_.FindById(id)) return token->content;
   if (id < 0 || id >= model_.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size_));
+    return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size_));
   }
   return model_.pieces()[id].text;
 }
@@ -302,8 +283,7 @@ absl::StatusOr<std::string> HfUnigramTokenizer::Decode(absl::Span<const TokenId>
       continue;
     }
     if (id < 0 || id >= model_.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size_));
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size_));
     }
     pieces.push_back(model_.pieces()[id].text);
   }

@@ -53,8 +53,8 @@ class HfUnigramTokenizer final : public Tokenizer {
   absl::StatusOr<std::vector<TokenId>> EncodeText(absl::string_view text) const override;
 
  private:
-  HfUnigramTokenizer(UnigramModel model, HfNormalizer normalizer, HfPreTokenizer pre_tokenizer,
-                     HfDecoder decoder, AddedTokenMatcher added_tokens)
+  HfUnigramTokenizer(UnigramModel model, HfNormalizer normalizer, HfPreTokenizer pre_tokenizer, HfDecoder decoder,
+                     AddedTokenMatcher added_tokens)
       : model_(std::move(model)),
         normalizer_(std::move(normalizer)),
         pre_tokenizer_(std::move(pre_tokenizer)),

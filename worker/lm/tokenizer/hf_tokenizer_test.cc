@@ -24,14 +24,12 @@ using Json = nlohmann::json;
 // ids: 0 <unk>, 1 <s>, 2 </s>, 3 ▁, 4 a, 5 b, 6 c, 7 ab, 8 bc, 9 ▁a, 10 ▁hello,
 // 11..266 <0x00>..<0xFF>
 Json TinyTokenizerJson() {
-  Json vocab = Json::array(
-      {Json::array({"<unk>", 0.0}), Json::array({"<s>", 0.0}), Json::array({"</s>", 0.0}),
-       Json::array({"▁", -2.0}), Json::array({"a", -3.0}), Json::array({"b", -3.0}),
-       Json::array({"c", -3.0}), Json::array({"ab", -2.5}), Json::array({"bc", -1.0}),
-       Json::array({"▁a", -4.0}), Json::array({"▁hello", -1.5})});
+  Json vocab = Json::array({Json::array({"<unk>", 0.0}), Json::array({"<s>", 0.0}), Json::array({"</s>", 0.0}),
+                            Json::array({"▁", -2.0}), Json::array({"a", -3.0}), Json::array({"b", -3.0}),
+                            Json::array({"c", -3.0}), Json::array({"ab", -2.5}), Json::array({"bc", -1.0}),
+                            Json::array({"▁a", -4.0}), Json::array({"▁hello", -1.5})});
   for (int byte = 0; byte < 256; ++byte) {
-    vocab.push_back(
-        Json::array({UnigramModel::BytePieceText(static_cast<unsigned char>(byte)), 0.0}));
+    vocab.push_back(Json::array({UnigramModel::BytePieceText(static_cast<unsigned char>(byte)), 0.0}));
   }
   Json json = Json::parse(R"({
     "version": "1.0", "truncation": null, "padding": null,
@@ -59,8 +57,7 @@ Json TinyTokenizerJson() {
 }
 
 std::unique_ptr<HfUnigramTokenizer> Load(const Json& json) {
-  absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer =
-      HfUnigramTokenizer::FromJson(json.dump());
+  absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer = HfUnigramTokenizer::FromJson(json.dump());
   EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
   return tokenizer.ok() ? std::move(*tokenizer) : nullptr;
 }
@@ -90,8 +87,7 @@ TEST(HfTokenizerTest, SpecialTokensAreSplitOutAndBosIsExplicit) {
   // The template says BOS, but only an explicit option adds it.
   EXPECT_THAT(*tokenizer->Encode("ab"), ElementsAre(3, 7));
   EXPECT_THAT(*tokenizer->Encode("ab", {.add_bos = true}), ElementsAre(1, 3, 7));
-  EXPECT_THAT(*tokenizer->Encode("ab", {.add_bos = true, .add_eos = true}),
-              ElementsAre(1, 3, 7, 2));
+  EXPECT_THAT(*tokenizer->Encode("ab", {.add_bos = true, .add_eos = true}), ElementsAre(1, 3, 7, 2));
   // Added tokens in the text: each text segment gets its own ▁ (HF behaviour).
   EXPECT_THAT(*tokenizer->Encode("a</s>b"), ElementsAre(9, 2, 3, 5));
 }
@@ -116,15 +112,13 @@ TEST(HfTokenizerTest, EosRequestWithoutEosIsAnError) {
   std::unique_ptr<HfUnigramTokenizer> tokenizer = Load(json);
   ASSERT_NE(tokenizer, nullptr);
   EXPECT_EQ(tokenizer->special_ids().eos, -1);
-  EXPECT_EQ(tokenizer->Encode("a", {.add_eos = true}).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(tokenizer->Encode("a", {.add_eos = true}).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 // Each malformed or unsupported file fails with a message naming the problem.
 TEST(HfTokenizerTest, MalformedFilesGiveClearErrors) {
   const auto error_of = [](const std::string& text) {
-    absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer =
-        HfUnigramTokenizer::FromJson(text);
+    absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer = HfUnigramTokenizer::FromJson(text);
     EXPECT_FALSE(tokenizer.ok()) << text.substr(0, 200);
     return tokenizer.ok() ? std::string() : std::string(tokenizer.status().message());
   };
@@ -140,12 +134,9 @@ TEST(HfTokenizerTest, MalformedFilesGiveClearErrors) {
               HasSubstr("model type \"BPE\" is not supported"));
   EXPECT_THAT(error_of(with([](Json& j) { j["model"]["vocab"][4] = "a"; })),
               HasSubstr("vocab entry 4 must be [piece, score]"));
-  EXPECT_THAT(error_of(with([](Json& j) { j["model"]["vocab"][4][1] = "high"; })),
-              HasSubstr("vocab entry 4"));
-  EXPECT_THAT(error_of(with([](Json& j) { j["model"]["unk_id"] = 5000; })),
-              HasSubstr("unk_id 5000 is outside"));
-  EXPECT_THAT(error_of(with([](Json& j) { j["model"]["vocab"][5][0] = "a"; })),
-              HasSubstr("appears twice"));
+  EXPECT_THAT(error_of(with([](Json& j) { j["model"]["vocab"][4][1] = "high"; })), HasSubstr("vocab entry 4"));
+  EXPECT_THAT(error_of(with([](Json& j) { j["model"]["unk_id"] = 5000; })), HasSubstr("unk_id 5000 is outside"));
+  EXPECT_THAT(error_of(with([](Json& j) { j["model"]["vocab"][5][0] = "a"; })), HasSubstr("appears twice"));
   EXPECT_THAT(error_of(with([](Json& j) { j["model"]["vocab"].erase(11); })), HasSubstr("<0x00>"));
   EXPECT_THAT(error_of(with([](Json& j) {
                 j["normalizer"] = Json{{"type", "NFKC"}};
@@ -165,13 +156,10 @@ TEST(HfTokenizerTest, MalformedFilesGiveClearErrors) {
               HasSubstr("decoder type \"BPEDecoder\" is not supported"));
   EXPECT_THAT(error_of(with([](Json& j) { j["added_tokens"][1]["content"] = "<bos>"; })),
               HasSubstr("differs from the model's piece"));
-  EXPECT_THAT(error_of(with([](Json& j) { j["added_tokens"][1]["single_word"] = true; })),
-              HasSubstr("single_word"));
+  EXPECT_THAT(error_of(with([](Json& j) { j["added_tokens"][1]["single_word"] = true; })), HasSubstr("single_word"));
   EXPECT_THAT(error_of(with([](Json& j) { j["added_tokens"][1].erase("id"); })),
               HasSubstr("added_tokens[1]: missing field \"id\""));
-  EXPECT_THAT(error_of(with([](Json& j) {
-                j["post_processor"]["single"][0]["SpecialToken"]["id"] = "<bos>";
-              })),
+  EXPECT_THAT(error_of(with([](Json& j) { j["post_processor"]["single"][0]["SpecialToken"]["id"] = "<bos>"; })),
               HasSubstr("special token \"<bos>\" is not in special_tokens"));
 }
 
@@ -179,20 +167,17 @@ TEST(HfTokenizerTest, FileErrorsNameTheFile) {
   test_support::TempFolder folder("hf_tokenizer_test");
   const std::string path = folder.file("tokenizer.json");
   ASSERT_TRUE(WriteFileContentsAtomically(path, "{\"model\": {\"type\": \"WordPiece\"}}").ok());
-  absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer =
-      HfUnigramTokenizer::FromFile(path);
+  absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer = HfUnigramTokenizer::FromFile(path);
   ASSERT_FALSE(tokenizer.ok());
   EXPECT_THAT(tokenizer.status().message(), HasSubstr(path));
   EXPECT_THAT(tokenizer.status().message(), HasSubstr("WordPiece"));
-  EXPECT_EQ(HfUnigramTokenizer::FromFile(folder.file("missing.json")).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(HfUnigramTokenizer::FromFile(folder.file("missing.json")).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(LoadTokenizerTest, UsesTokenizerJsonWhenNoModelFile) {
   test_support::TempFolder folder("load_tokenizer_test");
   EXPECT_EQ(LoadTokenizer(folder.path().string()).status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(
-      WriteFileContentsAtomically(folder.file("tokenizer.json"), TinyTokenizerJson().dump()).ok());
+  ASSERT_TRUE(WriteFileContentsAtomically(folder.file("tokenizer.json"), TinyTokenizerJson().dump()).ok());
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(folder.path().string());
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   EXPECT_EQ((*tokenizer)->format_name(), "tokenizer.json (Unigram)");

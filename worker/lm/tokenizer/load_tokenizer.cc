@@ -24,8 +24,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& fold
                             HfUnigramTokenizer::FromFile(json_path.string()));
     return std::unique_ptr<Tokenizer>(std::move(tokenizer));
   }
-  return absl::NotFoundError(absl::StrCat("no tokenizer in ", folder, ": neither ",
-                                          kSentencePieceModelFile, " nor ", kTokenizerJsonFile));
+  return absl::NotFoundError(
+      absl::StrCat("no tokenizer in ", folder, ": neither ", kSentencePieceModelFile, " nor ", kTokenizerJsonFile));
 }
 
 }  // namespace expsvc::lm

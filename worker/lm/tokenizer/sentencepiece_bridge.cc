@@ -12,8 +12,7 @@ namespace {
 
 class VectorSentenceIterator : public sentencepiece::SentenceIterator {
  public:
-  explicit VectorSentenceIterator(const std::vector<std::string>& sentences)
-      : sentences_(sentences) {}
+  explicit VectorSentenceIterator(const std::vector<std::string>& sentences) : sentences_(sentences) {}
   bool done() const override { return index_ >= sentences_.size(); }
   void Next() override { ++index_; }
   const std::string& value() const override { return sentences_[index_]; }
@@ -33,11 +32,9 @@ struct Processor::Impl {
 Processor::Processor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Processor::~Processor() = default;
 
-std::unique_ptr<Processor> Processor::Load(const std::string& serialized_model,
-                                           std::string* error) {
+std::unique_ptr<Processor> Processor::Load(const std::string& serialized_model, std::string* error) {
   auto impl = std::make_unique<Impl>();
-  const sentencepiece::util::Status status =
-      impl->processor.LoadFromSerializedProto(serialized_model);
+  const sentencepiece::util::Status status = impl->processor.LoadFromSerializedProto(serialized_model);
   if (!status.ok()) {
     *error = status.ToString();
     return nullptr;
@@ -57,16 +54,27 @@ bool Processor::Decode(const std::vector<int>& ids, std::string* text, std::stri
   return status.ok();
 }
 
-int Processor::piece_count() const { return impl_->processor.GetPieceSize(); }
-std::string Processor::Piece(int id) const { return impl_->processor.IdToPiece(id); }
-int Processor::unk_id() const { return impl_->processor.unk_id(); }
-int Processor::bos_id() const { return impl_->processor.bos_id(); }
-int Processor::eos_id() const { return impl_->processor.eos_id(); }
-int Processor::pad_id() const { return impl_->processor.pad_id(); }
+int Processor::piece_count() const {
+  return impl_->processor.GetPieceSize();
+}
+std::string Processor::Piece(int id) const {
+  return impl_->processor.IdToPiece(id);
+}
+int Processor::unk_id() const {
+  return impl_->processor.unk_id();
+}
+int Processor::bos_id() const {
+  return impl_->processor.bos_id();
+}
+int Processor::eos_id() const {
+  return impl_->processor.eos_id();
+}
+int Processor::pad_id() const {
+  return impl_->processor.pad_id();
+}
 
-bool Train(const std::vector<std::pair<std::string, std::string>>& flags,
-           const std::vector<std::string>& sentences, unsigned int random_seed,
-           std::string* serialized_model, std::string* error) {
+bool Train(const std::vector<std::pair<std::string, std::string>>& flags, const std::vector<std::string>& sentences,
+           unsigned int random_seed, std::string* serialized_model, std::string* error) {
   // The seed and the trainer's logging level are process-wide in
   // SentencePiece; one training at a time keeps them ours.
   static std::mutex training;

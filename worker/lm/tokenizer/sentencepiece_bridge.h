@@ -40,8 +40,7 @@ class Processor {
 
 // Trains a model with trainer flags (name → value, as spm_train takes them)
 // on `sentences`. Returns false and sets `*error` on failure.
-bool Train(const std::vector<std::pair<std::string, std::string>>& flags,
-           const std::vector<std::string>& sentences, unsigned int random_seed,
-           std::string* serialized_model, std::string* error);
+bool Train(const std::vector<std::pair<std::string, std::string>>& flags, const std::vector<std::string>& sentences,
+           unsigned int random_seed, std::string* serialized_model, std::string* error);
 
 }  // namespace expsvc::lm::spm_bridge

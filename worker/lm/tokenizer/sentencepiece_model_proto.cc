@@ -56,8 +56,7 @@ class FieldReader {
         std::memcpy(&field.fixed32, rest_.data(), 4);  // little-endian hosts only (x86, arm64)
         rest_.remove_prefix(4);
         break;
-      default:
-        return Corrupt(absl::StrCat("unsupported wire type ", static_cast<int>(field.wire_type)));
+      default: return Corrupt(absl::StrCat("unsupported wire type ", static_cast<int>(field.wire_type)));
     }
     return field;
   }
@@ -85,26 +84,19 @@ class FieldReader {
 
 absl::Status CheckWireType(const Field& field, WireType expected, absl::string_view name) {
   if (field.wire_type == expected) return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat("not a SentencePiece model: field ", name,
-                                          " has wire type ", static_cast<int>(field.wire_type)));
+  return absl::DataLossError(
+      absl::StrCat("not a SentencePiece model: field ", name, " has wire type ", static_cast<int>(field.wire_type)));
 }
 
 absl::StatusOr<PieceKind> KindOfType(uint64_t type) {
   switch (type) {
-    case 1:
-      return PieceKind::kNormal;
-    case 2:
-      return PieceKind::kUnknown;
-    case 3:
-      return PieceKind::kControl;
-    case 4:
-      return PieceKind::kUserDefined;
-    case 5:
-      return PieceKind::kUnused;
-    case 6:
-      return PieceKind::kByte;
-    default:
-      return absl::DataLossError(absl::StrCat("not a SentencePiece model: piece type ", type));
+    case 1: return PieceKind::kNormal;
+    case 2: return PieceKind::kUnknown;
+    case 3: return PieceKind::kControl;
+    case 4: return PieceKind::kUserDefined;
+    case 5: return PieceKind::kUnused;
+    case 6: return PieceKind::kByte;
+    default: return absl::DataLossError(absl::StrCat("not a SentencePiece model: piece type ", type));
   }
 }
 
@@ -135,29 +127,14 @@ absl::Status ReadTrainerSpec(absl::string_view message, SentencePieceModelInfo* 
     // int32 fields carry negative values as 64-bit two's complement.
     const auto as_int32 = static_cast<int32_t>(static_cast<int64_t>(field.varint));
     switch (field.number) {
-      case 3:
-        info->model_type = as_int32;
-        break;
-      case 24:
-        info->treat_whitespace_as_suffix = field.varint != 0;
-        break;
-      case 35:
-        info->byte_fallback = field.varint != 0;
-        break;
-      case 40:
-        info->unk_id = as_int32;
-        break;
-      case 41:
-        info->bos_id = as_int32;
-        break;
-      case 42:
-        info->eos_id = as_int32;
-        break;
-      case 43:
-        info->pad_id = as_int32;
-        break;
-      default:
-        break;
+      case 3: info->model_type = as_int32; break;
+      case 24: info->treat_whitespace_as_suffix = field.varint != 0; break;
+      case 35: info->byte_fallback = field.varint != 0; break;
+      case 40: info->unk_id = as_int32; break;
+      case 41: info->bos_id = as_int32; break;
+      case 42: info->eos_id = as_int32; break;
+      case 43: info->pad_id = as_int32; break;
+      default: break;
     }
   }
   return absl::OkStatus();
@@ -176,17 +153,10 @@ absl::Status ReadNormalizerSpec(absl::string_view message, SentencePieceModelInf
         EXPSVC_RETURN_IF_ERROR(CheckWireType(field, kLengthDelimited, "precompiled_charsmap"));
         info->precompiled_charsmap_bytes = field.bytes.size();
         break;
-      case 3:
-        info->add_dummy_prefix = field.varint != 0;
-        break;
-      case 4:
-        info->remove_extra_whitespaces = field.varint != 0;
-        break;
-      case 5:
-        info->escape_whitespaces = field.varint != 0;
-        break;
-      default:
-        break;
+      case 3: info->add_dummy_prefix = field.varint != 0; break;
+      case 4: info->remove_extra_whitespaces = field.varint != 0; break;
+      case 5: info->escape_whitespaces = field.varint != 0; break;
+      default: break;
     }
   }
   return absl::OkStatus();
@@ -207,14 +177,9 @@ absl::StatusOr<SentencePieceModelInfo> ReadSentencePieceModel(absl::string_view 
         info.pieces.push_back(std::move(piece));
         break;
       }
-      case 2:
-        EXPSVC_RETURN_IF_ERROR(ReadTrainerSpec(field.bytes, &info));
-        break;
-      case 3:
-        EXPSVC_RETURN_IF_ERROR(ReadNormalizerSpec(field.bytes, &info));
-        break;
-      default:
-        break;
+      case 2: EXPSVC_RETURN_IF_ERROR(ReadTrainerSpec(field.bytes, &info)); break;
+      case 3: EXPSVC_RETURN_IF_ERROR(ReadNormalizerSpec(field.bytes, &info)); break;
+      default: break;
     }
   }
   if (info.pieces.empty()) {

@@ -13,27 +13,23 @@ namespace expsvc::lm {
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromSerialized(
     const std::string& serialized_model) {
   std::string error;
-  std::unique_ptr<spm_bridge::Processor> processor =
-      spm_bridge::Processor::Load(serialized_model, &error);
+  std::unique_ptr<spm_bridge::Processor> processor = spm_bridge::Processor::Load(serialized_model, &error);
   if (processor == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("not a loadable SentencePiece model: ", error));
   }
   return std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer(std::move(processor)));
 }
 
-absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromFile(
-    const std::string& path) {
+absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromFile(const std::string& path) {
   EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, ReadFileContents(path));
   absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tokenizer = FromSerialized(bytes);
   if (!tokenizer.ok()) {
-    return absl::Status(tokenizer.status().code(),
-                        absl::StrCat(path, ": ", tokenizer.status().message()));
+    return absl::Status(tokenizer.status().code(), absl::StrCat(path, ": ", tokenizer.status().message()));
   }
   return tokenizer;
 }
 
-absl::StatusOr<std::vector<TokenId>> SentencePieceTokenizer::EncodeText(
-    absl::string_view text) const {
+absl::StatusOr<std::vector<TokenId>> SentencePieceTokenizer::EncodeText(absl::string_view text) const {
   std::vector<int> ids;
   std::string error;
   if (!processor_->Encode(std::string_view(text.data(), text.size()), &ids, &error)) {
@@ -45,8 +41,7 @@ absl::StatusOr<std::vector<TokenId>> SentencePieceTokenizer::EncodeText(
 absl::StatusOr<std::string> SentencePieceTokenizer::Decode(absl::Span<const TokenId> ids) const {
   for (TokenId id : ids) {
     if (id < 0 || id >= vocab_size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size()));
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size()));
     }
   }
   std::string text;
@@ -66,8 +61,7 @@ SpecialTokenIds SentencePieceTokenizer::special_ids() const {
 
 absl::StatusOr<std::string> SentencePieceTokenizer::PieceOf(TokenId id) const {
   if (id < 0 || id >= vocab_size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size()));
+    return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size()));
   }
   return processor_->Piece(id);
 }

@@ -16,8 +16,7 @@ namespace expsvc::lm {
 
 class SentencePieceTokenizer final : public Tokenizer {
  public:
-  static absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> FromSerialized(
-      const std::string& serialized_model);
+  static absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> FromSerialized(const std::string& serialized_model);
   // Errors name the file.
   static absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> FromFile(const std::string& path);
 

@@ -8,8 +8,7 @@
 
 namespace expsvc::lm {
 
-absl::StatusOr<std::vector<TokenId>> Tokenizer::Encode(absl::string_view text,
-                                                       const EncodeOptions& options) const {
+absl::StatusOr<std::vector<TokenId>> Tokenizer::Encode(absl::string_view text, const EncodeOptions& options) const {
   const SpecialTokenIds special = special_ids();
   if (options.add_bos && special.bos < 0) {
     return absl::FailedPreconditionError(

@@ -42,8 +42,7 @@ class Tokenizer {
 
   // Text → ids. Fails only when a requested BOS/EOS does not exist or the
   // implementation cannot represent a character (no unk, no byte fallback).
-  absl::StatusOr<std::vector<TokenId>> Encode(absl::string_view text,
-                                              const EncodeOptions& options = {}) const;
+  absl::StatusOr<std::vector<TokenId>> Encode(absl::string_view text, const EncodeOptions& options = {}) const;
 
   // Ids → text. Control tokens (BOS, EOS, PAD) produce no text; an id
   // outside [0, vocab_size()) is InvalidArgument.

@@ -83,8 +83,7 @@ class TrainedTokenizerTest : public ::testing::Test {
   static void SetUpTestSuite() {
     folder_ = new TempFolder("trained_tokenizer");
     lines_ = new std::vector<std::string>(test_support::BilingualTrainingLines(3000, 7));
-    absl::StatusOr<TrainedTokenizer> trained =
-        TrainTokenizer(*lines_, SmallOptions(), folder_->path().string());
+    absl::StatusOr<TrainedTokenizer> trained = TrainTokenizer(*lines_, SmallOptions(), folder_->path().string());
     ASSERT_TRUE(trained.ok()) << trained.status();
     trained_ = new TrainedTokenizer(*trained);
     std::printf("trained %d pieces on %lld sentences in %.2f s\n", trained_->vocab_size,
@@ -98,12 +97,10 @@ class TrainedTokenizerTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_NE(trained_, nullptr) << "training failed";
-    absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> sp =
-        SentencePieceTokenizer::FromFile(trained_->model_path);
+    absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> sp = SentencePieceTokenizer::FromFile(trained_->model_path);
     ASSERT_TRUE(sp.ok()) << sp.status();
     sentencepiece_ = std::move(*sp);
-    absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> hf =
-        HfUnigramTokenizer::FromFile(trained_->json_path);
+    absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> hf = HfUnigramTokenizer::FromFile(trained_->json_path);
     ASSERT_TRUE(hf.ok()) << hf.status();
     json_ = std::move(*hf);
   }
@@ -136,8 +133,8 @@ TEST_F(TrainedTokenizerTest, BothFilesExistWithTheDocumentedSpecialIds) {
   EXPECT_TRUE(std::filesystem::exists(trained_->json_path));
   EXPECT_GT(trained_->vocab_size, 300);
   EXPECT_LE(trained_->vocab_size, 1000);
-  for (const Tokenizer* tokenizer : {static_cast<const Tokenizer*>(sentencepiece_.get()),
-                                     static_cast<const Tokenizer*>(json_.get())}) {
+  for (const Tokenizer* tokenizer :
+       {static_cast<const Tokenizer*>(sentencepiece_.get()), static_cast<const Tokenizer*>(json_.get())}) {
     SCOPED_TRACE(tokenizer->format_name());
     EXPECT_EQ(tokenizer->vocab_size(), trained_->vocab_size);
     const SpecialTokenIds special = tokenizer->special_ids();
@@ -208,8 +205,7 @@ TEST_F(TrainedTokenizerTest, SentencePieceAndTokenizerJsonGiveIdenticalIds) {
     ASSERT_TRUE(expected.ok()) << expected.status();
     ASSERT_TRUE(actual.ok()) << actual.status();
     if (*expected != *actual && ++mismatches <= 5) {
-      ADD_FAILURE() << "ids differ for \"" << input
-                    << "\"\n  sentencepiece: " << absl::StrJoin(*expected, " ")
+      ADD_FAILURE() << "ids differ for \"" << input << "\"\n  sentencepiece: " << absl::StrJoin(*expected, " ")
                     << "\n  tokenizer.json: " << absl::StrJoin(*actual, " ");
     }
     for (TokenId id : *expected) saw_byte_fallback |= id >= 4 && id < 260;
@@ -231,11 +227,10 @@ TEST_F(TrainedTokenizerTest, SpecialTokenTextDiffers) {
 }
 
 TEST_F(TrainedTokenizerTest, BosAndEosOnlyWhenAsked) {
-  for (const Tokenizer* tokenizer : {static_cast<const Tokenizer*>(sentencepiece_.get()),
-                                     static_cast<const Tokenizer*>(json_.get())}) {
+  for (const Tokenizer* tokenizer :
+       {static_cast<const Tokenizer*>(sentencepiece_.get()), static_cast<const Tokenizer*>(json_.get())}) {
     absl::StatusOr<std::vector<TokenId>> plain = tokenizer->Encode("apt update");
-    absl::StatusOr<std::vector<TokenId>> framed =
-        tokenizer->Encode("apt update", {.add_bos = true, .add_eos = true});
+    absl::StatusOr<std::vector<TokenId>> framed = tokenizer->Encode("apt update", {.add_bos = true, .add_eos = true});
     ASSERT_TRUE(plain.ok() && framed.ok());
     ASSERT_EQ(framed->size(), plain->size() + 2);
     EXPECT_EQ(framed->front(), kTrainedBosId);
@@ -249,8 +244,8 @@ TEST_F(TrainedTokenizerTest, DecodeInvertsEncodeInBothForms) {
     // Invalid UTF-8 comes back as U+FFFD, and a literal ▁ as a space (▁ is
     // the whitespace symbol of both forms).
     const std::string expected = absl::StrReplaceAll(ReplaceInvalidUtf8(input), {{"\u2581", " "}});
-    for (const Tokenizer* tokenizer : {static_cast<const Tokenizer*>(sentencepiece_.get()),
-                                       static_cast<const Tokenizer*>(json_.get())}) {
+    for (const Tokenizer* tokenizer :
+         {static_cast<const Tokenizer*>(sentencepiece_.get()), static_cast<const Tokenizer*>(json_.get())}) {
       absl::StatusOr<std::vector<TokenId>> ids = tokenizer->Encode(input, {.add_bos = true});
       ASSERT_TRUE(ids.ok()) << ids.status();
       absl::StatusOr<std::string> decoded = tokenizer->Decode(*ids);
@@ -268,8 +263,7 @@ TEST_F(TrainedTokenizerTest, LoadTokenizerPrefersTheSentencePieceModel) {
 
 TEST_F(TrainedTokenizerTest, SameOptionsTrainTheSameModel) {
   TempFolder again("trained_again");
-  absl::StatusOr<TrainedTokenizer> trained =
-      TrainTokenizer(*lines_, SmallOptions(), again.path().string());
+  absl::StatusOr<TrainedTokenizer> trained = TrainTokenizer(*lines_, SmallOptions(), again.path().string());
   ASSERT_TRUE(trained.ok()) << trained.status();
   EXPECT_EQ(*ReadFileContents(trained->model_path), *ReadFileContents(trained_->model_path));
   EXPECT_EQ(*ReadFileContents(trained->json_path), *ReadFileContents(trained_->json_path));
@@ -285,13 +279,10 @@ TEST(TokenizerTrainerTest, RejectsBadOptionsAndInput) {
   options.character_coverage = 1.5;
   EXPECT_EQ(TrainTokenizer({"some text"}, options, folder.path().string()).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(
-      TrainTokenizer({"", "\n\n"}, SmallOptions(), folder.path().string()).status().message(),
-      HasSubstr("no training text"));
+  EXPECT_THAT(TrainTokenizer({"", "\n\n"}, SmallOptions(), folder.path().string()).status().message(),
+              HasSubstr("no training text"));
   EXPECT_EQ(
-      TrainTokenizerFromTextFile(folder.file("absent.txt"), SmallOptions(), folder.path().string())
-          .status()
-          .code(),
+      TrainTokenizerFromTextFile(folder.file("absent.txt"), SmallOptions(), folder.path().string()).status().code(),
       absl::StatusCode::kNotFound);
 }
 
@@ -299,8 +290,8 @@ TEST(TokenizerTrainerTest, TrainsFromATextFile) {
   TempFolder folder("trainer_file");
   const std::string text = absl::StrJoin(test_support::BilingualTrainingLines(1500, 3), "\n");
   ASSERT_TRUE(WriteFileContentsAtomically(folder.file("corpus.txt"), text).ok());
-  absl::StatusOr<TrainedTokenizer> trained = TrainTokenizerFromTextFile(
-      folder.file("corpus.txt"), SmallOptions(), (folder.path() / "out").string());
+  absl::StatusOr<TrainedTokenizer> trained =
+      TrainTokenizerFromTextFile(folder.file("corpus.txt"), SmallOptions(), (folder.path() / "out").string());
   ASSERT_TRUE(trained.ok()) << trained.status();
   EXPECT_EQ(trained->sentences, 1500);
   EXPECT_TRUE(LoadTokenizer((folder.path() / "out").string()).ok());
@@ -311,11 +302,9 @@ TEST(TokenizerJsonExporterTest, RefusesModelsItCannotRepresent) {
   std::string serialized;
   std::string error;
   std::vector<std::string> lines = test_support::BilingualTrainingLines(1500, 5);
-  ASSERT_TRUE(spm_bridge::Train({{"model_type", "unigram"},
-                                 {"vocab_size", "800"},
-                                 {"hard_vocab_limit", "false"},
-                                 {"minloglevel", "2"}},
-                                lines, 1, &serialized, &error))
+  ASSERT_TRUE(spm_bridge::Train(
+      {{"model_type", "unigram"}, {"vocab_size", "800"}, {"hard_vocab_limit", "false"}, {"minloglevel", "2"}}, lines, 1,
+      &serialized, &error))
       << error;
   absl::StatusOr<std::string> json = SentencePieceModelToTokenizerJson(serialized);
   ASSERT_FALSE(json.ok());

@@ -19,11 +19,10 @@ absl::Status CheckRepresentable(const SentencePieceModelInfo& info) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot export this SentencePiece model to tokenizer.json: ", why));
   };
-  if (info.model_type != 1)
-    return refuse(absl::StrCat("model type ", info.model_type, " is not unigram"));
+  if (info.model_type != 1) return refuse(absl::StrCat("model type ", info.model_type, " is not unigram"));
   if (info.precompiled_charsmap_bytes > 0) {
-    return refuse(absl::StrCat("normalisation rule \"", info.normalizer_name,
-                               "\" has a character map (train with identity)"));
+    return refuse(
+        absl::StrCat("normalisation rule \"", info.normalizer_name, "\" has a character map (train with identity)"));
   }
   if (info.remove_extra_whitespaces) return refuse("remove_extra_whitespaces is on");
   if (!info.escape_whitespaces) return refuse("whitespace is not escaped to ▁");
@@ -31,8 +30,7 @@ absl::Status CheckRepresentable(const SentencePieceModelInfo& info) {
   for (size_t id = 0; id < info.pieces.size(); ++id) {
     const PieceKind kind = info.pieces[id].kind;
     if (kind == PieceKind::kUserDefined || kind == PieceKind::kUnused) {
-      return refuse(
-          absl::StrCat("piece ", id, " \"", info.pieces[id].text, "\" is user-defined or unused"));
+      return refuse(absl::StrCat("piece ", id, " \"", info.pieces[id].text, "\" is user-defined or unused"));
     }
   }
   return absl::OkStatus();
@@ -57,17 +55,14 @@ Json BuildTokenizerJson(const SentencePieceModelInfo& info) {
   }
 
   Json normalizers = Json::array();
-  if (info.add_dummy_prefix)
-    normalizers.push_back(Json{{"type", "Prepend"}, {"prepend", kSpaceSymbol}});
+  if (info.add_dummy_prefix) normalizers.push_back(Json{{"type", "Prepend"}, {"prepend", kSpaceSymbol}});
   normalizers.push_back(ReplaceStep(" ", kSpaceSymbol));
 
   Json post_processor = nullptr;
   const bool has_bos = info.bos_id >= 0 && info.bos_id < static_cast<int32_t>(info.pieces.size());
   if (has_bos) {
     const std::string bos = info.pieces[info.bos_id].text;
-    const auto special = [&](int type_id) {
-      return Json{{"SpecialToken", Json{{"id", bos}, {"type_id", type_id}}}};
-    };
+    const auto special = [&](int type_id) { return Json{{"SpecialToken", Json{{"id", bos}, {"type_id", type_id}}}}; };
     const auto sequence = [](const char* name, int type_id) {
       return Json{{"Sequence", Json{{"id", name}, {"type_id", type_id}}}};
     };
@@ -75,13 +70,11 @@ Json BuildTokenizerJson(const SentencePieceModelInfo& info) {
         Json{{"type", "TemplateProcessing"},
              {"single", Json::array({special(0), sequence("A", 0)})},
              {"pair", Json::array({special(0), sequence("A", 0), special(1), sequence("B", 1)})},
-             {"special_tokens", Json{{bos, Json{{"id", bos},
-                                                {"ids", Json::array({info.bos_id})},
-                                                {"tokens", Json::array({bos})}}}}}};
+             {"special_tokens",
+              Json{{bos, Json{{"id", bos}, {"ids", Json::array({info.bos_id})}, {"tokens", Json::array({bos})}}}}}};
   }
 
-  Json decoders = Json::array(
-      {ReplaceStep(kSpaceSymbol, " "), Json{{"type", "ByteFallback"}}, Json{{"type", "Fuse"}}});
+  Json decoders = Json::array({ReplaceStep(kSpaceSymbol, " "), Json{{"type", "ByteFallback"}}, Json{{"type", "Fuse"}}});
   if (info.add_dummy_prefix) {
     decoders.push_back(Json{{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
   }
@@ -111,8 +104,7 @@ Json BuildTokenizerJson(const SentencePieceModelInfo& info) {
 }  // namespace
 
 absl::StatusOr<std::string> SentencePieceModelToTokenizerJson(absl::string_view serialized_model) {
-  EXPSVC_ASSIGN_OR_RETURN(const SentencePieceModelInfo info,
-                          ReadSentencePieceModel(serialized_model));
+  EXPSVC_ASSIGN_OR_RETURN(const SentencePieceModelInfo info, ReadSentencePieceModel(serialized_model));
   EXPSVC_RETURN_IF_ERROR(CheckRepresentable(info));
   try {
     return BuildTokenizerJson(info).dump(2, ' ', /*ensure_ascii=*/false);
@@ -126,8 +118,7 @@ absl::Status ExportTokenizerJson(const std::string& model_path, const std::strin
   EXPSVC_ASSIGN_OR_RETURN(const std::string serialized, ReadFileContents(model_path));
   absl::StatusOr<std::string> json = SentencePieceModelToTokenizerJson(serialized);
   if (!json.ok()) {
-    return absl::Status(json.status().code(),
-                        absl::StrCat(model_path, ": ", json.status().message()));
+    return absl::Status(json.status().code(), absl::StrCat(model_path, ": ", json.status().message()));
   }
   return WriteFileContentsAtomically(json_path, *json);
 }

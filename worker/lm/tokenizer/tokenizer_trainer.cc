@@ -19,16 +19,14 @@ namespace {
 absl::Status CheckOptions(const TokenizerTrainingOptions& options) {
   if (options.vocab_size < 300) {
     // 4 special + 256 byte pieces come first.
-    return absl::InvalidArgumentError(
-        absl::StrCat("vocab_size ", options.vocab_size, " is too small (at least 300)"));
+    return absl::InvalidArgumentError(absl::StrCat("vocab_size ", options.vocab_size, " is too small (at least 300)"));
   }
   if (!(options.character_coverage > 0.0 && options.character_coverage <= 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("character_coverage ", options.character_coverage, " must be in (0, 1]"));
   }
   if (options.num_threads < 1 || options.num_threads > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("num_threads ", options.num_threads, " must be in [1, 1024]"));
+    return absl::InvalidArgumentError(absl::StrCat("num_threads ", options.num_threads, " must be in [1, 1024]"));
   }
   if (options.seed == static_cast<uint32_t>(-1)) {
     return absl::InvalidArgumentError("seed 0xFFFFFFFF is reserved by SentencePiece");
@@ -39,8 +37,7 @@ absl::Status CheckOptions(const TokenizerTrainingOptions& options) {
   return absl::OkStatus();
 }
 
-std::vector<std::pair<std::string, std::string>> TrainerFlags(
-    const TokenizerTrainingOptions& options) {
+std::vector<std::pair<std::string, std::string>> TrainerFlags(const TokenizerTrainingOptions& options) {
   return {
       {"model_type", "unigram"},
       {"vocab_size", absl::StrCat(options.vocab_size)},
@@ -70,8 +67,7 @@ absl::StatusOr<TrainedTokenizer> TrainOnSentences(const std::vector<std::string>
   std::error_code error_code;
   std::filesystem::create_directories(output_folder, error_code);
   if (error_code) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create ", output_folder, ": ", error_code.message()));
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", output_folder, ": ", error_code.message()));
   }
   const auto start = std::chrono::steady_clock::now();
   std::string serialized;
@@ -80,8 +76,7 @@ absl::StatusOr<TrainedTokenizer> TrainOnSentences(const std::vector<std::string>
     return absl::InternalError(absl::StrCat("SentencePiece training failed: ", error));
   }
   TrainedTokenizer trained;
-  trained.training_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  trained.training_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   trained.sentences = static_cast<int64_t>(sentences.size());
   trained.model_path = (std::filesystem::path(output_folder) / kSentencePieceModelFile).string();
   trained.json_path = (std::filesystem::path(output_folder) / kTokenizerJsonFile).string();

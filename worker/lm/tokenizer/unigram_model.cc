@@ -41,8 +41,7 @@ std::optional<unsigned char> UnigramModel::ParseBytePiece(absl::string_view piec
   return static_cast<unsigned char>(value);
 }
 
-absl::StatusOr<UnigramModel> UnigramModel::Create(std::vector<UnigramPiece> pieces,
-                                                  std::optional<TokenId> unk_id,
+absl::StatusOr<UnigramModel> UnigramModel::Create(std::vector<UnigramPiece> pieces, std::optional<TokenId> unk_id,
                                                   bool byte_fallback) {
   if (pieces.empty()) return absl::InvalidArgumentError("unigram vocabulary is empty");
   UnigramModel model;
@@ -54,8 +53,7 @@ absl::StatusOr<UnigramModel> UnigramModel::Create(std::vector<UnigramPiece> piec
           absl::StrCat("unk id ", *unk_id, " is outside the vocabulary of ", pieces.size()));
     }
     if (pieces[*unk_id].kind != PieceKind::kUnknown) {
-      return absl::InvalidArgumentError(absl::StrCat("unk id ", *unk_id, " names piece '",
-                                                     pieces[*unk_id].text,
+      return absl::InvalidArgumentError(absl::StrCat("unk id ", *unk_id, " names piece '", pieces[*unk_id].text,
                                                      "', which is not of the unknown kind"));
     }
     model.unk_id_ = unk_id;
@@ -70,8 +68,7 @@ absl::StatusOr<UnigramModel> UnigramModel::Create(std::vector<UnigramPiece> piec
     }
     if (!model.id_of_piece_.emplace(piece.text, id).second) {
       return absl::InvalidArgumentError(absl::StrCat("piece '", piece.text, "' appears twice (ids ",
-                                                     model.id_of_piece_[piece.text], " and ", id,
-                                                     ")"));
+                                                     model.id_of_piece_[piece.text], " and ", id, ")"));
     }
     if (piece.kind == PieceKind::kUnknown && unk_id != id) {
       return absl::InvalidArgumentError(
@@ -97,9 +94,8 @@ absl::StatusOr<UnigramModel> UnigramModel::Create(std::vector<UnigramPiece> piec
   if (byte_fallback) {
     for (int byte = 0; byte < 256; ++byte) {
       if (model.byte_ids_[byte] < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("byte fallback is on but the vocabulary has no piece ",
-                         BytePieceText(static_cast<unsigned char>(byte))));
+        return absl::InvalidArgumentError(absl::StrCat("byte fallback is on but the vocabulary has no piece ",
+                                                       BytePieceText(static_cast<unsigned char>(byte))));
       }
     }
   }
@@ -144,8 +140,7 @@ absl::Status UnigramModel::EncodeInto(absl::string_view text, std::vector<TokenI
     if (char_length == 0) char_length = 1;  // callers pass valid UTF-8; stay safe anyway
     bool single_character_piece = false;
     // Candidate ends at character boundaries, up to the longest piece.
-    for (size_t end = start + char_length;
-         end <= text.size() && end - start <= longest_matchable_bytes_;) {
+    for (size_t end = start + char_length; end <= text.size() && end - start <= longest_matchable_bytes_;) {
       auto it = matchable_id_.find(text.substr(start, end - start));
       if (it != matchable_id_.end()) {
         const UnigramPiece& piece = pieces_[it->second];
@@ -187,9 +182,9 @@ absl::Status UnigramModel::EncodeInto(absl::string_view text, std::vector<TokenI
       // A run of unknown characters becomes one unk, as in both libraries.
       if (i == 0 || path[i - 1].second >= 0) ids->push_back(*unk_id_);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "character '", text.substr(start, end - start),
-          "' is in no piece and the model has neither byte fallback nor an unk piece"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("character '", text.substr(start, end - start),
+                       "' is in no piece and the model has neither byte fallback nor an unk piece"));
     }
   }
   return absl::OkStatus();

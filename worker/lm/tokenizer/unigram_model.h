@@ -39,8 +39,8 @@ class UnigramModel {
  public:
   // `unk_id` must name a piece of kind kUnknown when given; with
   // `byte_fallback` all 256 <0xNN> pieces must be present (kind kByte).
-  static absl::StatusOr<UnigramModel> Create(std::vector<UnigramPiece> pieces,
-                                             std::optional<TokenId> unk_id, bool byte_fallback);
+  static absl::StatusOr<UnigramModel> Create(std::vector<UnigramPiece> pieces, std::optional<TokenId> unk_id,
+                                             bool byte_fallback);
 
   // Appends to `ids` the best segmentation of `text`, which is already
   // normalised (spaces replaced by ▁) and valid UTF-8. Fails only when a

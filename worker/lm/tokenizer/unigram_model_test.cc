@@ -11,8 +11,7 @@ using ::testing::HasSubstr;
 
 std::vector<UnigramPiece> WithBytes(std::vector<UnigramPiece> pieces) {
   for (int byte = 0; byte < 256; ++byte) {
-    pieces.push_back(
-        {UnigramModel::BytePieceText(static_cast<unsigned char>(byte)), 0.0f, PieceKind::kByte});
+    pieces.push_back({UnigramModel::BytePieceText(static_cast<unsigned char>(byte)), 0.0f, PieceKind::kByte});
   }
   return pieces;
 }
@@ -81,12 +80,9 @@ TEST(UnigramModelTest, NoUnkAndNoByteFallbackIsAnErrorForUnknownText) {
 }
 
 TEST(UnigramModelTest, RejectsInconsistentVocabularies) {
-  std::vector<UnigramPiece> duplicate = {{"a", -1.0f, PieceKind::kNormal},
-                                         {"a", -2.0f, PieceKind::kNormal}};
-  EXPECT_THAT(UnigramModel::Create(duplicate, std::nullopt, false).status().message(),
-              HasSubstr("appears twice"));
-  EXPECT_THAT(UnigramModel::Create(TinyVocabulary(), 0, true).status().message(),
-              HasSubstr("<0x00>"));
+  std::vector<UnigramPiece> duplicate = {{"a", -1.0f, PieceKind::kNormal}, {"a", -2.0f, PieceKind::kNormal}};
+  EXPECT_THAT(UnigramModel::Create(duplicate, std::nullopt, false).status().message(), HasSubstr("appears twice"));
+  EXPECT_THAT(UnigramModel::Create(TinyVocabulary(), 0, true).status().message(), HasSubstr("<0x00>"));
   EXPECT_THAT(UnigramModel::Create(TinyVocabulary(), 3, false).status().message(),
               HasSubstr("not of the unknown kind"));
   EXPECT_THAT(UnigramModel::Create(TinyVocabulary(), 99, false).status().message(),

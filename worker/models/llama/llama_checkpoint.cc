@@ -11,7 +11,9 @@
 namespace expsvc::lm {
 namespace {
 
-std::string ShapeString(c10::IntArrayRef shape) { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
+std::string ShapeString(c10::IntArrayRef shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
 
 // Checkpoint tensors that carry no parameter and are safe to skip.
 bool IsIgnorable(const std::string& name, const LlamaConfig& config) {
@@ -36,8 +38,7 @@ absl::StatusOr<torch::Tensor> ToCpuTensor(const TensorView& view, const std::str
       return torch::from_blob(values->data(), shape, torch::kFloat).clone();
     }
     case DType::kI64:
-    case DType::kI32:
-      break;
+    case DType::kI32: break;
   }
   return absl::InvalidArgumentError(
       absl::StrCat(context, " has dtype ", std::string(DTypeName(view.dtype)), "; weights must be floating point"));
@@ -55,13 +56,14 @@ absl::Status LoadLlamaWeights(LlamaModel& model, const HfCheckpoint& checkpoint)
       torch::Tensor target = parameter.value();
       const TensorView* view = checkpoint.Find(name);
       if (view == nullptr) {
-        return absl::NotFoundError(absl::StrCat("checkpoint ", folder, " has no tensor '", name,
-                                                "' (expected shape ", ShapeString(target.sizes()), ")"));
+        return absl::NotFoundError(absl::StrCat("checkpoint ", folder, " has no tensor '", name, "' (expected shape ",
+                                                ShapeString(target.sizes()), ")"));
       }
       const std::string context = absl::StrCat("checkpoint ", folder, ": tensor '", name, "'");
       if (!std::equal(view->shape.begin(), view->shape.end(), target.sizes().begin(), target.sizes().end())) {
-        return absl::InvalidArgumentError(absl::StrCat(context, " has shape ", ShapeString(c10::IntArrayRef(view->shape.data(), view->shape.size())),
-                                                       ", the model needs ", ShapeString(target.sizes())));
+        return absl::InvalidArgumentError(
+            absl::StrCat(context, " has shape ", ShapeString(c10::IntArrayRef(view->shape.data(), view->shape.size())),
+                         ", the model needs ", ShapeString(target.sizes())));
       }
       EXPSVC_ASSIGN_OR_RETURN(const torch::Tensor source, ToCpuTensor(*view, context));
       target.copy_(source);  // converts dtype and moves to the parameter's device
@@ -109,8 +111,8 @@ absl::Status SaveLlamaModel(const LlamaModel& model, const std::filesystem::path
       host_copies.push_back(std::move(host));
     }
   } catch (const c10::Error& error) {
-    return absl::InternalError(absl::StrCat("copying weights for ", dir.string(), " failed: ",
-                                            error.what_without_backtrace()));
+    return absl::InternalError(
+        absl::StrCat("copying weights for ", dir.string(), " failed: ", error.what_without_backtrace()));
   }
   HfWeightsWriteOptions write_options;
   write_options.max_shard_bytes = options.max_shard_bytes;

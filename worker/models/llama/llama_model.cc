@@ -34,7 +34,7 @@ RotaryTables MakeRotaryTables(int64_t length, int64_t head_dim, double theta, co
   const torch::Tensor frequencies =
       1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, f64) / static_cast<double>(head_dim));
   const torch::Tensor angles = torch::outer(torch::arange(length, f64), frequencies);  // [L, D/2]
-  const torch::Tensor both_halves = torch::cat({angles, angles}, -1);                 // [L, D]
+  const torch::Tensor both_halves = torch::cat({angles, angles}, -1);                  // [L, D]
   return {both_halves.cos().to(options.dtype()), both_halves.sin().to(options.dtype())};
 }
 
@@ -188,8 +188,8 @@ absl::StatusOr<LlamaForwardOutput> LlamaModelImpl::Forward(const torch::Tensor& 
   std::set<int64_t> seen;
   for (int64_t layer : options.residual_layers) {
     if (layer < 0 || layer >= config_.num_hidden_layers) {
-      return absl::InvalidArgumentError(absl::StrCat("residual layer ", layer, " is outside 0..",
-                                                     config_.num_hidden_layers - 1));
+      return absl::InvalidArgumentError(
+          absl::StrCat("residual layer ", layer, " is outside 0..", config_.num_hidden_layers - 1));
     }
     if (!seen.insert(layer).second) {
       return absl::InvalidArgumentError(absl::StrCat("residual layer ", layer, " is requested twice"));

@@ -94,12 +94,12 @@ void ExpectMatchesReference(const LlamaConfig& config) {
 TEST(LlamaModelTest, ParameterNamesFollowHuggingFace) {
   LlamaModel model(TinyConfig());
   const auto parameters = model->named_parameters();
-  for (const char* name : {"model.embed_tokens.weight", "model.layers.0.input_layernorm.weight",
-                           "model.layers.2.self_attn.q_proj.weight", "model.layers.2.self_attn.k_proj.weight",
-                           "model.layers.2.self_attn.v_proj.weight", "model.layers.2.self_attn.o_proj.weight",
-                           "model.layers.1.post_attention_layernorm.weight", "model.layers.1.mlp.gate_proj.weight",
-                           "model.layers.1.mlp.up_proj.weight", "model.layers.1.mlp.down_proj.weight",
-                           "model.norm.weight", "lm_head.weight"}) {
+  for (const char* name :
+       {"model.embed_tokens.weight", "model.layers.0.input_layernorm.weight", "model.layers.2.self_attn.q_proj.weight",
+        "model.layers.2.self_attn.k_proj.weight", "model.layers.2.self_attn.v_proj.weight",
+        "model.layers.2.self_attn.o_proj.weight", "model.layers.1.post_attention_layernorm.weight",
+        "model.layers.1.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight",
+        "model.layers.1.mlp.down_proj.weight", "model.norm.weight", "lm_head.weight"}) {
     EXPECT_TRUE(parameters.contains(name)) << name;
   }
   EXPECT_EQ(parameters.size(), 2u + 9u * 3u + 1u);
@@ -296,9 +296,9 @@ TEST(LlamaCheckpointTest, LoadRejectsMissingMisshapenAndUnexpectedTensors) {
   });
   absl::Status status = LoadLlamaModel(missing.path()).status();
   EXPECT_TRUE(absl::IsNotFound(status)) << status;
-  EXPECT_THAT(status.message(), AllOf(HasSubstr(missing.path().string()),
-                                      HasSubstr("no tensor 'model.layers.1.mlp.up_proj.weight'"),
-                                      HasSubstr("[48, 32]")));
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr(missing.path().string()), HasSubstr("no tensor 'model.layers.1.mlp.up_proj.weight'"),
+                    HasSubstr("[48, 32]")));
 
   ScratchDir misshapen("llama-misshapen");
   RewriteWeights(saved.path(), misshapen.path(), [](std::vector<TensorToWrite>& tensors) {
@@ -314,8 +314,8 @@ TEST(LlamaCheckpointTest, LoadRejectsMissingMisshapenAndUnexpectedTensors) {
   ScratchDir unexpected("llama-unexpected");
   RewriteWeights(saved.path(), unexpected.path(), [&](std::vector<TensorToWrite>& tensors) {
     tensors.push_back({"model.layers.3.mlp.up_proj.weight", DType::kF32, {4}, std::as_bytes(std::span(extra_values))});
-    tensors.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", DType::kF32, {4},
-                       std::as_bytes(std::span(extra_values))});
+    tensors.push_back(
+        {"model.layers.0.self_attn.rotary_emb.inv_freq", DType::kF32, {4}, std::as_bytes(std::span(extra_values))});
   });
   status = LoadLlamaModel(unexpected.path()).status();
   EXPECT_THAT(status.message(), AllOf(HasSubstr("does not"), HasSubstr("'model.layers.3.mlp.up_proj.weight'")));

@@ -11,8 +11,7 @@ using Vector = std::vector<double>;
 // A weight matrix as rows of doubles, row-major [out, in].
 class Matrix {
  public:
-  explicit Matrix(const torch::Tensor& tensor)
-      : rows_(tensor.size(0)), cols_(tensor.dim() > 1 ? tensor.size(1) : 1) {
+  explicit Matrix(const torch::Tensor& tensor) : rows_(tensor.size(0)), cols_(tensor.dim() > 1 ? tensor.size(1) : 1) {
     const torch::Tensor host = tensor.detach().to(torch::kCPU, torch::kDouble).contiguous();
     values_.assign(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
   }

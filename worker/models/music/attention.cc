@@ -33,8 +33,7 @@ torch::TensorOptions LongOn(const torch::Device& device) {
 
 // Min and max of `values` over the entries where `keep` is true, or nullopt
 // when there is none. One host sync each: the table size depends on them.
-std::optional<std::pair<int64_t, int64_t>> MaskedRange(const torch::Tensor& values,
-                                                        const torch::Tensor& keep) {
+std::optional<std::pair<int64_t, int64_t>> MaskedRange(const torch::Tensor& values, const torch::Tensor& keep) {
   const torch::Tensor kept = values.masked_select(keep);
   if (kept.numel() == 0) return std::nullopt;
   return std::make_pair(kept.min().item<int64_t>(), kept.max().item<int64_t>());
@@ -57,10 +56,10 @@ std::optional<std::pair<int64_t, int64_t>> MaskedRange(const torch::Tensor& valu
 // matrix product per chunk and one pass over the L×L logits each way.
 
 enum class TableMode {
-  kMaskOnly,    // Attn
-  kIndexOnly,   // RelAttn
-  kCombined,    // RIPOAttn, CirRelAttn-H: one time and one pitch segment
-  kSplit,       // CirRelAttn-S: bar, position, octave, semitone segments
+  kMaskOnly,   // Attn
+  kIndexOnly,  // RelAttn
+  kCombined,   // RIPOAttn, CirRelAttn-H: one time and one pitch segment
+  kSplit,      // CirRelAttn-S: bar, position, octave, semitone segments
 };
 
 struct ChunkColumns {
@@ -90,15 +89,13 @@ class FusedRelativeLogits : public torch::autograd::Function<FusedRelativeLogits
     TORCH_CHECK(content.is_contiguous() && content.dim() == 4, "content must be contiguous [B,H,L,L]");
     const int64_t L = content.size(2);
     const int64_t num_chunks = (L + args.query_chunk - 1) / args.query_chunk;
-    TORCH_CHECK(args.mode == TableMode::kMaskOnly
-                    ? chunk_tables.empty()
-                    : static_cast<int64_t>(chunk_tables.size()) == num_chunks,
+    TORCH_CHECK(args.mode == TableMode::kMaskOnly ? chunk_tables.empty()
+                                                  : static_cast<int64_t>(chunk_tables.size()) == num_chunks,
                 "one table per query chunk");
     std::vector<torch::Tensor> tables;
     for (const torch::Tensor& t : chunk_tables) tables.push_back(t.contiguous());
-    AT_DISPATCH_FLOATING_TYPES(content.scalar_type(), "fused_relative_logits", [&] {
-      Run<scalar_t, /*kBackward=*/false>(args, content, tables);
-    });
+    AT_DISPATCH_FLOATING_TYPES(content.scalar_type(), "fused_relative_logits",
+                               [&] { Run<scalar_t, /*kBackward=*/false>(args, content, tables); });
     ctx->mark_dirty({content});
     Save(ctx, args);
     std::vector<int64_t> widths;
@@ -123,9 +120,8 @@ class FusedRelativeLogits : public torch::autograd::Function<FusedRelativeLogits
       grad_tables.push_back(torch::empty({B, H, rows, widths[k]}, grad.options()));
     }
     if (!grad_tables.empty()) {
-      AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "fused_relative_logits_backward", [&] {
-        Run<scalar_t, /*kBackward=*/true>(args, grad, grad_tables);
-      });
+      AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "fused_relative_logits_backward",
+                                 [&] { Run<scalar_t, /*kBackward=*/true>(args, grad, grad_tables); });
     }
     torch::autograd::variable_list grads = {grad};
     for (torch::Tensor& t : grad_tables) grads.push_back(std::move(t));
@@ -248,8 +244,8 @@ class FusedRelativeLogits : public torch::autograd::Function<FusedRelativeLogits
                 const int64_t r = t[j] - args.time_row_offset[k];
                 value += table[col.time + r / kPositionsPerBar] + table[col.position + r % kPositionsPerBar];
                 if (p[j] < args.no_pitch) {
-                  value += table[col.pitch + p[j] / kSemitonesPerOctave] +
-                           table[col.semitone + p[j] % kSemitonesPerOctave];
+                  value +=
+                      table[col.pitch + p[j] / kSemitonesPerOctave] + table[col.semitone + p[j] % kSemitonesPerOctave];
                 }
               }
               out[j] = value;
@@ -264,9 +260,8 @@ class FusedRelativeLogits : public torch::autograd::Function<FusedRelativeLogits
 // ---- Row indices of the relative tables ----
 
 // Device-agnostic version (what CUDA runs): L×L integer tensor ops.
-void FillTimePitchRowsWithTensorOps(RelativeLayout& layout, const torch::Tensor& times,
-                                    const torch::Tensor& pitches, const torch::Tensor& has_pitch,
-                                    int64_t max_relative_bars) {
+void FillTimePitchRowsWithTensorOps(RelativeLayout& layout, const torch::Tensor& times, const torch::Tensor& pitches,
+                                    const torch::Tensor& has_pitch, int64_t max_relative_bars) {
   const int64_t L = layout.length;
   const int64_t query_chunk = layout.query_chunk;
   const torch::Device device = times.device();
@@ -274,17 +269,14 @@ void FillTimePitchRowsWithTensorOps(RelativeLayout& layout, const torch::Tensor&
 
   // Time: ΔT = T_i − T_j split by floor division into (bar, position).
   {
-    const torch::Tensor delta =
-        (times.unsqueeze(2) - times.unsqueeze(1)).to(torch::kLong).unsqueeze(1);  // [B,1,L,L]
+    const torch::Tensor delta = (times.unsqueeze(2) - times.unsqueeze(1)).to(torch::kLong).unsqueeze(1);  // [B,1,L,L]
     torch::Tensor bar = torch::div(delta, kPositionsPerBar, "floor");
     const torch::Tensor position_in_bar = delta - bar * kPositionsPerBar;
     bar = bar.clamp(-max_relative_bars, max_relative_bars);
     // Bar span of each query row's visible pairs (the diagonal is always
     // visible, so every row has one); one copy to the host for all chunks.
-    const torch::Tensor row_first =
-        bar.masked_fill(layout.blocked, max_relative_bars).amin({0, 1, 3}).cpu();
-    const torch::Tensor row_last =
-        bar.masked_fill(layout.blocked, -max_relative_bars).amax({0, 1, 3}).cpu();
+    const torch::Tensor row_first = bar.masked_fill(layout.blocked, max_relative_bars).amin({0, 1, 3}).cpu();
+    const torch::Tensor row_last = bar.masked_fill(layout.blocked, -max_relative_bars).amax({0, 1, 3}).cpu();
     const auto first = row_first.accessor<int64_t, 1>();
     const auto last = row_last.accessor<int64_t, 1>();
     int64_t first_bar = max_relative_bars;
@@ -303,18 +295,15 @@ void FillTimePitchRowsWithTensorOps(RelativeLayout& layout, const torch::Tensor&
     }
     layout.first_bar = first_bar;
     layout.num_bars = last_bar - first_bar + 1;
-    layout.time_row = (bar.clamp(first_bar, last_bar) - first_bar) * kPositionsPerBar +
-                      position_in_bar;
+    layout.time_row = (bar.clamp(first_bar, last_bar) - first_bar) * kPositionsPerBar + position_in_bar;
   }
 
   // Pitch: ΔP = P_i − P_j split into (octave, semitone); pairs where either
   // token has no pitch point at the zero row after the table.
   {
     const torch::Tensor with_pitch = has_pitch.to(torch::kBool);
-    const torch::Tensor pitch_pair =
-        (with_pitch.unsqueeze(2).logical_and(with_pitch.unsqueeze(1))).unsqueeze(1);
-    const torch::Tensor delta =
-        (pitches.unsqueeze(2) - pitches.unsqueeze(1)).to(torch::kLong).unsqueeze(1);
+    const torch::Tensor pitch_pair = (with_pitch.unsqueeze(2).logical_and(with_pitch.unsqueeze(1))).unsqueeze(1);
+    const torch::Tensor delta = (pitches.unsqueeze(2) - pitches.unsqueeze(1)).to(torch::kLong).unsqueeze(1);
     torch::Tensor octave = torch::div(delta, kSemitonesPerOctave, "floor");
     const torch::Tensor semitone = delta - octave * kSemitonesPerOctave;
     // A no-op for pitches in 0..127; keeps table lookups in bounds otherwise.
@@ -324,10 +313,9 @@ void FillTimePitchRowsWithTensorOps(RelativeLayout& layout, const torch::Tensor&
     const int64_t last_octave = range ? range->second : 0;
     layout.first_octave = first_octave;
     layout.num_octaves = last_octave - first_octave + 1;
-    const torch::Tensor row =
-        (octave.clamp(first_octave, last_octave) - first_octave) * kSemitonesPerOctave + semitone;
-    layout.pitch_row = torch::where(
-        pitch_pair, row, torch::full({}, layout.num_octaves * kSemitonesPerOctave, LongOn(device)));
+    const torch::Tensor row = (octave.clamp(first_octave, last_octave) - first_octave) * kSemitonesPerOctave + semitone;
+    layout.pitch_row =
+        torch::where(pitch_pair, row, torch::full({}, layout.num_octaves * kSemitonesPerOctave, LongOn(device)));
   }
 }
 
@@ -339,9 +327,8 @@ inline int64_t FloorDiv(int64_t value, int64_t divisor) {
 
 // CPU version: the same rows from two passes of plain loops over the visible
 // pairs (the tensor-op version allocates a dozen L×L integer tensors).
-void FillTimePitchRowsWithLoops(RelativeLayout& layout, const torch::Tensor& times_in,
-                                const torch::Tensor& pitches_in, const torch::Tensor& has_pitch_in,
-                                int64_t max_relative_bars) {
+void FillTimePitchRowsWithLoops(RelativeLayout& layout, const torch::Tensor& times_in, const torch::Tensor& pitches_in,
+                                const torch::Tensor& has_pitch_in, int64_t max_relative_bars) {
   const int64_t B = layout.batch;
   const int64_t L = layout.length;
   const int64_t max_bars = max_relative_bars;
@@ -372,8 +359,8 @@ void FillTimePitchRowsWithLoops(RelativeLayout& layout, const torch::Tensor& tim
           row_first_bar[i] = std::min(row_first_bar[i], bar);
           row_last_bar[i] = std::max(row_last_bar[i], bar);
           if (pitched[i] && pitched[j]) {
-            const int64_t octave = std::clamp(FloorDiv(p[i] - p[j], kSemitonesPerOctave),
-                                              kMinOctaveDiff, kMaxOctaveDiff);
+            const int64_t octave =
+                std::clamp(FloorDiv(p[i] - p[j], kSemitonesPerOctave), kMinOctaveDiff, kMaxOctaveDiff);
             row_first_octave[i] = std::min(row_first_octave[i], octave);
             row_last_octave[i] = std::max(row_last_octave[i], octave);
           }
@@ -425,7 +412,8 @@ void FillTimePitchRowsWithLoops(RelativeLayout& layout, const torch::Tensor& tim
           const int64_t delta_pitch = p[i] - p[j];
           const int64_t octave = FloorDiv(delta_pitch, kSemitonesPerOctave);
           const int64_t semitone = delta_pitch - octave * kSemitonesPerOctave;
-          pitch_out[j] = (std::clamp(octave, first_octave, last_octave) - first_octave) * kSemitonesPerOctave + semitone;
+          pitch_out[j] =
+              (std::clamp(octave, first_octave, last_octave) - first_octave) * kSemitonesPerOctave + semitone;
         } else {
           pitch_out[j] = zero_row;
         }
@@ -440,9 +428,8 @@ absl::StatusOr<AttentionKind> ParseAttentionKind(std::string_view name) {
   for (const KindName& entry : kKindNames) {
     if (name == entry.name) return entry.kind;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown attention kind '", std::string(name),
-      "' (expected Attn, RelAttn, RIPOAttn, CirRelAttn-S or CirRelAttn-H)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown attention kind '", std::string(name),
+                                                 "' (expected Attn, RelAttn, RIPOAttn, CirRelAttn-S or CirRelAttn-H)"));
 }
 
 std::string AttentionKindName(AttentionKind kind) {
@@ -458,30 +445,27 @@ std::vector<AttentionKind> AllAttentionKinds() {
   return kinds;
 }
 
-bool HasIndexBias(AttentionKind kind) { return kind != AttentionKind::kAttn; }
-
-bool HasTimePitchBias(AttentionKind kind) {
-  return kind == AttentionKind::kRipoAttn || kind == AttentionKind::kCirRelAttnS ||
-         kind == AttentionKind::kCirRelAttnH;
+bool HasIndexBias(AttentionKind kind) {
+  return kind != AttentionKind::kAttn;
 }
 
-torch::Tensor SinusoidalEncoding(const torch::Tensor& distances, int64_t dim, double base,
-                                 torch::Dtype dtype) {
+bool HasTimePitchBias(AttentionKind kind) {
+  return kind == AttentionKind::kRipoAttn || kind == AttentionKind::kCirRelAttnS || kind == AttentionKind::kCirRelAttnH;
+}
+
+torch::Tensor SinusoidalEncoding(const torch::Tensor& distances, int64_t dim, double base, torch::Dtype dtype) {
   const auto options = torch::TensorOptions().dtype(torch::kDouble).device(distances.device());
   const torch::Tensor k = torch::arange(dim, options);
   const torch::Tensor paired = torch::floor(k / 2) * 2;  // 2⌊k/2⌋
   const torch::Tensor frequency = torch::pow(base, -paired / static_cast<double>(dim));
   const torch::Tensor angle = distances.to(torch::kDouble).unsqueeze(1) * frequency.unsqueeze(0);
-  const torch::Tensor even = torch::remainder(torch::arange(dim, LongOn(distances.device())), 2)
-                                 .eq(0)
-                                 .unsqueeze(0);
+  const torch::Tensor even = torch::remainder(torch::arange(dim, LongOn(distances.device())), 2).eq(0).unsqueeze(0);
   return torch::where(even, torch::sin(angle), torch::cos(angle)).to(dtype);
 }
 
 RelativeLayout BuildRelativeLayout(const torch::Tensor& times, const torch::Tensor& pitches,
-                                   const torch::Tensor& has_pitch,
-                                   const torch::Tensor& padding_mask, int64_t max_relative_bars,
-                                   bool with_time_pitch, int64_t query_chunk,
+                                   const torch::Tensor& has_pitch, const torch::Tensor& padding_mask,
+                                   int64_t max_relative_bars, bool with_time_pitch, int64_t query_chunk,
                                    bool use_tensor_ops) {
   TORCH_CHECK(times.dim() == 2, "times must be [B, L]");
   TORCH_CHECK(query_chunk > 0, "query_chunk must be positive");
@@ -499,11 +483,8 @@ RelativeLayout BuildRelativeLayout(const torch::Tensor& times, const torch::Tens
   if (padding_mask.defined()) {
     TORCH_CHECK(padding_mask.sizes() == times.sizes(), "padding_mask must be [B, L]");
     const torch::Tensor off_diagonal =
-        torch::eye(L, torch::TensorOptions().dtype(torch::kBool).device(device))
-            .logical_not()
-            .view({1, 1, L, L});
-    blocked = blocked.logical_or(
-        padding_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(off_diagonal));
+        torch::eye(L, torch::TensorOptions().dtype(torch::kBool).device(device)).logical_not().view({1, 1, L, L});
+    blocked = blocked.logical_or(padding_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(off_diagonal));
   }
   // Contiguous: the fused kernel reads it row by row.
   layout.blocked = blocked.expand({B, 1, L, L}).contiguous();
@@ -527,8 +508,7 @@ torch::Tensor AttentionLogitTerms::MaskedTotal(const RelativeLayout& layout) con
   return total.masked_fill(layout.blocked, -std::numeric_limits<double>::infinity());
 }
 
-RelativeAttentionImpl::RelativeAttentionImpl(RelativeAttentionOptions options)
-    : options_(std::move(options)) {
+RelativeAttentionImpl::RelativeAttentionImpl(RelativeAttentionOptions options) : options_(std::move(options)) {
   reset();
 }
 
@@ -541,8 +521,7 @@ void RelativeAttentionImpl::reset() {
   const int64_t dh = head_dim();
   qkv_ = register_module("qkv", torch::nn::Linear(d_model, 3 * d_model));
   out_ = register_module("out", torch::nn::Linear(d_model, d_model));
-  attention_dropout_ =
-      register_module("attention_dropout", torch::nn::Dropout(options_.dropout()));
+  attention_dropout_ = register_module("attention_dropout", torch::nn::Dropout(options_.dropout()));
 
   // Additive embeddings start like Tensor2Tensor's relative embeddings
   // (std D_h^−½). A Hadamard product of two such factors would start near
@@ -562,39 +541,36 @@ void RelativeAttentionImpl::reset() {
     const auto longs = torch::TensorOptions().dtype(torch::kLong);
     time_encoding_ = register_buffer(
         "time_encoding",
-        SinusoidalEncoding(torch::arange(-max_bars * kPositionsPerBar, (max_bars + 1) * kPositionsPerBar, longs),
-                           dh, options_.sinusoid_base(), torch::kDouble));
+        SinusoidalEncoding(torch::arange(-max_bars * kPositionsPerBar, (max_bars + 1) * kPositionsPerBar, longs), dh,
+                           options_.sinusoid_base(), torch::kDouble));
     pitch_encoding_ = register_buffer(
-        "pitch_encoding",
-        SinusoidalEncoding(torch::arange(kMinOctaveDiff * kSemitonesPerOctave,
-                                         (kMaxOctaveDiff + 1) * kSemitonesPerOctave, longs),
-                           dh, options_.sinusoid_base(), torch::kDouble));
+        "pitch_encoding", SinusoidalEncoding(torch::arange(kMinOctaveDiff * kSemitonesPerOctave,
+                                                           (kMaxOctaveDiff + 1) * kSemitonesPerOctave, longs),
+                                             dh, options_.sinusoid_base(), torch::kDouble));
   }
   if (kind == AttentionKind::kCirRelAttnS || kind == AttentionKind::kCirRelAttnH) {
     const bool hadamard = kind == AttentionKind::kCirRelAttnH;
     const int64_t bar_rows = 2 * options_.max_relative_bars() + 1;
     bar_embedding_ = register_parameter("bar_embedding", hadamard ? near_one(bar_rows) : additive(bar_rows));
     position_embedding_ = register_parameter("position_embedding", additive(kPositionsPerBar));
-    octave_embedding_ = register_parameter(
-        "octave_embedding", hadamard ? near_one(kNumOctaveDiffs) : additive(kNumOctaveDiffs));
+    octave_embedding_ =
+        register_parameter("octave_embedding", hadamard ? near_one(kNumOctaveDiffs) : additive(kNumOctaveDiffs));
     semitone_embedding_ = register_parameter("semitone_embedding", additive(kSemitonesPerOctave));
   }
 }
 
-RelativeLayout RelativeAttentionImpl::MakeLayout(const torch::Tensor& times,
-                                                 const torch::Tensor& pitches,
+RelativeLayout RelativeAttentionImpl::MakeLayout(const torch::Tensor& times, const torch::Tensor& pitches,
                                                  const torch::Tensor& has_pitch,
                                                  const torch::Tensor& padding_mask) const {
-  return BuildRelativeLayout(times, pitches, has_pitch, padding_mask,
-                             options_.max_relative_bars(), HasTimePitchBias(options_.kind()),
-                             options_.query_chunk());
+  return BuildRelativeLayout(times, pitches, has_pitch, padding_mask, options_.max_relative_bars(),
+                             HasTimePitchBias(options_.kind()), options_.query_chunk());
 }
 
 void RelativeAttentionImpl::CheckLayout(const torch::Tensor& x, const RelativeLayout& layout) const {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options_.d_model(), "x must be [B, L, d_model]");
-  TORCH_CHECK(layout.blocked.defined() && layout.batch == x.size(0) && layout.length == x.size(1) &&
-                  layout.query_chunk > 0,
-              "layout was built for another batch shape");
+  TORCH_CHECK(
+      layout.blocked.defined() && layout.batch == x.size(0) && layout.length == x.size(1) && layout.query_chunk > 0,
+      "layout was built for another batch shape");
   if (HasTimePitchBias(options_.kind())) {
     TORCH_CHECK(layout.time_row.defined() && layout.pitch_row.defined(),
                 "layout lacks the time/pitch rows this attention kind needs");
@@ -621,11 +597,9 @@ bool RelativeAttentionImpl::UseFusedKernel(const torch::Tensor& x) const {
   return options_.fused_cpu_kernel() && x.device().is_cpu();
 }
 
-torch::Tensor RelativeAttentionImpl::IndexTable(const torch::Tensor& q,
-                                                RelativeTermBytes* bytes) const {
+torch::Tensor RelativeAttentionImpl::IndexTable(const torch::Tensor& q, RelativeTermBytes* bytes) const {
   const int64_t L = q.size(2);
-  const torch::Tensor distances =
-      torch::arange(L - 1, -1, -1, LongOn(q.device())).clamp_max(options_.max_len() - 1);
+  const torch::Tensor distances = torch::arange(L - 1, -1, -1, LongOn(q.device())).clamp_max(options_.max_len() - 1);
   const torch::Tensor embeddings = index_embedding_.index_select(0, distances);  // [L, D_h]
   const torch::Tensor projected = torch::matmul(q, embeddings.t());
   if (bytes != nullptr) {
@@ -635,14 +609,11 @@ torch::Tensor RelativeAttentionImpl::IndexTable(const torch::Tensor& q,
   return projected;
 }
 
-torch::Tensor RelativeAttentionImpl::CircularTable(const torch::Tensor& q,
-                                                   const torch::Tensor& coarse,
-                                                   const torch::Tensor& fine,
-                                                   RelativeTermBytes* bytes) const {
+torch::Tensor RelativeAttentionImpl::CircularTable(const torch::Tensor& q, const torch::Tensor& coarse,
+                                                   const torch::Tensor& fine, RelativeTermBytes* bytes) const {
   const int64_t rows = coarse.size(0) * fine.size(0);
   if (options_.kind() == AttentionKind::kCirRelAttnH) {
-    const torch::Tensor combined =
-        (coarse.unsqueeze(1) * fine.unsqueeze(0)).reshape({rows, head_dim()});
+    const torch::Tensor combined = (coarse.unsqueeze(1) * fine.unsqueeze(0)).reshape({rows, head_dim()});
     const torch::Tensor projected = torch::matmul(q, combined.t());
     if (bytes != nullptr) {
       bytes->embedding_rows += combined.nbytes();
@@ -654,21 +625,19 @@ torch::Tensor RelativeAttentionImpl::CircularTable(const torch::Tensor& q,
   // broadcasting into one table so that one lookup serves both.
   const torch::Tensor coarse_scores = torch::matmul(q, coarse.t());
   const torch::Tensor fine_scores = torch::matmul(q, fine.t());
-  const torch::Tensor projected =
-      (coarse_scores.unsqueeze(-1) + fine_scores.unsqueeze(-2)).flatten(-2);
+  const torch::Tensor projected = (coarse_scores.unsqueeze(-1) + fine_scores.unsqueeze(-2)).flatten(-2);
   if (bytes != nullptr) {
     bytes->score_tables += coarse_scores.nbytes() + fine_scores.nbytes() + projected.nbytes();
   }
   return projected;
 }
 
-torch::Tensor RelativeAttentionImpl::TimeTable(const torch::Tensor& q, int64_t first_bar,
-                                               int64_t num_bars, RelativeTermBytes* bytes) const {
+torch::Tensor RelativeAttentionImpl::TimeTable(const torch::Tensor& q, int64_t first_bar, int64_t num_bars,
+                                               RelativeTermBytes* bytes) const {
   if (options_.kind() == AttentionKind::kRipoAttn) {
     const torch::Tensor encoding =
         time_encoding_
-            .narrow(0, (first_bar + options_.max_relative_bars()) * kPositionsPerBar,
-                    num_bars * kPositionsPerBar)
+            .narrow(0, (first_bar + options_.max_relative_bars()) * kPositionsPerBar, num_bars * kPositionsPerBar)
             .to(q.scalar_type());
     const torch::Tensor table = torch::matmul(q, encoding.t());
     if (bytes != nullptr) {
@@ -677,8 +646,7 @@ torch::Tensor RelativeAttentionImpl::TimeTable(const torch::Tensor& q, int64_t f
     }
     return table;
   }
-  const torch::Tensor bars =
-      bar_embedding_.narrow(0, first_bar + options_.max_relative_bars(), num_bars);
+  const torch::Tensor bars = bar_embedding_.narrow(0, first_bar + options_.max_relative_bars(), num_bars);
   return CircularTable(q, bars, position_embedding_, bytes);
 }
 
@@ -686,12 +654,12 @@ torch::Tensor RelativeAttentionImpl::PitchTable(const torch::Tensor& q, const Re
                                                 RelativeTermBytes* bytes) const {
   if (options_.kind() == AttentionKind::kRipoAttn) {
     // The zero row for pairs without pitch rides along in the same product.
-    const torch::Tensor encoding = torch::cat(
-        {pitch_encoding_
-             .narrow(0, (layout.first_octave - kMinOctaveDiff) * kSemitonesPerOctave,
-                     layout.num_octaves * kSemitonesPerOctave)
-             .to(q.scalar_type()),
-         torch::zeros({1, head_dim()}, q.options())});
+    const torch::Tensor encoding =
+        torch::cat({pitch_encoding_
+                        .narrow(0, (layout.first_octave - kMinOctaveDiff) * kSemitonesPerOctave,
+                                layout.num_octaves * kSemitonesPerOctave)
+                        .to(q.scalar_type()),
+                    torch::zeros({1, head_dim()}, q.options())});
     const torch::Tensor table = torch::matmul(q, encoding.t());
     if (bytes != nullptr) {
       bytes->embedding_rows += encoding.nbytes();
@@ -699,16 +667,13 @@ torch::Tensor RelativeAttentionImpl::PitchTable(const torch::Tensor& q, const Re
     }
     return table;
   }
-  const torch::Tensor octaves =
-      octave_embedding_.narrow(0, layout.first_octave - kMinOctaveDiff, layout.num_octaves);
-  const torch::Tensor table =
-      F::pad(CircularTable(q, octaves, semitone_embedding_, bytes), F::PadFuncOptions({0, 1}));
+  const torch::Tensor octaves = octave_embedding_.narrow(0, layout.first_octave - kMinOctaveDiff, layout.num_octaves);
+  const torch::Tensor table = F::pad(CircularTable(q, octaves, semitone_embedding_, bytes), F::PadFuncOptions({0, 1}));
   if (bytes != nullptr) bytes->score_tables += table.nbytes();
   return table;
 }
 
-AttentionLogitTerms RelativeAttentionImpl::GenericTerms(const Projections& p,
-                                                        const RelativeLayout& layout,
+AttentionLogitTerms RelativeAttentionImpl::GenericTerms(const Projections& p, const RelativeLayout& layout,
                                                         RelativeTermBytes* bytes) const {
   AttentionLogitTerms terms;
   const int64_t B = p.q.size(0);
@@ -736,8 +701,7 @@ AttentionLogitTerms RelativeAttentionImpl::GenericTerms(const Projections& p,
 }
 
 torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const torch::Tensor& q,
-                                                 const RelativeLayout& layout,
-                                                 RelativeTermBytes* bytes) const {
+                                                 const RelativeLayout& layout, RelativeTermBytes* bytes) const {
   const AttentionKind kind = options_.kind();
   const int64_t L = q.size(2);
   const int64_t chunk = layout.query_chunk;
@@ -757,8 +721,7 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
   const torch::Tensor index_embeddings =
       L <= options_.max_len()
           ? index_embedding_.narrow(0, 0, L)
-          : index_embedding_.index_select(
-                0, torch::arange(L, LongOn(q.device())).clamp_max(options_.max_len() - 1));
+          : index_embedding_.index_select(0, torch::arange(L, LongOn(q.device())).clamp_max(options_.max_len() - 1));
   // The pitch segment is the same for every chunk.
   std::vector<torch::Tensor> pitch_segments;
   if (time_pitch) {
@@ -771,11 +734,10 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
             : octave_embedding_.narrow(0, layout.first_octave - kMinOctaveDiff, layout.num_octaves);
     const torch::Tensor zero_row = torch::zeros({1, head_dim()}, q.options());
     if (kind == AttentionKind::kRipoAttn) {
-      pitch_segments = {pitch_encoding_
-                            .narrow(0, (layout.first_octave - kMinOctaveDiff) * kSemitonesPerOctave,
-                                    args.no_pitch)
-                            .to(q.scalar_type()),
-                        zero_row};
+      pitch_segments = {
+          pitch_encoding_.narrow(0, (layout.first_octave - kMinOctaveDiff) * kSemitonesPerOctave, args.no_pitch)
+              .to(q.scalar_type()),
+          zero_row};
     } else if (split) {
       pitch_segments = {octaves, semitone_embedding_};
     } else {
@@ -800,13 +762,12 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
       args.time_row_offset.push_back((first_bar - layout.first_bar) * kPositionsPerBar);
       columns.time = end;
       if (kind == AttentionKind::kRipoAttn) {
-        segments.push_back(time_encoding_
-                               .narrow(0, (first_bar + options_.max_relative_bars()) * kPositionsPerBar,
-                                       num_bars * kPositionsPerBar)
-                               .to(q.scalar_type()));
+        segments.push_back(
+            time_encoding_
+                .narrow(0, (first_bar + options_.max_relative_bars()) * kPositionsPerBar, num_bars * kPositionsPerBar)
+                .to(q.scalar_type()));
       } else {
-        const torch::Tensor bars =
-            bar_embedding_.narrow(0, first_bar + options_.max_relative_bars(), num_bars);
+        const torch::Tensor bars = bar_embedding_.narrow(0, first_bar + options_.max_relative_bars(), num_bars);
         if (split) {
           segments.push_back(bars);
           segments.push_back(position_embedding_);
@@ -853,21 +814,18 @@ torch::Tensor RelativeAttentionImpl::forward(const torch::Tensor& x, const Relat
     logits.masked_fill_(layout.blocked, -std::numeric_limits<double>::infinity());
   }
   const torch::Tensor weights = attention_dropout_->forward(torch::softmax(logits, -1));
-  const torch::Tensor context =
-      torch::matmul(weights, p.v).transpose(1, 2).reshape({B, L, options_.d_model()});
+  const torch::Tensor context = torch::matmul(weights, p.v).transpose(1, 2).reshape({B, L, options_.d_model()});
   return out_->forward(context);
 }
 
 torch::Tensor RelativeAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& times,
-                                             const torch::Tensor& pitches,
-                                             const torch::Tensor& has_pitch,
+                                             const torch::Tensor& pitches, const torch::Tensor& has_pitch,
                                              const torch::Tensor& padding_mask) {
   return forward(x, MakeLayout(times, pitches, has_pitch, padding_mask));
 }
 
 torch::Tensor RelativeAttentionImpl::ForwardCached(const torch::Tensor& x, AttentionCache& cache,
-                                                   const torch::Tensor& times,
-                                                   const torch::Tensor& pitches,
+                                                   const torch::Tensor& times, const torch::Tensor& pitches,
                                                    const torch::Tensor& has_pitch) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options_.d_model(), "x must be [B, n, d_model]");
   const int64_t B = x.size(0);
@@ -886,8 +844,8 @@ torch::Tensor RelativeAttentionImpl::ForwardCached(const torch::Tensor& x, Atten
 
   torch::Tensor logits = torch::matmul(p.q, cache.keys.transpose(-2, -1));  // [B,H,n,total]
   // query index start+i minus key index j; negative above the diagonal.
-  const torch::Tensor distance = torch::arange(start, total, LongOn(device)).unsqueeze(1) -
-                                 torch::arange(total, LongOn(device)).unsqueeze(0);
+  const torch::Tensor distance =
+      torch::arange(start, total, LongOn(device)).unsqueeze(1) - torch::arange(total, LongOn(device)).unsqueeze(0);
   if (HasIndexBias(options_.kind())) {
     const int64_t rows = std::min(total, options_.max_len());
     const torch::Tensor table = torch::matmul(p.q, index_embedding_.narrow(0, 0, rows).t());
@@ -927,8 +885,8 @@ torch::Tensor RelativeAttentionImpl::ForwardCached(const torch::Tensor& x, Atten
             const int64_t delta_pitch = pitch[b * total + i] - pitch[b * total + j];
             const int64_t octave = FloorDiv(delta_pitch, kSemitonesPerOctave);
             const int64_t semitone = delta_pitch - octave * kSemitonesPerOctave;
-            pitch_out[out] = (std::clamp(octave, kMinOctaveDiff, kMaxOctaveDiff) - kMinOctaveDiff) *
-                                 kSemitonesPerOctave + semitone;
+            pitch_out[out] =
+                (std::clamp(octave, kMinOctaveDiff, kMaxOctaveDiff) - kMinOctaveDiff) * kSemitonesPerOctave + semitone;
           } else {
             pitch_out[out] = no_pitch;
           }
@@ -945,8 +903,7 @@ torch::Tensor RelativeAttentionImpl::ForwardCached(const torch::Tensor& x, Atten
   return out_->forward(context);
 }
 
-AttentionLogitTerms RelativeAttentionImpl::ComputeLogitTerms(const torch::Tensor& x,
-                                                             const RelativeLayout& layout) {
+AttentionLogitTerms RelativeAttentionImpl::ComputeLogitTerms(const torch::Tensor& x, const RelativeLayout& layout) {
   CheckLayout(x, layout);
   const Projections p = Project(x);
   AttentionLogitTerms terms = GenericTerms(p, layout, nullptr);
@@ -954,8 +911,7 @@ AttentionLogitTerms RelativeAttentionImpl::ComputeLogitTerms(const torch::Tensor
   return terms;
 }
 
-RelativeTermBytes RelativeAttentionImpl::MeasureRelativeTerms(const torch::Tensor& x,
-                                                              const RelativeLayout& layout) {
+RelativeTermBytes RelativeAttentionImpl::MeasureRelativeTerms(const torch::Tensor& x, const RelativeLayout& layout) {
   CheckLayout(x, layout);
   torch::NoGradGuard no_grad;
   const Projections p = Project(x);

@@ -56,8 +56,7 @@ bool HasTimePitchBias(AttentionKind kind);
 // Fixed sinusoidal encoding of (possibly negative) integer distances:
 // E[n, k] = sin(Δ_n·w_k) for even k, cos(Δ_n·w_k) for odd k, with
 // w_k = 1 / base^(2⌊k/2⌋/dim). Returns [N, dim] of `dtype` on distances' device.
-torch::Tensor SinusoidalEncoding(const torch::Tensor& distances, int64_t dim, double base,
-                                 torch::Dtype dtype);
+torch::Tensor SinusoidalEncoding(const torch::Tensor& distances, int64_t dim, double base, torch::Dtype dtype);
 
 struct RelativeAttentionOptions {
   RelativeAttentionOptions(int64_t d_model, int64_t n_heads) : d_model_(d_model), n_heads_(n_heads) {}
@@ -119,9 +118,8 @@ struct RelativeLayout {
 // from plain loops; use_tensor_ops=true forces the L×L tensor-op version that
 // other devices run (tests compare the two).
 RelativeLayout BuildRelativeLayout(const torch::Tensor& times, const torch::Tensor& pitches,
-                                   const torch::Tensor& has_pitch,
-                                   const torch::Tensor& padding_mask, int64_t max_relative_bars,
-                                   bool with_time_pitch, int64_t query_chunk = 128,
+                                   const torch::Tensor& has_pitch, const torch::Tensor& padding_mask,
+                                   int64_t max_relative_bars, bool with_time_pitch, int64_t query_chunk = 128,
                                    bool use_tensor_ops = false);
 
 // The pre-softmax logits split by term, each [B,H,L,L] and already divided
@@ -169,9 +167,8 @@ class RelativeAttentionImpl : public torch::nn::Module {
   // x: [B,L,D] → [B,L,D].
   torch::Tensor forward(const torch::Tensor& x, const RelativeLayout& layout);
   // Convenience: builds the layout for this single layer.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& times,
-                        const torch::Tensor& pitches, const torch::Tensor& has_pitch,
-                        const torch::Tensor& padding_mask = {});
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& times, const torch::Tensor& pitches,
+                        const torch::Tensor& has_pitch, const torch::Tensor& padding_mask = {});
 
   // Incremental decoding: x holds the n newest tokens [B,n,D], which come
   // right after the cache's tokens; times, pitches, has_pitch cover all
@@ -180,12 +177,10 @@ class RelativeAttentionImpl : public torch::nn::Module {
   // whole sequence. The relative terms of each new query against every
   // cached key are computed on the fly: Q times the whole (small) table of
   // index, time and pitch embeddings, then a gather with the pair indices.
-  torch::Tensor ForwardCached(const torch::Tensor& x, AttentionCache& cache,
-                              const torch::Tensor& times, const torch::Tensor& pitches,
-                              const torch::Tensor& has_pitch);
+  torch::Tensor ForwardCached(const torch::Tensor& x, AttentionCache& cache, const torch::Tensor& times,
+                              const torch::Tensor& pitches, const torch::Tensor& has_pitch);
 
-  RelativeLayout MakeLayout(const torch::Tensor& times, const torch::Tensor& pitches,
-                            const torch::Tensor& has_pitch,
+  RelativeLayout MakeLayout(const torch::Tensor& times, const torch::Tensor& pitches, const torch::Tensor& has_pitch,
                             const torch::Tensor& padding_mask = {}) const;
 
   // For tests and inspection: the pre-softmax terms.
@@ -219,23 +214,20 @@ class RelativeAttentionImpl : public torch::nn::Module {
   torch::Tensor IndexTable(const torch::Tensor& q, RelativeTermBytes* bytes) const;
   // Q times the time embeddings of bars [first_bar, first_bar + num_bars) ×
   // 48 positions: [B,H,L',num_bars·48].
-  torch::Tensor TimeTable(const torch::Tensor& q, int64_t first_bar, int64_t num_bars,
-                          RelativeTermBytes* bytes) const;
+  torch::Tensor TimeTable(const torch::Tensor& q, int64_t first_bar, int64_t num_bars, RelativeTermBytes* bytes) const;
   // Q times the pitch embeddings of the layout's octave span, plus a zero
   // column for pairs without pitch: [B,H,L,num_octaves·12 + 1].
-  torch::Tensor PitchTable(const torch::Tensor& q, const RelativeLayout& layout,
-                           RelativeTermBytes* bytes) const;
+  torch::Tensor PitchTable(const torch::Tensor& q, const RelativeLayout& layout, RelativeTermBytes* bytes) const;
   // Q·(combined table)ᵀ for a circular pair of embeddings: [B,H,L',n1·n2],
   // row a·n2 + b combining coarse[a] and fine[b].
-  torch::Tensor CircularTable(const torch::Tensor& q, const torch::Tensor& coarse,
-                              const torch::Tensor& fine, RelativeTermBytes* bytes) const;
+  torch::Tensor CircularTable(const torch::Tensor& q, const torch::Tensor& coarse, const torch::Tensor& fine,
+                              RelativeTermBytes* bytes) const;
   // Generic path: the [B,H,L,L] terms (skew for S_idx, gathers for S^T, S^P).
-  AttentionLogitTerms GenericTerms(const Projections& p, const RelativeLayout& layout,
-                                   RelativeTermBytes* bytes) const;
+  AttentionLogitTerms GenericTerms(const Projections& p, const RelativeLayout& layout, RelativeTermBytes* bytes) const;
   // Fused CPU path: adds every relative term to `content` in place and
   // masks it; returns content.
-  torch::Tensor FusedLogits(torch::Tensor content, const torch::Tensor& q,
-                            const RelativeLayout& layout, RelativeTermBytes* bytes) const;
+  torch::Tensor FusedLogits(torch::Tensor content, const torch::Tensor& q, const RelativeLayout& layout,
+                            RelativeTermBytes* bytes) const;
   void CheckLayout(const torch::Tensor& x, const RelativeLayout& layout) const;
 
   RelativeAttentionOptions options_;

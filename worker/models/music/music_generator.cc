@@ -113,8 +113,7 @@ absl::StatusOr<int64_t> SampleIndex(std::span<const double> logits, std::span<co
   }
   if (candidates.empty()) return absl::InternalError("the grammar allows no next value");
   // Most likely first; ties by index, so the order is deterministic.
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+  std::stable_sort(candidates.begin(), candidates.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
   if (options.temperature <= 0) return candidates.front();
   if (options.top_k > 0 && static_cast<int64_t>(candidates.size()) > options.top_k) {
     candidates.resize(static_cast<size_t>(options.top_k));
@@ -143,11 +142,11 @@ absl::StatusOr<int64_t> SampleIndex(std::span<const double> logits, std::span<co
   return candidates.back();
 }
 
-absl::StatusOr<TokenSequence> PromptFromBars(std::span<const Bar> bars, int32_t prompt_bars,
-                                             int32_t window_bars, Representation representation) {
+absl::StatusOr<TokenSequence> PromptFromBars(std::span<const Bar> bars, int32_t prompt_bars, int32_t window_bars,
+                                             Representation representation) {
   if (prompt_bars < 1 || prompt_bars > static_cast<int32_t>(bars.size()) || prompt_bars > window_bars) {
-    return absl::InvalidArgumentError(absl::StrCat("prompt_bars must be in 1..", std::min<int64_t>(bars.size(), window_bars),
-                                                   ", got ", prompt_bars));
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt_bars must be in 1..", std::min<int64_t>(bars.size(), window_bars), ", got ", prompt_bars));
   }
   const std::span<const Bar> head = bars.subspan(0, static_cast<size_t>(prompt_bars));
   TokenSequence sequence;
@@ -208,8 +207,7 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
         if (EventKindOf(token) == EventKind::kBar) event_bar = EventValueOf(token);
       }
     }
-    std::vector<std::vector<double>> logits =
-        next.Feed(prompt.tokens, prompt.times, prompt.pitches, prompt.has_pitch);
+    std::vector<std::vector<double>> logits = next.Feed(prompt.tokens, prompt.times, prompt.pitches, prompt.has_pitch);
 
     // Chooses the next token from `logits` under the grammar.
     const auto choose = [&]() -> absl::StatusOr<Step> {
@@ -280,8 +278,8 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
       sequence.pitches.push_back(attributes.pitches.back());
       sequence.has_pitch.push_back(attributes.has_pitch.back());
       ++result.generated_tokens;
-      const bool is_note = note_based ? step.token[0] == kNoteTypeNote
-                                      : EventKindOf(step.token[0]) == EventKind::kPitch;
+      const bool is_note =
+          note_based ? step.token[0] == kNoteTypeNote : EventKindOf(step.token[0]) == EventKind::kPitch;
       result.generated_notes += is_note;
       const bool finished = note_based ? note_grammar.finished() : event_grammar.finished();
       if (finished) {
@@ -290,10 +288,10 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
       }
       if (result.generated_tokens < options.max_new_tokens) {
         const size_t last = sequence.length() - 1;
-        logits = next.Feed(std::span<const int32_t>(sequence.tokens.data() + last * fields, static_cast<size_t>(fields)),
-                           std::span<const int32_t>(&sequence.times[last], 1),
-                           std::span<const int32_t>(&sequence.pitches[last], 1),
-                           std::span<const uint8_t>(&sequence.has_pitch[last], 1));
+        logits = next.Feed(
+            std::span<const int32_t>(sequence.tokens.data() + last * fields, static_cast<size_t>(fields)),
+            std::span<const int32_t>(&sequence.times[last], 1), std::span<const int32_t>(&sequence.pitches[last], 1),
+            std::span<const uint8_t>(&sequence.has_pitch[last], 1));
       }
     }
   } catch (const c10::Error& error) {

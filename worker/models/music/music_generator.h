@@ -69,8 +69,8 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
 
 // The prompt for continuing `bars` after its first `prompt_bars` bars: the
 // tokens of those bars in a window of window_bars bars, without EOS.
-absl::StatusOr<TokenSequence> PromptFromBars(std::span<const Bar> bars, int32_t prompt_bars,
-                                             int32_t window_bars, Representation representation);
+absl::StatusOr<TokenSequence> PromptFromBars(std::span<const Bar> bars, int32_t prompt_bars, int32_t window_bars,
+                                             Representation representation);
 
 // One draw from the allowed entries of `logits` (allowed[i] != 0) under
 // `options`; `uniform` is a number in [0, 1). Exposed for tests.

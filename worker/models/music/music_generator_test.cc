@@ -36,8 +36,8 @@ MusicTransformerOptions GeneratorTestOptions(Representation representation, Atte
 }
 
 std::string ParamName(const ::testing::TestParamInfo<std::tuple<Representation, AttentionKind>>& info) {
-  std::string name = std::string(RepresentationName(std::get<0>(info.param))) + "_" +
-                     AttentionKindName(std::get<1>(info.param));
+  std::string name =
+      std::string(RepresentationName(std::get<0>(info.param))) + "_" + AttentionKindName(std::get<1>(info.param));
   std::erase(name, '-');
   return name;
 }
@@ -67,8 +67,9 @@ TEST_P(CachedDecodingTest, StepByStepLogitsEqualTheFullForward) {
   MusicDecodeState state;
   constexpr int64_t kPrompt = 9;
   const auto slice = [](const torch::Tensor& t, int64_t from, int64_t count) { return t.narrow(1, from, count); };
-  std::vector<torch::Tensor> prompt_logits = model->ForwardCached(
-      slice(tokens, 0, kPrompt), slice(times, 0, kPrompt), slice(pitches, 0, kPrompt), slice(has_pitch, 0, kPrompt), state);
+  std::vector<torch::Tensor> prompt_logits =
+      model->ForwardCached(slice(tokens, 0, kPrompt), slice(times, 0, kPrompt), slice(pitches, 0, kPrompt),
+                           slice(has_pitch, 0, kPrompt), state);
   for (size_t f = 0; f < full.size(); ++f) {
     EXPECT_TRUE(torch::allclose(prompt_logits[f], slice(full[f], 0, kPrompt), 1e-9, 1e-9)) << "prompt, field " << f;
   }
@@ -85,11 +86,10 @@ TEST_P(CachedDecodingTest, StepByStepLogitsEqualTheFullForward) {
   EXPECT_EQ(state.layers.front().length(), kLength);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    RepresentationsAndKinds, CachedDecodingTest,
-    ::testing::Combine(::testing::Values(Representation::kNoteBased, Representation::kEventBased),
-                       ::testing::ValuesIn(AllAttentionKinds())),
-    ParamName);
+INSTANTIATE_TEST_SUITE_P(RepresentationsAndKinds, CachedDecodingTest,
+                         ::testing::Combine(::testing::Values(Representation::kNoteBased, Representation::kEventBased),
+                                            ::testing::ValuesIn(AllAttentionKinds())),
+                         ParamName);
 
 class GenerationTest : public ::testing::TestWithParam<std::tuple<Representation, AttentionKind>> {};
 
@@ -155,11 +155,11 @@ TEST_P(GenerationTest, SequencesFollowTheGrammarBecomeMidiAndRepeatPerSeed) {
   EXPECT_NE(other.sequence.tokens, first.sequence.tokens);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    RepresentationsAndKinds, GenerationTest,
-    ::testing::Combine(::testing::Values(Representation::kNoteBased, Representation::kEventBased),
-                       ::testing::Values(AttentionKind::kAttn, AttentionKind::kRipoAttn, AttentionKind::kCirRelAttnH)),
-    ParamName);
+INSTANTIATE_TEST_SUITE_P(RepresentationsAndKinds, GenerationTest,
+                         ::testing::Combine(::testing::Values(Representation::kNoteBased, Representation::kEventBased),
+                                            ::testing::Values(AttentionKind::kAttn, AttentionKind::kRipoAttn,
+                                                              AttentionKind::kCirRelAttnH)),
+                         ParamName);
 
 TEST(Generation, StopsAtTheEndBarAndKeepsLaterBarsEmpty) {
   for (Representation representation : {Representation::kNoteBased, Representation::kEventBased}) {

@@ -34,8 +34,7 @@ TEST(MusicModelsGpu, CirRelAttnHMatchesCpu) {
   {
     torch::AutoGradMode enabled(true);
     const torch::Tensor x_gpu = x.to(cuda).requires_grad_(true);
-    const torch::Tensor out_gpu =
-        gpu->forward(x_gpu, times.to(cuda), pitches.to(cuda), has_pitch.to(cuda));
+    const torch::Tensor out_gpu = gpu->forward(x_gpu, times.to(cuda), pitches.to(cuda), has_pitch.to(cuda));
     out_gpu.sum().backward();
     EXPECT_LE((out_gpu.cpu() - out_cpu).abs().max().item<double>(), 1e-9);
     EXPECT_LE((x_gpu.grad().cpu() - x_cpu.grad()).abs().max().item<double>(), 1e-9);

@@ -80,10 +80,9 @@ TEST_P(AttentionPathTest, ForwardAndGradientsMatchNaiveReference) {
   const torch::Tensor x_fast = in.x.clone().requires_grad_(true);
   const torch::Tensor x_naive = in.x.clone().requires_grad_(true);
 
-  const torch::Tensor fast =
-      attention->forward(x_fast, in.times, in.pitches, in.has_pitch, in.padding_mask);
-  const torch::Tensor naive = ReferenceAttentionForward(*attention, x_naive, in.times, in.pitches,
-                                                        in.has_pitch, in.padding_mask);
+  const torch::Tensor fast = attention->forward(x_fast, in.times, in.pitches, in.has_pitch, in.padding_mask);
+  const torch::Tensor naive =
+      ReferenceAttentionForward(*attention, x_naive, in.times, in.pitches, in.has_pitch, in.padding_mask);
   ExpectClose(fast, naive, "output");
 
   std::vector<torch::Tensor> fast_inputs = {x_fast};
@@ -103,14 +102,13 @@ TEST_P(AttentionPathTest, ForwardAndGradientsMatchNaiveReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllKinds, AttentionPathTest,
-    ::testing::Combine(::testing::ValuesIn(AllAttentionKinds()), ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<AttentionKind, bool>>& info) {
-      std::string name = AttentionKindName(std::get<0>(info.param));
-      std::erase(name, '-');
-      return name + (std::get<1>(info.param) ? "_fused" : "_generic");
-    });
+INSTANTIATE_TEST_SUITE_P(AllKinds, AttentionPathTest,
+                         ::testing::Combine(::testing::ValuesIn(AllAttentionKinds()), ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<AttentionKind, bool>>& info) {
+                           std::string name = AttentionKindName(std::get<0>(info.param));
+                           std::erase(name, '-');
+                           return name + (std::get<1>(info.param) ? "_fused" : "_generic");
+                         });
 
 TEST_P(AttentionKindTest, LogitTermsMatchNaiveReference) {
   RelativeAttention attention = MakeAttention(GetParam());
@@ -145,12 +143,12 @@ TEST_P(AttentionPathTest, LaterTokensDoNotChangeEarlierOutputs) {
   changed.times = in.times.clone();
   changed.pitches = in.pitches.clone();
   changed.has_pitch = in.has_pitch.clone();
-  changed.x.index_put_({Slice(), Slice(kChanged)}, torch::randn({kBatch, kLength - kChanged, kModelDim}, torch::kDouble));
+  changed.x.index_put_({Slice(), Slice(kChanged)},
+                       torch::randn({kBatch, kLength - kChanged, kModelDim}, torch::kDouble));
   changed.times.index_put_({Slice(), Slice(kChanged)}, 9 * kPositionsPerBar + 5);
   changed.pitches.index_put_({Slice(), Slice(kChanged)}, 3);
   changed.has_pitch.index_put_({Slice(), Slice(kChanged)}, true);
-  const torch::Tensor after =
-      attention->forward(changed.x, changed.times, changed.pitches, changed.has_pitch);
+  const torch::Tensor after = attention->forward(changed.x, changed.times, changed.pitches, changed.has_pitch);
   ExpectClose(after.index({Slice(), Slice(0, kChanged)}), before.index({Slice(), Slice(0, kChanged)}),
               "outputs before the changed tokens", 1e-12);
   EXPECT_GT((after - before).abs().max().item<double>(), 1e-6);
@@ -163,11 +161,10 @@ TEST_P(AttentionKindTest, ShiftingByBarsAndOctavesKeepsRelativeBiases) {
   const RelativeLayout layout = attention->MakeLayout(in.times, in.pitches, in.has_pitch, in.padding_mask);
   const AttentionLogitTerms base = attention->ComputeLogitTerms(in.x, layout);
   const torch::Tensor blocked = layout.blocked;
-  for (const auto& [time_shift, pitch_shift] :
-       std::vector<std::pair<int64_t, int64_t>>{{kPositionsPerBar, 0}, {0, kSemitonesPerOctave},
-                                                {3 * kPositionsPerBar, kSemitonesPerOctave}}) {
-    const RelativeLayout shifted_layout = attention->MakeLayout(
-        in.times + time_shift, in.pitches + pitch_shift, in.has_pitch, in.padding_mask);
+  for (const auto& [time_shift, pitch_shift] : std::vector<std::pair<int64_t, int64_t>>{
+           {kPositionsPerBar, 0}, {0, kSemitonesPerOctave}, {3 * kPositionsPerBar, kSemitonesPerOctave}}) {
+    const RelativeLayout shifted_layout =
+        attention->MakeLayout(in.times + time_shift, in.pitches + pitch_shift, in.has_pitch, in.padding_mask);
     const AttentionLogitTerms shifted = attention->ComputeLogitTerms(in.x, shifted_layout);
     const std::string what = "shift " + std::to_string(time_shift) + "/" + std::to_string(pitch_shift);
     ExpectClose(shifted.content, base.content, what + " content", 0.0);
@@ -188,8 +185,7 @@ TEST_P(AttentionKindTest, TokensWithoutPitchGetNoPitchBias) {
   const RelativeLayout layout = attention->MakeLayout(in.times, in.pitches, in.has_pitch, in.padding_mask);
   const torch::Tensor pitch_bias = attention->ComputeLogitTerms(in.x, layout).pitch_bias;
   const torch::Tensor without = in.has_pitch.logical_not();
-  const torch::Tensor involved =
-      (without.unsqueeze(2) | without.unsqueeze(1)).unsqueeze(1).expand_as(pitch_bias);
+  const torch::Tensor involved = (without.unsqueeze(2) | without.unsqueeze(1)).unsqueeze(1).expand_as(pitch_bias);
   ASSERT_GT(involved.sum().item<int64_t>(), 0);
   EXPECT_EQ(pitch_bias.masked_select(involved).abs().max().item<double>(), 0.0);
   EXPECT_GT(pitch_bias.masked_select(involved.logical_not()).abs().max().item<double>(), 0.0);
@@ -253,10 +249,10 @@ TEST(RelativeLayout, LoopsAndTensorOpsAgree) {
   for (int64_t seed : {21, 22, 23}) {
     Inputs in = MakeInputs(seed);
     if (seed == 23) in.has_pitch = torch::zeros_like(in.has_pitch);  // no pitched pair at all
-    const RelativeLayout loops = BuildRelativeLayout(in.times, in.pitches, in.has_pitch,
-                                                     in.padding_mask, kMaxBars, true, kQueryChunk);
-    const RelativeLayout ops = BuildRelativeLayout(in.times, in.pitches, in.has_pitch, in.padding_mask,
-                                                   kMaxBars, true, kQueryChunk, /*use_tensor_ops=*/true);
+    const RelativeLayout loops =
+        BuildRelativeLayout(in.times, in.pitches, in.has_pitch, in.padding_mask, kMaxBars, true, kQueryChunk);
+    const RelativeLayout ops = BuildRelativeLayout(in.times, in.pitches, in.has_pitch, in.padding_mask, kMaxBars, true,
+                                                   kQueryChunk, /*use_tensor_ops=*/true);
     EXPECT_TRUE(torch::equal(loops.blocked, ops.blocked));
     EXPECT_TRUE(torch::equal(loops.time_row, ops.time_row));
     EXPECT_TRUE(torch::equal(loops.pitch_row, ops.pitch_row));
@@ -314,8 +310,7 @@ MusicTransformerOptions TinyOptions(Representation representation, AttentionKind
       .attention(kind);
 }
 
-class TransformerTest
-    : public ::testing::TestWithParam<std::tuple<Representation, AttentionKind>> {};
+class TransformerTest : public ::testing::TestWithParam<std::tuple<Representation, AttentionKind>> {};
 
 TEST_P(TransformerTest, ShapesAndOverfitsATinyBatch) {
   const auto [representation, kind] = GetParam();
@@ -347,16 +342,15 @@ TEST_P(TransformerTest, ShapesAndOverfitsATinyBatch) {
   EXPECT_LT(last, 0.3 * first) << "first " << first << " last " << last;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    RepresentationsAndKinds, TransformerTest,
-    ::testing::Combine(::testing::Values(Representation::kNoteBased, Representation::kEventBased),
-                       ::testing::ValuesIn(AllAttentionKinds())),
-    [](const ::testing::TestParamInfo<std::tuple<Representation, AttentionKind>>& info) {
-      std::string name = std::string(RepresentationName(std::get<0>(info.param))) + "_" +
-                         AttentionKindName(std::get<1>(info.param));
-      std::erase(name, '-');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(RepresentationsAndKinds, TransformerTest,
+                         ::testing::Combine(::testing::Values(Representation::kNoteBased, Representation::kEventBased),
+                                            ::testing::ValuesIn(AllAttentionKinds())),
+                         [](const ::testing::TestParamInfo<std::tuple<Representation, AttentionKind>>& info) {
+                           std::string name = std::string(RepresentationName(std::get<0>(info.param))) + "_" +
+                                              AttentionKindName(std::get<1>(info.param));
+                           std::erase(name, '-');
+                           return name;
+                         });
 
 TEST(MusicTransformer, LossIgnoresPaddingAndSumsFields) {
   torch::manual_seed(4);
@@ -385,8 +379,7 @@ TEST(MusicTransformer, FusedAndGenericPathsAgree) {
     std::vector<std::vector<torch::Tensor>> logits;
     for (bool fused : {true, false}) {
       torch::manual_seed(8);
-      MusicTransformer model(
-          TinyOptions(Representation::kEventBased, kind).fused_cpu_kernel(fused).query_chunk(7));
+      MusicTransformer model(TinyOptions(Representation::kEventBased, kind).fused_cpu_kernel(fused).query_chunk(7));
       const auto out = model->Forward(MakeBatch(Representation::kEventBased, 2, 20, 9));
       ASSERT_TRUE(out.ok()) << out.status();
       logits.push_back(*out);
@@ -447,8 +440,7 @@ TEST(MusicTransformer, ParameterCounts) {
   EXPECT_EQ(count(Representation::kEventBased, AttentionKind::kRelAttn), attn + 4 * per_layer_index);
   EXPECT_EQ(count(Representation::kEventBased, AttentionKind::kRipoAttn), attn + 4 * per_layer_index);
   const int64_t circular = (33 + 48 + 22 + 12) * dh;
-  EXPECT_EQ(count(Representation::kEventBased, AttentionKind::kCirRelAttnH),
-            attn + 4 * (per_layer_index + circular));
+  EXPECT_EQ(count(Representation::kEventBased, AttentionKind::kCirRelAttnH), attn + 4 * (per_layer_index + circular));
   EXPECT_GT(count(Representation::kNoteBased, AttentionKind::kAttn), 0);
 }
 

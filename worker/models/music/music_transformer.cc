@@ -14,17 +14,16 @@ absl::Status CheckTensor(const torch::Tensor& tensor, std::string_view name, tor
   if (!tensor.defined()) return absl::InvalidArgumentError(absl::StrCat(std::string(name), " is missing"));
   if (tensor.scalar_type() != dtype) {
     return absl::InvalidArgumentError(absl::StrCat(std::string(name), " has dtype ",
-                                                   std::string(c10::toString(tensor.scalar_type())),
-                                                   ", expected ", std::string(c10::toString(dtype))));
+                                                   std::string(c10::toString(tensor.scalar_type())), ", expected ",
+                                                   std::string(c10::toString(dtype))));
   }
   if (tensor.sizes() != c10::IntArrayRef(sizes)) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(name), " has shape ",
-                                                   c10::str(tensor.sizes()), ", expected ",
-                                                   c10::str(c10::IntArrayRef(sizes))));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(name), " has shape ", c10::str(tensor.sizes()),
+                                                   ", expected ", c10::str(c10::IntArrayRef(sizes))));
   }
   if (tensor.device() != device) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(name), " is on ", tensor.device().str(),
-                                                   ", tokens on ", device.str()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(name), " is on ", tensor.device().str(), ", tokens on ", device.str()));
   }
   return absl::OkStatus();
 }
@@ -71,8 +70,7 @@ absl::Status ValidateMusicBatch(const MusicBatch& batch, const MusicTransformerO
     return s;
   }
   if (batch.padding_mask.defined()) {
-    if (absl::Status s = CheckTensor(batch.padding_mask, "padding_mask", torch::kBool, {B, L}, device);
-        !s.ok()) {
+    if (absl::Status s = CheckTensor(batch.padding_mask, "padding_mask", torch::kBool, {B, L}, device); !s.ok()) {
       return s;
     }
   }
@@ -81,20 +79,19 @@ absl::Status ValidateMusicBatch(const MusicBatch& batch, const MusicTransformerO
     const int64_t low = field.min().item<int64_t>();
     const int64_t high = field.max().item<int64_t>();
     if (low < 0 || high >= vocab[f]) {
-      return absl::InvalidArgumentError(absl::StrCat("token field ", f, " has values in [", low, ", ",
-                                                     high, "], vocabulary size ", vocab[f]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("token field ", f, " has values in [", low, ", ", high, "], vocabulary size ", vocab[f]));
     }
   }
   const torch::Tensor pitched = batch.pitches.masked_select(batch.has_pitch);
-  if (pitched.numel() > 0 &&
-      (pitched.min().item<int64_t>() < 0 || pitched.max().item<int64_t>() >= kNumPitches)) {
+  if (pitched.numel() > 0 && (pitched.min().item<int64_t>() < 0 || pitched.max().item<int64_t>() >= kNumPitches)) {
     return absl::InvalidArgumentError("pitches of tokens with has_pitch must be in 0..127");
   }
   return absl::OkStatus();
 }
 
-NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits,
-                                   const torch::Tensor& tokens, const torch::Tensor& padding_mask) {
+NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits, const torch::Tensor& tokens,
+                                   const torch::Tensor& padding_mask) {
   TORCH_CHECK(tokens.dim() == 3 && static_cast<int64_t>(logits.size()) == tokens.size(2),
               "one logits tensor per token field expected");
   const int64_t L = tokens.size(1);
@@ -123,8 +120,7 @@ DecoderBlockImpl::DecoderBlockImpl(const MusicTransformerOptions& options) {
   const int64_t d = options.d_model();
   attention_norm_ = register_module("attention_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   attention_ = register_module("attention", RelativeAttention(options.attention_options()));
-  feed_forward_norm_ =
-      register_module("feed_forward_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  feed_forward_norm_ = register_module("feed_forward_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   feed_forward_in_ = register_module("feed_forward_in", torch::nn::Linear(d, options.d_ff()));
   feed_forward_out_ = register_module("feed_forward_out", torch::nn::Linear(options.d_ff(), d));
   dropout_ = register_module("dropout", torch::nn::Dropout(options.dropout()));
@@ -133,18 +129,17 @@ DecoderBlockImpl::DecoderBlockImpl(const MusicTransformerOptions& options) {
 torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const RelativeLayout& layout) {
   // Pre-LayerNorm: trains stably without learning-rate warm-up.
   torch::Tensor h = x + dropout_->forward(attention_->forward(attention_norm_->forward(x), layout));
-  const torch::Tensor ff =
-      feed_forward_out_->forward(dropout_->forward(torch::gelu(feed_forward_in_->forward(feed_forward_norm_->forward(h)))));
+  const torch::Tensor ff = feed_forward_out_->forward(
+      dropout_->forward(torch::gelu(feed_forward_in_->forward(feed_forward_norm_->forward(h)))));
   return h + dropout_->forward(ff);
 }
 
-torch::Tensor DecoderBlockImpl::ForwardCached(const torch::Tensor& x, AttentionCache& cache,
-                                              const torch::Tensor& times, const torch::Tensor& pitches,
-                                              const torch::Tensor& has_pitch) {
+torch::Tensor DecoderBlockImpl::ForwardCached(const torch::Tensor& x, AttentionCache& cache, const torch::Tensor& times,
+                                              const torch::Tensor& pitches, const torch::Tensor& has_pitch) {
   torch::Tensor h =
       x + dropout_->forward(attention_->ForwardCached(attention_norm_->forward(x), cache, times, pitches, has_pitch));
-  const torch::Tensor ff =
-      feed_forward_out_->forward(dropout_->forward(torch::gelu(feed_forward_in_->forward(feed_forward_norm_->forward(h)))));
+  const torch::Tensor ff = feed_forward_out_->forward(
+      dropout_->forward(torch::gelu(feed_forward_in_->forward(feed_forward_norm_->forward(h)))));
   return h + dropout_->forward(ff);
 }
 
@@ -159,8 +154,8 @@ MusicTransformerImpl::MusicTransformerImpl(MusicTransformerOptions options)
   if (options_.absolute_positions()) {
     absolute_encoding_ = register_buffer(
         "absolute_encoding",
-        SinusoidalEncoding(torch::arange(options_.max_len(), torch::TensorOptions().dtype(torch::kLong)),
-                           d, options_.sinusoid_base(), torch::kDouble));
+        SinusoidalEncoding(torch::arange(options_.max_len(), torch::TensorOptions().dtype(torch::kLong)), d,
+                           options_.sinusoid_base(), torch::kDouble));
   }
   for (int64_t layer = 0; layer < options_.n_layers(); ++layer) {
     blocks_.push_back(register_module(absl::StrCat("block_", layer), DecoderBlock(options_)));
@@ -171,10 +166,8 @@ MusicTransformerImpl::MusicTransformerImpl(MusicTransformerOptions options)
   }
 }
 
-std::vector<torch::Tensor> MusicTransformerImpl::forward(const torch::Tensor& tokens,
-                                                         const torch::Tensor& times,
-                                                         const torch::Tensor& pitches,
-                                                         const torch::Tensor& has_pitch,
+std::vector<torch::Tensor> MusicTransformerImpl::forward(const torch::Tensor& tokens, const torch::Tensor& times,
+                                                         const torch::Tensor& pitches, const torch::Tensor& has_pitch,
                                                          const torch::Tensor& padding_mask) {
   TORCH_CHECK(tokens.dim() == 3 && tokens.size(2) == static_cast<int64_t>(vocab_sizes_.size()),
               "tokens must be [B, L, fields]");
@@ -184,11 +177,10 @@ std::vector<torch::Tensor> MusicTransformerImpl::forward(const torch::Tensor& to
     x = x + embeddings_[f]->forward(tokens.select(2, static_cast<int64_t>(f)));
   }
   if (options_.absolute_positions()) {
-    const torch::Tensor encoding =
-        L <= absolute_encoding_.size(0)
-            ? absolute_encoding_.narrow(0, 0, L)
-            : SinusoidalEncoding(torch::arange(L, tokens.options()), options_.d_model(),
-                                 options_.sinusoid_base(), torch::kDouble);
+    const torch::Tensor encoding = L <= absolute_encoding_.size(0)
+                                       ? absolute_encoding_.narrow(0, 0, L)
+                                       : SinusoidalEncoding(torch::arange(L, tokens.options()), options_.d_model(),
+                                                            options_.sinusoid_base(), torch::kDouble);
     x = x + encoding.to(x.scalar_type());
   }
   x = embedding_dropout_->forward(x);
@@ -206,8 +198,7 @@ std::vector<torch::Tensor> MusicTransformerImpl::forward(const torch::Tensor& to
   return logits;
 }
 
-std::vector<torch::Tensor> MusicTransformerImpl::ForwardCached(const torch::Tensor& tokens,
-                                                               const torch::Tensor& times,
+std::vector<torch::Tensor> MusicTransformerImpl::ForwardCached(const torch::Tensor& tokens, const torch::Tensor& times,
                                                                const torch::Tensor& pitches,
                                                                const torch::Tensor& has_pitch,
                                                                MusicDecodeState& state) {

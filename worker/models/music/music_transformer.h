@@ -66,14 +66,14 @@ struct MusicBatch {
 absl::Status ValidateMusicBatch(const MusicBatch& batch, const MusicTransformerOptions& options);
 
 struct NextTokenLoss {
-  torch::Tensor total;                  // scalar: sum of the field losses
+  torch::Tensor total;                   // scalar: sum of the field losses
   std::vector<torch::Tensor> per_field;  // scalar each
 };
 
 // Position t predicts token t+1; mean cross-entropy over targets that are
 // not padding, per field, then summed over fields.
-NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits,
-                                   const torch::Tensor& tokens, const torch::Tensor& padding_mask);
+NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits, const torch::Tensor& tokens,
+                                   const torch::Tensor& padding_mask);
 
 class DecoderBlockImpl : public torch::nn::Module {
  public:

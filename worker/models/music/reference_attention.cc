@@ -30,8 +30,7 @@ HeadProjections ProjectHeads(const RelativeAttentionImpl& attention, const torch
 // Floor division and the matching non-negative remainder, done in floating
 // point so it does not share torch::div's rounding mode with the fast path.
 std::pair<torch::Tensor, torch::Tensor> FloorDivMod(const torch::Tensor& delta, int64_t period) {
-  const torch::Tensor quotient =
-      torch::floor(delta.to(torch::kDouble) / static_cast<double>(period)).to(torch::kLong);
+  const torch::Tensor quotient = torch::floor(delta.to(torch::kDouble) / static_cast<double>(period)).to(torch::kLong);
   return {quotient, delta - quotient * period};
 }
 
@@ -68,11 +67,9 @@ torch::Tensor ReferenceBlocked(const torch::Tensor& times, const torch::Tensor& 
   return blocked;
 }
 
-AttentionLogitTerms ReferenceLogitTerms(const RelativeAttentionImpl& attention,
-                                        const torch::Tensor& x, const torch::Tensor& times,
-                                        const torch::Tensor& pitches,
-                                        const torch::Tensor& has_pitch,
-                                        const torch::Tensor& padding_mask) {
+AttentionLogitTerms ReferenceLogitTerms(const RelativeAttentionImpl& attention, const torch::Tensor& x,
+                                        const torch::Tensor& times, const torch::Tensor& pitches,
+                                        const torch::Tensor& has_pitch, const torch::Tensor& padding_mask) {
   const RelativeAttentionOptions& options = attention.options();
   const AttentionKind kind = options.kind();
   const int64_t L = x.size(1);
@@ -130,25 +127,20 @@ AttentionLogitTerms ReferenceLogitTerms(const RelativeAttentionImpl& attention,
   return terms;
 }
 
-torch::Tensor ReferenceAttentionForward(const RelativeAttentionImpl& attention,
-                                        const torch::Tensor& x, const torch::Tensor& times,
-                                        const torch::Tensor& pitches,
-                                        const torch::Tensor& has_pitch,
-                                        const torch::Tensor& padding_mask) {
+torch::Tensor ReferenceAttentionForward(const RelativeAttentionImpl& attention, const torch::Tensor& x,
+                                        const torch::Tensor& times, const torch::Tensor& pitches,
+                                        const torch::Tensor& has_pitch, const torch::Tensor& padding_mask) {
   const int64_t B = x.size(0);
   const int64_t L = x.size(1);
-  const AttentionLogitTerms terms =
-      ReferenceLogitTerms(attention, x, times, pitches, has_pitch, padding_mask);
+  const AttentionLogitTerms terms = ReferenceLogitTerms(attention, x, times, pitches, has_pitch, padding_mask);
   torch::Tensor logits = terms.content;
   for (const torch::Tensor* term : {&terms.index_bias, &terms.time_bias, &terms.pitch_bias}) {
     if (term->defined()) logits = logits + *term;
   }
-  logits = logits.masked_fill(ReferenceBlocked(times, padding_mask),
-                              -std::numeric_limits<double>::infinity());
+  logits = logits.masked_fill(ReferenceBlocked(times, padding_mask), -std::numeric_limits<double>::infinity());
   const torch::Tensor weights = torch::softmax(logits, -1);
   const HeadProjections p = ProjectHeads(attention, x);
-  const torch::Tensor context =
-      weights.matmul(p.v).transpose(1, 2).reshape({B, L, attention.options().d_model()});
+  const torch::Tensor context = weights.matmul(p.v).transpose(1, 2).reshape({B, L, attention.options().d_model()});
   const torch::nn::Linear& out = attention.output_projection();
   return context.matmul(out->weight.t()) + out->bias;
 }

@@ -14,20 +14,16 @@ namespace expsvc::music {
 
 // Same conventions as RelativeAttentionImpl::ComputeLogitTerms (each term
 // divided by √D_h); all entries are defined, blocked ones included.
-AttentionLogitTerms ReferenceLogitTerms(const RelativeAttentionImpl& attention,
-                                        const torch::Tensor& x, const torch::Tensor& times,
-                                        const torch::Tensor& pitches,
-                                        const torch::Tensor& has_pitch,
-                                        const torch::Tensor& padding_mask = {});
+AttentionLogitTerms ReferenceLogitTerms(const RelativeAttentionImpl& attention, const torch::Tensor& x,
+                                        const torch::Tensor& times, const torch::Tensor& pitches,
+                                        const torch::Tensor& has_pitch, const torch::Tensor& padding_mask = {});
 
 // [B,1,L,L]: j > i, or key j is padding and j ≠ i.
 torch::Tensor ReferenceBlocked(const torch::Tensor& times, const torch::Tensor& padding_mask);
 
 // The attention output [B,L,D] (no dropout).
-torch::Tensor ReferenceAttentionForward(const RelativeAttentionImpl& attention,
-                                        const torch::Tensor& x, const torch::Tensor& times,
-                                        const torch::Tensor& pitches,
-                                        const torch::Tensor& has_pitch,
-                                        const torch::Tensor& padding_mask = {});
+torch::Tensor ReferenceAttentionForward(const RelativeAttentionImpl& attention, const torch::Tensor& x,
+                                        const torch::Tensor& times, const torch::Tensor& pitches,
+                                        const torch::Tensor& has_pitch, const torch::Tensor& padding_mask = {});
 
 }  // namespace expsvc::music
