@@ -23,9 +23,9 @@
 
 #include <torch/torch.h>
 
-#include "worker/models/music/attention.h"
-#include "worker/models/music/music_transformer.h"
-#include "worker/models/music/reference_attention.h"
+#include "worker/music/model/attention.h"
+#include "worker/music/model/music_transformer.h"
+#include "worker/music/model/reference_attention.h"
 
 namespace {
 

@@ -17,9 +17,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "worker/data/synthetic_songs.h"
-#include "worker/models/music/music_generator.h"
-#include "worker/models/music/music_transformer.h"
+#include "worker/music/data/synthetic_songs.h"
+#include "worker/music/model/music_generator.h"
+#include "worker/music/model/music_transformer.h"
 
 namespace {
 

@@ -25,7 +25,7 @@
 
 #include <torch/torch.h>
 
-#include "worker/models/llama/llama_model.h"
+#include "worker/lm/model/llama_model.h"
 
 namespace {
 

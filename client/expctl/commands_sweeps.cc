@@ -19,7 +19,7 @@
 #include "client/expctl/server_queries.h"
 #include "client/expctl/table.h"
 #include "common/status_macros.h"
-#include "common/sweep_spec.h"
+#include "common/sweep/sweep_spec.h"
 
 namespace expsvc::expctl {
 namespace {

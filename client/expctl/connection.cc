@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/expctl/exit_codes.h"
+#include "common/fs/file_io.h"
 
 namespace expsvc::expctl {
 namespace {
@@ -13,13 +14,11 @@ namespace {
 // Metric series and long job lists can exceed gRPC's 4 MiB default.
 constexpr int kMaxReceiveMessageBytes = 512 * 1024 * 1024;
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path, absl::string_view what) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return UsageError(absl::StrCat("cannot read ", what, " '", path, "'"));
-  std::ostringstream content;
-  content << file.rdbuf();
-  if (file.bad()) return UsageError(absl::StrCat("cannot read ", what, " '", path, "'"));
-  return content.str();
+// A file the user named; any failure is a usage error naming it.
+absl::StatusOr<std::string> ReadUserFile(const std::string& path, absl::string_view what) {
+  absl::StatusOr<std::string> content = fs::ReadFile(path);
+  if (!content.ok()) return UsageError(absl::StrCat("cannot read ", what, " '", path, "': ", content.status().message()));
+  return content;
 }
 
 }  // namespace
@@ -49,7 +48,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   if (options.tls_ca_file.empty()) {
     credentials = grpc::InsecureChannelCredentials();
   } else {
-    absl::StatusOr<std::string> ca_pem = ReadWholeFile(options.tls_ca_file, "TLS CA file");
+    absl::StatusOr<std::string> ca_pem = ReadUserFile(options.tls_ca_file, "TLS CA file");
     if (!ca_pem.ok()) return ca_pem.status();
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = *std::move(ca_pem);

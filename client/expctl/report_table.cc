@@ -13,20 +13,22 @@
 #include "client/expctl/format.h"
 #include "client/expctl/params.h"
 #include "client/expctl/table.h"
+#include "common/kinds/job_kind_catalog.h"
 
 namespace expsvc::expctl {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The orders the paper's tables use.
-const std::vector<std::string>& AttentionOrder() {
-  static const std::vector<std::string> order = {"Attn", "RelAttn", "RIPOAttn", "CirRelAttn-S", "CirRelAttn-H"};
-  return order;
-}
-const std::vector<std::string>& RepresentationOrder() {
-  static const std::vector<std::string> order = {"note", "event"};
-  return order;
+// A parameter with choices in the job-kind catalog sorts in the catalog's
+// order (the attention variants and representations in the paper's order);
+// nullptr when no kind gives it choices.
+const std::vector<std::string>* ChoiceOrder(const std::string& param) {
+  for (const JobKindSpec& kind : AllJobKinds()) {
+    const ParamSpec* spec = kind.FindParam(param);
+    if (spec != nullptr && !spec->choices.empty()) return &spec->choices;
+  }
+  return nullptr;
 }
 
 // Position of a string value in `order`; values not listed come after.
@@ -60,14 +62,8 @@ int CompareGeneric(const nlohmann::json& a, const nlohmann::json& b) {
 
 int CompareRowValues(const std::string& param, const nlohmann::json& a, const nlohmann::json& b) {
   if (a.is_null() || b.is_null()) return static_cast<int>(a.is_null()) - static_cast<int>(b.is_null());
-  if (param == "attention") {
-    if (int by_rank = RankIn(AttentionOrder(), a) - RankIn(AttentionOrder(), b); by_rank != 0) {
-      return by_rank;
-    }
-  } else if (param == "representation") {
-    if (int by_rank = RankIn(RepresentationOrder(), a) - RankIn(RepresentationOrder(), b); by_rank != 0) {
-      return by_rank;
-    }
+  if (const std::vector<std::string>* order = ChoiceOrder(param); order != nullptr) {
+    if (int by_rank = RankIn(*order, a) - RankIn(*order, b); by_rank != 0) return by_rank;
   } else if (param == "data_fraction" && a.is_number() && b.is_number()) {
     return Compare(b.get<double>(), a.get<double>());  // the full data set first
   }

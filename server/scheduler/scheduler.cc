@@ -4,10 +4,10 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "common/job_kind_catalog.h"
+#include "common/kinds/job_kind_catalog.h"
 #include "common/job_state_names.h"
 #include "common/status_macros.h"
-#include "common/sweep_spec.h"
+#include "common/sweep/sweep_spec.h"
 #include "nlohmann/json.hpp"
 
 namespace expsvc::scheduler {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/sweep_spec.h"
+#include "common/sweep/sweep_spec.h"
 #include "expsvc/v1/artifacts.pb.h"
 #include "expsvc/v1/common.pb.h"
 #include "expsvc/v1/jobs.pb.h"

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/sweep_spec.h"
+#include "common/sweep/sweep_spec.h"
 #include "gtest/gtest.h"
 
 namespace expsvc {

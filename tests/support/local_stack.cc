@@ -15,18 +15,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/fs/file_io.h"
 
 extern char** environ;
 
 namespace expsvc::testing {
 namespace {
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
+// Whatever a child process wrote, or "" when it wrote nothing.
+std::string ReadLog(const std::string& path) { return fs::ReadFile(path).value_or(""); }
 
 std::vector<std::string> EnvironmentWith(const std::map<std::string, std::string>& additions) {
   std::vector<std::string> entries;
@@ -88,8 +85,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<st
   int status = 0;
   ::waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = ReadWholeFile(out_path);
-  result.err = ReadWholeFile(err_path);
+  result.out = ReadLog(out_path);
+  result.err = ReadLog(err_path);
   std::filesystem::remove_all(base);
   return result;
 }
@@ -147,7 +144,7 @@ absl::Status LocalStack::StartScheduler() {
       20);
   if (!listening) {
     return absl::UnavailableError(
-        absl::StrCat("scheduler did not start: ", ReadWholeFile(absl::StrCat(directory_, "/scheduler.log"))));
+        absl::StrCat("scheduler did not start: ", ReadLog(absl::StrCat(directory_, "/scheduler.log"))));
   }
   return absl::OkStatus();
 }

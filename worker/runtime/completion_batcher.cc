@@ -9,25 +9,25 @@ namespace expsvc::worker {
 absl::StatusOr<std::string> CompletionBatcher::Complete(const expsvc::v1::JobLease& lease) {
   auto mine = std::make_shared<Pending>();
   mine->lease = lease;
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   queue_.push_back(mine);
   while (!mine->done) {
     if (sending_) {
-      changed_.wait(lock);
+      changed_.Wait(&mu_);
       continue;
     }
     // Nobody is sending: this thread sends everything queued so far.
     sending_ = true;
     std::vector<std::shared_ptr<Pending>> batch = std::move(queue_);
     queue_.clear();
-    lock.unlock();
+    mu_.Unlock();
 
     std::vector<expsvc::v1::JobLease> leases;
     leases.reserve(batch.size());
     for (const auto& pending : batch) leases.push_back(pending->lease);
     absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> results = send_(leases);
 
-    lock.lock();
+    mu_.Lock();
     for (const auto& pending : batch) {
       pending->done = true;
       if (!results.ok()) {
@@ -41,7 +41,7 @@ absl::StatusOr<std::string> CompletionBatcher::Complete(const expsvc::v1::JobLea
       }
     }
     sending_ = false;
-    changed_.notify_all();
+    changed_.SignalAll();
   }
   return mine->result;
 }

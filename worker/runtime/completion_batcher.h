@@ -5,15 +5,15 @@
 // group of jobs finishing at the same time costs one or two calls, not one
 // per job). Thread-safe.
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "expsvc/v1/workers.pb.h"
 
 namespace expsvc::worker {
@@ -39,10 +39,10 @@ class CompletionBatcher {
   };
 
   const SendFunction send_;
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<std::shared_ptr<Pending>> queue_;  // guarded by mu_
-  bool sending_ = false;                         // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar changed_;
+  std::vector<std::shared_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace expsvc::worker

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/job_kind_catalog.h"
+#include "common/kinds/job_kind_catalog.h"
 
 namespace expsvc::worker {
 

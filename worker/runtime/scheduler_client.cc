@@ -15,6 +15,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "common/fs/file_io.h"
 
 namespace expsvc::worker {
 namespace {
@@ -33,14 +34,6 @@ absl::Duration TransferTimeout(int64_t size_bytes) {
   return SchedulerClient::kCallTimeout + absl::Seconds(2) * (size_bytes / (1 << 20) + 1);
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SchedulerClient>> SchedulerClient::Connect(
@@ -48,7 +41,7 @@ absl::StatusOr<std::unique_ptr<SchedulerClient>> SchedulerClient::Connect(
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (tls_ca_file.has_value()) {
     grpc::SslCredentialsOptions ssl;
-    EXPSVC_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadWholeFile(*tls_ca_file));
+    EXPSVC_ASSIGN_OR_RETURN(ssl.pem_root_certs, fs::ReadFile(*tls_ca_file));
     credentials = grpc::SslCredentials(ssl);
   } else {
     credentials = grpc::InsecureChannelCredentials();

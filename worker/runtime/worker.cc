@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "common/job_kind_catalog.h"
+#include "common/kinds/job_kind_catalog.h"
 #include "common/status_macros.h"
 #include "worker/runtime/event_log.h"
 #include "worker/runtime/retry.h"
@@ -69,12 +69,12 @@ Worker::Worker(WorkerOptions options, const JobKindRegistry& registry)
 
 Worker::~Worker() {
   background_stop_.store(true);
-  changed_.notify_all();
+  changed_.SignalAll();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (flush_thread_.joinable()) flush_thread_.join();
   std::map<uint64_t, std::shared_ptr<RunningJob>> jobs;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     jobs.swap(running_);
   }
   for (auto& [run_id, job] : jobs) {
@@ -86,18 +86,18 @@ void Worker::RequestStop() {
   stop_requested_.store(true);
   shutting_down_.store(true);
   // Taking the lock orders the store before any waiter's predicate check.
-  { std::lock_guard lock(mu_); }
-  changed_.notify_all();
+  { absl::MutexLock lock(&mu_); }
+  changed_.SignalAll();
 }
 
 int Worker::UnfinishedJobs() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return static_cast<int>(
       std::count_if(running_.begin(), running_.end(), [](const auto& entry) { return !entry.second->finished; }));
 }
 
 std::string Worker::worker_id() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return worker_id_;
 }
 
@@ -125,8 +125,8 @@ absl::Status Worker::Run() {
   LeaseLoop();
   Drain();
   background_stop_.store(true);
-  { std::lock_guard lock(mu_); }
-  changed_.notify_all();
+  { absl::MutexLock lock(&mu_); }
+  changed_.SignalAll();
   heartbeat_thread_.join();
   flush_thread_.join();
   LogEvent(fatal_error_.ok() ? "stopped" : absl::StrCat("stopped: ", fatal_error_.ToString()));
@@ -155,7 +155,7 @@ absl::Status Worker::Register(const std::function<bool()>& give_up) {
   const absl::Duration ttl =
       response.lease_ttl_ms() > 0 ? absl::Milliseconds(response.lease_ttl_ms()) : kDefaultLeaseTtl;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     worker_id_ = response.worker_id();
     heartbeat_interval_ = std::max(ttl / 3, absl::Milliseconds(100));
   }
@@ -166,7 +166,7 @@ absl::Status Worker::Register(const std::function<bool()>& give_up) {
 }
 
 absl::Status Worker::RegisterAgain(const std::string& stale_worker_id, const std::function<bool()>& give_up) {
-  std::lock_guard registering(register_mu_);
+  absl::MutexLock registering(&register_mu_);
   if (worker_id() != stale_worker_id) return absl::OkStatus();
   LogEventF("the scheduler does not know worker %s; registering again", stale_worker_id);
   return Register(give_up);
@@ -198,10 +198,10 @@ void Worker::LeaseLoop() {
     ReapFinished();
     v1::LeaseJobsRequest request;
     {
-      std::unique_lock lock(mu_);
-      changed_.wait(lock, [&] {
-        return stop_requested_.load() || finished_unreaped_ > 0 || static_cast<int>(running_.size()) < options_.slots;
-      });
+      absl::MutexLock lock(&mu_);
+      while (!(stop_requested_.load() || finished_unreaped_ > 0 || static_cast<int>(running_.size()) < options_.slots)) {
+        changed_.Wait(&mu_);
+      }
       if (stop_requested_.load()) break;
       if (finished_unreaped_ > 0) continue;  // reap first, then count slots
       request.set_worker_id(worker_id_);
@@ -270,7 +270,7 @@ void Worker::StartJob(v1::LeasedJob leased) {
   job->context = std::make_shared<LeasedJobContext>(*client_, std::move(leased),
                                                     params.ok() ? *std::move(params) : nlohmann::json::object(),
                                                     scratch_dir, shutting_down_);
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });
 }
@@ -288,11 +288,11 @@ void Worker::RunJob(RunningJob& job) {
   job.context->MarkLeaseLost();
   std::filesystem::remove_all(scratch_dir, error);
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     job.finished = true;
     ++finished_unreaped_;
   }
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 absl::Status Worker::InvokeJobFunction(RunningJob& job) {
@@ -399,7 +399,7 @@ absl::StatusOr<std::vector<v1::CompletionResult>> Worker::SendCompletions(const 
 void Worker::ReapFinished() {
   std::vector<std::shared_ptr<RunningJob>> finished;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto it = running_.begin(); it != running_.end();) {
       if (it->second->finished) {
         finished.push_back(std::move(it->second));
@@ -423,10 +423,10 @@ void Worker::Drain() {
   auto wait_for_jobs = [this](absl::Time deadline) {
     while (true) {
       ReapFinished();
-      std::unique_lock lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (running_.empty()) return true;
-      if (!changed_.wait_until(lock, absl::ToChronoTime(deadline), [this] { return finished_unreaped_ > 0; })) {
-        return false;
+      while (finished_unreaped_ == 0) {
+        if (changed_.WaitWithDeadline(&mu_, deadline) && finished_unreaped_ == 0) return false;
       }
     }
   };
@@ -437,7 +437,7 @@ void Worker::Drain() {
   hard_stop_.store(true);
   std::vector<std::shared_ptr<LeasedJobContext>> remaining;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& [run_id, job] : running_) {
       if (!job->finished) remaining.push_back(job->context);
     }
@@ -461,7 +461,7 @@ void Worker::HeartbeatLoop() {
   int failures = 0;
   absl::Duration wait;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     wait = heartbeat_interval_;
   }
   while (true) {
@@ -469,10 +469,11 @@ void Worker::HeartbeatLoop() {
     std::map<int64_t, std::shared_ptr<LeasedJobContext>> contexts;
     absl::Duration interval;
     {
-      std::unique_lock lock(mu_);
-      if (changed_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return background_stop_.load(); })) {
-        return;
+      absl::MutexLock lock(&mu_);
+      const absl::Time deadline = absl::Now() + wait;
+      while (!background_stop_.load() && !changed_.WaitWithDeadline(&mu_, deadline)) {
       }
+      if (background_stop_.load()) return;
       interval = heartbeat_interval_;
       request.set_worker_id(worker_id_);
       for (const auto& [run_id, job] : running_) {
@@ -519,10 +520,11 @@ void Worker::FlushLoop() {
   while (true) {
     std::vector<std::shared_ptr<LeasedJobContext>> contexts;
     {
-      std::unique_lock lock(mu_);
-      if (changed_.wait_for(lock, absl::ToChronoNanoseconds(interval), [this] { return background_stop_.load(); })) {
-        return;
+      absl::MutexLock lock(&mu_);
+      const absl::Time deadline = absl::Now() + interval;
+      while (!background_stop_.load() && !changed_.WaitWithDeadline(&mu_, deadline)) {
       }
+      if (background_stop_.load()) return;
       for (const auto& [run_id, job] : running_) {
         if (!job->finished && !job->context->lease_lost()) contexts.push_back(job->context);
       }

@@ -6,17 +6,17 @@
 // with backoff) and drains cleanly on RequestStop().
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "expsvc/v1/workers.pb.h"
 #include "worker/runtime/capabilities.h"
@@ -77,7 +77,7 @@ class Worker {
     absl::Status setup_error;
     absl::Time started;
     std::thread thread;
-    bool finished = false;  // guarded by mu_
+    bool finished = false;  // guarded by the worker's mu_
   };
 
   absl::Status Register(const std::function<bool()>& give_up);
@@ -97,7 +97,7 @@ class Worker {
       const std::vector<expsvc::v1::JobLease>& leases);
   // Joins and forgets finished jobs.
   void ReapFinished();
-  expsvc::v1::Resources FreeResources() const;  // mu_ held
+  expsvc::v1::Resources FreeResources() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Drain();
 
   void HeartbeatLoop();
@@ -118,17 +118,17 @@ class Worker {
   std::atomic<bool> background_stop_{false};
 
   // Serializes (re-)registration between the lease and heartbeat threads.
-  std::mutex register_mu_;
-  mutable std::mutex mu_;
+  absl::Mutex register_mu_;
+  mutable absl::Mutex mu_;
   // Signalled on stop requests and when a job finishes.
-  std::condition_variable changed_;
-  std::string worker_id_;              // guarded by mu_
-  absl::Duration heartbeat_interval_;  // guarded by mu_
+  absl::CondVar changed_;
+  std::string worker_id_ ABSL_GUARDED_BY(mu_);
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
   // Keyed by start order: the same job id can appear twice when a lost
   // attempt is still winding down as a new lease of it starts.
-  std::map<uint64_t, std::shared_ptr<RunningJob>> running_;  // guarded by mu_
-  uint64_t next_run_id_ = 0;                                 // guarded by mu_
-  int finished_unreaped_ = 0;                                // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_run_id_ ABSL_GUARDED_BY(mu_) = 0;
+  int finished_unreaped_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fatal_error_;                                 // lease thread only
 
   std::thread heartbeat_thread_;

@@ -21,7 +21,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
-#include "worker/jobs/diagnostic_jobs.h"
+#include "worker/diagnostic/diagnostic_jobs.h"
 
 namespace expsvc::worker {
 namespace {

@@ -23,7 +23,7 @@
 
 #include "absl/status/status.h"
 #include "worker/lm/corpus/lm_corpus.h"
-#include "worker/models/llama/llama_model.h"
+#include "worker/lm/model/llama_model.h"
 
 namespace expsvc::lm {
 

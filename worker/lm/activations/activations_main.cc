@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "worker/lm/activations/activation_source.h"
 #include "worker/lm/corpus/corpus_file_format.h"
-#include "worker/models/llama/llama_checkpoint.h"
+#include "worker/lm/model/llama_checkpoint.h"
 
 ABSL_FLAG(std::string, model, "", "model folder (config.json + model.safetensors)");
 ABSL_FLAG(std::string, corpus, "", "corpus.bin of build_corpus");

@@ -11,7 +11,7 @@
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/corpus/lm_corpus.h"
 #include "worker/lm/corpus/token_windows.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/sentencepiece_tokenizer.h"
 
 namespace expsvc::lm {
@@ -87,7 +87,7 @@ absl::StatusOr<CorpusBuildReport> BuildLmCorpus(const std::vector<Document>& doc
   report.tokenize_seconds = SecondsSince(tokenize_start);
 
   EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, EncodeCorpusFile(corpus));
-  EXPSVC_RETURN_IF_ERROR(WriteFileContentsAtomically(report.corpus_path, bytes));
+  EXPSVC_RETURN_IF_ERROR(fs::WriteFileAtomically(report.corpus_path, bytes));
   report.corpus_file_bytes = static_cast<int64_t>(bytes.size());
   report.total_seconds = SecondsSince(start);
   return report;

@@ -10,17 +10,17 @@
 #include "absl/strings/str_join.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/corpus/debian_reference_source.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/hf_tokenizer.h"
 #include "worker/lm/tokenizer/load_tokenizer.h"
 #include "worker/lm/tokenizer/sentencepiece_tokenizer.h"
 #include "worker/lm/tokenizer/testing/bilingual_sample_text.h"
-#include "worker/lm/tokenizer/testing/temp_folder.h"
+#include "common/fs/testing/temp_dir.h"
 
 namespace expsvc::lm {
 namespace {
 
-using test_support::TempFolder;
+using fs::TempDir;
 
 constexpr int32_t kTokensPerWindow = 16;
 
@@ -65,7 +65,7 @@ std::string KeyIn(const std::vector<Document>& documents, Split split) {
 }
 
 TEST(CorpusBuilderTest, WindowsAreBosPlusNAndEveryDocumentIsInOneSplit) {
-  TempFolder folder("corpus_build");
+  fs::TempDir folder("corpus_build");
   const std::vector<Document> documents = SyntheticDocuments();
   absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(documents, SmallOptions(), folder.path().string());
   ASSERT_TRUE(report.ok()) << report.status();
@@ -104,7 +104,7 @@ TEST(CorpusBuilderTest, WindowsAreBosPlusNAndEveryDocumentIsInOneSplit) {
 }
 
 TEST(CorpusBuilderTest, WindowsAreTheDocumentsTokensInOrder) {
-  TempFolder folder("corpus_tokens");
+  fs::TempDir folder("corpus_tokens");
   const std::vector<Document> documents = SyntheticDocuments();
   absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(documents, SmallOptions(), folder.path().string());
   ASSERT_TRUE(report.ok()) << report.status();
@@ -148,7 +148,7 @@ TEST(CorpusBuilderTest, TokenizerLearnsFromTheTrainingSplitOnly) {
           absl::StrCat(stem, endings[i % endings.size()], " ", test_support::EnglishSentences()[i % 40]));
     }
   }
-  TempFolder folder("corpus_train_only");
+  fs::TempDir folder("corpus_train_only");
   absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(documents, SmallOptions(), folder.path().string());
   ASSERT_TRUE(report.ok()) << report.status();
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(report->tokenizer_folder);
@@ -159,16 +159,16 @@ TEST(CorpusBuilderTest, TokenizerLearnsFromTheTrainingSplitOnly) {
 
 TEST(CorpusBuilderTest, SameInputsBuildTheSameFileAndTheSeedChangesTheSplit) {
   const std::vector<Document> documents = SyntheticDocuments();
-  TempFolder first("corpus_same_a");
-  TempFolder second("corpus_same_b");
-  TempFolder reseeded("corpus_other_seed");
+  fs::TempDir first("corpus_same_a");
+  fs::TempDir second("corpus_same_b");
+  fs::TempDir reseeded("corpus_other_seed");
   CorpusBuildOptions other = SmallOptions();
   other.split_seed = 12;
   absl::StatusOr<CorpusBuildReport> a = BuildLmCorpus(documents, SmallOptions(), first.path().string());
   absl::StatusOr<CorpusBuildReport> b = BuildLmCorpus(documents, SmallOptions(), second.path().string());
   absl::StatusOr<CorpusBuildReport> c = BuildLmCorpus(documents, other, reseeded.path().string());
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  EXPECT_EQ(*ReadFileContents(a->corpus_path), *ReadFileContents(b->corpus_path));
+  EXPECT_EQ(*fs::ReadFile(a->corpus_path), *fs::ReadFile(b->corpus_path));
   absl::StatusOr<LmCorpus> x = ReadCorpusFile(a->corpus_path);
   absl::StatusOr<LmCorpus> y = ReadCorpusFile(c->corpus_path);
   ASSERT_TRUE(x.ok() && y.ok());
@@ -180,7 +180,7 @@ TEST(CorpusBuilderTest, SameInputsBuildTheSameFileAndTheSeedChangesTheSplit) {
 }
 
 TEST(CorpusBuilderTest, RejectsBadOptions) {
-  TempFolder folder("corpus_bad");
+  fs::TempDir folder("corpus_bad");
   CorpusBuildOptions options = SmallOptions();
   options.tokens_per_window = 0;
   EXPECT_EQ(BuildLmCorpus(SyntheticDocuments(), options, folder.path().string()).status().code(),
@@ -197,7 +197,7 @@ TEST(CorpusBuilderTest, DebianReferenceBuildsAndBothTokenizerFormsAgree) {
     GTEST_SKIP() << "SKIPPED: Debian Reference not installed (" << documents.status().message() << ")";
   }
   ASSERT_TRUE(documents.ok()) << documents.status();
-  TempFolder folder("corpus_debian_reference");
+  fs::TempDir folder("corpus_debian_reference");
   CorpusBuildOptions options;
   options.tokenizer.vocab_size = 4000;
   absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(*documents, options, folder.path().string());

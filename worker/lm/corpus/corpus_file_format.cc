@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 
 namespace expsvc::lm {
 namespace {
@@ -245,11 +245,11 @@ absl::StatusOr<LmCorpus> DecodeCorpusFile(absl::string_view bytes) {
 
 absl::Status WriteCorpusFile(const std::string& path, const LmCorpus& corpus) {
   EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, EncodeCorpusFile(corpus));
-  return WriteFileContentsAtomically(path, bytes);
+  return fs::WriteFileAtomically(path, bytes);
 }
 
 absl::StatusOr<LmCorpus> ReadCorpusFile(const std::string& path) {
-  EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, ReadFileContents(path));
+  EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, fs::ReadFile(path));
   absl::StatusOr<LmCorpus> corpus = DecodeCorpusFile(bytes);
   if (!corpus.ok()) {
     return absl::Status(corpus.status().code(), absl::StrCat(path, ": ", corpus.status().message()));

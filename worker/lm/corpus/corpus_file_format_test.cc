@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "worker/lm/tokenizer/file_contents.h"
-#include "worker/lm/tokenizer/testing/temp_folder.h"
+#include "common/fs/file_io.h"
+#include "common/fs/testing/temp_dir.h"
 
 namespace expsvc::lm {
 namespace {
@@ -92,7 +92,7 @@ TEST(CorpusFileFormatTest, WindowsCarryTheirLabels) {
 }
 
 TEST(CorpusFileFormatTest, FileWriteIsAtomicAndReadsBack) {
-  test_support::TempFolder folder("corpus_file");
+  fs::TempDir folder("corpus_file");
   const std::string path = folder.file("corpus.bin");
   ASSERT_TRUE(WriteCorpusFile(path, SmallCorpus(8000)).ok());
   absl::StatusOr<LmCorpus> read = ReadCorpusFile(path);
@@ -188,9 +188,9 @@ TEST(CorpusFileFormatTest, RandomDamageBehindAValidChecksumIsHandled) {
 }
 
 TEST(CorpusFileFormatTest, ReaderErrorsNameTheFile) {
-  test_support::TempFolder folder("corrupt_corpus");
+  fs::TempDir folder("corrupt_corpus");
   const std::string path = folder.file("corpus.bin");
-  ASSERT_TRUE(WriteFileContentsAtomically(path, "EXLMCORP but nothing else").ok());
+  ASSERT_TRUE(fs::WriteFileAtomically(path, "EXLMCORP but nothing else").ok());
   absl::StatusOr<LmCorpus> read = ReadCorpusFile(path);
   ASSERT_FALSE(read.ok());
   EXPECT_THAT(read.status().message(), HasSubstr(path));

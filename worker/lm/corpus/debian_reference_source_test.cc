@@ -9,7 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "worker/lm/tokenizer/testing/temp_folder.h"
+#include "common/fs/testing/temp_dir.h"
 
 namespace expsvc::lm {
 namespace {
@@ -118,7 +118,7 @@ TEST(DebianReferenceSourceTest, JapaneseHeadingsAndUntranslatedParagraphs) {
 }
 
 TEST(DebianReferenceSourceTest, MissingEditionNamesFileAndPackage) {
-  test_support::TempFolder folder("no_debian_reference");
+  fs::TempDir folder("no_debian_reference");
   DebianReferenceOptions options;
   options.folder = folder.path().string();
   absl::StatusOr<std::vector<Document>> documents = LoadDebianReference(options);

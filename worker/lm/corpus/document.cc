@@ -5,17 +5,6 @@
 
 namespace expsvc::lm {
 
-size_t CountCharacters(const Document& document) {
-  size_t characters = 0;
-  for (const std::string& paragraph : document.paragraphs) {
-    for (char byte : paragraph) {
-      // Count lead bytes only: every UTF-8 character has exactly one.
-      if ((static_cast<unsigned char>(byte) & 0xC0) != 0x80) ++characters;
-    }
-  }
-  return characters;
-}
-
 size_t DisplayWidth(const Document& document) {
   size_t width = 0;
   for (const std::string& paragraph : document.paragraphs) {

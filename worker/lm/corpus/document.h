@@ -24,9 +24,6 @@ struct Document {
   std::string source;
 };
 
-// Number of Unicode characters in the paragraphs.
-size_t CountCharacters(const Document& document);
-
 // Display width of the paragraphs: CJK characters count 2, others 1. A
 // Japanese text has about half the characters of its English original, so
 // size limits in width treat both languages alike.

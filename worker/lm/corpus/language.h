@@ -23,7 +23,5 @@ inline constexpr int kLanguageCount = 2;
 std::string LanguageCode(Language language);
 // "English", "Japanese".
 std::string LanguageName(Language language);
-std::optional<Language> LanguageFromCode(absl::string_view code);
-std::optional<Language> LanguageFromLabel(uint8_t label);
 
 }  // namespace expsvc::lm

@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "worker/lm/corpus/wrapped_text.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/utf8.h"
 
 namespace expsvc::lm {
@@ -45,7 +45,7 @@ absl::StatusOr<std::vector<Document>> LoadTextFolder(const std::string& folder, 
   std::vector<Document> documents;
   for (const fs::path& relative : files) {
     const std::string path = (fs::path(folder) / relative).string();
-    EXPSVC_ASSIGN_OR_RETURN(const std::string text, ReadFileContents(path));
+    EXPSVC_ASSIGN_OR_RETURN(const std::string text, expsvc::fs::ReadFile(path));
     if (!IsValidUtf8(text)) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": not valid UTF-8"));
     }

@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "worker/lm/tokenizer/file_contents.h"
-#include "worker/lm/tokenizer/testing/temp_folder.h"
+#include "common/fs/file_io.h"
+#include "common/fs/testing/temp_dir.h"
 
 namespace expsvc::lm {
 namespace {
@@ -16,11 +16,11 @@ using ::testing::HasSubstr;
 
 void WriteText(const std::filesystem::path& path, const std::string& text) {
   std::filesystem::create_directories(path.parent_path());
-  ASSERT_TRUE(WriteFileContentsAtomically(path.string(), text).ok());
+  ASSERT_TRUE(fs::WriteFileAtomically(path.string(), text).ok());
 }
 
 TEST(TextFolderSourceTest, OneDocumentPerFileWithParagraphsAndSharedKeys) {
-  test_support::TempFolder root("text_folder");
+  fs::TempDir root("text_folder");
   WriteText(root.path() / "en" / "b.txt", "Second file\n\nIts only paragraph\nwraps here.\n");
   WriteText(root.path() / "en" / "a" / "one.txt", "Title one\n\nBody.\n");
   WriteText(root.path() / "en" / "notes.md", "not a .txt file\n");
@@ -45,7 +45,7 @@ TEST(TextFolderSourceTest, OneDocumentPerFileWithParagraphsAndSharedKeys) {
 }
 
 TEST(TextFolderSourceTest, SmallEmptyAndBrokenFiles) {
-  test_support::TempFolder root("text_folder_errors");
+  fs::TempDir root("text_folder_errors");
   WriteText(root.path() / "empty.txt", "\n\n  \n");
   WriteText(root.path() / "tiny.txt", "hi\n");
   WriteText(root.path() / "fine.txt", "A paragraph long enough to keep.\n");

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/hf_json_fields.h"
 #include "worker/lm/tokenizer/utf8.h"
 
@@ -242,7 +242,7 @@ absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromJson
 }
 
 absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> HfUnigramTokenizer::FromFile(const std::string& path) {
-  EXPSVC_ASSIGN_OR_RETURN(const std::string text, ReadFileContents(path));
+  EXPSVC_ASSIGN_OR_RETURN(const std::string text, fs::ReadFile(path));
   absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer = FromJson(text);
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(), absl::StrCat(path, ": ", tokenizer.status().message()));

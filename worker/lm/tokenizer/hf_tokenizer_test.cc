@@ -9,9 +9,9 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/load_tokenizer.h"
-#include "worker/lm/tokenizer/testing/temp_folder.h"
+#include "common/fs/testing/temp_dir.h"
 #include "worker/lm/tokenizer/unigram_model.h"
 
 namespace expsvc::lm {
@@ -164,9 +164,9 @@ TEST(HfTokenizerTest, MalformedFilesGiveClearErrors) {
 }
 
 TEST(HfTokenizerTest, FileErrorsNameTheFile) {
-  test_support::TempFolder folder("hf_tokenizer_test");
+  fs::TempDir folder("hf_tokenizer_test");
   const std::string path = folder.file("tokenizer.json");
-  ASSERT_TRUE(WriteFileContentsAtomically(path, "{\"model\": {\"type\": \"WordPiece\"}}").ok());
+  ASSERT_TRUE(fs::WriteFileAtomically(path, "{\"model\": {\"type\": \"WordPiece\"}}").ok());
   absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> tokenizer = HfUnigramTokenizer::FromFile(path);
   ASSERT_FALSE(tokenizer.ok());
   EXPECT_THAT(tokenizer.status().message(), HasSubstr(path));
@@ -175,9 +175,9 @@ TEST(HfTokenizerTest, FileErrorsNameTheFile) {
 }
 
 TEST(LoadTokenizerTest, UsesTokenizerJsonWhenNoModelFile) {
-  test_support::TempFolder folder("load_tokenizer_test");
+  fs::TempDir folder("load_tokenizer_test");
   EXPECT_EQ(LoadTokenizer(folder.path().string()).status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(WriteFileContentsAtomically(folder.file("tokenizer.json"), TinyTokenizerJson().dump()).ok());
+  ASSERT_TRUE(fs::WriteFileAtomically(folder.file("tokenizer.json"), TinyTokenizerJson().dump()).ok());
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(folder.path().string());
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   EXPECT_EQ((*tokenizer)->format_name(), "tokenizer.json (Unigram)");

@@ -6,7 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 
 namespace expsvc::lm {
 
@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
 }
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromFile(const std::string& path) {
-  EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, ReadFileContents(path));
+  EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, fs::ReadFile(path));
   absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tokenizer = FromSerialized(bytes);
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(), absl::StrCat(path, ": ", tokenizer.status().message()));

@@ -16,14 +16,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/hf_tokenizer.h"
 #include "worker/lm/tokenizer/load_tokenizer.h"
 #include "worker/lm/tokenizer/sentencepiece_bridge.h"
 #include "worker/lm/tokenizer/sentencepiece_model_proto.h"
 #include "worker/lm/tokenizer/sentencepiece_tokenizer.h"
 #include "worker/lm/tokenizer/testing/bilingual_sample_text.h"
-#include "worker/lm/tokenizer/testing/temp_folder.h"
+#include "common/fs/testing/temp_dir.h"
 #include "worker/lm/tokenizer/tokenizer_json_exporter.h"
 #include "worker/lm/tokenizer/tokenizer_trainer.h"
 #include "worker/lm/tokenizer/utf8.h"
@@ -31,7 +31,7 @@
 namespace expsvc::lm {
 namespace {
 
-using test_support::TempFolder;
+using fs::TempDir;
 using ::testing::HasSubstr;
 
 TokenizerTrainingOptions SmallOptions() {
@@ -81,7 +81,7 @@ bool ContainsSpecialTokenText(absl::string_view text) {
 class TrainedTokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    folder_ = new TempFolder("trained_tokenizer");
+    folder_ = new fs::TempDir("trained_tokenizer");
     lines_ = new std::vector<std::string>(test_support::BilingualTrainingLines(3000, 7));
     absl::StatusOr<TrainedTokenizer> trained = TrainTokenizer(*lines_, SmallOptions(), folder_->path().string());
     ASSERT_TRUE(trained.ok()) << trained.status();
@@ -117,14 +117,14 @@ class TrainedTokenizerTest : public ::testing::Test {
     return inputs;
   }
 
-  static TempFolder* folder_;
+  static fs::TempDir* folder_;
   static std::vector<std::string>* lines_;
   static TrainedTokenizer* trained_;
   std::unique_ptr<SentencePieceTokenizer> sentencepiece_;
   std::unique_ptr<HfUnigramTokenizer> json_;
 };
 
-TempFolder* TrainedTokenizerTest::folder_ = nullptr;
+fs::TempDir* TrainedTokenizerTest::folder_ = nullptr;
 std::vector<std::string>* TrainedTokenizerTest::lines_ = nullptr;
 TrainedTokenizer* TrainedTokenizerTest::trained_ = nullptr;
 
@@ -152,7 +152,7 @@ TEST_F(TrainedTokenizerTest, BothFilesExistWithTheDocumentedSpecialIds) {
 }
 
 TEST_F(TrainedTokenizerTest, ModelReaderAgreesWithLibSentencePiece) {
-  absl::StatusOr<std::string> bytes = ReadFileContents(trained_->model_path);
+  absl::StatusOr<std::string> bytes = fs::ReadFile(trained_->model_path);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   absl::StatusOr<SentencePieceModelInfo> info = ReadSentencePieceModel(*bytes);
   ASSERT_TRUE(info.ok()) << info.status();
@@ -174,7 +174,7 @@ TEST_F(TrainedTokenizerTest, ModelReaderAgreesWithLibSentencePiece) {
 }
 
 TEST_F(TrainedTokenizerTest, ModelReaderSurvivesDamagedModels) {
-  absl::StatusOr<std::string> bytes = ReadFileContents(trained_->model_path);
+  absl::StatusOr<std::string> bytes = fs::ReadFile(trained_->model_path);
   ASSERT_TRUE(bytes.ok());
   uint64_t state = 5;
   for (int trial = 0; trial < 500; ++trial) {
@@ -188,7 +188,7 @@ TEST_F(TrainedTokenizerTest, ModelReaderSurvivesDamagedModels) {
 }
 
 TEST_F(TrainedTokenizerTest, TruncatedTokenizerJsonIsAnError) {
-  absl::StatusOr<std::string> json = ReadFileContents(trained_->json_path);
+  absl::StatusOr<std::string> json = fs::ReadFile(trained_->json_path);
   ASSERT_TRUE(json.ok());
   for (size_t keep : {size_t{0}, size_t{1}, json->size() / 3, json->size() - 2}) {
     EXPECT_FALSE(HfUnigramTokenizer::FromJson(json->substr(0, keep)).ok()) << keep;
@@ -262,15 +262,15 @@ TEST_F(TrainedTokenizerTest, LoadTokenizerPrefersTheSentencePieceModel) {
 }
 
 TEST_F(TrainedTokenizerTest, SameOptionsTrainTheSameModel) {
-  TempFolder again("trained_again");
+  fs::TempDir again("trained_again");
   absl::StatusOr<TrainedTokenizer> trained = TrainTokenizer(*lines_, SmallOptions(), again.path().string());
   ASSERT_TRUE(trained.ok()) << trained.status();
-  EXPECT_EQ(*ReadFileContents(trained->model_path), *ReadFileContents(trained_->model_path));
-  EXPECT_EQ(*ReadFileContents(trained->json_path), *ReadFileContents(trained_->json_path));
+  EXPECT_EQ(*fs::ReadFile(trained->model_path), *fs::ReadFile(trained_->model_path));
+  EXPECT_EQ(*fs::ReadFile(trained->json_path), *fs::ReadFile(trained_->json_path));
 }
 
 TEST(TokenizerTrainerTest, RejectsBadOptionsAndInput) {
-  TempFolder folder("trainer_options");
+  fs::TempDir folder("trainer_options");
   TokenizerTrainingOptions options = SmallOptions();
   options.vocab_size = 10;
   EXPECT_EQ(TrainTokenizer({"some text"}, options, folder.path().string()).status().code(),
@@ -287,9 +287,9 @@ TEST(TokenizerTrainerTest, RejectsBadOptionsAndInput) {
 }
 
 TEST(TokenizerTrainerTest, TrainsFromATextFile) {
-  TempFolder folder("trainer_file");
+  fs::TempDir folder("trainer_file");
   const std::string text = absl::StrJoin(test_support::BilingualTrainingLines(1500, 3), "\n");
-  ASSERT_TRUE(WriteFileContentsAtomically(folder.file("corpus.txt"), text).ok());
+  ASSERT_TRUE(fs::WriteFileAtomically(folder.file("corpus.txt"), text).ok());
   absl::StatusOr<TrainedTokenizer> trained =
       TrainTokenizerFromTextFile(folder.file("corpus.txt"), SmallOptions(), (folder.path() / "out").string());
   ASSERT_TRUE(trained.ok()) << trained.status();
@@ -314,8 +314,8 @@ TEST(TokenizerJsonExporterTest, RefusesModelsItCannotRepresent) {
 }
 
 TEST(LoadTokenizerTest, CorruptModelFileIsAnErrorNamingIt) {
-  TempFolder folder("corrupt_model");
-  ASSERT_TRUE(WriteFileContentsAtomically(folder.file("tokenizer.model"), "garbage").ok());
+  fs::TempDir folder("corrupt_model");
+  ASSERT_TRUE(fs::WriteFileAtomically(folder.file("tokenizer.model"), "garbage").ok());
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(folder.path().string());
   ASSERT_FALSE(tokenizer.ok());
   EXPECT_THAT(tokenizer.status().message(), HasSubstr("tokenizer.model"));

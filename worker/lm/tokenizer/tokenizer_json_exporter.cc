@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/sentencepiece_model_proto.h"
 
 namespace expsvc::lm {
@@ -115,12 +115,12 @@ absl::StatusOr<std::string> SentencePieceModelToTokenizerJson(absl::string_view 
 }
 
 absl::Status ExportTokenizerJson(const std::string& model_path, const std::string& json_path) {
-  EXPSVC_ASSIGN_OR_RETURN(const std::string serialized, ReadFileContents(model_path));
+  EXPSVC_ASSIGN_OR_RETURN(const std::string serialized, fs::ReadFile(model_path));
   absl::StatusOr<std::string> json = SentencePieceModelToTokenizerJson(serialized);
   if (!json.ok()) {
     return absl::Status(json.status().code(), absl::StrCat(model_path, ": ", json.status().message()));
   }
-  return WriteFileContentsAtomically(json_path, *json);
+  return fs::WriteFileAtomically(json_path, *json);
 }
 
 }  // namespace expsvc::lm

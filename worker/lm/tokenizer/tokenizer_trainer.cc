@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
-#include "worker/lm/tokenizer/file_contents.h"
+#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/sentencepiece_bridge.h"
 #include "worker/lm/tokenizer/sentencepiece_model_proto.h"
 #include "worker/lm/tokenizer/tokenizer_json_exporter.h"
@@ -83,8 +83,8 @@ absl::StatusOr<TrainedTokenizer> TrainOnSentences(const std::vector<std::string>
   EXPSVC_ASSIGN_OR_RETURN(const SentencePieceModelInfo info, ReadSentencePieceModel(serialized));
   trained.vocab_size = static_cast<int32_t>(info.pieces.size());
   EXPSVC_ASSIGN_OR_RETURN(const std::string json, SentencePieceModelToTokenizerJson(serialized));
-  EXPSVC_RETURN_IF_ERROR(WriteFileContentsAtomically(trained.model_path, serialized));
-  EXPSVC_RETURN_IF_ERROR(WriteFileContentsAtomically(trained.json_path, json));
+  EXPSVC_RETURN_IF_ERROR(fs::WriteFileAtomically(trained.model_path, serialized));
+  EXPSVC_RETURN_IF_ERROR(fs::WriteFileAtomically(trained.json_path, json));
   return trained;
 }
 
@@ -108,7 +108,7 @@ absl::StatusOr<TrainedTokenizer> TrainTokenizer(const std::vector<std::string>& 
 absl::StatusOr<TrainedTokenizer> TrainTokenizerFromTextFile(const std::string& text_path,
                                                             const TokenizerTrainingOptions& options,
                                                             const std::string& output_folder) {
-  EXPSVC_ASSIGN_OR_RETURN(const std::string text, ReadFileContents(text_path));
+  EXPSVC_ASSIGN_OR_RETURN(const std::string text, fs::ReadFile(text_path));
   std::vector<std::string> sentences;
   AppendLines(text, &sentences);
   if (sentences.empty()) {

@@ -1,0 +1,156 @@
+#include "worker/music/data/midi_file.h"
+
+// clang-format off
+// allegro.h uses strcmp & co. without including <cstring> itself.
+#include <cstring>
+#include <portSMF/allegro.h>
+// clang-format on
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/fs/file_io.h"
+
+namespace expsvc::music {
+namespace {
+
+// portSMF interns attribute names in a process-wide symbol table and keeps a
+// static error message, so only one thread may use it at a time.
+std::mutex& PortSmfMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+uint32_t ReadBigEndian(absl::string_view bytes, size_t offset, int width) {
+  uint32_t value = 0;
+  for (int i = 0; i < width; ++i) {
+    value = (value << 8) | static_cast<uint8_t>(bytes[offset + static_cast<size_t>(i)]);
+  }
+  return value;
+}
+
+// Checks the SMF chunk layout: a complete MThd, then every declared track
+// chunk present and inside the file. Returns the ticks per beat.
+absl::StatusOr<int32_t> CheckChunkLayout(absl::string_view bytes, const std::string& source) {
+  if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat("empty MIDI file: ", source));
+  if (bytes.size() < 14 || bytes.substr(0, 4) != "MThd") {
+    return absl::InvalidArgumentError(absl::StrCat("not a Standard MIDI File (no MThd header): ", source));
+  }
+  const uint32_t header_length = ReadBigEndian(bytes, 4, 4);
+  if (header_length < 6 || header_length > bytes.size() - 8) {
+    return absl::InvalidArgumentError(absl::StrCat("bad MThd length ", header_length, " in MIDI file: ", source));
+  }
+  const uint32_t format = ReadBigEndian(bytes, 8, 2);
+  const uint32_t declared_tracks = ReadBigEndian(bytes, 10, 2);
+  const uint32_t division = ReadBigEndian(bytes, 12, 2);
+  if (format > 2) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown SMF format ", format, ": ", source));
+  }
+  if (declared_tracks == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("MIDI file declares no tracks: ", source));
+  }
+  if ((division & 0x8000u) != 0 || division == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported MIDI time division ", division, " (need ticks per beat): ", source));
+  }
+  size_t offset = 8 + header_length;
+  uint32_t tracks_found = 0;
+  while (tracks_found < declared_tracks) {
+    if (bytes.size() - offset < 8) {
+      return absl::DataLossError(absl::StrCat("truncated MIDI file: ", tracks_found, " of ", declared_tracks,
+                                              " track chunks present: ", source));
+    }
+    const absl::string_view chunk_type = bytes.substr(offset, 4);
+    const uint32_t chunk_length = ReadBigEndian(bytes, offset + 4, 4);
+    if (chunk_length > bytes.size() - offset - 8) {
+      return absl::DataLossError(absl::StrCat("truncated MIDI file: chunk at byte ", offset, " claims ", chunk_length,
+                                              " bytes but ", bytes.size() - offset - 8, " remain: ", source));
+    }
+    if (chunk_type == "MTrk") {
+      ++tracks_found;
+    } else if (!std::all_of(chunk_type.begin(), chunk_type.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("garbage chunk header at byte ", offset, " in MIDI file: ", source));
+    }
+    offset += 8 + chunk_length;
+  }
+  return static_cast<int32_t>(division);
+}
+
+int32_t ClampMidiValue(double value) {
+  if (!std::isfinite(value)) return 0;
+  return static_cast<int32_t>(std::lround(std::clamp(value, 0.0, 127.0)));
+}
+
+}  // namespace
+
+absl::StatusOr<MidiContents> ParseMidiBytes(absl::string_view bytes, const std::string& source_name) {
+  EXPSVC_ASSIGN_OR_RETURN(const int32_t ticks_per_beat, CheckChunkLayout(bytes, source_name));
+
+  MidiContents contents;
+  contents.ticks_per_beat = ticks_per_beat;
+  std::lock_guard<std::mutex> lock(PortSmfMutex());
+  std::istringstream stream{std::string(bytes)};
+  Alg_seq sequence(stream, /*smf=*/true);
+  if (sequence.get_read_error() != alg_no_error) {
+    return absl::DataLossError(
+        absl::StrCat("MIDI parse error (Allegro code ", sequence.get_read_error(), ") in ", source_name));
+  }
+  // Times come in beats after reading; convert_to_seconds() rewrites them in
+  // place, so the beat values are collected first, in the same event order.
+  for (int t = 0; t < sequence.tracks(); ++t) {
+    Alg_track_ptr track = sequence.track(t);
+    MidiTrack out;
+    for (int i = 0; i < track->length(); ++i) {
+      Alg_event_ptr event = (*track)[i];
+      if (event->is_note()) {
+        auto* note = static_cast<Alg_note_ptr>(event);
+        MidiNote midi_note;
+        midi_note.pitch = ClampMidiValue(note->pitch);
+        midi_note.velocity = ClampMidiValue(note->loud);
+        midi_note.channel = static_cast<int32_t>(std::clamp<long>(note->chan, 0, 15));
+        midi_note.onset_beats = note->time;
+        midi_note.offset_beats = note->time + note->dur;
+        out.notes.push_back(midi_note);
+      } else if (event->is_update()) {
+        auto* update = static_cast<Alg_update_ptr>(event);
+        const char* attribute = update->parameter.attr_name();
+        if (attribute == nullptr) continue;
+        if (std::strcmp(attribute, "tracknames") == 0 && update->parameter.s != nullptr && out.name.empty()) {
+          out.name = update->parameter.s;
+        } else if (std::strcmp(attribute, "programi") == 0 && out.program < 0) {
+          out.program = static_cast<int32_t>(std::clamp<long>(update->parameter.i, 0, 127));
+        }
+      }
+    }
+    contents.tracks.push_back(std::move(out));
+  }
+  sequence.convert_to_seconds();
+  for (int t = 0; t < sequence.tracks(); ++t) {
+    Alg_track_ptr track = sequence.track(t);
+    size_t note_index = 0;
+    for (int i = 0; i < track->length(); ++i) {
+      Alg_event_ptr event = (*track)[i];
+      if (!event->is_note()) continue;
+      MidiNote& midi_note = contents.tracks[static_cast<size_t>(t)].notes[note_index++];
+      midi_note.onset_seconds = event->time;
+      midi_note.offset_seconds = event->time + static_cast<Alg_note_ptr>(event)->dur;
+      if (!std::isfinite(midi_note.onset_seconds) || !std::isfinite(midi_note.offset_seconds)) {
+        return absl::DataLossError(absl::StrCat("non-finite note time in MIDI file: ", source_name));
+      }
+    }
+  }
+  return contents;
+}
+
+absl::StatusOr<MidiContents> ReadMidiFile(const std::string& path) {
+  EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, fs::ReadFile(path));
+  return ParseMidiBytes(bytes, path);
+}
+
+}  // namespace expsvc::music

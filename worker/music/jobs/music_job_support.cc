@@ -1,0 +1,181 @@
+#include "worker/music/jobs/music_job_support.h"
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/splitmix64.h"
+#include "common/status_macros.h"
+
+namespace expsvc::worker {
+
+using Json = nlohmann::json;
+using music::MusicBatch;
+using music::TokenSequence;
+
+MusicBatch CollateSequences(const std::vector<TokenSequence>& sequences, int64_t max_len, const torch::Device& device) {
+  int64_t length = 2;
+  for (const auto& sequence : sequences) {
+    length = std::max<int64_t>(length, std::min<int64_t>(max_len, static_cast<int64_t>(sequence.length())));
+  }
+  const int64_t batch = static_cast<int64_t>(sequences.size());
+  const int64_t fields = sequences.front().fields_per_token;
+  auto tokens = torch::zeros({batch, length, fields}, torch::kInt64);
+  auto times = torch::zeros({batch, length}, torch::kInt64);
+  auto pitches = torch::zeros({batch, length}, torch::kInt64);
+  auto has_pitch = torch::zeros({batch, length}, torch::kBool);
+  auto padding = torch::ones({batch, length}, torch::kBool);
+  auto tokens_a = tokens.accessor<int64_t, 3>();
+  auto times_a = times.accessor<int64_t, 2>();
+  auto pitches_a = pitches.accessor<int64_t, 2>();
+  auto has_pitch_a = has_pitch.accessor<bool, 2>();
+  auto padding_a = padding.accessor<bool, 2>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const TokenSequence& sequence = sequences[static_cast<size_t>(b)];
+    const int64_t used = std::min<int64_t>(length, static_cast<int64_t>(sequence.length()));
+    for (int64_t t = 0; t < used; ++t) {
+      for (int64_t f = 0; f < fields; ++f) tokens_a[b][t][f] = sequence.tokens[static_cast<size_t>(t * fields + f)];
+      times_a[b][t] = sequence.times[static_cast<size_t>(t)];
+      pitches_a[b][t] = sequence.pitches[static_cast<size_t>(t)];
+      has_pitch_a[b][t] = sequence.has_pitch[static_cast<size_t>(t)] != 0;
+      padding_a[b][t] = false;
+    }
+  }
+  MusicBatch result{tokens, times, pitches, has_pitch, padding};
+  return result.To(device);
+}
+
+absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const music::MusicDataset& dataset,
+                                      music::Split split, const std::vector<size_t>& windows, int64_t batch_size,
+                                      int64_t max_len, const torch::Device& device) {
+  if (windows.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("no ", music::SplitName(split), " windows to evaluate"));
+  }
+  if (batch_size < 1)
+    return absl::InvalidArgumentError(absl::StrCat("batch_size must be at least 1, got ", batch_size));
+  torch::NoGradGuard no_grad;
+  // Restores the training flag on every return path.
+  struct EvalMode {
+    music::MusicTransformer& model;
+    bool was_training;
+    ~EvalMode() { model->train(was_training); }
+  } eval_mode{model, model->is_training()};
+  model->eval();
+  double weighted = 0, weight = 0;
+  for (size_t start = 0; start < windows.size(); start += static_cast<size_t>(batch_size)) {
+    std::vector<TokenSequence> sequences;
+    for (size_t i = start; i < std::min(windows.size(), start + static_cast<size_t>(batch_size)); ++i) {
+      EXPSVC_ASSIGN_OR_RETURN(TokenSequence sequence, dataset.Sequence(split, windows[i]));
+      sequences.push_back(std::move(sequence));
+    }
+    MusicBatch batch = CollateSequences(sequences, max_len, device);
+    EXPSVC_ASSIGN_OR_RETURN(music::NextTokenLoss loss, model->Loss(batch));
+    const double targets = (~batch.padding_mask).narrow(1, 1, batch.padding_mask.size(1) - 1).sum().item<double>();
+    weighted += loss.total.item<double>() * targets;
+    weight += targets;
+  }
+  return weight > 0 ? weighted / weight : std::numeric_limits<double>::quiet_NaN();
+}
+
+std::vector<size_t> SampleIndices(size_t available, int64_t count, uint64_t seed) {
+  std::vector<size_t> indices(available);
+  std::iota(indices.begin(), indices.end(), size_t{0});
+  if (count <= 0 || static_cast<size_t>(count) >= available) return indices;
+  // Partial Fisher–Yates (SplitMix64: the same sample on every platform).
+  SplitMix64 random(seed);
+  for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
+    const size_t j = i + static_cast<size_t>(random.UniformBelow(available - i));
+    std::swap(indices[i], indices[j]);
+  }
+  indices.resize(static_cast<size_t>(count));
+  std::sort(indices.begin(), indices.end());
+  return indices;
+}
+
+absl::StatusOr<TrainedMusicModelConfig> ParseTrainedMusicModelConfig(const Json& config) {
+  if (!config.is_object()) return absl::InvalidArgumentError("model.json is not a JSON object");
+  TrainedMusicModelConfig parsed;
+  try {
+    EXPSVC_ASSIGN_OR_RETURN(music::Representation representation,
+                            music::ParseRepresentation(config.at("representation").get<std::string>()));
+    EXPSVC_ASSIGN_OR_RETURN(music::AttentionKind attention,
+                            music::ParseAttentionKind(config.at("attention").get<std::string>()));
+    parsed.max_len = config.at("max_len").get<int64_t>();
+    parsed.options.representation(representation)
+        .attention(attention)
+        .d_model(config.at("d_model").get<int64_t>())
+        .n_layers(config.at("n_layers").get<int64_t>())
+        .n_heads(config.at("n_heads").get<int64_t>())
+        .d_ff(config.at("d_ff").get<int64_t>())
+        .dropout(config.value("dropout", 0.0))
+        .max_len(std::max<int64_t>(parsed.max_len, 8));
+    parsed.data.representation = representation;
+    parsed.data.corpus.window_bars = config.value("window_bars", 16);
+    // Written by train_music since generation and evaluation exist; older
+    // model.json files get the training defaults.
+    const Json data = config.value("data", Json::object());
+    parsed.data.corpus.split_seed = data.value("split_seed", 1);
+    parsed.data.corpus.max_notes_per_window = data.value("max_notes_per_window", 375);
+    parsed.data.corpus.data_fraction = data.value("data_fraction", 1.0);
+    parsed.data.corpus.max_songs = data.value("max_songs", 0);
+    parsed.data.data_dir = data.value("data_dir", std::string());
+  } catch (const Json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: ", error.what()));
+  }
+  if (parsed.options.d_model() <= 0 || parsed.options.n_heads() <= 0 ||
+      parsed.options.d_model() % parsed.options.n_heads() != 0 || parsed.options.n_layers() <= 0) {
+    return absl::InvalidArgumentError("model.json: d_model, n_heads and n_layers are inconsistent");
+  }
+  return parsed;
+}
+
+absl::StatusOr<TrainedMusicModel> LoadParentMusicModel(JobContext& context, const kinds::MusicSamplingParams& params,
+                                                       const torch::Device& device) {
+  const auto fetch = [&](const char* name) -> absl::StatusOr<std::string> {
+    std::optional<expsvc::v1::ArtifactRef> artifact = context.FindParentArtifact(name);
+    if (!artifact.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("no parent job has an artifact '", name,
+                       "': this job must depend on a finished train_music job (depends_on in the sweep)"));
+    }
+    return context.FetchArtifact(*artifact);
+  };
+  EXPSVC_ASSIGN_OR_RETURN(std::string config_path, fetch(kMusicModelConfigName));
+  EXPSVC_ASSIGN_OR_RETURN(std::string weights_path, fetch(kMusicBestModelName));
+  TrainedMusicModel loaded;
+  {
+    std::ifstream in(config_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    loaded.config_json = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  }
+  if (loaded.config_json.is_discarded()) return absl::InvalidArgumentError("the parent's model.json is not valid JSON");
+  EXPSVC_ASSIGN_OR_RETURN(loaded.config, ParseTrainedMusicModelConfig(loaded.config_json));
+  const std::string representation = params.representation.value_or("");
+  const std::string attention = params.attention.value_or("");
+  if (!representation.empty() && representation != music::RepresentationName(loaded.config.options.representation())) {
+    return absl::InvalidArgumentError(absl::StrCat("representation '", representation,
+                                                   "' given, but the parent model is ",
+                                                   music::RepresentationName(loaded.config.options.representation())));
+  }
+  if (!attention.empty() && attention != music::AttentionKindName(loaded.config.options.attention())) {
+    return absl::InvalidArgumentError(absl::StrCat("attention '", attention, "' given, but the parent model uses ",
+                                                   music::AttentionKindName(loaded.config.options.attention())));
+  }
+  if (!params.data_dir.empty()) loaded.config.data.data_dir = params.data_dir;
+  try {
+    loaded.model = music::MusicTransformer(loaded.config.options);
+    torch::load(loaded.model, weights_path, device);
+    loaded.model->to(device);
+    loaded.model->eval();
+  } catch (const c10::Error& error) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot load the parent's best.pt into the model model.json describes: ", error.what_without_backtrace()));
+  }
+  return loaded;
+}
+
+}  // namespace expsvc::worker

@@ -1,0 +1,82 @@
+// CUDA checks; skipped where torch::cuda::is_available() is false (Debian's
+// LibTorch is CPU-only, so this only runs against a CUDA build of LibTorch).
+
+#include <torch/torch.h>
+
+#include "gtest/gtest.h"
+#include "worker/music/model/attention.h"
+#include "worker/music/model/music_transformer.h"
+
+namespace expsvc::music {
+namespace {
+
+TEST(MusicModelsGpu, CirRelAttnHMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(1);
+  RelativeAttention cpu(RelativeAttentionOptions(32, 4).kind(AttentionKind::kCirRelAttnH).max_len(64));
+  cpu->to(torch::kDouble);
+  const int64_t B = 2, L = 40;
+  const torch::Tensor x = torch::randn({B, L, 32}, torch::kDouble);
+  const torch::Tensor times = torch::randint(0, 16 * kPositionsPerBar, {B, L}, torch::kLong);
+  const torch::Tensor pitches = torch::randint(0, kNumPitches, {B, L}, torch::kLong);
+  const torch::Tensor has_pitch = torch::rand({B, L}) > 0.2;
+
+  const torch::Tensor x_cpu = x.clone().requires_grad_(true);
+  const torch::Tensor out_cpu = cpu->forward(x_cpu, times, pitches, has_pitch);
+  out_cpu.sum().backward();
+
+  const torch::Device cuda(torch::kCUDA);
+  RelativeAttention gpu(RelativeAttentionOptions(32, 4).kind(AttentionKind::kCirRelAttnH).max_len(64));
+  gpu->to(torch::kDouble);
+  torch::NoGradGuard copying;
+  for (size_t n = 0; n < cpu->parameters().size(); ++n) gpu->parameters()[n].copy_(cpu->parameters()[n]);
+  gpu->to(cuda);
+  {
+    torch::AutoGradMode enabled(true);
+    const torch::Tensor x_gpu = x.to(cuda).requires_grad_(true);
+    const torch::Tensor out_gpu = gpu->forward(x_gpu, times.to(cuda), pitches.to(cuda), has_pitch.to(cuda));
+    out_gpu.sum().backward();
+    EXPECT_LE((out_gpu.cpu() - out_cpu).abs().max().item<double>(), 1e-9);
+    EXPECT_LE((x_gpu.grad().cpu() - x_cpu.grad()).abs().max().item<double>(), 1e-9);
+    for (size_t n = 0; n < cpu->parameters().size(); ++n) {
+      EXPECT_LE((gpu->parameters()[n].grad().cpu() - cpu->parameters()[n].grad()).abs().max().item<double>(), 1e-9)
+          << n;
+    }
+  }
+}
+
+TEST(MusicModelsGpu, TransformerTrainsOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const torch::Device cuda(torch::kCUDA);
+  torch::manual_seed(2);
+  MusicTransformer model(MusicTransformerOptions()
+                             .representation(Representation::kEventBased)
+                             .d_model(64)
+                             .n_layers(2)
+                             .n_heads(4)
+                             .d_ff(128)
+                             .dropout(0.0)
+                             .attention(AttentionKind::kCirRelAttnH));
+  model->to(cuda);
+  MusicBatch batch;
+  batch.tokens = torch::randint(0, 224, {2, 32, 1}, torch::kLong);
+  batch.times = std::get<0>(torch::sort(torch::randint(0, 768, {2, 32}, torch::kLong), 1));
+  batch.pitches = torch::randint(0, 128, {2, 32}, torch::kLong);
+  batch.has_pitch = torch::rand({2, 32}) > 0.3;
+  batch = batch.To(cuda);
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-2));
+  double first = 0, last = 0;
+  for (int step = 0; step < 40; ++step) {
+    auto loss = model->Loss(batch);
+    ASSERT_TRUE(loss.ok()) << loss.status();
+    if (step == 0) first = loss->total.item<double>();
+    last = loss->total.item<double>();
+    optimizer.zero_grad();
+    loss->total.backward();
+    optimizer.step();
+  }
+  EXPECT_LT(last, 0.5 * first);
+}
+
+}  // namespace
+}  // namespace expsvc::music

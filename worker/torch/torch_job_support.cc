@@ -1,0 +1,65 @@
+#include "worker/torch/torch_job_support.h"
+
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+namespace expsvc::worker {
+
+absl::StatusOr<torch::Device> SelectDevice(const std::string& requested) {
+  if (requested != "auto" && requested != "cpu" && requested != "cuda") {
+    return absl::InvalidArgumentError(absl::StrCat("device must be auto, cpu or cuda, got '", requested, "'"));
+  }
+  if (requested == "cuda" && !torch::cuda::is_available()) {
+    return absl::FailedPreconditionError("device 'cuda' was asked for but CUDA is not available on this worker");
+  }
+  return (requested == "cuda" || (requested == "auto" && torch::cuda::is_available())) ? torch::Device(torch::kCUDA)
+                                                                                       : torch::Device(torch::kCPU);
+}
+
+void SetTorchThreads(int64_t threads) {
+  torch::set_num_threads(
+      static_cast<int>(threads > 0 ? threads : std::max<unsigned>(1, std::thread::hardware_concurrency())));
+}
+
+absl::Status StopStatus(const JobContext& context) {
+  return context.shutting_down() ? absl::AbortedError("worker shutting down") : absl::CancelledError("cancelled");
+}
+
+absl::Status SaveTrainingState(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                               const TrainingState& state) {
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("training/optimizer", optimizer_archive);
+  archive.write("training/step", torch::tensor(state.step));
+  for (const auto& [name, value] : state.scalars) {
+    archive.write(absl::StrCat("training/", name), torch::tensor(value, torch::kFloat64));
+  }
+  archive.save_to(path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainingState> LoadTrainingState(const std::string& path, torch::nn::Module& model,
+                                                torch::optim::Optimizer& optimizer, const torch::Device& device,
+                                                const std::vector<std::string>& scalar_names) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path, device);
+  model.load(archive);
+  torch::serialize::InputArchive optimizer_archive;
+  archive.read("training/optimizer", optimizer_archive);
+  optimizer.load(optimizer_archive);
+  TrainingState state;
+  torch::Tensor step;
+  archive.read("training/step", step);
+  state.step = step.item<int64_t>();
+  for (const std::string& name : scalar_names) {
+    torch::Tensor value;
+    archive.read(absl::StrCat("training/", name), value);
+    state.scalars[name] = value.item<double>();
+  }
+  return state;
+}
+
+}  // namespace expsvc::worker
