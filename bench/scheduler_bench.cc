@@ -28,8 +28,8 @@
 #include "absl/strings/str_cat.h"
 #include "expsvc/v1/sweeps.grpc.pb.h"
 #include "expsvc/v1/workers.grpc.pb.h"
+#include "server/auth/token_authenticator.h"
 #include "server/grpc/scheduler_server.h"
-#include "server/scheduler/token_authenticator.h"
 #include "server/testing/postgres_cluster.h"
 
 namespace {
@@ -175,9 +175,9 @@ int main(int argc, char** argv) {
   }
   const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
   auto store = expsvc::storage::PostgresStore::Open(*conninfo, 1);
-  expsvc::scheduler::TokenAuthenticator tokens(store->get());
-  const std::string user_token = *tokens.CreateToken("bench-user", expsvc::storage::Role::kUser);
-  const std::string worker_token = *tokens.CreateToken("bench-worker", expsvc::storage::Role::kWorker);
+  expsvc::auth::TokenAuthenticator tokens(store->get());
+  const std::string user_token = *tokens.CreateToken("bench-user", expsvc::auth::Role::kUser);
+  const std::string worker_token = *tokens.CreateToken("bench-worker", expsvc::auth::Role::kWorker);
 
   // Baseline: single-row autocommit UPDATEs on the same cluster.
   double baseline_updates_per_s = 0;

@@ -13,6 +13,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "server/auth/role.h"
+#include "server/auth/token_authenticator.h"
 #include "server/grpc/scheduler_server.h"
 #include "server/storage/migrator.h"
 
@@ -85,7 +87,7 @@ int Migrate() {
 }
 
 int CreateToken() {
-  auto role = expsvc::storage::ParseRole(absl::GetFlag(FLAGS_role));
+  auto role = expsvc::auth::ParseRole(absl::GetFlag(FLAGS_role));
   if (!role.ok()) return Fail(role.status());
   const std::string name = absl::GetFlag(FLAGS_name);
   if (name.empty()) return Fail(absl::InvalidArgumentError("create-token needs --name"));
@@ -93,7 +95,7 @@ int CreateToken() {
   if (!migrated.ok()) return Fail(migrated.status());
   auto store = expsvc::storage::PostgresStore::Open(absl::GetFlag(FLAGS_db), 1);
   if (!store.ok()) return Fail(store.status());
-  expsvc::scheduler::TokenAuthenticator authenticator(store->get());
+  expsvc::auth::TokenAuthenticator authenticator(store->get());
   auto token = authenticator.CreateToken(name, *role);
   if (!token.ok()) return Fail(token.status());
   std::printf("%s\n", token->c_str());

@@ -17,7 +17,8 @@ constexpr int kMaxReceiveMessageBytes = 512 * 1024 * 1024;
 // A file the user named; any failure is a usage error naming it.
 absl::StatusOr<std::string> ReadUserFile(const std::string& path, absl::string_view what) {
   absl::StatusOr<std::string> content = fs::ReadFile(path);
-  if (!content.ok()) return UsageError(absl::StrCat("cannot read ", what, " '", path, "': ", content.status().message()));
+  if (!content.ok())
+    return UsageError(absl::StrCat("cannot read ", what, " '", path, "': ", content.status().message()));
   return content;
 }
 

@@ -14,7 +14,8 @@ namespace expsvc::fs {
 namespace {
 
 absl::Status ErrnoError(std::string_view what, const std::filesystem::path& path, int error) {
-  const std::string message = absl::StrCat(absl::string_view(what.data(), what.size()), " ", path.string(), ": ", std::strerror(error));
+  const std::string message =
+      absl::StrCat(absl::string_view(what.data(), what.size()), " ", path.string(), ": ", std::strerror(error));
   if (error == ENOENT || error == ENOTDIR) return absl::NotFoundError(message);
   if (error == EACCES || error == EPERM || error == EISDIR) return absl::PermissionDeniedError(message);
   return absl::DataLossError(message);
@@ -63,7 +64,9 @@ AtomicFileWriter::AtomicFileWriter(std::filesystem::path path, std::filesystem::
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
     : path_(std::move(other.path_)), temp_path_(std::move(other.temp_path_)), fd_(std::exchange(other.fd_, -1)) {}
 
-AtomicFileWriter::~AtomicFileWriter() { Abandon(); }
+AtomicFileWriter::~AtomicFileWriter() {
+  Abandon();
+}
 
 void AtomicFileWriter::Abandon() {
   if (fd_ < 0) return;

@@ -40,10 +40,18 @@ const KindDefinition<SleepParams>& Sleep() {
 
 }  // namespace
 
-const JobKindSpec& NoopParams::Spec() { return Noop().spec(); }
-absl::StatusOr<NoopParams> NoopParams::FromJson(const nlohmann::json& params) { return Noop().Parse(params); }
+const JobKindSpec& NoopParams::Spec() {
+  return Noop().spec();
+}
+absl::StatusOr<NoopParams> NoopParams::FromJson(const nlohmann::json& params) {
+  return Noop().Parse(params);
+}
 
-const JobKindSpec& SleepParams::Spec() { return Sleep().spec(); }
-absl::StatusOr<SleepParams> SleepParams::FromJson(const nlohmann::json& params) { return Sleep().Parse(params); }
+const JobKindSpec& SleepParams::Spec() {
+  return Sleep().spec();
+}
+absl::StatusOr<SleepParams> SleepParams::FromJson(const nlohmann::json& params) {
+  return Sleep().Parse(params);
+}
 
 }  // namespace expsvc::kinds

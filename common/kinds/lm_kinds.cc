@@ -59,12 +59,18 @@ const KindDefinition<TrainLmParams>& TrainLm() {
 
 }  // namespace
 
-const JobKindSpec& BuildCorpusParams::Spec() { return BuildCorpus().spec(); }
+const JobKindSpec& BuildCorpusParams::Spec() {
+  return BuildCorpus().spec();
+}
 absl::StatusOr<BuildCorpusParams> BuildCorpusParams::FromJson(const nlohmann::json& params) {
   return BuildCorpus().Parse(params);
 }
 
-const JobKindSpec& TrainLmParams::Spec() { return TrainLm().spec(); }
-absl::StatusOr<TrainLmParams> TrainLmParams::FromJson(const nlohmann::json& params) { return TrainLm().Parse(params); }
+const JobKindSpec& TrainLmParams::Spec() {
+  return TrainLm().spec();
+}
+absl::StatusOr<TrainLmParams> TrainLmParams::FromJson(const nlohmann::json& params) {
+  return TrainLm().Parse(params);
+}
 
 }  // namespace expsvc::kinds

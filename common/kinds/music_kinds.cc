@@ -31,8 +31,7 @@ const KindDefinition<TrainMusicParams>& TrainMusic() {
         "train_music",
         "Trains a 4-layer decoder-only Transformer on POP909 windows (Study 1) with one of five attention "
         "variants; logs train/valid loss, reports parameters and ms per note, keeps the best checkpoint.");
-    d->Choice("representation", &P::representation, RepresentationNames(),
-              "Note-based 6-tuples or event-based tokens.")
+    d->Choice("representation", &P::representation, RepresentationNames(), "Note-based 6-tuples or event-based tokens.")
         .Choice("attention", &P::attention, AttentionVariantNames(), "Attention variant.")
         .Int("d_model", &P::d_model, "Model width.", {8, 8192})
         .Int("n_layers", &P::n_layers, "Decoder blocks.", {1, 64})
@@ -51,11 +50,9 @@ const KindDefinition<TrainMusicParams>& TrainMusic() {
         .Int("eval_every", &P::eval_every, "Validation every N steps (and at the end).", {1, {}})
         .Int("eval_windows", &P::eval_windows, "Validation/test windows evaluated; 0 means all.", {0, {}})
         .Int("checkpoint_every", &P::checkpoint_every, "Checkpoint (for resumption) every N steps.", {1, {}})
-        .Double("data_fraction", &P::data_fraction, "Share of the training songs (1, 0.5, 0.25, 0.125).",
-                {0.001, 1})
+        .Double("data_fraction", &P::data_fraction, "Share of the training songs (1, 0.5, 0.25, 0.125).", {0.001, 1})
         .Int("max_songs", &P::max_songs, "Use only the first N songs (0 = all); for quick runs.", {0, {}})
-        .Int("max_notes_per_window", &P::max_notes_per_window, "Drop windows with more notes (0 = keep all).",
-             {0, {}})
+        .Int("max_notes_per_window", &P::max_notes_per_window, "Drop windows with more notes (0 = keep all).", {0, {}})
         .Int("window_bars", &P::window_bars, "Bars per window.", {1, 16})
         .Int("split_seed", &P::split_seed, "Seed of the 8:1:1 song split.", {0, {}})
         .Int("seed", &P::seed, "Seed of initialisation and batch order.", {0, {}})
@@ -118,17 +115,23 @@ const std::vector<std::string>& RepresentationNames() {
   return *names;
 }
 
-const JobKindSpec& TrainMusicParams::Spec() { return TrainMusic().spec(); }
+const JobKindSpec& TrainMusicParams::Spec() {
+  return TrainMusic().spec();
+}
 absl::StatusOr<TrainMusicParams> TrainMusicParams::FromJson(const nlohmann::json& params) {
   return TrainMusic().Parse(params);
 }
 
-const JobKindSpec& EvaluateMusicParams::Spec() { return EvaluateMusic().spec(); }
+const JobKindSpec& EvaluateMusicParams::Spec() {
+  return EvaluateMusic().spec();
+}
 absl::StatusOr<EvaluateMusicParams> EvaluateMusicParams::FromJson(const nlohmann::json& params) {
   return EvaluateMusic().Parse(params);
 }
 
-const JobKindSpec& GenerateMusicParams::Spec() { return GenerateMusic().spec(); }
+const JobKindSpec& GenerateMusicParams::Spec() {
+  return GenerateMusic().spec();
+}
 absl::StatusOr<GenerateMusicParams> GenerateMusicParams::FromJson(const nlohmann::json& params) {
   return GenerateMusic().Parse(params);
 }

@@ -83,8 +83,8 @@ absl::StatusOr<std::vector<int>> TopologicalOrder(const SweepErrors& errors, con
   cycle.push_back(cycle.front());
   std::vector<absl::string_view> names;
   for (int stage : cycle) names.push_back(stages[stage].name);
-  return errors.ErrorAt(stages[cycle.front()].mark,
-                 absl::StrCat("dependency cycle: ", absl::StrJoin(names, " -> "), " (each stage depends on the next)"));
+  return errors.ErrorAt(stages[cycle.front()].mark, absl::StrCat("dependency cycle: ", absl::StrJoin(names, " -> "),
+                                                                 " (each stage depends on the next)"));
 }
 
 absl::Status CheckSize(const SweepErrors& errors, const std::vector<Stage>& stages, const ExpandOptions& options) {
@@ -99,12 +99,13 @@ absl::Status CheckSize(const SweepErrors& errors, const std::vector<Stage>& stag
     total_values = SaturatingAdd(total_values, SaturatingMul(stage.job_count, values_per_job));
   }
   if (total_jobs > options.max_jobs) {
-    return errors.Error(absl::StrCat("sweep expands to ", total_jobs == kInt64Max ? "over 9e18" : absl::StrCat(total_jobs),
-                              " jobs, over the limit of ", options.max_jobs));
+    return errors.Error(absl::StrCat("sweep expands to ",
+                                     total_jobs == kInt64Max ? "over 9e18" : absl::StrCat(total_jobs),
+                                     " jobs, over the limit of ", options.max_jobs));
   }
   if (total_values > kMaxExpandedValues) {
     return errors.Error(absl::StrCat("sweep expands to over ", kMaxExpandedValues,
-                              " parameter values in all; make the fixed parameters or axis values smaller"));
+                                     " parameter values in all; make the fixed parameters or axis values smaller"));
   }
   return absl::OkStatus();
 }
@@ -190,16 +191,17 @@ absl::Status ExpandStages(const SweepErrors& errors, const std::vector<Stage>& s
             for (const std::string& name : lookup.keys) {
               wanted.push_back(absl::StrCat(name, "=", Dump(ParamOrNull(job.params, name))));
             }
-            return errors.ErrorAt(stage.mark, absl::StrCat(prefix, Dump(job.params), ": no job of stage '", lookup.stage->name,
-                                                    "' has ", absl::StrJoin(wanted, ", ")));
+            return errors.ErrorAt(stage.mark, absl::StrCat(prefix, Dump(job.params), ": no job of stage '",
+                                                           lookup.stage->name, "' has ", absl::StrJoin(wanted, ", ")));
           }
           parents = &it->second;
         }
         edges += static_cast<int64_t>(parents->size());
         if (edges > kMaxDependencyEdges) {
-          return errors.Error(absl::StrCat("sweep has over ", kMaxDependencyEdges,
-                                    " dependencies between jobs; share an axis between a stage and its parents so "
-                                    "each job depends on fewer"));
+          return errors.Error(
+              absl::StrCat("sweep has over ", kMaxDependencyEdges,
+                           " dependencies between jobs; share an axis between a stage and its parents so "
+                           "each job depends on fewer"));
         }
         job.parents.insert(job.parents.end(), parents->begin(), parents->end());
       }

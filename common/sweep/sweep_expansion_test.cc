@@ -318,7 +318,6 @@ TEST(SweepExpansionTest, RejectsUnknownStagesInDependsOn) {
             "sweep.yaml:3:40: stage 'a': depends_on names unknown stage 'b' (stages: a)");
 }
 
-
 TEST(SweepExpansionTest, RefusesSweepsOverTheJobLimit) {
   const std::string yaml = R"(name: big
 stages:

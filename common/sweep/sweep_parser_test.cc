@@ -157,7 +157,6 @@ stages:
                        "sweep.yaml:2:49: number 99999999999999999999 is out of range"));
 }
 
-
 TEST(SweepParserTest, SurvivesHostileDocuments) {
   // Each level doubles the aliased values: 2^30 of them once expanded.
   std::string bomb = "name: b\nl0: &l0 [x, x]\n";

@@ -14,7 +14,7 @@ std::string BearerToken(const grpc::ServerContext& context) {
   return "";
 }
 
-absl::StatusOr<Role> Authorize(const grpc::ServerContext& context, scheduler::TokenAuthenticator& authenticator,
+absl::StatusOr<Role> Authorize(const grpc::ServerContext& context, auth::TokenAuthenticator& authenticator,
                                std::initializer_list<Role> allowed) {
   auto role = authenticator.Authenticate(BearerToken(context));
   if (!role.ok()) return role.status();
@@ -23,7 +23,7 @@ absl::StatusOr<Role> Authorize(const grpc::ServerContext& context, scheduler::To
     if (candidate == *role) return role;
   }
   return absl::PermissionDeniedError(
-      absl::StrCat("a ", std::string(storage::RoleName(*role)), " token may not make this call"));
+      absl::StrCat("a ", std::string(auth::RoleName(*role)), " token may not make this call"));
 }
 
 }  // namespace expsvc::server

@@ -9,22 +9,22 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "server/auth/token_authenticator.h"
 #include "server/grpc/status_conversion.h"
-#include "server/scheduler/token_authenticator.h"
 
 namespace expsvc::server {
 
-using storage::Role;
+using auth::Role;
 
 // The token from "authorization: Bearer <token>", or "" when absent.
 std::string BearerToken(const grpc::ServerContext& context);
 
-absl::StatusOr<Role> Authorize(const grpc::ServerContext& context, scheduler::TokenAuthenticator& authenticator,
+absl::StatusOr<Role> Authorize(const grpc::ServerContext& context, auth::TokenAuthenticator& authenticator,
                                std::initializer_list<Role> allowed);
 
 // Authorizes, then runs `body` (returning absl::Status) and converts its status.
 template <typename Body>
-grpc::Status AuthorizedCall(const grpc::ServerContext* context, scheduler::TokenAuthenticator& authenticator,
+grpc::Status AuthorizedCall(const grpc::ServerContext* context, auth::TokenAuthenticator& authenticator,
                             std::initializer_list<Role> allowed, Body&& body) {
   auto role = Authorize(*context, authenticator, allowed);
   if (!role.ok()) return ToGrpcStatus(role.status());

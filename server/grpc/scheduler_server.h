@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "server/auth/token_authenticator.h"
 #include "server/grpc/services.h"
 #include "server/scheduler/scheduler.h"
 
@@ -41,7 +42,7 @@ class SchedulerServer {
   std::unique_ptr<storage::PostgresStore> store_;
   std::unique_ptr<scheduler::ArtifactStore> artifacts_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
-  std::unique_ptr<scheduler::TokenAuthenticator> authenticator_;
+  std::unique_ptr<auth::TokenAuthenticator> authenticator_;
   std::unique_ptr<SweepServiceImpl> sweeps_;
   std::unique_ptr<JobServiceImpl> jobs_;
   std::unique_ptr<WorkerServiceImpl> workers_;

@@ -7,8 +7,8 @@
 #include "expsvc/v1/metrics.grpc.pb.h"
 #include "expsvc/v1/sweeps.grpc.pb.h"
 #include "expsvc/v1/workers.grpc.pb.h"
+#include "server/auth/token_authenticator.h"
 #include "server/scheduler/scheduler.h"
-#include "server/scheduler/token_authenticator.h"
 
 namespace expsvc::server {
 
@@ -17,7 +17,7 @@ namespace v1 = expsvc::v1;
 // What every adapter needs.
 struct ServiceDeps {
   scheduler::Scheduler* scheduler;
-  scheduler::TokenAuthenticator* authenticator;
+  auth::TokenAuthenticator* authenticator;
 };
 
 class SweepServiceImpl final : public v1::SweepService::Service {

@@ -4,8 +4,9 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "common/kinds/job_kind_catalog.h"
+#include "absl/time/time.h"
 #include "common/job_state_names.h"
+#include "common/kinds/job_kind_catalog.h"
 #include "common/status_macros.h"
 #include "common/sweep/sweep_spec.h"
 #include "nlohmann/json.hpp"
@@ -47,35 +48,34 @@ Scheduler::~Scheduler() {
 }
 
 void Scheduler::Start() {
-  std::lock_guard lock(stop_mutex_);
+  absl::MutexLock lock(&stop_mu_);
   stopping_ = false;
   if (!rescuer_.joinable()) rescuer_ = std::thread([this] { RescueLoop(); });
 }
 
 void Scheduler::Stop() {
   {
-    std::lock_guard lock(stop_mutex_);
+    // Unlocking wakes the rescuer, whose wait is on stopping_.
+    absl::MutexLock lock(&stop_mu_);
     stopping_ = true;
   }
-  stop_requested_.notify_all();
   if (rescuer_.joinable()) rescuer_.join();
   WakeLeaseWaiters();
 }
 
 void Scheduler::WakeLeaseWaiters() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    ++wake_generation_;
-  }
-  work_available_.notify_all();
+  absl::MutexLock lock(&wake_mu_);
+  ++wake_generation_;
 }
 
 void Scheduler::RescueLoop() {
   const int64_t interval_ms =
       options_.rescue_interval_ms > 0 ? options_.rescue_interval_ms : std::max<int64_t>(50, options_.lease_ttl_ms / 4);
-  std::unique_lock lock(stop_mutex_);
-  while (!stop_requested_.wait_for(lock, std::chrono::milliseconds(interval_ms), [&] { return stopping_; })) {
-    lock.unlock();
+  while (true) {
+    {
+      absl::MutexLock lock(&stop_mu_);
+      if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(interval_ms))) return;
+    }
     auto outcome = RescueExpiredLeases();
     if (!outcome.ok()) {
       std::fprintf(stderr, "expsvc-scheduler: rescuer: %s\n", outcome.status().ToString().c_str());
@@ -83,7 +83,6 @@ void Scheduler::RescueLoop() {
       std::fprintf(stderr, "expsvc-scheduler: rescued expired leases: %lld requeued, %lld failed\n",
                    static_cast<long long>(outcome->requeued), static_cast<long long>(outcome->failed));
     }
-    lock.lock();
   }
 }
 
@@ -230,7 +229,7 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
   while (true) {
     uint64_t generation;
     {
-      std::lock_guard lock(wake_mutex_);
+      absl::MutexLock lock(&wake_mu_);
       generation = wake_generation_;
     }
     EXPSVC_ASSIGN_OR_RETURN(auto leased, store_->ClaimJobs(claim));
@@ -250,8 +249,9 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
     if (now >= deadline || (cancelled && cancelled())) return response;
     const auto wait = std::min<std::chrono::steady_clock::duration>(
         deadline - now, std::chrono::milliseconds(options_.lease_poll_interval_ms));
-    std::unique_lock lock(wake_mutex_);
-    work_available_.wait_for(lock, wait, [&] { return wake_generation_ != generation; });
+    auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) { return wake_generation_ != generation; };
+    absl::MutexLock lock(&wake_mu_);
+    wake_mu_.AwaitWithTimeout(absl::Condition(&woken), absl::FromChrono(wait));
   }
 }
 

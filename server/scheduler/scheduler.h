@@ -6,14 +6,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "expsvc/v1/artifacts.pb.h"
 #include "expsvc/v1/jobs.pb.h"
 #include "expsvc/v1/metrics.pb.h"
@@ -47,8 +47,8 @@ class Scheduler {
   ~Scheduler();
 
   // Starts and stops the rescuer thread.
-  void Start();
-  void Stop();
+  void Start() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  void Stop() ABSL_LOCKS_EXCLUDED(stop_mu_);
 
   absl::StatusOr<expsvc::v1::SubmitSweepResponse> SubmitSweep(const expsvc::v1::SubmitSweepRequest& request);
   absl::StatusOr<expsvc::v1::Sweep> GetSweep(int64_t sweep_id);
@@ -66,7 +66,8 @@ class Scheduler {
   // Long-polls up to request.wait_ms for work; `cancelled` lets the caller
   // stop waiting when its client went away.
   absl::StatusOr<expsvc::v1::LeaseJobsResponse> LeaseJobs(const expsvc::v1::LeaseJobsRequest& request,
-                                                          const std::function<bool()>& cancelled);
+                                                          const std::function<bool()>& cancelled)
+      ABSL_LOCKS_EXCLUDED(wake_mu_);
   absl::StatusOr<expsvc::v1::HeartbeatResponse> Heartbeat(const expsvc::v1::HeartbeatRequest& request);
   absl::StatusOr<expsvc::v1::ReportMetricsResponse> ReportMetrics(const expsvc::v1::ReportMetricsRequest& request);
   absl::Status AppendLogs(const expsvc::v1::AppendLogsRequest& request);
@@ -89,20 +90,21 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
  private:
-  void WakeLeaseWaiters();
-  void RescueLoop();
+  void WakeLeaseWaiters() ABSL_LOCKS_EXCLUDED(wake_mu_);
+  void RescueLoop() ABSL_LOCKS_EXCLUDED(stop_mu_);
 
   storage::PostgresStore* store_;
   ArtifactStore* artifacts_;
   const SchedulerOptions options_;
 
-  std::mutex wake_mutex_;
-  std::condition_variable work_available_;
-  uint64_t wake_generation_ = 0;
+  // Bumped whenever work may have become available; long-polling leases wait
+  // for it to change (absl::Mutex wakes them on the writer's unlock).
+  absl::Mutex wake_mu_;
+  uint64_t wake_generation_ ABSL_GUARDED_BY(wake_mu_) = 0;
 
-  std::mutex stop_mutex_;
-  std::condition_variable stop_requested_;
-  bool stopping_ = false;
+  absl::Mutex stop_mu_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  // Started under stop_mu_; joined by Stop (without it, so the loop can exit).
   std::thread rescuer_;
 };
 

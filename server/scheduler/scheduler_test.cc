@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "gtest/gtest.h"
-#include "server/scheduler/token_authenticator.h"
+#include "server/auth/token_authenticator.h"
 #include "server/storage/migrator.h"
 #include "server/testing/postgres_cluster.h"
 
@@ -358,12 +358,12 @@ TEST_F(SchedulerTest, IdempotencyKeyReturnsTheSameSweep) {
 }
 
 TEST_F(SchedulerTest, TokensAuthenticateByRole) {
-  TokenAuthenticator authenticator(store_.get());
-  auto token = authenticator.CreateToken("alice", storage::Role::kUser);
+  auth::TokenAuthenticator authenticator(store_.get());
+  auto token = authenticator.CreateToken("alice", auth::Role::kUser);
   ASSERT_TRUE(token.ok());
   auto role = authenticator.Authenticate(*token);
   ASSERT_TRUE(role.ok());
-  EXPECT_EQ(*role, storage::Role::kUser);
+  EXPECT_EQ(*role, auth::Role::kUser);
   EXPECT_EQ(authenticator.Authenticate("expsvc_wrong").status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(authenticator.Authenticate("").status().code(), absl::StatusCode::kUnauthenticated);
   // Only the hash is stored.

@@ -1,8 +1,7 @@
 #include "server/storage/connection_pool.h"
 
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace expsvc::storage {
 
@@ -36,8 +35,8 @@ absl::Status ConnectionPool::OpenSlot(int slot) {
 absl::StatusOr<ConnectionPool::Handle> ConnectionPool::Acquire() {
   int slot;
   {
-    std::unique_lock lock(mutex_);
-    if (!available_.wait_for(lock, std::chrono::seconds(10), [&] { return !free_slots_.empty(); })) {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(this, &ConnectionPool::HasFreeSlot), absl::Seconds(10))) {
       return absl::ResourceExhaustedError("no free database connection within 10 s");
     }
     slot = free_slots_.back();
@@ -54,11 +53,9 @@ absl::StatusOr<ConnectionPool::Handle> ConnectionPool::Acquire() {
 }
 
 void ConnectionPool::Release(int slot) {
-  {
-    std::lock_guard lock(mutex_);
-    free_slots_.push_back(slot);
-  }
-  available_.notify_one();
+  // Unlocking wakes a waiting Acquire.
+  absl::MutexLock lock(&mu_);
+  free_slots_.push_back(slot);
 }
 
 ConnectionPool::Handle::~Handle() {

@@ -4,16 +4,16 @@
 // is reopened on its next use, so a PostgreSQL restart costs the callers of
 // that moment an UNAVAILABLE error and nothing more.
 
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <pqxx/pqxx>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace expsvc::storage {
 
@@ -41,21 +41,23 @@ class ConnectionPool {
   };
 
   // Waits for a free connection (up to 10 s) and opens it if needed.
-  absl::StatusOr<Handle> Acquire();
+  absl::StatusOr<Handle> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& conninfo() const { return conninfo_; }
 
  private:
   ConnectionPool(std::string conninfo, int size, std::map<std::string, std::string> statements);
   absl::Status OpenSlot(int slot);
-  void Release(int slot);
+  void Release(int slot) ABSL_LOCKS_EXCLUDED(mu_);
+  bool HasFreeSlot() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !free_slots_.empty(); }
 
   const std::string conninfo_;
   const std::map<std::string, std::string> statements_;
-  std::mutex mutex_;
-  std::condition_variable available_;
+  // Not guarded: a slot taken from free_slots_ belongs to its one Handle (or
+  // to Acquire, opening it) until released, so no two threads touch it.
   std::vector<std::unique_ptr<pqxx::connection>> connections_;
-  std::vector<int> free_slots_;
+  absl::Mutex mu_;
+  std::vector<int> free_slots_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace expsvc::storage

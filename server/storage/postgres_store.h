@@ -3,7 +3,8 @@
 // messages the API returns, so no layer converts them twice. Every method
 // catches libpqxx exceptions and returns a Status: UNAVAILABLE when the
 // database is unreachable, FAILED_PRECONDITION for a stale lease, NOT_FOUND
-// for an unknown id.
+// for an unknown id. The methods are defined one file per table, next to
+// their SQL (store_transaction.h lists them).
 
 #include <cstdint>
 #include <memory>
@@ -18,13 +19,11 @@
 #include "expsvc/v1/jobs.pb.h"
 #include "expsvc/v1/metrics.pb.h"
 #include "expsvc/v1/workers.pb.h"
+#include "server/auth/role.h"
+#include "server/auth/token_store.h"
 #include "server/storage/connection_pool.h"
 
 namespace expsvc::storage {
-
-enum class Role { kAdmin, kUser, kWorker };
-std::string_view RoleName(Role role);
-absl::StatusOr<Role> ParseRole(std::string_view name);
 
 struct CreatedSweep {
   int64_t sweep_id = 0;
@@ -70,13 +69,13 @@ struct RescueOutcome {
   int64_t failed = 0;
 };
 
-class PostgresStore {
+class PostgresStore final : public auth::TokenStore {
  public:
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& conninfo, int pool_size);
 
   // Tokens: only hashes are stored.
-  absl::Status CreateToken(const std::string& name, Role role, const std::string& token_hash);
-  absl::StatusOr<std::optional<Role>> LookupToken(const std::string& token_hash);
+  absl::Status CreateToken(const std::string& name, auth::Role role, const std::string& token_hash) override;
+  absl::StatusOr<std::optional<auth::Role>> LookupToken(const std::string& token_hash) override;
 
   // Workers.
   absl::StatusOr<std::string> RegisterWorker(const expsvc::v1::RegisterWorkerRequest& request);
@@ -110,7 +109,7 @@ class PostgresStore {
                                       int64_t backoff_max_ms);
   absl::StatusOr<RescueOutcome> RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms);
 
-  // Writes guarded by the lease epoch.
+  // Writes made under a lease: refused (FAILED_PRECONDITION) unless its epoch is current.
   absl::StatusOr<LeaseCheck> CheckLease(const expsvc::v1::JobLease& lease);
   absl::StatusOr<int64_t> WriteMetrics(const expsvc::v1::ReportMetricsRequest& request);
   absl::Status AppendLogs(const expsvc::v1::JobLease& lease, const std::vector<std::string>& lines);
@@ -130,7 +129,8 @@ class PostgresStore {
   explicit PostgresStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
 
   // Runs `body` in a transaction, committing when it returns OK, retrying
-  // serialisation failures and deadlocks, mapping exceptions to Status.
+  // serialisation failures and deadlocks, mapping exceptions to Status
+  // (defined in store_transaction.h).
   template <typename Body>
   auto InTransaction(const char* what, Body&& body) {
     return Run<pqxx::work>(what, std::forward<Body>(body));

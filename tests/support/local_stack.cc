@@ -23,7 +23,9 @@ namespace expsvc::testing {
 namespace {
 
 // Whatever a child process wrote, or "" when it wrote nothing.
-std::string ReadLog(const std::string& path) { return fs::ReadFile(path).value_or(""); }
+std::string ReadLog(const std::string& path) {
+  return fs::ReadFile(path).value_or("");
+}
 
 std::vector<std::string> EnvironmentWith(const std::map<std::string, std::string>& additions) {
   std::vector<std::string> entries;

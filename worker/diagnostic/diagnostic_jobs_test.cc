@@ -52,8 +52,8 @@ TEST(SleepJobTest, FailAtStepFailsThere) {
 
 TEST(SleepJobTest, FailAtStepWithFailAttemptsOnlyHitsEarlyAttempts) {
   fs::TempDir dir("sleep_fail_early");
-  FakeJobContext first({{"seconds", 0.0}, {"steps", 5}, {"fail_at_step", 3}, {"fail_attempts", 1}},
-                       dir.path().string(), 1);
+  FakeJobContext first({{"seconds", 0.0}, {"steps", 5}, {"fail_at_step", 3}, {"fail_attempts", 1}}, dir.path().string(),
+                       1);
   EXPECT_EQ(RunSleepJob(first).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(StepsOf(first, "progress"), (std::vector<int64_t>{1, 2}));
   FakeJobContext second({{"seconds", 0.0}, {"steps", 5}, {"fail_at_step", 3}, {"fail_attempts", 1}},

@@ -15,7 +15,7 @@ absl::Status JobKindRegistry::Register(std::string name, JobFunction function) {
   // outside it could never be leased to this worker.
   if (FindJobKind(name) == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("job kind '", name, "' is not in the job kind catalog (common/job_kind_catalog.cc)"));
+        absl::StrCat("job kind '", name, "' is not in the job kind catalog (common/kinds/job_kind_catalog.cc)"));
   }
   if (functions_.contains(name)) {
     return absl::AlreadyExistsError(absl::StrCat("job kind '", name, "' is already registered"));

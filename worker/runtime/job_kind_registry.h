@@ -1,6 +1,6 @@
 #pragma once
 // Maps a job kind name to the function that runs it. Study job kinds
-// register here (see worker/jobs/); the worker advertises the registered
+// register here (each study's jobs/ folder); the worker advertises the registered
 // names when it registers with the scheduler.
 
 #include <functional>

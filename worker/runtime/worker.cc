@@ -199,7 +199,8 @@ void Worker::LeaseLoop() {
     v1::LeaseJobsRequest request;
     {
       absl::MutexLock lock(&mu_);
-      while (!(stop_requested_.load() || finished_unreaped_ > 0 || static_cast<int>(running_.size()) < options_.slots)) {
+      while (
+          !(stop_requested_.load() || finished_unreaped_ > 0 || static_cast<int>(running_.size()) < options_.slots)) {
         changed_.Wait(&mu_);
       }
       if (stop_requested_.load()) break;

@@ -129,7 +129,7 @@ class Worker {
   std::map<uint64_t, std::shared_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);
   uint64_t next_run_id_ ABSL_GUARDED_BY(mu_) = 0;
   int finished_unreaped_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status fatal_error_;                                 // lease thread only
+  absl::Status fatal_error_;  // lease thread only
 
   std::thread heartbeat_thread_;
   std::thread flush_thread_;

@@ -172,8 +172,7 @@ class FusedRelativeLogits : public torch::autograd::Function<FusedRelativeLogits
                 const int64_t r = t[j] - args.time_row_offset[k];
                 value += table[col.time + r / args.time_period] + table[col.position + r % args.time_period];
                 if (p[j] < args.no_pitch) {
-                  value +=
-                      table[col.pitch + p[j] / args.pitch_period] + table[col.semitone + p[j] % args.pitch_period];
+                  value += table[col.pitch + p[j] / args.pitch_period] + table[col.semitone + p[j] % args.pitch_period];
                 }
               }
               out[j] = value;

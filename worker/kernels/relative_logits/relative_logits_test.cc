@@ -13,8 +13,8 @@ namespace expsvc::kernels {
 namespace {
 
 constexpr int64_t kB = 2, kH = 3, kL = 13, kChunk = 5;
-constexpr int64_t kTimeRows = 7;              // kCombined
-constexpr int64_t kPitchRows = 6;             // kCombined (+1 zero column)
+constexpr int64_t kTimeRows = 7;               // kCombined
+constexpr int64_t kPitchRows = 6;              // kCombined (+1 zero column)
 constexpr int64_t kTimePeriod = 4, kBars = 3;  // kSplit
 constexpr int64_t kPitchPeriod = 3, kOctaves = 2;
 
@@ -114,8 +114,8 @@ TEST(RelativeLogitsWorkedExample, CombinedAddsThreeColumns) {
   args.time_row_offset = {0};
   args.columns = {ChunkColumns{.time = 2, .pitch = 4}};
   // Columns: index 0, 1 | time 0, 1 | pitch 0, no-pitch.
-  const torch::Tensor table = torch::tensor({1., 2., 10., 20., 100., 0., 3., 4., 30., 40., 300., 0.}, torch::kFloat64)
-                                  .reshape({1, 1, 2, 6});
+  const torch::Tensor table =
+      torch::tensor({1., 2., 10., 20., 100., 0., 3., 4., 30., 40., 300., 0.}, torch::kFloat64).reshape({1, 1, 2, 6});
   const torch::Tensor content = torch::zeros({1, 1, 2, 2}, torch::kFloat64);
   const torch::Tensor logits = RelativeLogitsCpu(content.clone(), {table}, args);
   // Row 0: j = 0 → index 0 (1) + time 0 (10) + pitch 0 (100) = 111; j = 1 masked.

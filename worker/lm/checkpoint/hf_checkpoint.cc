@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/status_macros.h"
 #include "common/fs/file_io.h"
+#include "common/status_macros.h"
 
 namespace expsvc::lm {
 namespace {

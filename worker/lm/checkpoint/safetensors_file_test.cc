@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/fs/file_io.h"
-#include "worker/lm/checkpoint/safetensors_writer.h"
 #include "common/fs/testing/temp_dir.h"
+#include "worker/lm/checkpoint/safetensors_writer.h"
 
 namespace expsvc::lm {
 namespace {

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
 #include "common/fs/file_io.h"
+#include "common/status_macros.h"
 
 namespace expsvc::lm {
 namespace {

@@ -7,11 +7,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/fs/file_io.h"
 #include "common/status_macros.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/corpus/lm_corpus.h"
 #include "worker/lm/corpus/token_windows.h"
-#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/sentencepiece_tokenizer.h"
 
 namespace expsvc::lm {

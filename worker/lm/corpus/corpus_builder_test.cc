@@ -8,14 +8,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/fs/file_io.h"
+#include "common/fs/testing/temp_dir.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/corpus/debian_reference_source.h"
-#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/hf_tokenizer.h"
 #include "worker/lm/tokenizer/load_tokenizer.h"
 #include "worker/lm/tokenizer/sentencepiece_tokenizer.h"
 #include "worker/lm/tokenizer/testing/bilingual_sample_text.h"
-#include "common/fs/testing/temp_dir.h"
 
 namespace expsvc::lm {
 namespace {

@@ -7,9 +7,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/fs/file_io.h"
 #include "common/status_macros.h"
 #include "worker/lm/corpus/wrapped_text.h"
-#include "common/fs/file_io.h"
 #include "worker/lm/tokenizer/utf8.h"
 
 namespace expsvc::lm {

@@ -15,14 +15,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/splitmix64.h"
 #include "common/kinds/lm_kinds.h"
+#include "common/splitmix64.h"
 #include "common/status_macros.h"
-#include "worker/runtime/tool_process.h"
-#include "worker/torch/torch_job_support.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/model/llama_checkpoint.h"
 #include "worker/lm/model/llama_model.h"
+#include "worker/runtime/tool_process.h"
+#include "worker/torch/torch_job_support.h"
 
 namespace expsvc::worker {
 namespace {
@@ -44,16 +44,15 @@ absl::Status BuildCorpus(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(
       std::string tool,
       FindProjectTool("EXPSVC_LM_CORPUS_TOOL",
-                      {"expsvc-lm-corpus-stats", "lm/corpus/expsvc-lm-corpus-stats",
-                       "../corpus/expsvc-lm-corpus-stats", "worker/lm/corpus/expsvc-lm-corpus-stats"}));
+                      {"expsvc-lm-corpus-stats", "lm/corpus/expsvc-lm-corpus-stats", "../corpus/expsvc-lm-corpus-stats",
+                       "worker/lm/corpus/expsvc-lm-corpus-stats"}));
   const std::string output = absl::StrCat(context.scratch_dir(), "/corpus");
-  std::vector<std::string> argv = {
-      tool,
-      absl::StrCat("--output=", output),
-      absl::StrCat("--vocab_size=", params.vocab_size),
-      absl::StrCat("--tokens_per_window=", params.tokens_per_window),
-      absl::StrCat("--seed=", params.split_seed),
-      absl::StrCat("--threads=", std::max<int64_t>(1, params.threads))};
+  std::vector<std::string> argv = {tool,
+                                   absl::StrCat("--output=", output),
+                                   absl::StrCat("--vocab_size=", params.vocab_size),
+                                   absl::StrCat("--tokens_per_window=", params.tokens_per_window),
+                                   absl::StrCat("--seed=", params.split_seed),
+                                   absl::StrCat("--threads=", std::max<int64_t>(1, params.threads))};
   const std::string source = params.source;
   if (source == "debian_reference") {
     const std::string folder = params.debian_reference_dir;
@@ -171,17 +170,7 @@ absl::Status CopyFile(const std::string& from, const std::string& to) {
 
 absl::Status TrainLm(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(const TrainLmParams p, TrainLmParams::FromJson(context.params()));
-  for (const auto& [name, value] : std::vector<std::pair<const char*, int64_t>>{{"layers", p.layers},
-                                                                                {"hidden", p.hidden},
-                                                                                {"heads", p.heads},
-                                                                                {"steps", p.steps},
-                                                                                {"batch_size", p.batch_size},
-                                                                                {"eval_every", p.eval_every}}) {
-    if (value < 1) return absl::InvalidArgumentError(absl::StrCat(name, " must be at least 1, got ", value));
-  }
-  if (p.kv_heads < 0 || p.ffn < 0 || p.eval_windows < 0 || p.resume_every < 0 || p.warmup_steps < 0) {
-    return absl::InvalidArgumentError("kv_heads, ffn, eval_windows, resume_every and warmup_steps cannot be negative");
-  }
+  // Ranges (sizes ≥ 1, counts ≥ 0) were checked against the catalog by FromJson.
   if (p.hidden % p.heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat("heads (", p.heads, ") must divide hidden (", p.hidden, ")"));
   }

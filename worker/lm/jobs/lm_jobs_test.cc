@@ -15,11 +15,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "worker/runtime/testing/fake_job_context.h"
-#include "worker/runtime/tool_process.h"
 #include "worker/lm/activations/activation_source.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/model/llama_checkpoint.h"
+#include "worker/runtime/testing/fake_job_context.h"
+#include "worker/runtime/tool_process.h"
 
 namespace expsvc::worker {
 namespace {

@@ -6,8 +6,8 @@
 #include <torch/torch.h>
 
 #include "common/fs/file_io.h"
-#include "worker/lm/checkpoint/hf_checkpoint.h"
 #include "common/fs/testing/temp_dir.h"
+#include "worker/lm/checkpoint/hf_checkpoint.h"
 #include "worker/lm/model/llama_checkpoint.h"
 #include "worker/lm/model/llama_model.h"
 #include "worker/lm/model/reference_llama.h"

@@ -7,8 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
 #include "common/fs/file_io.h"
+#include "common/status_macros.h"
 #include "worker/lm/tokenizer/hf_json_fields.h"
 #include "worker/lm/tokenizer/utf8.h"
 

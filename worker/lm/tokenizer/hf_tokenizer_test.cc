@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs/file_io.h"
-#include "worker/lm/tokenizer/load_tokenizer.h"
 #include "common/fs/testing/temp_dir.h"
+#include "worker/lm/tokenizer/load_tokenizer.h"
 #include "worker/lm/tokenizer/unigram_model.h"
 
 namespace expsvc::lm {

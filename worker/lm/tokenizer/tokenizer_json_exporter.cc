@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
 #include "common/fs/file_io.h"
+#include "common/status_macros.h"
 #include "worker/lm/tokenizer/sentencepiece_model_proto.h"
 
 namespace expsvc::lm {

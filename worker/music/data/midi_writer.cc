@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
 #include "common/fs/file_io.h"
+#include "common/status_macros.h"
 
 namespace expsvc::music {
 namespace {

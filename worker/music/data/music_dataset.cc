@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/fs/file_io.h"
 #include "common/status_macros.h"
 #include "worker/music/data/corpus_cache_format.h"
-#include "common/fs/file_io.h"
 #include "worker/music/data/note_tokens.h"
 #include "worker/music/data/pop909.h"
 

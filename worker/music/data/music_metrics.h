@@ -2,7 +2,7 @@
 // Objective next-bar metrics of Study 1: a generated bar compared with the
 // true bar (note F1, pianoroll F1, grooving, chroma and pitch-range
 // similarity), and their means over many windows. Definitions, edge cases
-// and the choices where the paper is silent: worker/data/README.md,
+// and the choices where the paper is silent: worker/music/data/README.md,
 // "Objective metrics".
 //
 // Shared rules: the three tracks are merged; notes outside the grid (pitch

@@ -11,9 +11,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/fs/file_io.h"
 #include "common/status_macros.h"
 #include "worker/music/data/beat_grid.h"
-#include "common/fs/file_io.h"
 #include "worker/music/data/midi_file.h"
 
 namespace expsvc::music {

@@ -43,8 +43,8 @@ TEST(Pop909Test, PickupNotesLandAtTheEndOfAPickupBar) {
   ASSERT_TRUE(testing::WriteSyntheticSong(root, "002", bars, {.tempo_bpm = 120}).ok());
   // ... but the beat file puts the first downbeat on beat 1 (0.5 s at 120 bpm).
   ASSERT_TRUE(fs::WriteFileAtomically(root + "/002/beat_midi.txt",
-                                  "0.0 0.0 0.0\n0.5 1.0 1.0\n1.0 0.0 0.0\n1.5 1.0 0.0\n"
-                                  "2.0 0.0 0.0\n2.5 1.0 1.0\n3.0 0.0 0.0\n")
+                                      "0.0 0.0 0.0\n0.5 1.0 1.0\n1.0 0.0 0.0\n1.5 1.0 0.0\n"
+                                      "2.0 0.0 0.0\n2.5 1.0 1.0\n3.0 0.0 0.0\n")
                   .ok());
   absl::StatusOr<Song> song = LoadPop909Song(root, "002");
   ASSERT_TRUE(song.ok()) << song.status();
@@ -78,7 +78,8 @@ TEST(Pop909Test, NotesThatQuantiseOntoEachOtherMergeKeepingTheLongest) {
   score.tracks = {{"PIANO", 2, 0, {{60, 80, 0, 10}, {60, 80, 15, 960}, {64, 80, 480, 240}}}};
   ASSERT_TRUE(WriteStandardMidiFile(score, root + "/004/004.mid").ok());
   ASSERT_TRUE(
-      fs::WriteFileAtomically(root + "/004/beat_midi.txt", "0.0 1.0 1.0\n0.5 0.0 0.0\n1.0 1.0 0.0\n1.5 0.0 0.0\n").ok());
+      fs::WriteFileAtomically(root + "/004/beat_midi.txt", "0.0 1.0 1.0\n0.5 0.0 0.0\n1.0 1.0 0.0\n1.5 0.0 0.0\n")
+          .ok());
   absl::StatusOr<Song> song = LoadPop909Song(root, "004");
   ASSERT_TRUE(song.ok()) << song.status();
   ASSERT_EQ(song->bars.size(), 1u);

@@ -2,7 +2,7 @@
 // Bar-level self-similarity of a piece (Study 1): every pair of bars
 // compared, the matrix the dashboard draws, and the mean similarity at a
 // lag (the paper sees stripes at 4, 8 and 12 bars for CirRelAttn-H).
-// Definitions: worker/data/README.md, "Objective metrics".
+// Definitions: worker/music/data/README.md, "Objective metrics".
 
 #include <array>
 #include <cstdint>

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/fs/file_io.h"
 #include "common/kinds/music_kinds.h"
 #include "common/status_macros.h"
 #include "worker/music/data/grid_midi.h"
@@ -17,7 +18,6 @@
 #include "worker/music/jobs/music_continuation.h"
 #include "worker/music/jobs/music_job_support.h"
 #include "worker/music/jobs/train_music.h"
-#include "common/fs/file_io.h"
 
 namespace expsvc::worker {
 namespace {
@@ -48,8 +48,7 @@ struct LoadedForEvaluation {
   torch::Device device{torch::kCPU};
 };
 
-absl::StatusOr<LoadedForEvaluation> LoadModelAndData(JobContext& context,
-                                                    const kinds::MusicSamplingParams& params) {
+absl::StatusOr<LoadedForEvaluation> LoadModelAndData(JobContext& context, const kinds::MusicSamplingParams& params) {
   SetTorchThreads(params.threads);
   EXPSVC_ASSIGN_OR_RETURN(torch::Device device, SelectDevice(params.device));
   EXPSVC_ASSIGN_OR_RETURN(TrainedMusicModel trained, LoadParentMusicModel(context, params, device));
@@ -92,7 +91,8 @@ ContinuationRequest RequestWithinContext(const kinds::MusicSamplingParams& param
 }
 
 absl::Status Evaluate(JobContext& context) {
-  EXPSVC_ASSIGN_OR_RETURN(const kinds::EvaluateMusicParams params, kinds::EvaluateMusicParams::FromJson(context.params()));
+  EXPSVC_ASSIGN_OR_RETURN(const kinds::EvaluateMusicParams params,
+                          kinds::EvaluateMusicParams::FromJson(context.params()));
   EXPSVC_ASSIGN_OR_RETURN(LoadedForEvaluation loaded, LoadModelAndData(context, params));
   music::MusicTransformer& model = loaded.trained.model;
   const MusicDataset& dataset = loaded.dataset;
@@ -104,22 +104,16 @@ absl::Status Evaluate(JobContext& context) {
     return absl::InvalidArgumentError(
         absl::StrCat("prompt_bars (", prompt_bars, ") must be below the window's ", window_bars, " bars"));
   }
-  const int64_t continuation_prompt_param = params.continuation_prompt_bars;
-  if (continuation_prompt_param < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("continuation_prompt_bars must be at least 1, got ", continuation_prompt_param));
-  }
-  const std::vector<size_t> windows = SampleIndices(dataset.size(Split::kTest), params.windows,
-                                                    static_cast<uint64_t>(params.sample_seed));
+  const std::vector<size_t> windows =
+      SampleIndices(dataset.size(Split::kTest), params.windows, static_cast<uint64_t>(params.sample_seed));
   const music::SamplingOptions sampling = SamplingFromParams(params);
   const int64_t budget = PromptBudget(params, loaded.trained);
   context.Log(absl::StrCat("evaluating ", windows.size(), " of ", dataset.size(Split::kTest),
                            " test windows: ", prompt_bars, " bars in, bar ", prompt_bars + 1,
                            " generated; prompts of at most ", budget, " tokens"));
 
-  EXPSVC_ASSIGN_OR_RETURN(double eval_loss,
-                          MeanWindowLoss(model, dataset, Split::kTest, windows, params.batch_size,
-                                         loaded.trained.config.max_len, loaded.device));
+  EXPSVC_ASSIGN_OR_RETURN(double eval_loss, MeanWindowLoss(model, dataset, Split::kTest, windows, params.batch_size,
+                                                           loaded.trained.config.max_len, loaded.device));
   context.ReportMetric("eval_loss", 0, eval_loss);
 
   music::BarMetricsAccumulator accumulator;
@@ -160,7 +154,7 @@ absl::Status Evaluate(JobContext& context) {
   // the rest of the window generated.
   const int64_t pieces = params.continuations;
   const int32_t continuation_prompt =
-      static_cast<int32_t>(std::min<int64_t>(continuation_prompt_param, window_bars - 1));
+      static_cast<int32_t>(std::min<int64_t>(params.continuation_prompt_bars, window_bars - 1));
   Json matrices = Json::array();
   const std::vector<int64_t> lags = {4, 8, 12};
   std::vector<double> generated_sum(lags.size(), 0), truth_sum(lags.size(), 0);
@@ -209,7 +203,8 @@ absl::Status Evaluate(JobContext& context) {
 }
 
 absl::Status Generate(JobContext& context) {
-  EXPSVC_ASSIGN_OR_RETURN(const kinds::GenerateMusicParams params, kinds::GenerateMusicParams::FromJson(context.params()));
+  EXPSVC_ASSIGN_OR_RETURN(const kinds::GenerateMusicParams params,
+                          kinds::GenerateMusicParams::FromJson(context.params()));
   EXPSVC_ASSIGN_OR_RETURN(LoadedForEvaluation loaded, LoadModelAndData(context, params));
   music::MusicTransformer& model = loaded.trained.model;
   const MusicDataset& dataset = loaded.dataset;
@@ -220,8 +215,8 @@ absl::Status Generate(JobContext& context) {
     return absl::InvalidArgumentError(absl::StrCat("prompt_bars (", prompt_bars, ") + generate_bars (", generate_bars,
                                                    ") must fit the model's windows of ", window_bars, " bars"));
   }
-  const std::vector<size_t> windows = SampleIndices(dataset.size(Split::kTest), params.pieces,
-                                                    static_cast<uint64_t>(params.sample_seed));
+  const std::vector<size_t> windows =
+      SampleIndices(dataset.size(Split::kTest), params.pieces, static_cast<uint64_t>(params.sample_seed));
   const music::SamplingOptions sampling = SamplingFromParams(params);
   int64_t total_notes = 0;
   double total_seconds = 0;

@@ -10,12 +10,12 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "common/kinds/music_kinds.h"
 #include "nlohmann/json.hpp"
 #include "worker/music/data/music_dataset.h"
-#include "worker/torch/torch_job_support.h"
 #include "worker/music/model/music_transformer.h"
 #include "worker/runtime/job_context.h"
-#include "common/kinds/music_kinds.h"
+#include "worker/torch/torch_job_support.h"
 
 namespace expsvc::worker {
 

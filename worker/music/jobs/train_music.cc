@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/fs/file_io.h"
 #include "common/kinds/music_kinds.h"
 #include "common/status_macros.h"
 #include "worker/music/data/event_tokens.h"
@@ -22,7 +23,6 @@
 #include "worker/music/jobs/evaluate_music.h"
 #include "worker/music/jobs/music_job_support.h"
 #include "worker/music/model/music_transformer.h"
-#include "common/fs/file_io.h"
 
 namespace expsvc::worker {
 namespace {
@@ -193,7 +193,8 @@ absl::Status Train(JobContext& context) {
                            total_steps, " steps of ", p.batch_size, " windows on ", device.str()));
 
   const std::string scratch = context.scratch_dir();
-  EXPSVC_RETURN_IF_ERROR(fs::WriteFileAtomically(absl::StrCat(scratch, "/", kModelConfigName), ModelConfigJson(p).dump(2)));
+  EXPSVC_RETURN_IF_ERROR(
+      fs::WriteFileAtomically(absl::StrCat(scratch, "/", kModelConfigName), ModelConfigJson(p).dump(2)));
   ResumedState state;
   if (auto checkpoint = context.FindOwnArtifact(kCheckpointName); checkpoint.has_value()) {
     EXPSVC_ASSIGN_OR_RETURN(std::string path, context.FetchArtifact(*checkpoint));
@@ -232,8 +233,8 @@ absl::Status Train(JobContext& context) {
     int64_t notes = 0;
     for (int64_t b = 0; b < p.batch_size; ++b) {
       EXPSVC_ASSIGN_OR_RETURN(TokenSequence sequence, dataset.Sequence(Split::kTrain, pick(rng)));
-      notes +=
-          CountNotes(sequence, p.representation_kind, std::min<int64_t>(p.max_len, static_cast<int64_t>(sequence.length())));
+      notes += CountNotes(sequence, p.representation_kind,
+                          std::min<int64_t>(p.max_len, static_cast<int64_t>(sequence.length())));
       sequences.push_back(std::move(sequence));
     }
     MusicBatch batch = CollateSequences(sequences, p.max_len, device);

@@ -10,13 +10,13 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/fs/file_io.h"
 #include "gtest/gtest.h"
 #include "worker/music/data/grid_midi.h"
 #include "worker/music/data/midi_file.h"
 #include "worker/music/data/testing/music_test_data.h"
 #include "worker/music/jobs/evaluate_music.h"
 #include "worker/runtime/testing/fake_job_context.h"
-#include "common/fs/file_io.h"
 
 namespace expsvc::worker {
 namespace {
@@ -209,8 +209,8 @@ TEST_F(MusicEvaluationTest, GenerateWritesMidiAndRepeatsPerSeed) {
     ASSERT_TRUE(contents.ok()) << contents.status();
     absl::StatusOr<std::vector<music::Bar>> bars = music::GridFromMidi(*contents);
     ASSERT_TRUE(bars.ok()) << bars.status();
-    nlohmann::json record =
-        nlohmann::json::parse(fs::ReadFile(context.FetchArtifact(context.uploaded().at("piece_0.json")).value()).value());
+    nlohmann::json record = nlohmann::json::parse(
+        fs::ReadFile(context.FetchArtifact(context.uploaded().at("piece_0.json")).value()).value());
     record.erase("seconds");
     if (run == 0) {
       first_tokens = record.dump();

@@ -29,8 +29,8 @@ absl::StatusOr<AttentionKind> ParseAttentionKind(std::string_view name) {
   for (int n = 0; n < kNumAttentionKinds; ++n) {
     if (name == names[n]) return static_cast<AttentionKind>(n);
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown attention kind '", std::string(name), "' (expected ",
-                                                 absl::StrJoin(names, ", "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown attention kind '", std::string(name), "' (expected ", absl::StrJoin(names, ", "), ")"));
 }
 
 std::string AttentionKindName(AttentionKind kind) {
@@ -271,7 +271,9 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
   }
   const bool time_pitch = HasTimePitchBias(kind);
   const bool split = kind == AttentionKind::kCirRelAttnS;
-  args.mode = !time_pitch ? kernels::TableMode::kIndexOnly : split ? kernels::TableMode::kSplit : kernels::TableMode::kCombined;
+  args.mode = !time_pitch ? kernels::TableMode::kIndexOnly
+              : split     ? kernels::TableMode::kSplit
+                          : kernels::TableMode::kCombined;
 
   // R_idx[0..L−1] (distances clamped to max_len−1).
   const torch::Tensor index_embeddings =

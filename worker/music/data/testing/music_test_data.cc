@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/status_macros.h"
 #include "common/fs/file_io.h"
+#include "common/status_macros.h"
 #include "worker/music/data/grid_midi.h"
 #include "worker/music/data/midi_writer.h"
 #include "worker/music/data/pop909.h"

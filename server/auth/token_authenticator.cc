@@ -1,11 +1,11 @@
-#include "server/scheduler/token_authenticator.h"
+#include "server/auth/token_authenticator.h"
 
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 
-namespace expsvc::scheduler {
+namespace expsvc::auth {
 
 std::string GenerateToken() {
   std::ifstream urandom("/dev/urandom", std::ios::binary);
@@ -20,30 +20,31 @@ std::string GenerateToken() {
   return token;
 }
 
-absl::StatusOr<storage::Role> TokenAuthenticator::Authenticate(const std::string& token) {
+absl::StatusOr<Role> TokenAuthenticator::Authenticate(const std::string& token) {
   if (token.empty()) {
     return absl::UnauthenticatedError("missing bearer token (send 'authorization: Bearer <token>')");
   }
   const std::string hash = Sha256Hex(token);
   const auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mu_);
     auto cached = cache_.find(hash);
     if (cached != cache_.end() && cached->second.expires > now) return cached->second.role;
   }
+  // The lookup runs unlocked: other tokens' cache hits need not wait on it.
   auto role = store_->LookupToken(hash);
   if (!role.ok()) return role.status();
   if (!role->has_value()) return absl::UnauthenticatedError("unknown or revoked token");
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mu_);
   if (cache_.size() > 10000) cache_.clear();
   cache_[hash] = CachedRole{**role, now + cache_ttl_};
   return **role;
 }
 
-absl::StatusOr<std::string> TokenAuthenticator::CreateToken(const std::string& name, storage::Role role) {
+absl::StatusOr<std::string> TokenAuthenticator::CreateToken(const std::string& name, Role role) {
   std::string token = GenerateToken();
   if (absl::Status status = store_->CreateToken(name, role, Sha256Hex(token)); !status.ok()) return status;
   return token;
 }
 
-}  // namespace expsvc::scheduler
+}  // namespace expsvc::auth

@@ -5,39 +5,41 @@
 // cache's lifetime.
 
 #include <chrono>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "server/storage/postgres_store.h"
+#include "absl/synchronization/mutex.h"
+#include "server/auth/role.h"
+#include "server/auth/token_store.h"
 
-namespace expsvc::scheduler {
+namespace expsvc::auth {
 
 // A new random token ("expsvc_" + 40 hex digits).
 std::string GenerateToken();
 
 class TokenAuthenticator {
  public:
-  explicit TokenAuthenticator(storage::PostgresStore* store,
-                              std::chrono::milliseconds cache_ttl = std::chrono::seconds(10))
+  explicit TokenAuthenticator(TokenStore* store, std::chrono::milliseconds cache_ttl = std::chrono::seconds(10))
       : store_(store), cache_ttl_(cache_ttl) {}
 
   // UNAUTHENTICATED for a missing, unknown or revoked token.
-  absl::StatusOr<storage::Role> Authenticate(const std::string& token);
+  absl::StatusOr<Role> Authenticate(const std::string& token) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Creates a token for `role` and returns it (the only time it is seen).
-  absl::StatusOr<std::string> CreateToken(const std::string& name, storage::Role role);
+  absl::StatusOr<std::string> CreateToken(const std::string& name, Role role);
 
  private:
   struct CachedRole {
-    storage::Role role;
+    Role role;
     std::chrono::steady_clock::time_point expires;
   };
-  storage::PostgresStore* store_;
+  TokenStore* store_;
   const std::chrono::milliseconds cache_ttl_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, CachedRole> cache_;
+  absl::Mutex mu_;
+  // Keyed by token hash.
+  std::unordered_map<std::string, CachedRole> cache_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace expsvc::scheduler
+}  // namespace expsvc::auth

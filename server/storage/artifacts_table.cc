@@ -1,0 +1,99 @@
+// PostgresStore: table artifacts (the records; the files themselves are
+// server/scheduler/artifact_store.*'s).
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "server/storage/pg_arrays.h"
+#include "server/storage/postgres_store.h"
+#include "server/storage/row_mapping.h"
+#include "server/storage/store_transaction.h"
+
+namespace expsvc::storage {
+namespace {
+
+using expsvc::v1::ArtifactRef;
+using expsvc::v1::JobLease;
+
+// A leased job sees its own artifacts from earlier attempts (checkpoints) and
+// its parents' outputs. After the artifact columns: the job it is for, and
+// whether it is that job's own. $1 leased job ids.
+constexpr char kArtifactsForLeasesSql[] = "SELECT " EXPSVC_ARTIFACT_COLUMNS R"sql(, owner.for_job, owner.own
+FROM (SELECT id AS for_job, id AS source, true AS own FROM unnest($1::bigint[]) AS id
+      UNION ALL
+      SELECT d.job_id, d.parent_id, false FROM job_dependencies d WHERE d.job_id = ANY($1::bigint[])) owner
+JOIN artifacts a ON a.job_id = owner.source
+ORDER BY owner.for_job, a.job_id, a.name)sql";
+
+constexpr char kLockArtifactPathSql[] = "SELECT storage_path FROM artifacts WHERE job_id = $1 AND name = $2 FOR UPDATE";
+
+// A job writing a name again (a later attempt, a newer checkpoint) replaces it.
+constexpr char kUpsertArtifactSql[] = R"sql(
+INSERT INTO artifacts AS a (job_id, name, attempt, size_bytes, sha256, storage_path) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (job_id, name) DO UPDATE SET attempt = EXCLUDED.attempt, size_bytes = EXCLUDED.size_bytes,
+  sha256 = EXCLUDED.sha256, storage_path = EXCLUDED.storage_path, created_at = now()
+RETURNING )sql" EXPSVC_ARTIFACT_COLUMNS;
+
+// $1 sweep (0: any), $2 job (0: any).
+constexpr char kListArtifactsSql[] =
+    "SELECT " EXPSVC_ARTIFACT_COLUMNS
+    " FROM artifacts a JOIN jobs j ON j.id = a.job_id WHERE ($1 = 0 OR j.sweep_id = $1) "
+    "AND ($2 = 0 OR a.job_id = $2) ORDER BY a.job_id, a.name LIMIT 10000";
+
+constexpr char kGetArtifactSql[] = "SELECT " EXPSVC_ARTIFACT_COLUMNS " FROM artifacts a WHERE a.id = $1";
+
+}  // namespace
+
+absl::Status PostgresStore::FillArtifactsForLeases(pqxx::transaction_base& txn,
+                                                   std::vector<expsvc::v1::LeasedJob>& leased) {
+  if (leased.empty()) return absl::OkStatus();
+  std::vector<int64_t> ids;
+  std::map<int64_t, expsvc::v1::LeasedJob*> by_id;
+  for (auto& job : leased) {
+    ids.push_back(job.job().id());
+    by_id[job.job().id()] = &job;
+  }
+  pqxx::result rows = txn.exec_params(kArtifactsForLeasesSql, IntArrayLiteral(ids));
+  for (const auto& row : rows) {
+    expsvc::v1::LeasedJob* job = by_id.at(row[kArtifactColumnCount].as<int64_t>());
+    const bool own = row[kArtifactColumnCount + 1].as<bool>();
+    *(own ? job->add_own_artifacts() : job->add_parent_artifacts()) = RowToArtifact(row).ref;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::pair<StoredArtifact, std::string>> PostgresStore::RecordArtifact(const JobLease& lease,
+                                                                                     const std::string& name,
+                                                                                     int64_t size_bytes,
+                                                                                     const std::string& sha256,
+                                                                                     const std::string& storage_path) {
+  return InTransaction(
+      "recording an artifact", [&](pqxx::work& txn) -> absl::StatusOr<std::pair<StoredArtifact, std::string>> {
+        auto check = CheckLeaseIn(txn, lease);
+        if (!check.ok()) return check.status();
+        pqxx::result previous = txn.exec_params(kLockArtifactPathSql, lease.job_id(), name);
+        pqxx::result row =
+            txn.exec_params(kUpsertArtifactSql, lease.job_id(), name, check->attempt, size_bytes, sha256, storage_path);
+        std::string replaced = previous.empty() ? "" : previous[0][0].c_str();
+        return std::make_pair(RowToArtifact(row[0]), replaced);
+      });
+}
+
+absl::StatusOr<std::vector<ArtifactRef>> PostgresStore::ListArtifacts(int64_t sweep_id, int64_t job_id) {
+  return InTransaction("listing artifacts", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ArtifactRef>> {
+    pqxx::result rows = txn.exec_params(kListArtifactsSql, sweep_id, job_id);
+    std::vector<ArtifactRef> artifacts;
+    for (const auto& row : rows) artifacts.push_back(RowToArtifact(row).ref);
+    return artifacts;
+  });
+}
+
+absl::StatusOr<StoredArtifact> PostgresStore::GetArtifact(int64_t artifact_id) {
+  return InTransaction("reading an artifact", [&](pqxx::work& txn) -> absl::StatusOr<StoredArtifact> {
+    pqxx::result rows = txn.exec_params(kGetArtifactSql, artifact_id);
+    if (rows.empty()) return absl::NotFoundError(absl::StrCat("artifact ", artifact_id, " does not exist"));
+    return RowToArtifact(rows[0]);
+  });
+}
+
+}  // namespace expsvc::storage
