@@ -23,11 +23,14 @@
 
 #include <torch/torch.h>
 
+#include "bench/bench_timing.h"
 #include "worker/music/model/attention.h"
 #include "worker/music/model/music_transformer.h"
 #include "worker/music/model/reference_attention.h"
 
 namespace {
+
+using expsvc::bench::Median;
 
 using expsvc::music::AllAttentionKinds;
 using expsvc::music::AttentionKind;
@@ -68,12 +71,6 @@ Inputs MakeInputs(int64_t length, torch::Dtype dtype, int64_t seed) {
   in.has_pitch = torch::rand({kBatch, length}) > 0.1;
   in.grad_output = torch::randn({kBatch, length, kModelDim}, dtype);
   return in;
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 double TimeMs(const std::function<void()>& run) {

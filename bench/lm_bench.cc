@@ -25,9 +25,13 @@
 
 #include <torch/torch.h>
 
+#include "bench/bench_timing.h"
 #include "worker/lm/model/llama_model.h"
 
 namespace {
+
+using expsvc::bench::Median;
+using expsvc::bench::Seconds;
 
 using expsvc::lm::LlamaConfig;
 using expsvc::lm::LlamaForwardOptions;
@@ -48,18 +52,6 @@ LlamaConfig BenchConfig() {
   config.rope_theta = 10000.0;
   config.max_position_embeddings = 128;
   return config;
-}
-
-double Seconds(const std::function<void()>& body) {
-  const auto start = std::chrono::steady_clock::now();
-  body();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 void RunOrDie(LlamaModel& model, const torch::Tensor& tokens, const LlamaForwardOptions& options) {

@@ -21,6 +21,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/bench_timing.h"
 #include "worker/lm/sae/dense_sae_reference.h"
 #include "worker/lm/sae/sae_trainer.h"
 #include "worker/lm/sae/sparse_sae_step.h"
@@ -28,6 +29,8 @@
 
 namespace {
 
+using expsvc::bench::Median;
+using expsvc::bench::Seconds;
 using expsvc::lm::DenseSaeLoss;
 using expsvc::lm::SparseSaeForwardBackward;
 using expsvc::lm::TopKSae;
@@ -39,17 +42,6 @@ int64_t Flag(int argc, char** argv, const char* name, int64_t fallback) {
     if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return std::atoll(argv[i] + prefix.size());
   }
   return fallback;
-}
-
-double Seconds(const std::function<void()>& body) {
-  const auto start = std::chrono::steady_clock::now();
-  body();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
 }
 
 torch::Tensor UnitRows(const torch::Tensor& x) {

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "server/auth/token_authenticator.h"
 #include "server/storage/migrator.h"
+#include "server/testing/migrated_database_test.h"
 #include "server/testing/postgres_cluster.h"
 
 namespace expsvc::scheduler {
@@ -19,26 +20,15 @@ namespace {
 namespace v1 = expsvc::v1;
 namespace fs = std::filesystem;
 
-class SchedulerTest : public ::testing::Test {
+class SchedulerTest : public expsvc::testing::MigratedDatabaseTest {
  protected:
-  static void SetUpTestSuite() {
-    auto cluster = expsvc::testing::PostgresCluster::Start();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = cluster->release();
-  }
-  static void TearDownTestSuite() { delete cluster_; }
-
   void SetUp() override {
-    static int counter = 0;
-    auto conninfo = cluster_->CreateDatabase(absl::StrCat("scheduler_test_", ++counter));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    conninfo_ = *conninfo;
-    auto migrated = storage::ApplyMigrations(conninfo_, EXPSVC_DEFAULT_MIGRATIONS_DIR);
-    ASSERT_TRUE(migrated.ok()) << migrated.status();
+    CreateMigratedDatabase("scheduler_test");
+    if (HasFatalFailure()) return;
     auto store = storage::PostgresStore::Open(conninfo_, 4);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    artifact_root_ = absl::StrCat(::testing::TempDir(), "/artifacts-", counter);
+    artifact_root_ = absl::StrCat(::testing::TempDir(), "/artifacts-", database_name_);
     artifacts_ = std::make_unique<ArtifactStore>(artifact_root_);
     ASSERT_TRUE(artifacts_->Initialize().ok());
     SchedulerOptions options;
@@ -95,8 +85,6 @@ class SchedulerTest : public ::testing::Test {
 
   v1::StateCounts Counts(int64_t sweep_id) { return scheduler_->GetSweep(sweep_id)->counts(); }
 
-  static inline expsvc::testing::PostgresCluster* cluster_ = nullptr;
-  std::string conninfo_;
   std::unique_ptr<storage::PostgresStore> store_;
   std::string artifact_root_;
   std::unique_ptr<ArtifactStore> artifacts_;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "server/storage/migrator.h"
+#include "server/testing/migrated_database_test.h"
 #include "server/testing/postgres_cluster.h"
 
 namespace expsvc::storage {
@@ -22,22 +23,11 @@ namespace {
 
 namespace v1 = expsvc::v1;
 
-class PostgresStoreTest : public ::testing::Test {
+class PostgresStoreTest : public expsvc::testing::MigratedDatabaseTest {
  protected:
-  static void SetUpTestSuite() {
-    auto cluster = expsvc::testing::PostgresCluster::Start();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = cluster->release();
-  }
-  static void TearDownTestSuite() { delete cluster_; }
-
   void SetUp() override {
-    static int counter = 0;
-    auto conninfo = cluster_->CreateDatabase(absl::StrCat("postgres_store_test_", ++counter));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    conninfo_ = *conninfo;
-    auto migrated = ApplyMigrations(conninfo_, EXPSVC_DEFAULT_MIGRATIONS_DIR);
-    ASSERT_TRUE(migrated.ok()) << migrated.status();
+    CreateMigratedDatabase("postgres_store_test");
+    if (HasFatalFailure()) return;
     auto store = PostgresStore::Open(conninfo_, 4);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
@@ -115,8 +105,6 @@ class PostgresStoreTest : public ::testing::Test {
   }
   int64_t Count(const std::string& sql) { return Query(sql)[0][0].as<int64_t>(); }
 
-  static inline expsvc::testing::PostgresCluster* cluster_ = nullptr;
-  std::string conninfo_;
   std::unique_ptr<PostgresStore> store_;
   std::string worker_a_;
   std::string worker_b_;
