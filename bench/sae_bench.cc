@@ -3,7 +3,7 @@
 // encoder bound: 2·d·n FLOPs per token at the GFLOP/s a plain matrix product
 // of the encoder's shape reaches, also measured in this run.
 //
-//   sae_bench [--d=512] [--n=8192] [--k=32] [--batch=2048] [--repeats=5] [--threads=0]
+//   sae_bench [--d=512] [--n=8192] [--k=32] [--batch=8192] [--repeats=3] [--threads=0]
 //
 // First checks that the sparse step's loss and gradients equal dense
 // autograd's (exit 1 otherwise). Each timed step is a whole optimiser step
@@ -17,6 +17,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -80,11 +81,12 @@ int main(int argc, char** argv) {
   const int64_t d = Flag(argc, argv, "d", 512);
   const int64_t n = Flag(argc, argv, "n", 8192);
   const int64_t k = Flag(argc, argv, "k", 32);
-  const int64_t batch = Flag(argc, argv, "batch", 2048);
-  const int repeats = static_cast<int>(Flag(argc, argv, "repeats", 5));
-  // 0 leaves Torch's own default (the matrix products use OpenBLAS's threads either way).
+  const int64_t batch = Flag(argc, argv, "batch", 8192);
+  const int repeats = static_cast<int>(Flag(argc, argv, "repeats", 3));
+  // 0: every core, as a job with threads: 0 runs.
   const int64_t threads = Flag(argc, argv, "threads", 0);
-  if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  torch::set_num_threads(threads > 0 ? static_cast<int>(threads)
+                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   std::printf("sae_bench: d=%ld n=%ld k=%ld batch=%ld tokens, %d threads\n", d, n, k, batch, torch::get_num_threads());
   if (!Validate()) return 1;
 
