@@ -32,6 +32,7 @@ namespace {
 
 using expsvc::bench::Median;
 using expsvc::bench::Seconds;
+using expsvc::lm::CompareSparseWithDense;
 using expsvc::lm::DenseSaeLoss;
 using expsvc::lm::SparseSaeForwardBackward;
 using expsvc::lm::TopKSae;
@@ -51,26 +52,18 @@ torch::Tensor UnitRows(const torch::Tensor& x) {
 
 bool Validate() {
   torch::manual_seed(11);
-  TopKSae sparse(TopKSaeOptions(64, 512, 8).seed(2));
-  TopKSae dense(TopKSaeOptions(64, 512, 8).seed(2));
+  TopKSae sae(TopKSaeOptions(64, 512, 8).seed(2));
   {
     torch::NoGradGuard no_grad;
-    sparse->b_pre.copy_(torch::randn({64}) * 0.05);
-    dense->b_pre.copy_(sparse->b_pre);
+    sae->b_pre.copy_(torch::randn({64}) * 0.05);
   }
-  const torch::Tensor x = UnitRows(torch::randn({256, 64}));
-  const double sparse_loss = SparseSaeForwardBackward(*sparse, x).loss.item<double>();
-  const torch::Tensor dense_loss = DenseSaeLoss(*dense, x);
-  dense_loss.backward();
-  bool ok = std::abs(sparse_loss - dense_loss.item<double>()) <= 1e-5 * dense_loss.item<double>();
-  for (const char* name : {"w_enc", "b_enc", "w_dec", "b_pre"}) {
-    const torch::Tensor a = sparse->named_parameters()[name].grad();
-    const torch::Tensor b = dense->named_parameters()[name].grad();
-    const double error = ((a - b).abs().max() / b.abs().max()).item<double>();
-    std::printf("validate %-6s gradient: max relative error %.2e\n", name, error);
+  const expsvc::lm::SparseDenseComparison comparison = CompareSparseWithDense(*sae, UnitRows(torch::randn({256, 64})));
+  bool ok = std::abs(comparison.sparse_loss - comparison.dense_loss) <= 1e-5 * comparison.dense_loss;
+  for (const auto& [name, error] : comparison.gradient_relative_error) {
+    std::printf("validate %-6s gradient: max relative error %.2e\n", name.c_str(), error);
     ok = ok && error < 1e-5;
   }
-  std::printf("validate loss: sparse %.6f dense %.6f -> %s\n", sparse_loss, dense_loss.item<double>(),
+  std::printf("validate loss: sparse %.6f dense %.6f -> %s\n", comparison.sparse_loss, comparison.dense_loss,
               ok ? "ok" : "MISMATCH");
   return ok;
 }

@@ -12,11 +12,6 @@
 namespace expsvc::lm {
 namespace {
 
-// Largest |a − b| relative to the largest |b|.
-double RelativeError(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item<double>();
-}
-
 torch::Tensor UnitRows(const torch::Tensor& x) {
   return x / x.norm(2, {1}, true);
 }
@@ -24,37 +19,24 @@ torch::Tensor UnitRows(const torch::Tensor& x) {
 TEST(SparseSaeStepTest, LossAndEveryGradientEqualDenseAutograd) {
   for (uint64_t seed : {1, 2, 3}) {
     torch::manual_seed(seed);
-    TopKSae sparse(TopKSaeOptions(24, 96, 5).seed(seed));
+    TopKSae sae(TopKSaeOptions(24, 96, 5).seed(seed));
     // Non-trivial biases, so every gradient path carries something.
     {
       torch::NoGradGuard no_grad;
-      sparse->b_pre.copy_(torch::randn({24}) * 0.1);
-      sparse->b_enc.copy_(torch::randn({96}) * 0.1);
-      sparse->w_enc.add_(torch::randn({96, 24}) * 0.3);
+      sae->b_pre.copy_(torch::randn({24}) * 0.1);
+      sae->b_enc.copy_(torch::randn({96}) * 0.1);
+      sae->w_enc.add_(torch::randn({96, 24}) * 0.3);
     }
-    TopKSae dense(TopKSaeOptions(24, 96, 5).seed(seed));
-    {
-      torch::NoGradGuard no_grad;
-      for (const char* name : {"w_enc", "b_enc", "w_dec", "b_pre"}) {
-        dense->named_parameters()[name].copy_(sparse->named_parameters()[name]);
-      }
-    }
-    const torch::Tensor x = UnitRows(torch::randn({64, 24}));
+    const SparseDenseComparison comparison = CompareSparseWithDense(*sae, UnitRows(torch::randn({64, 24})));
 
-    const SaeStepResult result = SparseSaeForwardBackward(*sparse, x);
-    const torch::Tensor dense_loss = DenseSaeLoss(*dense, x);
-    dense_loss.backward();
-
-    EXPECT_NEAR(result.loss.item<double>(), dense_loss.item<double>(), 1e-5 * dense_loss.item<double>());
-    for (const char* name : {"w_enc", "b_enc", "w_dec", "b_pre"}) {
-      const torch::Tensor got = sparse->named_parameters()[name].grad();
-      const torch::Tensor want = dense->named_parameters()[name].grad();
-      ASSERT_TRUE(got.defined() && want.defined()) << name;
-      EXPECT_LT(RelativeError(got, want), 1e-5) << name << ", seed " << seed;
+    EXPECT_NEAR(comparison.sparse_loss, comparison.dense_loss, 1e-5 * comparison.dense_loss);
+    ASSERT_EQ(comparison.gradient_relative_error.size(), 4u);
+    for (const auto& [name, error] : comparison.gradient_relative_error) {
+      EXPECT_LT(error, 1e-5) << name << ", seed " << seed;
     }
     // The gradients are not trivially zero.
-    EXPECT_GT(sparse->w_enc.grad().abs().sum().item<double>(), 0);
-    EXPECT_GT(sparse->b_pre.grad().abs().sum().item<double>(), 0);
+    EXPECT_GT(comparison.sparse_gradient_abs_sum.at("w_enc"), 0);
+    EXPECT_GT(comparison.sparse_gradient_abs_sum.at("b_pre"), 0);
   }
 }
 

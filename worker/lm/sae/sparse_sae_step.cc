@@ -12,8 +12,8 @@ torch::Tensor GatherRows(const torch::Tensor& table, const torch::Tensor& indice
   return table.index_select(0, indices.reshape({-1})).view({indices.size(0), indices.size(1), table.size(1)});
 }
 
-// Adds `update` [n, d] (float32) into a parameter's gradient, allocating it
-// in the parameter's dtype when undefined.
+// Adds `update` (float32, the parameter's shape) into its gradient,
+// allocating it in the parameter's dtype when undefined.
 void AccumulateGrad(torch::Tensor& parameter, const torch::Tensor& update) {
   if (!parameter.grad().defined()) {
     parameter.mutable_grad() = update.to(parameter.scalar_type());
@@ -22,31 +22,22 @@ void AccumulateGrad(torch::Tensor& parameter, const torch::Tensor& update) {
   }
 }
 
+// The forward pass the gradients need: the module's own encoding and
+// decoding, and Σ‖x − x̄‖² (the FVU's denominator, a constant of the batch).
 struct Forward {
-  torch::Tensor x;         // float32 [N, d]
-  torch::Tensor centered;  // x − b_pre
-  torch::Tensor decoder;   // W_dec in float32
+  torch::Tensor x;  // float32 [N, d]
   TopKCodes codes;
   torch::Tensor x_hat;
-  torch::Tensor variance;  // Σ‖x − x̄‖²
+  torch::Tensor variance;
   torch::Tensor loss;
 };
 
 Forward RunForward(const TopKSaeImpl& sae, const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 2 && x.size(1) == sae.options().d_in(), "x must be [N, d_in]");
   Forward f;
+  f.codes = sae.Encode(x);
+  f.x_hat = sae.Decode(f.codes);
   f.x = x.to(torch::kFloat32);
-  f.centered = f.x - sae.b_pre.to(torch::kFloat32);
-  const torch::Tensor pre = torch::addmm(sae.b_enc.to(torch::kFloat32), f.centered, sae.w_enc.to(torch::kFloat32).t());
-  auto [values, indices] = torch::topk(pre, sae.options().k(), /*dim=*/1, /*largest=*/true, /*sorted=*/false);
-  f.codes = TopKCodes{values.clamp_min(0), indices};
-  f.decoder = sae.w_dec.to(torch::kFloat32);
-  const int64_t k = sae.options().k();
-  const torch::Tensor offsets = torch::arange(0, indices.numel(), k, torch::kLong);
-  f.x_hat = std::get<0>(torch::embedding_bag(f.decoder, indices.reshape({-1}), offsets, false, /*mode=sum*/ 0, false,
-                                             f.codes.values.reshape({-1}).contiguous(), false)) +
-            sae.b_pre.to(torch::kFloat32);
-  f.variance = (f.x - f.x.mean(0, true)).pow(2).sum().clamp_min(1e-12);
+  f.variance = BatchVariance(f.x);
   f.loss = (f.x_hat - f.x).pow(2).sum() / f.variance;
   return f;
 }
@@ -66,6 +57,8 @@ SaeStepResult SparseSaeForwardBackward(TopKSaeImpl& sae, const torch::Tensor& x)
   const int64_t d = sae.options().d_in();
   const int64_t tokens = f.x.size(0);
   const torch::Tensor encoder = sae.w_enc.to(torch::kFloat32);
+  const torch::Tensor decoder = sae.w_dec.to(torch::kFloat32);
+  const torch::Tensor centered = f.x - sae.b_pre.to(torch::kFloat32);
   // Gradients are summed in float32 tables and added to .grad() once.
   torch::Tensor grad_w_dec = torch::zeros({n, d}, torch::kFloat32);
   torch::Tensor grad_w_enc = torch::zeros({n, d}, torch::kFloat32);
@@ -82,12 +75,12 @@ SaeStepResult SparseSaeForwardBackward(TopKSaeImpl& sae, const torch::Tensor& x)
     const torch::Tensor g = grad_x_hat.narrow(0, start, count);
     // Decoder: ∂W_dec[i_j] += v_j g; ∂v_j = g · W_dec[i_j].
     grad_w_dec.index_add_(0, flat_indices, (values.unsqueeze(2) * g.unsqueeze(1)).reshape({-1, d}));
-    const torch::Tensor grad_values = torch::bmm(GatherRows(f.decoder, indices), g.unsqueeze(2)).squeeze(2);
+    const torch::Tensor grad_values = torch::bmm(GatherRows(decoder, indices), g.unsqueeze(2)).squeeze(2);
     // Through the ReLU: selected latents that were not positive pass nothing.
     const torch::Tensor grad_pre = grad_values * values.gt(0).to(torch::kFloat32);  // [chunk, k]
     // Encoder: ∂W_enc[i_j] += ∂pre_j (x − b_pre); ∂b_enc[i_j] += ∂pre_j.
     grad_w_enc.index_add_(0, flat_indices,
-                          (grad_pre.unsqueeze(2) * f.centered.narrow(0, start, count).unsqueeze(1)).reshape({-1, d}));
+                          (grad_pre.unsqueeze(2) * centered.narrow(0, start, count).unsqueeze(1)).reshape({-1, d}));
     grad_b_enc.index_add_(0, flat_indices, grad_pre.reshape({-1}));
   }
   // b_pre enters the decoder directly (+1) and the encoder through −b_pre:

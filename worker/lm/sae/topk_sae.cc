@@ -84,10 +84,12 @@ torch::Tensor GeometricMedian(const torch::Tensor& points, int64_t max_iteration
   return guess;
 }
 
+torch::Tensor BatchVariance(const torch::Tensor& x) {
+  return (x - x.mean(0, true)).pow(2).sum().clamp_min(1e-12);
+}
+
 torch::Tensor FractionOfVarianceUnexplained(const torch::Tensor& x, const torch::Tensor& x_hat) {
-  const torch::Tensor residual = (x - x_hat).pow(2).sum();
-  const torch::Tensor variance = (x - x.mean(0, true)).pow(2).sum().clamp_min(1e-12);
-  return residual / variance;
+  return (x - x_hat).pow(2).sum() / BatchVariance(x);
 }
 
 }  // namespace expsvc::lm

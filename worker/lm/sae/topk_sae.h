@@ -75,7 +75,9 @@ TORCH_MODULE(TopKSae);
 // the rows of `points` [N, d]; starts at the mean.
 torch::Tensor GeometricMedian(const torch::Tensor& points, int64_t max_iterations = 100, double tolerance = 1e-5);
 
-// Fraction of variance unexplained: Σ‖x − x̂‖² / Σ‖x − mean(x)‖² over the batch.
+// Σ‖x − mean(x)‖² over the batch x [N, d] (at least 1e-12).
+torch::Tensor BatchVariance(const torch::Tensor& x);
+// Fraction of variance unexplained: Σ‖x − x̂‖² / BatchVariance(x).
 torch::Tensor FractionOfVarianceUnexplained(const torch::Tensor& x, const torch::Tensor& x_hat);
 
 }  // namespace expsvc::lm

@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -71,13 +70,6 @@ std::vector<std::string> RandomFragments(const std::vector<std::string>& lines, 
   return fragments;
 }
 
-bool ContainsSpecialTokenText(absl::string_view text) {
-  for (absl::string_view special : {"<unk>", "<s>", "</s>", "<pad>"}) {
-    if (absl::StrContains(text, special)) return true;
-  }
-  return false;
-}
-
 class TrainedTokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -111,7 +103,7 @@ class TrainedTokenizerTest : public ::testing::Test {
   std::vector<std::string> Inputs() const {
     std::vector<std::string> inputs = *lines_;
     for (std::string& input : test_support::TrickyInputs()) {
-      if (!ContainsSpecialTokenText(input)) inputs.push_back(std::move(input));
+      if (!test_support::ContainsSpecialTokenText(input)) inputs.push_back(std::move(input));
     }
     for (std::string& input : RandomFragments(*lines_, 2000)) inputs.push_back(std::move(input));
     return inputs;

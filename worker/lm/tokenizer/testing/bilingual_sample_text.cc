@@ -161,4 +161,11 @@ std::vector<std::string> TrickyInputs() {
   };
 }
 
+bool ContainsSpecialTokenText(std::string_view text) {
+  for (std::string_view special : {"<unk>", "<s>", "</s>", "<pad>"}) {
+    if (text.find(special) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace expsvc::lm::test_support

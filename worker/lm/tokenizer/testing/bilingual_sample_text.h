@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace expsvc::lm::test_support {
@@ -21,5 +22,11 @@ std::vector<std::string> BilingualTrainingLines(int count, uint64_t seed);
 // rare kanji, Hangul), invalid UTF-8, text that looks like special or byte
 // pieces.
 std::vector<std::string> TrickyInputs();
+
+// Whether `text` holds the text of a special token ("<unk>", "<s>", "</s>",
+// "<pad>"): tokenizer.json cuts such text out as special tokens (Hugging
+// Face behaviour) where SentencePiece reads it as characters, so the
+// equivalence checks leave these inputs out.
+bool ContainsSpecialTokenText(std::string_view text);
 
 }  // namespace expsvc::lm::test_support
