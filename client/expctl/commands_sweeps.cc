@@ -18,6 +18,7 @@
 #include "client/expctl/proto_json.h"
 #include "client/expctl/server_queries.h"
 #include "client/expctl/table.h"
+#include "common/fs/file_io.h"
 #include "common/status_macros.h"
 #include "common/sweep/sweep_spec.h"
 
@@ -37,15 +38,9 @@ absl::StatusOr<std::string> ReadSweepFile(const std::string& path) {
   if (std::filesystem::is_directory(path, error)) {
     return UsageError(absl::StrCat("cannot read sweep file '", path, "': it is a directory"));
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return UsageError(absl::StrCat("cannot read sweep file '", path, "': ", ErrnoText()));
-  }
-  content << file.rdbuf();
-  if (file.bad()) {
-    return UsageError(absl::StrCat("cannot read sweep file '", path, "': ", ErrnoText()));
-  }
-  return content.str();
+  absl::StatusOr<std::string> text = fs::ReadFile(path);
+  if (!text.ok()) return UsageError(absl::StrCat("cannot read sweep file '", path, "': ", text.status().message()));
+  return text;
 }
 
 // The jobs shown by --dry-run: the first job of each stage (so every stage

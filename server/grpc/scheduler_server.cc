@@ -1,24 +1,14 @@
 #include "server/grpc/scheduler_server.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/fs/file_io.h"
 #include "common/status_macros.h"
 #include "server/storage/migrator.h"
 
 namespace expsvc::server {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
   if (options.tls_cert_file.empty() && options.tls_key_file.empty()) return grpc::InsecureServerCredentials();
@@ -27,8 +17,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   }
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  EXPSVC_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert_file));
-  EXPSVC_ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key_file));
+  EXPSVC_ASSIGN_OR_RETURN(pair.cert_chain, fs::ReadFile(options.tls_cert_file));
+  EXPSVC_ASSIGN_OR_RETURN(pair.private_key, fs::ReadFile(options.tls_key_file));
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   return grpc::SslServerCredentials(ssl);
 }

@@ -2,14 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <regex>
-#include <sstream>
 
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "common/fs/file_io.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace expsvc::storage {
 namespace {
@@ -29,13 +29,10 @@ absl::StatusOr<std::vector<MigrationFile>> LoadMigrations(const std::string& dir
     std::smatch match;
     const std::string file_name = entry.path().filename().string();
     if (!std::regex_match(file_name, match, kName)) continue;
-    std::ifstream in(entry.path());
-    std::stringstream content;
-    content << in.rdbuf();
     MigrationFile file;
+    EXPSVC_ASSIGN_OR_RETURN(file.sql, expsvc::fs::ReadFile(entry.path()));
     file.version = std::stoi(match[1]);
     file.name = file_name;
-    file.sql = content.str();
     file.checksum = Sha256Hex(file.sql);
     files.push_back(std::move(file));
   }

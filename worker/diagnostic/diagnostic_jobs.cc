@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/fs/file_io.h"
 #include "common/kinds/diagnostic_kinds.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -53,8 +53,9 @@ absl::StatusOr<int64_t> ResumeStep(JobContext& context, int64_t steps) {
   std::optional<expsvc::v1::ArtifactRef> checkpoint = context.FindOwnArtifact(kCheckpointName);
   if (!checkpoint.has_value()) return 0;
   EXPSVC_ASSIGN_OR_RETURN(std::string path, context.FetchArtifact(*checkpoint));
-  std::ifstream in(path);
-  nlohmann::json content = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  const absl::StatusOr<std::string> text = fs::ReadFile(path);
+  const nlohmann::json content = text.ok() ? nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false)
+                                           : nlohmann::json(nlohmann::json::value_t::discarded);
   if (content.is_discarded() || !content.is_object() || !content.contains("step") ||
       !content["step"].is_number_integer()) {
     context.Log(absl::StrCat("checkpoint artifact ", checkpoint->id(), " is unreadable; starting over"));
@@ -65,11 +66,7 @@ absl::StatusOr<int64_t> ResumeStep(JobContext& context, int64_t steps) {
 
 absl::Status WriteAndUploadCheckpoint(JobContext& context, int64_t step) {
   const std::string path = (std::filesystem::path(context.scratch_dir()) / kCheckpointName).string();
-  {
-    std::ofstream out(path, std::ios::trunc);
-    out << nlohmann::json{{"step", step}}.dump() << "\n";
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  }
+  EXPSVC_RETURN_IF_ERROR(fs::WriteFileAtomically(path, nlohmann::json{{"step", step}}.dump() + "\n"));
   EXPSVC_ASSIGN_OR_RETURN(expsvc::v1::ArtifactRef uploaded, context.UploadArtifact(kCheckpointName, path));
   context.Log(absl::StrCat("checkpoint at step ", step, " (artifact ", uploaded.id(), ")"));
   return absl::OkStatus();

@@ -1,12 +1,11 @@
 #include "worker/music/jobs/music_job_support.h"
 
 #include <algorithm>
-#include <fstream>
 #include <numeric>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/fs/file_io.h"
 #include "common/splitmix64.h"
 #include "common/status_macros.h"
 
@@ -146,12 +145,8 @@ absl::StatusOr<TrainedMusicModel> LoadParentMusicModel(JobContext& context, cons
   EXPSVC_ASSIGN_OR_RETURN(std::string config_path, fetch(kMusicModelConfigName));
   EXPSVC_ASSIGN_OR_RETURN(std::string weights_path, fetch(kMusicBestModelName));
   TrainedMusicModel loaded;
-  {
-    std::ifstream in(config_path);
-    std::stringstream text;
-    text << in.rdbuf();
-    loaded.config_json = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  }
+  EXPSVC_ASSIGN_OR_RETURN(const std::string config_text, fs::ReadFile(config_path));
+  loaded.config_json = Json::parse(config_text, nullptr, /*allow_exceptions=*/false);
   if (loaded.config_json.is_discarded()) return absl::InvalidArgumentError("the parent's model.json is not valid JSON");
   EXPSVC_ASSIGN_OR_RETURN(loaded.config, ParseTrainedMusicModelConfig(loaded.config_json));
   const std::string representation = params.representation.value_or("");
