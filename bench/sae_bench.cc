@@ -1,12 +1,15 @@
-// The TopK SAE trainer on this CPU: training tokens/s of the hand-written
+// The TopK SAE trainer on a CPU (or a CUDA GPU with --cuda=1): training tokens/s of the hand-written
 // sparse step against dense autograd in the same run, and against the
 // encoder bound: 2·d·n FLOPs per token at the GFLOP/s a plain matrix product
 // of the encoder's shape reaches, also measured in this run.
 //
-//   sae_bench [--d=512] [--n=8192] [--k=32] [--batch=8192] [--repeats=3] [--threads=0]
+//   sae_bench [--d=512] [--n=8192] [--k=32] [--batch=8192] [--repeats=3] [--threads=0] [--cuda=0]
 //
 // First checks that the sparse step's loss and gradients equal dense
-// autograd's (exit 1 otherwise). Each timed step is a whole optimiser step
+// autograd's on the device it times (exit 1 otherwise), and on CUDA also
+// that the GPU's sparse step matches the CPU's on the same weights and
+// inputs. Needs only LibTorch (bench/gpu/ builds it on a machine with a
+// pip-installed torch and no Debian packages). Each timed step is a whole optimiser step
 // (zero grads, forward, backward, decoder projection, Adam, renormalise).
 // Last line: key=value pairs, with vs_dense= and of_bound=.
 
@@ -24,7 +27,6 @@
 
 #include "bench/bench_timing.h"
 #include "worker/lm/sae/dense_sae_reference.h"
-#include "worker/lm/sae/sae_trainer.h"
 #include "worker/lm/sae/sparse_sae_step.h"
 #include "worker/lm/sae/topk_sae.h"
 
@@ -50,15 +52,38 @@ torch::Tensor UnitRows(const torch::Tensor& x) {
   return x / x.norm(2, {1}, true);
 }
 
-bool Validate() {
+// Waits for queued GPU work, so a timing covers it.
+void Synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+bool Validate(const torch::Device& device) {
   torch::manual_seed(11);
   TopKSae sae(TopKSaeOptions(64, 512, 8).seed(2));
   {
     torch::NoGradGuard no_grad;
     sae->b_pre.copy_(torch::randn({64}) * 0.05);
   }
-  const expsvc::lm::SparseDenseComparison comparison = CompareSparseWithDense(*sae, UnitRows(torch::randn({256, 64})));
-  bool ok = std::abs(comparison.sparse_loss - comparison.dense_loss) <= 1e-5 * comparison.dense_loss;
+  const torch::Tensor x = UnitRows(torch::randn({256, 64}));
+  bool ok = true;
+  if (device.is_cuda()) {
+    // The same weights and inputs on the GPU and on the CPU (the reference).
+    const expsvc::lm::SparseDenseComparison cpu = CompareSparseWithDense(*sae, x);
+    sae->to(device);
+    const expsvc::lm::SparseDenseComparison gpu = CompareSparseWithDense(*sae, x.to(device));
+    const double difference = std::abs(gpu.sparse_loss - cpu.sparse_loss) / cpu.sparse_loss;
+    std::printf("validate cuda vs cpu sparse loss: %.6f vs %.6f (relative %.2e)\n", gpu.sparse_loss, cpu.sparse_loss,
+                difference);
+    ok = ok && difference < 1e-4;
+    for (const auto& [name, sum] : gpu.sparse_gradient_abs_sum) {
+      const double cpu_sum = cpu.sparse_gradient_abs_sum.at(name);
+      const double relative = std::abs(sum - cpu_sum) / std::max(cpu_sum, 1e-30);
+      std::printf("validate cuda vs cpu %-6s sum|gradient|: relative %.2e\n", name.c_str(), relative);
+      ok = ok && relative < 1e-4;
+    }
+  }
+  const expsvc::lm::SparseDenseComparison comparison = CompareSparseWithDense(*sae, x.to(sae->w_enc.device()));
+  ok = ok && std::abs(comparison.sparse_loss - comparison.dense_loss) <= 1e-5 * comparison.dense_loss;
   for (const auto& [name, error] : comparison.gradient_relative_error) {
     std::printf("validate %-6s gradient: max relative error %.2e\n", name.c_str(), error);
     ok = ok && error < 1e-5;
@@ -78,15 +103,24 @@ int main(int argc, char** argv) {
   const int repeats = static_cast<int>(Flag(argc, argv, "repeats", 3));
   // 0: every core, as a job with threads: 0 runs.
   const int64_t threads = Flag(argc, argv, "threads", 0);
+  const bool cuda = Flag(argc, argv, "cuda", 0) != 0;
+  if (cuda && !torch::cuda::is_available()) {
+    std::fprintf(stderr, "sae_bench: --cuda=1 but this LibTorch sees no CUDA device\n");
+    return 2;
+  }
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   torch::set_num_threads(threads > 0 ? static_cast<int>(threads)
                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  std::printf("sae_bench: d=%ld n=%ld k=%ld batch=%ld tokens, %d threads\n", d, n, k, batch, torch::get_num_threads());
-  if (!Validate()) return 1;
+  std::printf("sae_bench: d=%ld n=%ld k=%ld batch=%ld tokens, on %s (%d CPU threads)\n", d, n, k, batch,
+              cuda ? "cuda" : "cpu", torch::get_num_threads());
+  if (!Validate(device)) return 1;
 
   torch::manual_seed(3);
-  const torch::Tensor x = UnitRows(torch::randn({batch, d}));
+  const torch::Tensor x = UnitRows(torch::randn({batch, d})).to(device);
   TopKSae sparse_sae(TopKSaeOptions(d, n, k));
   TopKSae dense_sae(TopKSaeOptions(d, n, k));
+  sparse_sae->to(device);
+  dense_sae->to(device);
   torch::optim::Adam sparse_adam(sparse_sae->parameters(), torch::optim::AdamOptions(1e-4).eps(6.25e-10));
   torch::optim::Adam dense_adam(dense_sae->parameters(), torch::optim::AdamOptions(1e-4).eps(6.25e-10));
   auto sparse_step = [&] {
@@ -104,7 +138,7 @@ int main(int argc, char** argv) {
     dense_sae->NormalizeDecoderRows();
   };
   // The bound: the encoder's product alone, [batch, d] × [d, n].
-  const torch::Tensor encoder = torch::randn({n, d});
+  const torch::Tensor encoder = torch::randn({n, d}).to(device);
   auto matmul = [&] { torch::mm(x, encoder.t()); };
 
   // Warm up, then alternate so drift hits all three alike.
@@ -112,10 +146,17 @@ int main(int argc, char** argv) {
   dense_step();
   matmul();
   std::vector<double> sparse_s, dense_s, matmul_s;
+  auto timed = [&](const std::function<void()>& body) {
+    return [&device, body] {
+      body();
+      Synchronize(device);
+    };
+  };
+  Synchronize(device);
   for (int r = 0; r < repeats; ++r) {
-    sparse_s.push_back(Seconds(sparse_step));
-    dense_s.push_back(Seconds(dense_step));
-    matmul_s.push_back(Seconds(matmul));
+    sparse_s.push_back(Seconds(timed(sparse_step)));
+    dense_s.push_back(Seconds(timed(dense_step)));
+    matmul_s.push_back(Seconds(timed(matmul)));
   }
   const double sparse_tps = batch / Median(sparse_s);
   const double dense_tps = batch / Median(dense_s);
@@ -130,8 +171,9 @@ int main(int argc, char** argv) {
   std::printf("\nsparse vs dense: %.2fx; sparse of bound: %.0f%%\n", sparse_tps / dense_tps,
               100.0 * sparse_tps / bound_tps);
   std::printf(
-      "d=%ld n=%ld k=%ld batch=%ld sparse_tokens_per_s=%.0f dense_tokens_per_s=%.0f bound_tokens_per_s=%.0f "
+      "device=%s d=%ld n=%ld k=%ld batch=%ld sparse_tokens_per_s=%.0f dense_tokens_per_s=%.0f bound_tokens_per_s=%.0f "
       "gemm_gflops=%.1f vs_dense=%.2f of_bound=%.2f\n",
-      d, n, k, batch, sparse_tps, dense_tps, bound_tps, gflops, sparse_tps / dense_tps, sparse_tps / bound_tps);
+      cuda ? "cuda" : "cpu", d, n, k, batch, sparse_tps, dense_tps, bound_tps, gflops, sparse_tps / dense_tps,
+      sparse_tps / bound_tps);
   return 0;
 }

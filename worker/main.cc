@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "worker/diagnostic/diagnostic_jobs.h"
 #include "worker/lm/jobs/lm_jobs.h"
+#include "worker/lm/jobs/sae_jobs.h"
 #include "worker/music/jobs/train_music.h"
 #include "worker/runtime/event_log.h"
 #include "worker/runtime/job_kind_registry.h"
@@ -47,6 +48,9 @@ ABSL_FLAG(std::string, name, "", "Worker name shown in ListWorkers (default: <ho
 ABSL_FLAG(int, slots, 1, "Jobs run at once.");
 ABSL_FLAG(int, cpu_cores, 0, "CPU cores to advertise (0: all of this machine's).");
 ABSL_FLAG(int64_t, memory_mb, 0, "Memory to advertise in MiB (0: this machine's total).");
+ABSL_FLAG(int64_t, group_memory_budget_mb, 0,
+          "Memory a leased group of a group kind (train_sae, analyze_sae) may use in MiB; a group needing more "
+          "runs its members in subsets (0: --memory_mb).");
 ABSL_FLAG(std::string, scratch_dir, "/tmp/expsvc-worker", "Folder for the jobs' scratch folders.");
 ABSL_FLAG(int, lease_wait_ms, 2000, "LeaseJobs long-poll wait when no job is ready.");
 ABSL_FLAG(std::string, tls_ca, "", "CA bundle to verify the scheduler's TLS certificate (empty: no TLS).");
@@ -122,6 +126,7 @@ int main(int argc, char** argv) {
   if (options.slots < 1) return Fail("--slots must be at least 1");
   if (absl::GetFlag(FLAGS_cpu_cores) > 0) options.cpu_cores = absl::GetFlag(FLAGS_cpu_cores);
   if (absl::GetFlag(FLAGS_memory_mb) > 0) options.memory_mb = absl::GetFlag(FLAGS_memory_mb);
+  options.group_memory_budget_mb = absl::GetFlag(FLAGS_group_memory_budget_mb);
   options.scratch_root = absl::GetFlag(FLAGS_scratch_dir);
   options.lease_wait_ms = std::max(absl::GetFlag(FLAGS_lease_wait_ms), 0);
   if (!absl::GetFlag(FLAGS_tls_ca).empty()) options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
@@ -129,8 +134,8 @@ int main(int argc, char** argv) {
   options.metric_flush_ms = std::max(absl::GetFlag(FLAGS_metric_flush_ms), 10);
 
   expsvc::worker::JobKindRegistry registry;
-  for (auto register_kinds :
-       {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs, expsvc::worker::RegisterLmJobs}) {
+  for (auto register_kinds : {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs,
+                              expsvc::worker::RegisterLmJobs, expsvc::worker::RegisterSaeJobs}) {
     if (absl::Status status = register_kinds(registry); !status.ok()) return Fail(status.ToString());
   }
   if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -112,9 +113,17 @@ class FakeJobs final : public v1::JobService::Service {
       v1::Job* job = response->add_jobs();
       job->set_id(id);
       job->set_sweep_id(kSweepId);
-      job->set_stage("train");
-      job->set_kind("sleep");
-      job->set_params_json(R"({"seconds":0.1,"steps":)" + std::to_string(id) + "}");
+      if (sae) {
+        // 5 layers x 5 checkpoints of one model.
+        job->set_stage("analysis");
+        job->set_kind("analyze_sae");
+        job->set_params_json(R"({"model":"m","layer":)" + std::to_string((id - 1) % 5 + 1) + R"(,"checkpoint":)" +
+                             std::to_string(10 * ((id - 1) / 5 + 1)) + "}");
+      } else {
+        job->set_stage("train");
+        job->set_kind("sleep");
+        job->set_params_json(R"({"seconds":0.1,"steps":)" + std::to_string(id) + "}");
+      }
       job->set_state(v1::JOB_STATE_FAILED);
       job->set_attempt(3);
       job->set_max_attempts(3);
@@ -144,6 +153,8 @@ class FakeJobs final : public v1::JobService::Service {
   std::mutex mutex;
   std::string last_filter;
   std::vector<int> last_states;
+  // Set before the first call: the sweep's jobs are analyze_sae jobs.
+  std::atomic<bool> sae{false};
 };
 
 class FakeMetrics final : public v1::MetricsService::Service {
@@ -151,6 +162,20 @@ class FakeMetrics final : public v1::MetricsService::Service {
   grpc::Status QueryMetrics(grpc::ServerContext* context, const v1::QueryMetricsRequest* request,
                             v1::QueryMetricsResponse* response) override {
     if (grpc::Status auth = CheckToken(context); !auth.ok()) return auth;
+    if (sae) {
+      // Job 3 is layer 3 at step 10; the other analyses have not reported.
+      v1::MetricsRow* row = response->add_rows();
+      row->set_job_id(3);
+      row->set_params_json(R"({"model":"m","layer":3,"checkpoint":10})");
+      for (const auto& [key, value] : std::map<std::string, double>{{"fraction_japanese", 0.2},
+                                                                    {"fraction_english", 0.13},
+                                                                    {"fraction_mixed", 0.67},
+                                                                    {"fraction_dead", 0},
+                                                                    {"mean_r", 0.5}}) {
+        (*row->mutable_values())[key] = value;
+      }
+      return grpc::Status::OK;
+    }
     for (int64_t id : {1, 2}) {
       v1::MetricsRow* row = response->add_rows();
       row->set_job_id(id);
@@ -162,6 +187,7 @@ class FakeMetrics final : public v1::MetricsService::Service {
     response->add_keys("loss");
     return grpc::Status::OK;
   }
+  std::atomic<bool> sae{false};
 };
 
 class FakeArtifacts final : public v1::ArtifactService::Service {
@@ -372,6 +398,34 @@ TEST_F(FakeServerTest, ReportNeedsAKnownSweepAndSaysWhatIsMissing) {
 
   Outcome bad_format = RunCli({"report", "12", "--format", "html"});
   EXPECT_EQ(bad_format.exit_code, kExitUsage);
+}
+
+TEST_F(FakeServerTest, ReportOfAnSaeSweepShowsLayerByCheckpointTables) {
+  jobs_.sae = true;
+  metrics_.sae = true;
+  Outcome text = RunCli({"report", "12"});
+  ASSERT_EQ(text.exit_code, kExitOk) << text.err;
+  EXPECT_EQ(text.out.rfind("## model m\n", 0), 0u) << text.out;
+  EXPECT_NE(text.out.find("| layer |    10 |  20 |  30 |  40 |  50 |\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("| 3     | 0.670 |   - |   - |   - |   - |\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("Languages at layer 3 "), std::string::npos) << text.out;  // the middle of 1..5
+  EXPECT_NE(text.out.find("| 10         |    0.200 |   0.130 | 0.670 | 0.000 |\n"), std::string::npos) << text.out;
+
+  Outcome json = RunCli({"report", "12", "--sae", "--layer", "5", "--format", "json"});
+  ASSERT_EQ(json.exit_code, kExitOk) << json.err;
+  nlohmann::json report = nlohmann::json::parse(json.out);
+  EXPECT_EQ(report["sweep_id"], 12);
+  EXPECT_EQ(report["models"][0]["language_layer"], 5);
+  EXPECT_EQ(report["models"][0]["values"]["fraction_mixed"][2][0], 0.67);
+
+  EXPECT_EQ(RunCli({"report", "12", "--layer", "9"}).exit_code, kExitUsage);
+  EXPECT_EQ(RunCli({"report", "12", "--sae", "--rows", "lr"}).exit_code, kExitUsage);
+}
+
+TEST_F(FakeServerTest, LayerIsOnlyForTheSaeReport) {
+  Outcome outcome = RunCli({"report", "12", "--columns", "loss", "--layer", "2"});
+  EXPECT_EQ(outcome.exit_code, kExitUsage);
+  EXPECT_NE(outcome.err.find("--layer is for the SAE report"), std::string::npos) << outcome.err;
 }
 
 TEST_F(FakeServerTest, ArtifactDownloadVerifiesAndRenames) {

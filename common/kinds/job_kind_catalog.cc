@@ -3,6 +3,7 @@
 #include "common/kinds/diagnostic_kinds.h"
 #include "common/kinds/lm_kinds.h"
 #include "common/kinds/music_kinds.h"
+#include "common/kinds/sae_kinds.h"
 
 namespace expsvc {
 
@@ -10,7 +11,8 @@ const std::vector<JobKindSpec>& AllJobKinds() {
   static const auto* const kinds = new std::vector<JobKindSpec>{
       kinds::NoopParams::Spec(),          kinds::SleepParams::Spec(),         kinds::TrainMusicParams::Spec(),
       kinds::EvaluateMusicParams::Spec(), kinds::GenerateMusicParams::Spec(), kinds::BuildCorpusParams::Spec(),
-      kinds::TrainLmParams::Spec(),
+      kinds::TrainLmParams::Spec(),       kinds::TrainSaeParams::Spec(),      kinds::AnalyzeSaeParams::Spec(),
+      kinds::InterveneParams::Spec(),
   };
   return *kinds;
 }

@@ -8,6 +8,7 @@
 #include "common/kinds/job_kind_catalog.h"
 #include "common/kinds/lm_kinds.h"
 #include "common/kinds/music_kinds.h"
+#include "common/kinds/sae_kinds.h"
 
 namespace expsvc::kinds {
 namespace {
@@ -83,11 +84,15 @@ TEST(KindDefinitionTest, CatalogKindsParseTheirOwnDefaults) {
   EXPECT_EQ(GenerateMusicParams::FromJson(Json::object())->generate_bars, 12);
   EXPECT_EQ(BuildCorpusParams::FromJson(Json::object())->vocab_size, 8000);
   EXPECT_EQ(TrainLmParams::FromJson(Json::object())->warmup_steps, 50);
+  EXPECT_EQ(TrainSaeParams::FromJson(Json::object())->n_latents, 32768);
+  EXPECT_EQ(TrainSaeParams::FromJson(Json::object())->device, "auto");
+  EXPECT_EQ(AnalyzeSaeParams::FromJson(Json::object())->language_threshold, 0.9);
+  EXPECT_EQ(InterveneParams::FromJson(Json::object())->layer, 1);
   // Every kind in the catalog is one of these definitions, in this order.
   std::vector<std::string> names;
   for (const JobKindSpec& kind : AllJobKinds()) names.push_back(kind.name);
   EXPECT_EQ(names, (std::vector<std::string>{"noop", "sleep", "train_music", "evaluate_music", "generate_music",
-                                             "build_corpus", "train_lm"}));
+                                             "build_corpus", "train_lm", "train_sae", "analyze_sae", "intervene"}));
 }
 
 TEST(KindDefinitionTest, AttentionChoicesAreTheVariantNamesInPaperOrder) {

@@ -13,12 +13,17 @@ const KindDefinition<BuildCorpusParams>& BuildCorpus() {
         "build_corpus",
         "Builds the bilingual corpus of Study 2: documents in English and Japanese (the Debian Reference, or "
         "folders of plain text), an 8:1:1 split by document, a SentencePiece unigram tokenizer trained on the "
-        "training split, windows of BOS + N tokens with language labels.");
+        "training split (or an existing model's tokenizer), windows of BOS + N tokens with language labels.");
     d->Choice("source", &P::source, {"debian_reference", "text_folders"}, "Where the documents come from.")
         .String("debian_reference_dir", &P::debian_reference_dir,
                 "Folder of debian-reference.{en,ja}.txt.gz; empty means Debian's install folder.")
         .String("text_dir", &P::text_dir, "source text_folders: a folder holding en/ and ja/ with *.txt.")
-        .Int("vocab_size", &P::vocab_size, "Tokenizer vocabulary size (an upper bound).", {100, 262144})
+        .String("tokenizer", &P::tokenizer,
+                "Tokenise with an existing tokenizer instead of training one: a tokenizer.model or tokenizer.json "
+                "path, or a model name under the worker's EXPSVC_MODELS_DIR (llm-jp-3-150m, "
+                "llm-jp-3-150m/iter_0000010: the folder's tokenizer, else its parent's). Empty: train one.")
+        .Int("vocab_size", &P::vocab_size,
+             "Trained tokenizer's vocabulary size (an upper bound); unused with tokenizer.", {100, 262144})
         .Int("tokens_per_window", &P::tokens_per_window, "Tokens per window after the BOS.", {2, 65536})
         .Int("split_seed", &P::split_seed, "Seed of the 8:1:1 document split.", {0, {}})
         .Int("threads", &P::threads, "Tokenizer training threads.", {1, 1024});

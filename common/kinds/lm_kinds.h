@@ -15,6 +15,7 @@ struct BuildCorpusParams {
   std::string source = "debian_reference";
   std::string debian_reference_dir;
   std::string text_dir;
+  std::string tokenizer;  // empty: train one
   int64_t vocab_size = 8000;
   int64_t tokens_per_window = 64;
   int64_t split_seed = 1;

@@ -92,11 +92,14 @@ absl::Status CheckSize(const SweepErrors& errors, const std::vector<Stage>& stag
   int64_t total_values = 0;
   for (const Stage& stage : stages) {
     total_jobs = SaturatingAdd(total_jobs, stage.job_count);
-    int64_t values_per_job = CountValues(stage.fixed_params) + static_cast<int64_t>(stage.kind->params.size());
-    for (const std::vector<Axis>* axes : {&stage.grid, &stage.zip}) {
-      for (const Axis& axis : *axes) values_per_job += axis.max_value_size;
+    int64_t shared_values = CountValues(stage.fixed_params) + static_cast<int64_t>(stage.kind->params.size());
+    for (const Axis& axis : stage.zip) shared_values += axis.max_value_size;
+    // Each alternative of `grids` with its own axis values.
+    for (const Grid& grid : stage.grids) {
+      int64_t values_per_job = shared_values;
+      for (const Axis& axis : grid.axes) values_per_job += axis.max_value_size;
+      total_values = SaturatingAdd(total_values, SaturatingMul(grid.job_count, values_per_job));
     }
-    total_values = SaturatingAdd(total_values, SaturatingMul(stage.job_count, values_per_job));
   }
   if (total_jobs > options.max_jobs) {
     return errors.Error(absl::StrCat("sweep expands to ",
@@ -137,7 +140,8 @@ absl::Status ExpandStages(const SweepErrors& errors, const std::vector<Stage>& s
       const Stage& parent = stages[parent_index];
       ParentLookup& lookup = lookups.emplace_back();
       lookup.stage = &parent;
-      for (const std::vector<Axis>* axes : {&parent.grid, &parent.zip}) {
+      // Every alternative of the parent's grids names the same axes.
+      for (const std::vector<Axis>* axes : {&parent.grids.front().axes, &parent.zip}) {
         for (const Axis& axis : *axes) {
           if (stage.param_names.contains(axis.name)) lookup.keys.push_back(axis.name);
         }
@@ -151,61 +155,65 @@ absl::Status ExpandStages(const SweepErrors& errors, const std::vector<Stage>& s
     const int64_t first_job = static_cast<int64_t>(plan.jobs.size());
     const int64_t zip_rows = stage.zip.empty() ? 1 : static_cast<int64_t>(stage.zip.front().values.size());
     std::unordered_set<std::string> groups;
-    for (int64_t n = 0; n < stage.job_count; ++n) {
-      // n in mixed radix: first grid axis outermost, zip rows innermost.
-      Json params = stage.fixed_params;
-      int64_t rest = n;
-      const int64_t zip_row = rest % zip_rows;
-      rest /= zip_rows;
-      for (auto axis = stage.grid.rbegin(); axis != stage.grid.rend(); ++axis) {
-        const auto size = static_cast<int64_t>(axis->values.size());
-        params[axis->name] = axis->values[rest % size];
-        rest /= size;
-      }
-      for (const Axis& axis : stage.zip) params[axis.name] = axis.values[zip_row];
+    // The alternatives of `grids` one after another (CheckSize has made every count fit).
+    for (const Grid& grid : stage.grids) {
+      for (int64_t n = 0; n < grid.job_count; ++n) {
+        // n in mixed radix: first grid axis outermost, zip rows innermost.
+        Json params = stage.fixed_params;
+        int64_t rest = n;
+        const int64_t zip_row = rest % zip_rows;
+        rest /= zip_rows;
+        for (auto axis = grid.axes.rbegin(); axis != grid.axes.rend(); ++axis) {
+          const auto size = static_cast<int64_t>(axis->values.size());
+          params[axis->name] = axis->values[rest % size];
+          rest /= size;
+        }
+        for (const Axis& axis : stage.zip) params[axis.name] = axis.values[zip_row];
 
-      absl::StatusOr<Json> validated = ValidateJobParams(*stage.kind, params);
-      if (!validated.ok()) {
-        return errors.ErrorAt(stage.mark, absl::StrCat(prefix, Dump(params), ": ", validated.status().message()));
-      }
-      PlannedJob job;
-      job.stage = stage.name;
-      job.kind = stage.kind->name;
-      job.params = *std::move(validated);
-      job.priority = stage.settings.priority;
-      job.max_attempts = stage.settings.max_attempts;
-      job.resources = stage.settings.resources;
-      if (!stage.group_by.empty()) {
-        job.group_key = stage.name;
-        for (const std::string& name : stage.group_by) {
-          absl::StrAppend(&job.group_key, "|", name, "=", Dump(ParamOrNull(job.params, name)));
+        absl::StatusOr<Json> validated = ValidateJobParams(*stage.kind, params);
+        if (!validated.ok()) {
+          return errors.ErrorAt(stage.mark, absl::StrCat(prefix, Dump(params), ": ", validated.status().message()));
         }
-        groups.insert(job.group_key);
-      }
-      for (const ParentLookup& lookup : lookups) {
-        const std::vector<int64_t>* parents = &lookup.all_jobs;
-        if (!lookup.keys.empty()) {
-          auto it = lookup.jobs_by_key.find(key_of(job.params, lookup.keys));
-          if (it == lookup.jobs_by_key.end()) {
-            std::vector<std::string> wanted;
-            for (const std::string& name : lookup.keys) {
-              wanted.push_back(absl::StrCat(name, "=", Dump(ParamOrNull(job.params, name))));
-            }
-            return errors.ErrorAt(stage.mark, absl::StrCat(prefix, Dump(job.params), ": no job of stage '",
-                                                           lookup.stage->name, "' has ", absl::StrJoin(wanted, ", ")));
+        PlannedJob job;
+        job.stage = stage.name;
+        job.kind = stage.kind->name;
+        job.params = *std::move(validated);
+        job.priority = stage.settings.priority;
+        job.max_attempts = stage.settings.max_attempts;
+        job.resources = stage.settings.resources;
+        if (!stage.group_by.empty()) {
+          job.group_key = stage.name;
+          for (const std::string& name : stage.group_by) {
+            absl::StrAppend(&job.group_key, "|", name, "=", Dump(ParamOrNull(job.params, name)));
           }
-          parents = &it->second;
+          groups.insert(job.group_key);
         }
-        edges += static_cast<int64_t>(parents->size());
-        if (edges > kMaxDependencyEdges) {
-          return errors.Error(
-              absl::StrCat("sweep has over ", kMaxDependencyEdges,
-                           " dependencies between jobs; share an axis between a stage and its parents so "
-                           "each job depends on fewer"));
+        for (const ParentLookup& lookup : lookups) {
+          const std::vector<int64_t>* parents = &lookup.all_jobs;
+          if (!lookup.keys.empty()) {
+            auto it = lookup.jobs_by_key.find(key_of(job.params, lookup.keys));
+            if (it == lookup.jobs_by_key.end()) {
+              std::vector<std::string> wanted;
+              for (const std::string& name : lookup.keys) {
+                wanted.push_back(absl::StrCat(name, "=", Dump(ParamOrNull(job.params, name))));
+              }
+              return errors.ErrorAt(stage.mark,
+                                    absl::StrCat(prefix, Dump(job.params), ": no job of stage '", lookup.stage->name,
+                                                 "' has ", absl::StrJoin(wanted, ", ")));
+            }
+            parents = &it->second;
+          }
+          edges += static_cast<int64_t>(parents->size());
+          if (edges > kMaxDependencyEdges) {
+            return errors.Error(
+                absl::StrCat("sweep has over ", kMaxDependencyEdges,
+                             " dependencies between jobs; share an axis between a stage and its parents so "
+                             "each job depends on fewer"));
+          }
+          job.parents.insert(job.parents.end(), parents->begin(), parents->end());
         }
-        job.parents.insert(job.parents.end(), parents->begin(), parents->end());
+        plan.jobs.push_back(std::move(job));
       }
-      plan.jobs.push_back(std::move(job));
     }
     job_ranges[stage_index] = {first_job, static_cast<int64_t>(plan.jobs.size())};
     plan.stages.push_back(StageSummary{.name = stage.name,

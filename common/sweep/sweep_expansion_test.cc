@@ -2,6 +2,7 @@
 #include <chrono>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -276,6 +277,81 @@ stages:
   EXPECT_EQ(Parents(plan, 5), (std::vector<int64_t>{0, 1}));
   EXPECT_EQ(Parents(plan, 6), (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(Parents(plan, 7), (std::vector<int64_t>{2, 3}));
+}
+
+TEST(SweepExpansionTest, GridsConcatenateTheirProductsEachCrossedWithTheZip) {
+  SweepPlan plan = ParseOk(R"(
+name: alternatives
+stages:
+  - name: train
+    kind: sleep
+    grids:
+      - {model: [small], layer: [1, 2]}
+      - {layer: [1, 2, 3], model: [large]}
+    zip: {seed: [1, 2]}
+    group_by: [model]
+  - name: eval
+    kind: noop
+    grids:
+      - {model: [small], layer: [2]}
+      - {model: [large], layer: [1, 3]}
+    depends_on: train
+)");
+  ASSERT_EQ(plan.stages.size(), 2u);
+  EXPECT_EQ(plan.stages[0].jobs, 10);  // 1 x 2 x 2 zip rows + 3 x 1 x 2
+  EXPECT_EQ(plan.stages[0].groups, 2);
+  EXPECT_EQ(plan.stages[1].jobs, 3);
+  EXPECT_EQ(plan.groups, 2);
+  ASSERT_EQ(plan.jobs.size(), 13u);
+  // Entry by entry; in each, its first axis outermost and zip rows innermost.
+  const std::vector<std::tuple<std::string, int, int>> expected = {
+      {"small", 1, 1}, {"small", 1, 2}, {"small", 2, 1}, {"small", 2, 2}, {"large", 1, 1},
+      {"large", 1, 2}, {"large", 2, 1}, {"large", 2, 2}, {"large", 3, 1}, {"large", 3, 2}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(plan.jobs[i].params["model"], std::get<0>(expected[i])) << i;
+    EXPECT_EQ(plan.jobs[i].params["layer"], std::get<1>(expected[i])) << i;
+    EXPECT_EQ(plan.jobs[i].params["seed"], std::get<2>(expected[i])) << i;
+    EXPECT_EQ(plan.jobs[i].params["steps"], 10) << i;  // kind defaults in every entry
+  }
+  EXPECT_EQ(plan.jobs[3].group_key, "train|model=\"small\"");
+  EXPECT_EQ(plan.jobs[4].group_key, "train|model=\"large\"");
+  // eval matches train on model and layer across the entries (seed is train's zip only).
+  EXPECT_EQ(plan.jobs[10].params, Json::parse(R"({"model": "small", "layer": 2})"));
+  EXPECT_EQ(Parents(plan, 10), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(Parents(plan, 11), (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(Parents(plan, 12), (std::vector<int64_t>{8, 9}));
+}
+
+TEST(SweepExpansionTest, GridsCountsAndSizeEstimateAreExact) {
+  const std::string yaml = R"(name: limits
+stages:
+  - name: a
+    kind: sleep
+    grids: [{steps: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}, {steps: [1, 2, 3]}]
+)";
+  EXPECT_EQ(ErrorOf(yaml, ExpandOptions{.max_jobs = 12}), "sweep.yaml: sweep expands to 13 jobs, over the limit of 12");
+  absl::StatusOr<SweepPlan> at_limit = Parse(yaml, ExpandOptions{.max_jobs = 13});
+  ASSERT_TRUE(at_limit.ok()) << at_limit.status();
+  EXPECT_EQ(at_limit->jobs.size(), 13u);
+
+  // One job carries a 60000-value blob, 1000 jobs a number: the estimate
+  // counts each entry with its own values (about 64k in all), not every job
+  // with the largest value of the stage (about 60M, over the limit).
+  std::string blob = "[0";
+  for (int value = 1; value < 60000; ++value) absl::StrAppend(&blob, ",0");
+  absl::StrAppend(&blob, "]");
+  std::string thousand = "[0";
+  for (int value = 1; value < 1000; ++value) absl::StrAppend(&thousand, ",", value);
+  absl::StrAppend(&thousand, "]");
+  const std::string light = absl::StrCat("name: blob\nstages:\n  - name: a\n    kind: noop\n    grids:\n      - {x: [",
+                                         blob, "]}\n      - {x: ", thousand, "}\n");
+  absl::StatusOr<SweepPlan> plan = Parse(light);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->jobs.size(), 1001u);
+  // The same blob in 1000 jobs is refused.
+  const std::string heavy = absl::StrCat("name: blob\nstages:\n  - name: a\n    kind: noop\n    grids:\n      - {x: [",
+                                         blob, "], y: ", thousand, "}\n      - {x: [0], y: [0]}\n");
+  EXPECT_TRUE(Contains(ErrorOf(heavy), "sweep.yaml: sweep expands to over 50000000 parameter values in all"));
 }
 
 TEST(SweepExpansionTest, ChildWithoutMatchingParentIsAnError) {

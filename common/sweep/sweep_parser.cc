@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -59,6 +60,7 @@ class SweepParser {
                                     std::initializer_list<absl::string_view> known);
   absl::Status ReadSettings(const Fields& fields, absl::string_view what, StageSettings& settings);
   absl::StatusOr<std::vector<Axis>> ReadAxes(const YAML::Node& node, absl::string_view what);
+  absl::StatusOr<std::vector<Grid>> ReadGrids(const YAML::Node& node, absl::string_view prefix);
   absl::StatusOr<Stage> ReadStage(const YAML::Node& node, const StageSettings& defaults);
 
   const SweepErrors errors_;
@@ -217,6 +219,38 @@ absl::StatusOr<std::vector<Axis>> SweepParser::ReadAxes(const YAML::Node& node, 
   return axes;
 }
 
+// `grids`: alternatives whose expansions are concatenated. They must name
+// the same axes: depends_on and group_by match on axis names, which would
+// otherwise mean something different in each alternative.
+absl::StatusOr<std::vector<Grid>> SweepParser::ReadGrids(const YAML::Node& node, absl::string_view prefix) {
+  if (!node.IsSequence()) {
+    return ErrorAt(node.Mark(), absl::StrCat(prefix, "'grids' must be a list of grid maps, got ", Describe(node)));
+  }
+  if (node.size() == 0) {
+    return ErrorAt(node.Mark(), absl::StrCat(prefix, "'grids' is an empty list; give at least one grid map"));
+  }
+  auto names_of = [](const std::vector<Axis>& axes) {
+    std::set<std::string> names;
+    for (const Axis& axis : axes) names.insert(axis.name);
+    return names;
+  };
+  std::vector<Grid> grids;
+  for (const YAML::Node& entry : node) {
+    const std::string what = absl::StrCat(prefix, "grids entry ", grids.size() + 1);
+    Grid& grid = grids.emplace_back();
+    if (entry.IsNull()) return ErrorAt(entry.Mark(), absl::StrCat(what, " must be a map, got nothing"));
+    EXPSVC_ASSIGN_OR_RETURN(grid.axes, ReadAxes(entry, what));
+    if (grid.axes.empty()) return ErrorAt(entry.Mark(), absl::StrCat(what, " names no axis"));
+    const std::set<std::string> names = names_of(grid.axes);
+    if (const std::set<std::string> first = names_of(grids.front().axes); names != first) {
+      return ErrorAt(entry.Mark(),
+                     absl::StrCat(what, " has the axes (", absl::StrJoin(names, ", "), "), entry 1 has (",
+                                  absl::StrJoin(first, ", "), "); every entry of 'grids' must name the same axes"));
+    }
+  }
+  return grids;
+}
+
 absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const StageSettings& defaults) {
   std::string what = "a stage";
   if (node.IsMap()) {
@@ -226,8 +260,8 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
     if (name.IsDefined() && name.IsScalar()) what = absl::StrCat("stage '", name.Scalar(), "'");
   }
   EXPSVC_ASSIGN_OR_RETURN(Fields fields, ReadFields(node, what,
-                                                    {"name", "kind", "params", "grid", "zip", "group_by", "depends_on",
-                                                     "resources", "priority", "max_attempts"}));
+                                                    {"name", "kind", "params", "grid", "grids", "zip", "group_by",
+                                                     "depends_on", "resources", "priority", "max_attempts"}));
   Stage stage;
   stage.mark = node.Mark();
   auto field = [&fields](const std::string& key) {
@@ -261,7 +295,14 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
     }
     EXPSVC_ASSIGN_OR_RETURN(stage.fixed_params, ToJson(params));
   }
-  EXPSVC_ASSIGN_OR_RETURN(stage.grid, ReadAxes(field("grid"), absl::StrCat(prefix, "grid")));
+  if (fields.contains("grid") && fields.contains("grids")) {
+    return ErrorAt(field("grids").Mark(), absl::StrCat(prefix, "give either 'grid' or 'grids', not both"));
+  }
+  if (fields.contains("grids")) {
+    EXPSVC_ASSIGN_OR_RETURN(stage.grids, ReadGrids(field("grids"), prefix));
+  } else {
+    EXPSVC_ASSIGN_OR_RETURN(stage.grids.emplace_back().axes, ReadAxes(field("grid"), absl::StrCat(prefix, "grid")));
+  }
   EXPSVC_ASSIGN_OR_RETURN(stage.zip, ReadAxes(field("zip"), absl::StrCat(prefix, "zip")));
 
   for (const Axis& axis : stage.zip) {
@@ -271,15 +312,15 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
                                                        axis.name, "' has ", axis.values.size()));
     }
   }
-  for (const Axis& axis : stage.grid) {
+  // Every alternative names the same axes (ReadGrids), so the first stands for all.
+  for (const Axis& axis : stage.grids.front().axes) {
     for (const Axis& zip_axis : stage.zip) {
       if (axis.name == zip_axis.name) {
         return ErrorAt(field("zip").Mark(), absl::StrCat(prefix, "'", axis.name, "' is both a grid and a zip axis"));
       }
     }
   }
-  stage.job_count = 1;
-  for (const std::vector<Axis>* axes : {&stage.grid, &stage.zip}) {
+  for (const std::vector<Axis>* axes : {&stage.grids.front().axes, &stage.zip}) {
     for (const Axis& axis : *axes) {
       if (stage.fixed_params.contains(axis.name)) {
         return ErrorAt(field("params").Mark(),
@@ -288,8 +329,12 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
       stage.param_names.insert(axis.name);
     }
   }
-  for (const Axis& axis : stage.grid) stage.job_count = SaturatingMul(stage.job_count, axis.values.size());
-  if (!stage.zip.empty()) stage.job_count = SaturatingMul(stage.job_count, stage.zip.front().values.size());
+  const int64_t zip_rows = stage.zip.empty() ? 1 : static_cast<int64_t>(stage.zip.front().values.size());
+  for (Grid& grid : stage.grids) {
+    grid.job_count = zip_rows;
+    for (const Axis& axis : grid.axes) grid.job_count = SaturatingMul(grid.job_count, axis.values.size());
+    stage.job_count = SaturatingAdd(stage.job_count, grid.job_count);
+  }
 
   for (const auto& [name, value] : stage.fixed_params.items()) {
     if (!value.is_null()) stage.param_names.insert(name);

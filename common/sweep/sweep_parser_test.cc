@@ -32,8 +32,8 @@ stages:
     kind: sleep
     parms: {seconds: 1}
 )"),
-            "sweep.yaml:5:5: unknown key 'parms' in stage 'train' (known: name, kind, params, grid, zip, "
-            "group_by, depends_on, resources, priority, max_attempts)");
+            "sweep.yaml:5:5: unknown key 'parms' in stage 'train' (known: name, kind, params, grid, grids, "
+            "zip, group_by, depends_on, resources, priority, max_attempts)");
   EXPECT_EQ(ErrorOf("name: t\nstage: []\n"),
             "sweep.yaml:2:1: unknown key 'stage' in the sweep (known: name, description, defaults, stages)");
   EXPECT_EQ(ErrorOf("name: t\nname: u\nstages: [{name: a, kind: noop}]\n"),
@@ -106,6 +106,68 @@ stages:
             "sweep.yaml:6:10: stage 's': 'steps' is both a grid and a zip axis");
   EXPECT_EQ(ErrorOf("name: z\nstages: [{name: s, kind: sleep, grid: {steps: [1], steps: [2]}}]\n"),
             "sweep.yaml:2:52: stage 's': grid names axis 'steps' twice");
+}
+
+TEST(SweepParserTest, GridsIsANonEmptyListExclusiveWithGrid) {
+  EXPECT_EQ(ErrorOf(R"(name: g
+stages:
+  - name: s
+    kind: sleep
+    grid: {steps: [1]}
+    grids: [{steps: [2]}]
+)"),
+            "sweep.yaml:6:12: stage 's': give either 'grid' or 'grids', not both");
+  EXPECT_EQ(ErrorOf("name: g\nstages: [{name: s, kind: sleep, grids: []}]\n"),
+            "sweep.yaml:2:40: stage 's': 'grids' is an empty list; give at least one grid map");
+  EXPECT_EQ(ErrorOf("name: g\nstages: [{name: s, kind: sleep, grids: {steps: [1]}}]\n"),
+            "sweep.yaml:2:40: stage 's': 'grids' must be a list of grid maps, got a map");
+  EXPECT_EQ(ErrorOf("name: g\nstages: [{name: s, kind: sleep, grids: [[1, 2]]}]\n"),
+            "sweep.yaml:2:41: stage 's': grids entry 1 must be a map, got a list");
+  EXPECT_EQ(ErrorOf("name: g\nstages: [{name: s, kind: sleep, grids: [{steps: [1]}, {}]}]\n"),
+            "sweep.yaml:2:55: stage 's': grids entry 2 names no axis");
+  EXPECT_EQ(ErrorOf("name: g\nstages: [{name: s, kind: sleep, grids: [{steps: [1]}, {steps: []}]}]\n"),
+            "sweep.yaml:2:63: stage 's': grids entry 2 axis 'steps' must be a non-empty list, got a list");
+}
+
+TEST(SweepParserTest, GridsEntriesMustNameTheSameAxes) {
+  EXPECT_EQ(ErrorOf(R"(name: g
+stages:
+  - name: s
+    kind: sleep
+    grids:
+      - {model: [a], layer: [1, 2]}
+      - {layer: [3], model: [b]}
+      - {model: [c], depth: [1]}
+)"),
+            "sweep.yaml:8:9: stage 's': grids entry 3 has the axes (depth, model), entry 1 has (layer, model); "
+            "every entry of 'grids' must name the same axes");
+  EXPECT_EQ(ErrorOf(R"(name: g
+stages:
+  - name: s
+    kind: sleep
+    grids:
+      - {model: [a]}
+      - {model: [b], layer: [1]}
+)"),
+            "sweep.yaml:7:9: stage 's': grids entry 2 has the axes (layer, model), entry 1 has (model); "
+            "every entry of 'grids' must name the same axes");
+  // The checks a grid's axes get apply to every entry's.
+  EXPECT_EQ(ErrorOf(R"(name: g
+stages:
+  - name: s
+    kind: sleep
+    grids: [{steps: [1]}, {steps: [2]}]
+    zip: {steps: [3]}
+)"),
+            "sweep.yaml:6:10: stage 's': 'steps' is both a grid and a zip axis");
+  EXPECT_EQ(ErrorOf(R"(name: g
+stages:
+  - name: s
+    kind: sleep
+    params: {steps: 3}
+    grids: [{steps: [1]}]
+)"),
+            "sweep.yaml:5:13: stage 's': 'steps' is both a fixed parameter and an axis");
 }
 
 TEST(SweepParserTest, IllTypedParameterNamesStageAndJob) {

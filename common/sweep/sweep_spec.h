@@ -14,6 +14,18 @@
 //       resources: {cpu_cores: 1, memory_mb: 256, gpus: 0}
 //       priority: 5
 //       max_attempts: 2
+//     - name: probe
+//       kind: sleep
+//       grids:                          # instead of grid: products concatenated
+//         - {model: [small], layer: [1, 2]}          # 2 jobs
+//         - {model: [large], layer: [1, 2, 3, 4]}    # + 4 jobs = 6
+//       zip: {...}                      # optional, crossed with each entry
+//
+// `grids` (a non-empty list, exclusive with `grid`) runs several cartesian
+// products one after another, e.g. one per model when models have different
+// layer counts. Every entry must name the same axes, so depends_on and
+// group_by mean the same in all of them; a job's parents are still matched
+// on the parent's axes that the child also carries.
 //
 // Both parsing and expansion happen here, so `expctl submit --dry-run` and
 // the scheduler agree on every count.

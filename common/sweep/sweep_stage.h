@@ -55,6 +55,14 @@ struct Axis {
   int64_t max_value_size = 1;  // in JSON values, for the size estimate
 };
 
+// One cartesian product of axes: the stage's `grid`, or one entry of its
+// `grids` (whose products are concatenated).
+struct Grid {
+  std::vector<Axis> axes;
+  // The product of the axes' sizes times the zip rows (saturating).
+  int64_t job_count = 1;
+};
+
 struct StageSettings {
   int32_t priority = 0;
   int32_t max_attempts = 3;
@@ -66,7 +74,9 @@ struct Stage {
   YAML::Mark mark;
   const JobKindSpec* kind = nullptr;
   Json fixed_params = Json::object();
-  std::vector<Axis> grid;
+  // Never empty: no grid, or `grid`, is one alternative with its axes. Every
+  // alternative names the same axes, so dependencies and groups match on them.
+  std::vector<Grid> grids;
   std::vector<Axis> zip;
   std::vector<std::string> group_by;
   std::vector<std::pair<std::string, YAML::Mark>> depends_on;
@@ -74,6 +84,7 @@ struct Stage {
   StageSettings settings;
   // The keys every job's params may carry: fixed, axes and kind defaults.
   std::set<std::string> param_names;
+  // The sum of the alternatives' job counts (saturating).
   int64_t job_count = 0;
 };
 

@@ -73,7 +73,7 @@ TEST(ExampleSweepsTest, CpuRunsAndTheLmSweepExpand) {
   EXPECT_EQ(note.jobs.size(), 14u);  // 6 trainings, 6 evaluations, 2 generations
   EXPECT_EQ(Expand("music-eighth-cpu.yaml").jobs.size(), 2u);
   SweepPlan lm = Expand("lm-debian-reference.yaml");
-  ASSERT_EQ(lm.jobs.size(), 2u);
+  ASSERT_EQ(lm.jobs.size(), 2u + 24 + 24 + 4);
   EXPECT_EQ(lm.jobs[0].kind, "build_corpus");
   EXPECT_EQ(lm.jobs[1].kind, "train_lm");
   EXPECT_EQ(lm.jobs[1].parents, std::vector<int64_t>{0});
@@ -82,8 +82,36 @@ TEST(ExampleSweepsTest, CpuRunsAndTheLmSweepExpand) {
 TEST(ExampleSweepsTest, DemoRunsBothStudies) {
   std::set<std::string> kinds;
   for (const auto& job : Expand("demo.yaml").jobs) kinds.insert(job.kind);
-  for (const char* kind : {"train_music", "evaluate_music", "generate_music", "build_corpus", "train_lm"}) {
+  for (const char* kind : {"train_music", "evaluate_music", "generate_music", "build_corpus", "train_lm", "train_sae",
+                           "analyze_sae", "intervene"}) {
     EXPECT_EQ(kinds.count(kind), 1u) << kind;
+  }
+}
+
+// Study 2 on a CPU: an SAE per layer x checkpoint in one group per
+// checkpoint; each analysis reads its own SAE; each intervention the last
+// checkpoint's SAE and analysis of its layer.
+TEST(ExampleSweepsTest, BilingualTinyGroupsLayersByCheckpoint) {
+  SweepPlan plan = Expand("bilingual-tiny.yaml");
+  std::map<std::string, int> per_kind;
+  for (const auto& job : plan.jobs) ++per_kind[job.kind];
+  EXPECT_EQ(per_kind["train_sae"], 10);
+  EXPECT_EQ(per_kind["analyze_sae"], 10);
+  EXPECT_EQ(per_kind["intervene"], 2);
+  for (const auto& stage : plan.stages) {
+    if (stage.kind == "train_sae" || stage.kind == "analyze_sae") EXPECT_EQ(stage.groups, 5) << stage.name;
+  }
+  for (const auto& job : plan.jobs) {
+    if (job.kind != "analyze_sae" && job.kind != "intervene") continue;
+    int saes = 0;
+    for (int64_t parent_index : job.parents) {
+      const auto& parent = plan.jobs[static_cast<size_t>(parent_index)];
+      if (parent.kind != "train_sae" && parent.kind != "analyze_sae") continue;
+      saes += parent.kind == "train_sae";
+      EXPECT_EQ(parent.params["layer"], job.params["layer"]);
+      EXPECT_EQ(parent.params["checkpoint"], job.params["checkpoint"]);
+    }
+    EXPECT_EQ(saes, 1) << job.params.dump();
   }
 }
 

@@ -80,6 +80,14 @@ Worker::~Worker() {
   for (auto& [run_id, job] : jobs) {
     if (job->thread.joinable()) job->thread.join();
   }
+  std::vector<std::shared_ptr<RunningGroup>> groups;
+  {
+    absl::MutexLock lock(&mu_);
+    groups.swap(groups_);
+  }
+  for (auto& group : groups) {
+    if (group->thread.joinable()) group->thread.join();
+  }
 }
 
 void Worker::RequestStop() {
@@ -238,7 +246,14 @@ void Worker::LeaseLoop() {
     if (failures > 0) LogEventF("LeaseJobs works again after %d failures", failures);
     failures = 0;
     backoff.Reset();
+    // Members of a group kind's group start together, on one thread.
+    std::map<std::string, std::vector<v1::LeasedJob>> grouped;
     for (const v1::LeasedJob& leased : response->jobs()) {
+      if (!stop_requested_.load() && !leased.job().group_key().empty() &&
+          registry_.FindGroup(leased.job().kind()) != nullptr) {
+        grouped[absl::StrCat(leased.job().kind(), "\x1f", leased.job().group_key())].push_back(leased);
+        continue;
+      }
       if (stop_requested_.load()) {
         // Leased while we were asked to stop: hand it straight back.
         v1::JobLease lease;
@@ -253,10 +268,14 @@ void Worker::LeaseLoop() {
       }
       StartJob(leased);
     }
+    for (auto& [key, members] : grouped) {
+      const std::string kind = members.front().job().kind();
+      StartGroup(std::move(members), *registry_.FindGroup(kind));
+    }
   }
 }
 
-void Worker::StartJob(v1::LeasedJob leased) {
+std::shared_ptr<Worker::RunningJob> Worker::PrepareJob(v1::LeasedJob leased) {
   auto job = std::make_shared<RunningJob>();
   job->started = absl::Now();
   absl::StatusOr<nlohmann::json> params = ValidatedParams(leased.job());
@@ -271,29 +290,117 @@ void Worker::StartJob(v1::LeasedJob leased) {
   job->context = std::make_shared<LeasedJobContext>(*client_, std::move(leased),
                                                     params.ok() ? *std::move(params) : nlohmann::json::object(),
                                                     scratch_dir, shutting_down_);
+  return job;
+}
+
+void Worker::StartJob(v1::LeasedJob leased) {
+  std::shared_ptr<RunningJob> job = PrepareJob(std::move(leased));
   absl::MutexLock lock(&mu_);
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });
 }
 
-void Worker::RunJob(RunningJob& job) {
+absl::Status Worker::PrepareScratch(RunningJob& job) {
   const std::string& scratch_dir = job.context->scratch_dir();
   std::error_code error;
   std::filesystem::remove_all(scratch_dir, error);  // left over by a crashed run
   std::filesystem::create_directories(scratch_dir, error);
-  absl::Status status =
-      error ? absl::InternalError(absl::StrCat("cannot create scratch folder ", scratch_dir, ": ", error.message()))
-            : InvokeJobFunction(job);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create scratch folder ", scratch_dir, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+void Worker::FinishJob(RunningJob& job, const absl::Status& status) {
   ReportOutcome(job, status);
   // The lease ends with the report: no more heartbeats or flushes for it.
   job.context->MarkLeaseLost();
-  std::filesystem::remove_all(scratch_dir, error);
+  std::error_code error;
+  std::filesystem::remove_all(job.context->scratch_dir(), error);
   {
     absl::MutexLock lock(&mu_);
     job.finished = true;
     ++finished_unreaped_;
   }
   changed_.SignalAll();
+}
+
+void Worker::RunJob(RunningJob& job) {
+  absl::Status status = PrepareScratch(job);
+  if (status.ok()) status = InvokeJobFunction(job);
+  FinishJob(job, status);
+}
+
+// What a group kind's function sees: the members still running, each
+// finished through the worker as soon as the function says so.
+class Worker::LeasedGroup : public JobGroup {
+ public:
+  LeasedGroup(Worker& worker, std::vector<std::shared_ptr<RunningJob>> members)
+      : worker_(worker), members_(std::move(members)), finished_(members_.size(), false) {}
+
+  int size() const override { return static_cast<int>(members_.size()); }
+  JobContext& member(int index) override { return *members_.at(index)->context; }
+  void Finish(int index, absl::Status status) override {
+    if (finished_.at(index)) return;
+    finished_[index] = true;
+    worker_.FinishJob(*members_[index], status);
+  }
+  bool finished(int index) const override { return finished_.at(index); }
+  int64_t memory_budget_mb() const override {
+    return worker_.options_.group_memory_budget_mb > 0 ? worker_.options_.group_memory_budget_mb
+                                                       : worker_.options_.memory_mb;
+  }
+  // Gives every unfinished member `status`.
+  void FinishRest(const absl::Status& status) {
+    for (int i = 0; i < size(); ++i) Finish(i, status);
+  }
+
+ private:
+  Worker& worker_;
+  std::vector<std::shared_ptr<RunningJob>> members_;
+  std::vector<bool> finished_;
+};
+
+void Worker::StartGroup(std::vector<v1::LeasedJob> members, const GroupJobFunction& function) {
+  std::vector<std::shared_ptr<RunningJob>> jobs;
+  for (v1::LeasedJob& leased : members) jobs.push_back(PrepareJob(std::move(leased)));
+  auto group = std::make_shared<RunningGroup>();
+  absl::MutexLock lock(&mu_);
+  for (const auto& job : jobs) running_.emplace(next_run_id_++, job);
+  groups_.push_back(group);
+  group->thread = std::thread([this, jobs, group, &function] {
+    // Members whose parameters or scratch folder failed end at once; the
+    // rest run together.
+    std::vector<std::shared_ptr<RunningJob>> runnable;
+    for (const auto& job : jobs) {
+      absl::Status ready = job->setup_error;
+      if (ready.ok()) ready = PrepareScratch(*job);
+      if (ready.ok()) {
+        runnable.push_back(job);
+      } else {
+        FinishJob(*job, ready);
+      }
+    }
+    if (!runnable.empty()) {
+      LeasedGroup leased_group(*this, runnable);
+      LogEventF("running %d member(s) of group %s together", leased_group.size(),
+                runnable.front()->context->leased_job().job().group_key());
+      try {
+        function(leased_group);
+        leased_group.FinishRest(absl::InternalError("the group function returned without an outcome for this job"));
+      } catch (const std::exception& exception) {
+        leased_group.FinishRest(absl::InternalError(absl::StrCat("job threw an exception: ", exception.what())));
+      } catch (...) {
+        leased_group.FinishRest(absl::InternalError("job threw a non-standard exception"));
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      group->finished = true;
+      ++finished_unreaped_;
+    }
+    changed_.SignalAll();
+  });
 }
 
 absl::Status Worker::InvokeJobFunction(RunningJob& job) {
@@ -399,6 +506,7 @@ absl::StatusOr<std::vector<v1::CompletionResult>> Worker::SendCompletions(const 
 
 void Worker::ReapFinished() {
   std::vector<std::shared_ptr<RunningJob>> finished;
+  std::vector<std::shared_ptr<RunningGroup>> finished_groups;
   {
     absl::MutexLock lock(&mu_);
     for (auto it = running_.begin(); it != running_.end();) {
@@ -409,9 +517,20 @@ void Worker::ReapFinished() {
         ++it;
       }
     }
+    for (auto it = groups_.begin(); it != groups_.end();) {
+      if ((*it)->finished) {
+        finished_groups.push_back(std::move(*it));
+        it = groups_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     finished_unreaped_ = 0;
   }
-  for (auto& job : finished) job->thread.join();
+  for (auto& job : finished) {
+    if (job->thread.joinable()) job->thread.join();
+  }
+  for (auto& group : finished_groups) group->thread.join();
 }
 
 void Worker::Drain() {

@@ -48,6 +48,9 @@ struct WorkerOptions {
   // After RequestStop(), how long running jobs get to finish or stop before
   // their leases are released anyway.
   int drain_timeout_ms = 30000;
+  // Memory a group kind's leased group may use (JobGroup::memory_budget_mb),
+  // in MiB; 0 = memory_mb.
+  int64_t group_memory_budget_mb = 0;
 };
 
 class Worker {
@@ -79,6 +82,13 @@ class Worker {
     std::thread thread;
     bool finished = false;  // guarded by the worker's mu_
   };
+  // The one thread that runs a group kind's members (their RunningJobs have
+  // no thread of their own).
+  struct RunningGroup {
+    std::thread thread;
+    bool finished = false;  // guarded by the worker's mu_
+  };
+  class LeasedGroup;
 
   absl::Status Register(const std::function<bool()>& give_up);
   // Registers again unless another thread already did since `stale_worker_id`.
@@ -86,8 +96,16 @@ class Worker {
   std::string worker_id() const;
 
   void LeaseLoop();
+  std::shared_ptr<RunningJob> PrepareJob(expsvc::v1::LeasedJob leased);
   void StartJob(expsvc::v1::LeasedJob leased);
+  // Every leased member of one group of a group kind.
+  void StartGroup(std::vector<expsvc::v1::LeasedJob> members, const GroupJobFunction& function);
   void RunJob(RunningJob& job);
+  // Creates the job's scratch folder.
+  absl::Status PrepareScratch(RunningJob& job);
+  // Reports the outcome, ends the lease, removes the scratch folder and
+  // marks the job finished.
+  void FinishJob(RunningJob& job, const absl::Status& status);
   absl::Status InvokeJobFunction(RunningJob& job);
   void ReportOutcome(RunningJob& job, const absl::Status& status);
   // FailJob for one lease; retries transient errors until give_up().
@@ -127,6 +145,7 @@ class Worker {
   // Keyed by start order: the same job id can appear twice when a lost
   // attempt is still winding down as a new lease of it starts.
   std::map<uint64_t, std::shared_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<RunningGroup>> groups_ ABSL_GUARDED_BY(mu_);
   uint64_t next_run_id_ ABSL_GUARDED_BY(mu_) = 0;
   int finished_unreaped_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fatal_error_;  // lease thread only

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -84,6 +85,15 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     s_.lease_requests.push_back(*request);
     s_.changed.notify_all();
     s_.changed.wait_for(lock, std::chrono::milliseconds(request->wait_ms()), [&] { return !s_.queue.empty(); });
+    // As the scheduler does: a group comes whole, whatever max_jobs says.
+    if (!s_.queue.empty() && !s_.queue.front().job().group_key().empty()) {
+      const std::string group = s_.queue.front().job().group_key();
+      while (!s_.queue.empty() && s_.queue.front().job().group_key() == group) {
+        *response->add_jobs() = s_.queue.front();
+        s_.queue.pop_front();
+      }
+      return grpc::Status::OK;
+    }
     while (!s_.queue.empty() && response->jobs_size() < request->max_jobs()) {
       *response->add_jobs() = s_.queue.front();
       s_.queue.pop_front();
@@ -284,8 +294,9 @@ class WorkerTest : public ::testing::Test {
   }
 
   void Enqueue(int64_t id, std::string kind, nlohmann::json params, int32_t attempt = 1, int64_t epoch = 1,
-               std::vector<v1::ArtifactRef> own_artifacts = {}) {
+               std::vector<v1::ArtifactRef> own_artifacts = {}, std::string group_key = "") {
     v1::LeasedJob leased;
+    leased.mutable_job()->set_group_key(std::move(group_key));
     leased.mutable_job()->set_id(id);
     leased.mutable_job()->set_kind(std::move(kind));
     leased.mutable_job()->set_params_json(params.dump());
@@ -376,6 +387,65 @@ TEST_F(WorkerTest, RunsJobsAndReportsHowTheyEnded) {
     EXPECT_EQ(request.free().cpu_cores(), 4 - (2 - request.max_jobs()));
   }
   // Scratch folders are removed after each job.
+  EXPECT_TRUE(std::filesystem::is_empty(options_.scratch_root));
+}
+
+TEST_F(WorkerTest, RunsAGroupKindsMembersInOneCallEachWithItsOwnOutcome) {
+  // train_sae is a group kind in the catalog; this stand-in steps every
+  // member together: member 21 fails at step 2, member 22 is cancelled.
+  JobKindRegistry registry;
+  std::atomic<int> calls{0};
+  std::atomic<int> members_seen{0};
+  ASSERT_TRUE(registry
+                  .RegisterGroup("train_sae",
+                                 [&](JobGroup& group) {
+                                   ++calls;
+                                   members_seen = group.size();
+                                   EXPECT_GT(group.memory_budget_mb(), 0);
+                                   for (int64_t step = 1; step <= 40; ++step) {
+                                     for (int i = 0; i < group.size(); ++i) {
+                                       if (group.finished(i)) continue;
+                                       JobContext& member = group.member(i);
+                                       if (member.should_stop()) {
+                                         group.Finish(i, absl::CancelledError("cancelled"));
+                                         continue;
+                                       }
+                                       if (member.job_id() == 21 && step == 2) {
+                                         group.Finish(i, absl::InternalError("loss is NaN"));
+                                         continue;
+                                       }
+                                       member.ReportMetric("step", step, static_cast<double>(step));
+                                     }
+                                     absl::SleepFor(absl::Milliseconds(25));
+                                   }
+                                   for (int i = 0; i < group.size(); ++i) group.Finish(i, absl::OkStatus());
+                                 })
+                  .ok());
+  for (int64_t id : {20, 21, 22}) {
+    Enqueue(id, "train_sae", {{"layer", id - 19}}, 1, 1, {}, "sae|checkpoint=10");
+  }
+  StartWorker(registry);
+  ASSERT_TRUE(PollFor([&] { return state_.metrics.contains({22, "step", 3}); }));
+  {
+    std::lock_guard lock(state_.mu);
+    state_.cancelled_jobs.insert(22);
+  }
+  ASSERT_TRUE(WaitFor([&] { return Completed(20); }));
+  EXPECT_LT(StopWorker(), absl::Seconds(3));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(members_seen.load(), 3);
+  std::lock_guard lock(state_.mu);
+  EXPECT_TRUE((state_.metrics.contains({20, "step", 40})));
+  ASSERT_NE(FailureOf(21), nullptr);
+  EXPECT_EQ(FailureOf(21)->reason(), "loss is NaN");
+  EXPECT_FALSE(Completed(21));
+  EXPECT_TRUE((state_.metrics.contains({21, "step", 1})));
+  EXPECT_FALSE((state_.metrics.contains({21, "step", 2})));
+  // The cancelled member stopped alone: nothing reported for it, and it
+  // wrote no more points once it had seen the cancellation.
+  EXPECT_FALSE(Completed(22));
+  EXPECT_EQ(FailureOf(22), nullptr);
+  EXPECT_FALSE((state_.metrics.contains({22, "step", 40})));
   EXPECT_TRUE(std::filesystem::is_empty(options_.scratch_root));
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -86,12 +87,37 @@ absl::Status ActivationSource::Validate() const {
 }
 
 absl::StatusOr<ActivationBatch> ActivationSource::ComputeBatch(int64_t first_window, int64_t count) {
+  std::vector<int64_t> indices(static_cast<size_t>(count));
+  std::iota(indices.begin(), indices.end(), first_window);
+  return ComputeWindows(indices);
+}
+
+absl::StatusOr<ActivationBatch> ActivationSource::Compute(absl::Span<const int64_t> window_indices) {
+  EXPSVC_RETURN_IF_ERROR(Validate());
+  const int64_t available = corpus_.window_count(options_.split);
+  for (int64_t index : window_indices) {
+    if (index < 0 || index >= available) {
+      return absl::OutOfRangeError(absl::StrCat("window ", index, " is not in the ", SplitName(options_.split),
+                                                " split (", available, " windows)"));
+    }
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    return ComputeWindows(window_indices);
+  } catch (const c10::Error& error) {
+    return absl::InternalError(absl::StrCat("activations: ", error.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<ActivationBatch> ActivationSource::ComputeWindows(absl::Span<const int64_t> window_indices) {
+  const auto count = static_cast<int64_t>(window_indices.size());
   const int64_t length = corpus_.window_length();
   torch::Tensor tokens = torch::empty({count, length}, torch::kLong);
   torch::Tensor languages = torch::empty({count}, torch::kUInt8);
   int64_t* token_data = tokens.data_ptr<int64_t>();
   for (int64_t w = 0; w < count; ++w) {
-    const CorpusWindow window = corpus_.window(options_.split, first_window + w);
+    const CorpusWindow window = corpus_.window(options_.split, window_indices[w]);
     std::copy(window.tokens.begin(), window.tokens.end(), token_data + w * length);
     languages[w] = static_cast<uint8_t>(window.language);
   }
@@ -105,7 +131,7 @@ absl::StatusOr<ActivationBatch> ActivationSource::ComputeBatch(int64_t first_win
   const int64_t skip = options_.drop_bos ? 1 : 0;
   const int64_t per_window = length - skip;
   ActivationBatch batch;
-  batch.first_window = first_window;
+  batch.first_window = count > 0 ? window_indices[0] : 0;
   for (int64_t layer : options_.layers) {
     torch::Tensor residual = output.residuals.at(layer).narrow(1, skip, per_window);
     residual = residual.reshape({count * per_window, residual.size(-1)}).to(torch::kCPU, torch::kFloat32);
@@ -116,7 +142,8 @@ absl::StatusOr<ActivationBatch> ActivationSource::ComputeBatch(int64_t first_win
   }
   batch.token_ids = tokens.narrow(1, skip, per_window).reshape({-1}).contiguous();
   batch.languages = languages.repeat_interleave(per_window);
-  batch.windows = torch::arange(first_window, first_window + count, torch::kLong).repeat_interleave(per_window);
+  batch.windows = torch::tensor(std::vector<int64_t>(window_indices.begin(), window_indices.end()), torch::kLong)
+                      .repeat_interleave(per_window);
   batch.positions = torch::arange(skip, length, torch::kLong).repeat({count});
   return batch;
 }

@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "worker/lm/corpus/lm_corpus.h"
 #include "worker/lm/model/llama_model.h"
 
@@ -57,6 +58,10 @@ class ActivationSource {
   // Layer indices are checked against the model first.
   absl::Status ForEachBatch(const std::function<absl::Status(const ActivationBatch&)>& consume);
 
+  // One forward pass over the given windows of the split, in that order
+  // (the SAE trainer's shuffled batches). No cache.
+  absl::StatusOr<ActivationBatch> Compute(absl::Span<const int64_t> window_indices);
+
   int64_t forward_passes() const { return forward_passes_; }
   int64_t windows() const;  // windows per sweep over the split
   int64_t rows_per_sweep() const;
@@ -64,6 +69,8 @@ class ActivationSource {
  private:
   absl::Status Validate() const;
   absl::StatusOr<ActivationBatch> ComputeBatch(int64_t first_window, int64_t count);
+  // Unchecked; under NoGradGuard.
+  absl::StatusOr<ActivationBatch> ComputeWindows(absl::Span<const int64_t> window_indices);
   absl::Status ReadCache(const std::function<absl::Status(const ActivationBatch&)>& consume);
 
   LlamaModel model_;

@@ -1,11 +1,15 @@
 #pragma once
 // Builds the bilingual LM corpus from documents: split 8:1:1 by document key
 // (document_split.h), train a SentencePiece tokenizer on the training split
-// only, tokenise every document, cut it into BOS + N windows
-// (token_windows.h), and write
+// only (or take an existing model's tokenizer file), tokenise every
+// document, cut it into BOS + N windows (token_windows.h), and write
 //
 //   <output>/tokenizer/tokenizer.model, tokenizer.json   (tokenizer_trainer.h)
 //   <output>/corpus.bin                                  (corpus_file_format.h)
+//
+// corpus.bin records the tokenizer's identity (tokenizer_identity.h). With
+// an existing tokenizer.json, tokenizer/ holds only that file, and text that
+// spells a special token (<s>) becomes that token, as Hugging Face encodes it.
 //
 // Each paragraph is encoded on its own and the ids are concatenated, so
 // paragraph boundaries look like word boundaries (the ▁ SentencePiece puts
@@ -34,6 +38,11 @@ struct CorpusBuildOptions {
   uint64_t split_seed = 1;
   SplitFractions fractions;
   TokenizerTrainingOptions tokenizer;  // vocab_size 8000 by default
+  // Empty: train a tokenizer with `tokenizer`. Otherwise a tokenizer.model or
+  // tokenizer.json file (by extension) to tokenise with; its vocabulary
+  // size and BOS are the corpus's (ids above 65535 make 4-byte ids), and it
+  // is copied to <output>/tokenizer/ (a .model also exported to .json).
+  std::string tokenizer_file;
 };
 
 // Counts for one split and language.
@@ -47,8 +56,9 @@ struct CorpusCounts {
 struct CorpusBuildReport {
   std::array<std::array<CorpusCounts, kLanguageCount>, kSplitCount> counts{};
   int32_t vocab_size = 0;
-  int64_t tokenizer_sentences = 0;
-  double tokenizer_seconds = 0.0;
+  std::string tokenizer_identity;
+  int64_t tokenizer_sentences = 0;  // 0 with an existing tokenizer
+  double tokenizer_seconds = 0.0;   // training, or loading an existing one
   double tokenize_seconds = 0.0;
   double total_seconds = 0.0;
   std::string tokenizer_folder;

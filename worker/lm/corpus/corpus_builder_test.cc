@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -12,10 +15,13 @@
 #include "common/fs/testing/temp_dir.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/corpus/debian_reference_source.h"
+#include "worker/lm/corpus/text_folder_source.h"
 #include "worker/lm/tokenizer/hf_tokenizer.h"
 #include "worker/lm/tokenizer/load_tokenizer.h"
 #include "worker/lm/tokenizer/sentencepiece_tokenizer.h"
 #include "worker/lm/tokenizer/testing/bilingual_sample_text.h"
+#include "worker/lm/tokenizer/testing/llmjp_tokenizer.h"
+#include "worker/lm/tokenizer/tokenizer_identity.h"
 
 namespace expsvc::lm {
 namespace {
@@ -187,6 +193,114 @@ TEST(CorpusBuilderTest, RejectsBadOptions) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BuildLmCorpus({}, SmallOptions(), folder.path().string()).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// en/ and ja/ folders of 20 plain-text files each, from the sample sentences.
+std::string WriteTextFolder(const fs::TempDir& dir) {
+  const std::filesystem::path root = dir.path() / "text";
+  for (const auto& [code, pool] :
+       {std::pair{"en", &test_support::EnglishSentences()}, std::pair{"ja", &test_support::JapaneseSentences()}}) {
+    std::filesystem::create_directories(root / code);
+    for (int file = 0; file < 20; ++file) {
+      std::ofstream out(root / code / absl::StrCat("doc", file, ".txt"));
+      for (int paragraph = 0; paragraph < 6; ++paragraph) {
+        out << (*pool)[(file * 5 + paragraph * 3) % pool->size()] << " "
+            << (*pool)[(file * 7 + paragraph) % pool->size()] << "\n\n";
+      }
+    }
+  }
+  return root.string();
+}
+
+// Builds from `documents` with an existing tokenizer file and checks the
+// corpus speaks its ids: vocabulary, BOS, identity, and the first
+// document's windows equal to its encoding.
+void ExpectBuiltWithTokenizer(const std::vector<Document>& documents, const std::string& tokenizer_file,
+                              const fs::TempDir& out) {
+  CorpusBuildOptions options = SmallOptions();
+  options.tokenizer_file = tokenizer_file;
+  absl::StatusOr<CorpusBuildReport> report = BuildLmCorpus(documents, options, out.path().string());
+  ASSERT_TRUE(report.ok()) << report.status();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizerFile(tokenizer_file);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  absl::StatusOr<LmCorpus> corpus = ReadCorpusFile(report->corpus_path);
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  EXPECT_EQ(corpus->vocab_size(), (*tokenizer)->vocab_size());
+  EXPECT_EQ(corpus->bos_id(), (*tokenizer)->special_ids().bos);
+  EXPECT_EQ(corpus->tokenizer_identity(), *TokenizerIdentityOfFile(tokenizer_file));
+  EXPECT_EQ(report->tokenizer_identity, corpus->tokenizer_identity());
+  EXPECT_EQ(report->tokenizer_sentences, 0);
+  const absl::StatusOr<std::string> bytes = fs::ReadFile(report->corpus_path);
+  EXPECT_EQ(static_cast<unsigned char>((*bytes)[12]), (*tokenizer)->vocab_size() > 65536 ? 4 : 2) << "id width";
+
+  // The tokenizer folder holds the given tokenizer: a .model and its export,
+  // or the .json alone.
+  const std::filesystem::path folder(report->tokenizer_folder);
+  const bool given_model = std::filesystem::path(tokenizer_file).extension() == ".model";
+  EXPECT_EQ(std::filesystem::exists(folder / kSentencePieceModelFile), given_model);
+  EXPECT_EQ(*TokenizerIdentityOfFile(folder / kTokenizerJsonFile), corpus->tokenizer_identity());
+
+  std::vector<TokenId> expected;
+  for (const std::string& paragraph : documents[0].paragraphs) {
+    std::vector<TokenId> ids = *(*tokenizer)->Encode(paragraph);
+    expected.insert(expected.end(), ids.begin(), ids.end());
+  }
+  const Split split = corpus->documents()[0].split;
+  int64_t found = 0;
+  TokenId largest = 0;
+  for (int64_t w = 0; w < corpus->window_count(split); ++w) {
+    const CorpusWindow window = corpus->window(split, w);
+    largest = std::max(largest, *std::max_element(window.tokens.begin(), window.tokens.end()));
+    if (window.document != 0) continue;
+    ASSERT_LE(static_cast<size_t>((found + 1) * kTokensPerWindow), expected.size());
+    const auto first = expected.begin() + found * kTokensPerWindow;
+    EXPECT_EQ(std::vector<TokenId>(window.tokens.begin() + 1, window.tokens.end()),
+              std::vector<TokenId>(first, first + kTokensPerWindow));
+    ++found;
+  }
+  EXPECT_EQ(found, static_cast<int64_t>(expected.size()) / kTokensPerWindow);
+  std::printf("%s: vocab %d, %lld train windows, largest id in %s %d\n", tokenizer_file.c_str(), corpus->vocab_size(),
+              static_cast<long long>(corpus->window_count(Split::kTrain)), SplitName(split).c_str(), largest);
+}
+
+TEST(CorpusBuilderTest, AnExistingTokenizerFileTokenisesATextFolder) {
+  fs::TempDir dir("corpus_given_tokenizer");
+  absl::StatusOr<std::vector<Document>> documents = LoadBilingualTextFolder(WriteTextFolder(dir), {});
+  ASSERT_TRUE(documents.ok()) << documents.status();
+  TokenizerTrainingOptions training;
+  training.vocab_size = 700;
+  absl::StatusOr<TrainedTokenizer> trained =
+      TrainTokenizer(test_support::BilingualTrainingLines(600, 9), training, dir.file("given"));
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  {
+    SCOPED_TRACE("tokenizer.model");
+    fs::TempDir out("corpus_given_model");
+    ExpectBuiltWithTokenizer(*documents, trained->model_path, out);
+  }
+  {
+    SCOPED_TRACE("tokenizer.json");
+    fs::TempDir out("corpus_given_json");
+    ExpectBuiltWithTokenizer(*documents, trained->json_path, out);
+  }
+  fs::TempDir out("corpus_given_bad");
+  CorpusBuildOptions options = SmallOptions();
+  options.tokenizer_file = dir.file("vocab.txt");
+  EXPECT_THAT(BuildLmCorpus(*documents, options, out.path().string()).status().message(),
+              ::testing::HasSubstr("vocab.txt"));
+}
+
+// The real LLM-jp v3 tokenizer: 99,574 pieces, so 4-byte ids.
+TEST(CorpusBuilderTest, TheLlmJpTokenizerTokenisesATextFolderWithFourByteIds) {
+  const std::string model_path = test_support::LlmJpTokenizerModelPath();
+  if (model_path.empty()) GTEST_SKIP() << test_support::kLlmJpTokenizerSkipMessage;
+  fs::TempDir dir("corpus_llmjp");
+  absl::StatusOr<std::vector<Document>> documents = LoadBilingualTextFolder(WriteTextFolder(dir), {});
+  ASSERT_TRUE(documents.ok()) << documents.status();
+  fs::TempDir out("corpus_llmjp_out");
+  ExpectBuiltWithTokenizer(*documents, model_path, out);
+  absl::StatusOr<LmCorpus> corpus = ReadCorpusFile((out.path() / kCorpusFileName).string());
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  EXPECT_EQ(corpus->vocab_size(), test_support::kLlmJpTokenizerVocabSize);
 }
 
 // On the installed Debian Reference: the corpus builds, and the tokenizer's

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "common/fs/file_io.h"
 #include "common/fs/testing/temp_dir.h"
@@ -55,6 +59,24 @@ void ExpectSameCorpus(const LmCorpus& a, const LmCorpus& b) {
       EXPECT_EQ(x.document, y.document);
     }
   }
+}
+
+// Offsets in a version-2 file: the 72-byte header, the tokenizer identity
+// (u32 length + text), the document table (4 label bytes, then key and title
+// with their u32 lengths), the 8-byte window labels, zero padding to a
+// multiple of 8, the tokens.
+size_t LabelsOffset(const LmCorpus& corpus) {
+  size_t offset = 72 + 4 + corpus.tokenizer_identity().size();
+  for (const CorpusDocumentInfo& document : corpus.documents()) {
+    offset += 4 + 4 + document.key.size() + 4 + document.title.size();
+  }
+  return offset;
+}
+size_t TokensOffset(const LmCorpus& corpus) {
+  size_t windows = 0;
+  for (Split split : kAllSplits) windows += static_cast<size_t>(corpus.window_count(split));
+  const size_t labels_end = LabelsOffset(corpus) + 8 * windows;
+  return (labels_end + 7) / 8 * 8;
 }
 
 // Rewrites the trailing CRC so that a deliberate change reaches the checks
@@ -139,12 +161,7 @@ TEST(CorpusFileFormatTest, InconsistentContentIsNamedEvenWithAValidChecksum) {
   const LmCorpus corpus = SmallCorpus(8000);
   absl::StatusOr<std::string> bytes = EncodeCorpusFile(corpus);
   ASSERT_TRUE(bytes.ok());
-  // Offsets: the 72-byte header, the document table (4 label bytes, then
-  // key and title with their u32 lengths), then the 8-byte window labels.
-  size_t labels = 72;
-  for (const CorpusDocumentInfo& document : corpus.documents()) {
-    labels += 4 + 4 + document.key.size() + 4 + document.title.size();
-  }
+  const size_t labels = LabelsOffset(corpus);
   std::string language = *bytes;
   language[labels] = 1;  // first train window is English: claim Japanese
   EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(language)).status().message(),
@@ -155,7 +172,7 @@ TEST(CorpusFileFormatTest, InconsistentContentIsNamedEvenWithAValidChecksum) {
   EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(split)).status().message(),
               HasSubstr("train window 0 is labelled split 2"));
 
-  const size_t tokens = labels + 12 * 8;
+  const size_t tokens = TokensOffset(corpus);
   std::string bos = *bytes;
   bos[tokens] = 9;  // first window's BOS
   EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(bos)).status().message(), HasSubstr("does not start with BOS"));
@@ -204,6 +221,143 @@ TEST(CorpusFileFormatTest, WriterRefusesAnInvalidCorpus) {
   EXPECT_THAT(EncodeCorpusFile(corpus).status().message(), HasSubstr("outside the vocabulary"));
   EXPECT_FALSE(corpus.AddWindow(document, std::vector<TokenId>{1, 2}).ok());
   EXPECT_FALSE(corpus.AddWindow(7, std::vector<TokenId>{1, 2, 3}).ok());
+}
+
+constexpr char kIdentity[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+TEST(CorpusFileFormatTest, TokenizerIdentityRoundTrips) {
+  for (int32_t vocab_size : {8000, 100000}) {
+    LmCorpus corpus = SmallCorpus(vocab_size);
+    corpus.set_tokenizer_identity(kIdentity);
+    absl::StatusOr<std::string> bytes = EncodeCorpusFile(corpus);
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    EXPECT_EQ(static_cast<unsigned char>((*bytes)[8]), kCorpusFileVersion);
+    EXPECT_EQ(bytes->substr(76, 64), kIdentity);
+    absl::StatusOr<LmCorpus> decoded = DecodeCorpusFile(*bytes);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->tokenizer_identity(), kIdentity);
+    ExpectSameCorpus(corpus, *decoded);
+  }
+  LmCorpus bad = SmallCorpus(8000);
+  bad.set_tokenizer_identity("ABC");
+  EXPECT_THAT(EncodeCorpusFile(bad).status().message(), HasSubstr("tokenizer identity"));
+}
+
+TEST(CorpusFileFormatTest, BadIdentityAndPaddingAreNamed) {
+  LmCorpus corpus = SmallCorpus(8000);
+  corpus.set_tokenizer_identity(kIdentity);
+  absl::StatusOr<std::string> bytes = EncodeCorpusFile(corpus);
+  ASSERT_TRUE(bytes.ok());
+  std::string length = *bytes;
+  length[72] = 5;
+  EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(length)).status().message(),
+              HasSubstr("tokenizer identity of 5 bytes"));
+  std::string upper = *bytes;
+  upper[76] = 'A';
+  EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(upper)).status().message(), HasSubstr("not lower-case hex"));
+  const size_t tokens = TokensOffset(corpus);
+  ASSERT_GT(tokens, LabelsOffset(corpus) + 12 * 8) << "the test corpus should need padding";
+  std::string padding = *bytes;
+  padding[tokens - 1] = 1;
+  EXPECT_THAT(DecodeCorpusFile(WithFreshChecksum(padding)).status().message(), HasSubstr("non-zero padding"));
+}
+
+// Written by the version-1 writer (before tokenizer identities): documents
+// en/a (train) and ja/b (test), windows {1,7,8,vocab-1}, {1,9,10,11} and
+// {1,200,201,2}, vocab 300 (2-byte ids) and 70000 (4-byte ids, unaligned).
+const std::string& VersionOneFile(int32_t vocab_size) {
+  static const std::string small(
+      "\x45\x58\x4c\x4d\x43\x4f\x52\x50\x01\x00\x00\x00\x02\x00\x00\x00\x2c\x01\x00\x00\x01\x00\x00\x00"
+      "\x04\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x04\x00\x00\x00\x65\x6e\x2f\x61\x01\x00\x00\x00\x41\x01\x02\x00\x00\x04\x00\x00"
+      "\x00\x6a\x61\x2f\x62\x06\x00\x00\x00\xe3\x83\x93\xe3\x83\xbc\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x00\x00\x00\x01\x02\x00\x00\x01\x00\x00\x00\x01\x00\x07\x00\x08\x00\x2b\x01\x01"
+      "\x00\x09\x00\x0a\x00\x0b\x00\x01\x00\xc8\x00\xc9\x00\x02\x00\x56\xce\x10\xfa",
+      163);
+  static const std::string large(
+      "\x45\x58\x4c\x4d\x43\x4f\x52\x50\x01\x00\x00\x00\x04\x00\x00\x00\x70\x11\x01\x00\x01\x00\x00\x00"
+      "\x04\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x04\x00\x00\x00\x65\x6e\x2f\x61\x01\x00\x00\x00\x41\x01\x02\x00\x00\x04\x00\x00"
+      "\x00\x6a\x61\x2f\x62\x06\x00\x00\x00\xe3\x83\x93\xe3\x83\xbc\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+      "\x00\x00\x00\x00\x00\x00\x00\x01\x02\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x07\x00\x00\x00\x08"
+      "\x00\x00\x00\x6f\x11\x01\x00\x01\x00\x00\x00\x09\x00\x00\x00\x0a\x00\x00\x00\x0b\x00\x00\x00\x01"
+      "\x00\x00\x00\xc8\x00\x00\x00\xc9\x00\x00\x00\x02\x00\x00\x00\x44\xf2\xd7\x2f",
+      187);
+  return vocab_size <= 65536 ? small : large;
+}
+
+TEST(CorpusFileFormatTest, VersionOneFilesStillRead) {
+  fs::TempDir folder("corpus_v1");
+  for (int32_t vocab_size : {300, 70000}) {
+    SCOPED_TRACE(vocab_size);
+    const std::string path = folder.file("corpus.bin");
+    ASSERT_TRUE(fs::WriteFileAtomically(path, VersionOneFile(vocab_size)).ok());
+    absl::StatusOr<LmCorpus> corpus = ReadCorpusFile(path);
+    ASSERT_TRUE(corpus.ok()) << corpus.status();
+    EXPECT_EQ(corpus->tokenizer_identity(), "");
+    EXPECT_EQ(corpus->vocab_size(), vocab_size);
+    ASSERT_EQ(corpus->documents().size(), 2u);
+    EXPECT_EQ(corpus->documents()[1].title, "ビー");
+    ASSERT_EQ(corpus->window_count(Split::kTrain), 2);
+    ASSERT_EQ(corpus->window_count(Split::kTest, Language::kJapanese), 1);
+    const CorpusWindow first = corpus->window(Split::kTrain, 0);
+    EXPECT_EQ(std::vector<TokenId>(first.tokens.begin(), first.tokens.end()),
+              (std::vector<TokenId>{1, 7, 8, vocab_size - 1}));
+    const CorpusWindow test = corpus->window(Split::kTest, 0);
+    EXPECT_EQ(std::vector<TokenId>(test.tokens.begin(), test.tokens.end()), (std::vector<TokenId>{1, 200, 201, 2}));
+    // Read back, written again, it is a version-2 file with the same content.
+    absl::StatusOr<std::string> rewritten = EncodeCorpusFile(*corpus);
+    ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+    ExpectSameCorpus(*corpus, *DecodeCorpusFile(*rewritten));
+  }
+}
+
+// Whether `address` lies in a mapping of `path` (from /proc/self/maps).
+bool IsMappedFrom(const void* address, const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  const std::string canonical = std::filesystem::canonical(path).string();
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.size() < canonical.size() ||
+        line.compare(line.size() - canonical.size(), canonical.size(), canonical) != 0) {
+      continue;
+    }
+    std::istringstream fields(line);
+    std::string range;
+    fields >> range;
+    const size_t dash = range.find('-');
+    const uintptr_t begin = std::stoull(range.substr(0, dash), nullptr, 16);
+    const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    const auto at = reinterpret_cast<uintptr_t>(address);
+    if (at >= begin && at < end) return true;
+  }
+  return false;
+}
+
+TEST(CorpusFileFormatTest, FourByteIdsAreReadInPlaceFromTheMappedFile) {
+  fs::TempDir folder("corpus_mapped");
+  const std::string path = folder.file("corpus.bin");
+  ASSERT_TRUE(WriteCorpusFile(path, SmallCorpus(100000)).ok());
+  absl::StatusOr<LmCorpus> corpus = ReadCorpusFile(path);
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  const CorpusWindow window = corpus->window(Split::kValid, 1);
+  EXPECT_TRUE(IsMappedFrom(window.tokens.data(), path)) << "ids should not be copied to the heap";
+  // Copies share the mapping, which outlives the file name.
+  LmCorpus copy = *corpus;
+  corpus = absl::UnknownError("dropped");
+  std::filesystem::remove(path);
+  ExpectSameCorpus(SmallCorpus(100000), copy);
+  // Adopted windows are read-only.
+  EXPECT_EQ(copy.AddWindow(0, std::vector<TokenId>{1, 2, 3, 4}).code(), absl::StatusCode::kFailedPrecondition);
+
+  // 2-byte ids are widened onto the heap.
+  ASSERT_TRUE(WriteCorpusFile(path, SmallCorpus(8000)).ok());
+  absl::StatusOr<LmCorpus> small = ReadCorpusFile(path);
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_FALSE(IsMappedFrom(small->window(Split::kTrain, 0).tokens.data(), path));
+  ExpectSameCorpus(SmallCorpus(8000), *small);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 //
 //   expsvc-lm-corpus-stats --output=/tmp/lm-corpus
 //       [--debian_reference_dir=/usr/share/debian-reference | --text_folder=ROOT]
-//       [--vocab_size=8000] [--tokens_per_window=64] [--seed=1] [--threads=1]
+//       [--vocab_size=8000 | --tokenizer=FILE.model|FILE.json] [--tokens_per_window=64] [--seed=1] [--threads=1]
 //       [--list_documents] [--show_document=KEY]
 
 #include <chrono>
@@ -25,6 +25,8 @@ ABSL_FLAG(std::string, debian_reference_dir, expsvc::lm::kDefaultDebianReference
 ABSL_FLAG(std::string, text_folder, "",
           "use this folder of en/ and ja/ plain-text files instead of the Debian Reference");
 ABSL_FLAG(int32_t, vocab_size, 8000, "tokenizer vocabulary size (upper bound)");
+ABSL_FLAG(std::string, tokenizer, "",
+          "tokenise with this tokenizer.model or tokenizer.json instead of training one (--vocab_size is then unused)");
 ABSL_FLAG(int32_t, tokens_per_window, 64, "tokens after BOS in each window");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the train/valid/test split and of the tokenizer trainer");
 ABSL_FLAG(int32_t, threads, 1, "tokenizer training threads");
@@ -106,15 +108,22 @@ int Run() {
   options.tokenizer.vocab_size = absl::GetFlag(FLAGS_vocab_size);
   options.tokenizer.num_threads = absl::GetFlag(FLAGS_threads);
   options.tokenizer.seed = static_cast<uint32_t>(absl::GetFlag(FLAGS_seed));
+  options.tokenizer_file = absl::GetFlag(FLAGS_tokenizer);
   absl::StatusOr<expsvc::lm::CorpusBuildReport> report = expsvc::lm::BuildLmCorpus(*documents, options, output);
   if (!report.ok()) {
     std::fprintf(stderr, "%s\n", report.status().ToString().c_str());
     return 1;
   }
-  std::printf("tokenizer: %d pieces from %lld training-split sentences in %.2f s (%d thread%s) -> %s\n",
-              report->vocab_size, static_cast<long long>(report->tokenizer_sentences), report->tokenizer_seconds,
-              options.tokenizer.num_threads, options.tokenizer.num_threads == 1 ? "" : "s",
-              report->tokenizer_folder.c_str());
+  if (options.tokenizer_file.empty()) {
+    std::printf("tokenizer: %d pieces from %lld training-split sentences in %.2f s (%d thread%s) -> %s\n",
+                report->vocab_size, static_cast<long long>(report->tokenizer_sentences), report->tokenizer_seconds,
+                options.tokenizer.num_threads, options.tokenizer.num_threads == 1 ? "" : "s",
+                report->tokenizer_folder.c_str());
+  } else {
+    std::printf("tokenizer: %s, %d pieces, copied in %.2f s -> %s\n", options.tokenizer_file.c_str(),
+                report->vocab_size, report->tokenizer_seconds, report->tokenizer_folder.c_str());
+  }
+  std::printf("tokenizer identity: %s\n", report->tokenizer_identity.c_str());
   std::printf("tokenised and cut into windows of BOS + %d in %.2f s\n", options.tokens_per_window,
               report->tokenize_seconds);
   std::printf("%-6s %-9s %9s %9s %10s %14s\n", "split", "language", "documents", "windows", "tokens", "dropped tokens");

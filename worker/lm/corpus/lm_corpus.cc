@@ -1,8 +1,10 @@
 #include "worker/lm/corpus/lm_corpus.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "worker/lm/tokenizer/tokenizer_identity.h"
 
 namespace expsvc::lm {
 
@@ -22,8 +24,30 @@ absl::Status LmCorpus::AddWindow(uint32_t document, absl::Span<const TokenId> to
     return absl::InvalidArgumentError(absl::StrCat("window of ", tokens.size(), " tokens, expected ", window_length_));
   }
   SplitWindows& split = splits_[static_cast<int>(documents_[document].split)];
-  split.tokens.insert(split.tokens.end(), tokens.begin(), tokens.end());
+  if (split.is_adopted) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ", SplitName(documents_[document].split), " split's windows were adopted and are read-only"));
+  }
+  split.built.insert(split.built.end(), tokens.begin(), tokens.end());
   split.documents.push_back(document);
+  return absl::OkStatus();
+}
+
+absl::Status LmCorpus::AdoptWindows(Split split, absl::Span<const TokenId> tokens, std::vector<uint32_t> documents,
+                                    std::shared_ptr<const void> storage) {
+  if (tokens.size() != documents.size() * static_cast<size_t>(window_length_)) {
+    return absl::InvalidArgumentError(absl::StrCat(SplitName(split), ": ", tokens.size(), " ids are not ",
+                                                   documents.size(), " windows of ", window_length_));
+  }
+  SplitWindows& windows = splits_[static_cast<int>(split)];
+  windows.built.clear();
+  windows.built.shrink_to_fit();
+  windows.adopted = tokens;
+  windows.is_adopted = true;
+  windows.documents = std::move(documents);
+  if (storage != nullptr && std::find(storage_.begin(), storage_.end(), storage) == storage_.end()) {
+    storage_.push_back(std::move(storage));
+  }
   return absl::OkStatus();
 }
 
@@ -42,8 +66,7 @@ int64_t LmCorpus::window_count(Split split, Language language) const {
 CorpusWindow LmCorpus::window(Split split, int64_t index) const {
   const SplitWindows& windows = splits_[static_cast<int>(split)];
   CorpusWindow window;
-  window.tokens =
-      absl::MakeConstSpan(windows.tokens).subspan(static_cast<size_t>(index) * window_length_, window_length_);
+  window.tokens = windows.tokens().subspan(static_cast<size_t>(index) * window_length_, window_length_);
   window.document = windows.documents[index];
   window.language = documents_[window.document].language;
   return window;
@@ -57,6 +80,10 @@ absl::Status LmCorpus::Validate() const {
   if (window_length_ < 2) {
     return absl::DataLossError(absl::StrCat("window length ", window_length_, " (BOS + at least 1)"));
   }
+  if (!tokenizer_identity_.empty() && !IsTokenizerIdentity(tokenizer_identity_)) {
+    return absl::DataLossError(
+        absl::StrCat("tokenizer identity \"", tokenizer_identity_, "\" is not 64 lower-case hex characters"));
+  }
   for (size_t d = 0; d < documents_.size(); ++d) {
     const auto language = static_cast<uint8_t>(documents_[d].language);
     const auto split = static_cast<uint8_t>(documents_[d].split);
@@ -69,8 +96,9 @@ absl::Status LmCorpus::Validate() const {
   }
   for (Split split : kAllSplits) {
     const SplitWindows& windows = splits_[static_cast<int>(split)];
-    if (windows.tokens.size() != windows.documents.size() * window_length_) {
-      return absl::DataLossError(absl::StrCat(SplitName(split), ": token count ", windows.tokens.size(), " is not ",
+    const absl::Span<const TokenId> split_tokens = windows.tokens();
+    if (split_tokens.size() != windows.documents.size() * window_length_) {
+      return absl::DataLossError(absl::StrCat(SplitName(split), ": token count ", split_tokens.size(), " is not ",
                                               windows.documents.size(), " windows of ", window_length_));
     }
     for (size_t w = 0; w < windows.documents.size(); ++w) {
@@ -83,7 +111,7 @@ absl::Status LmCorpus::Validate() const {
         return absl::DataLossError(absl::StrCat(SplitName(split), " window ", w, ": its document ", document,
                                                 " is in the ", SplitName(documents_[document].split), " split"));
       }
-      const TokenId* tokens = windows.tokens.data() + w * window_length_;
+      const TokenId* tokens = split_tokens.data() + w * window_length_;
       if (tokens[0] != bos_id_) {
         return absl::DataLossError(
             absl::StrCat(SplitName(split), " window ", w, " does not start with BOS (", tokens[0], ")"));

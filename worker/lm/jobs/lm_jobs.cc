@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <limits>
 #include <numbers>
+#include <string_view>
 #include <thread>
 
 #include <torch/torch.h>
@@ -21,6 +22,9 @@
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/model/llama_checkpoint.h"
 #include "worker/lm/model/llama_model.h"
+#include "worker/lm/model/model_tokenizer_check.h"
+#include "worker/lm/model/models_dir.h"
+#include "worker/lm/tokenizer/tokenizer_identity.h"
 #include "worker/runtime/tool_process.h"
 #include "worker/torch/torch_job_support.h"
 
@@ -64,6 +68,13 @@ absl::Status BuildCorpus(JobContext& context) {
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown source '", source, "'"));
   }
+  if (!params.tokenizer.empty()) {
+    // Resolved here, on the worker, where EXPSVC_MODELS_DIR is set.
+    EXPSVC_ASSIGN_OR_RETURN(const fs::path resolved, lm::ResolveModelPath(params.tokenizer));
+    EXPSVC_ASSIGN_OR_RETURN(const fs::path tokenizer_file, lm::FindModelTokenizerFile(resolved));
+    context.Log(absl::StrCat("tokenizer '", params.tokenizer, "': ", tokenizer_file.string()));
+    argv.push_back(absl::StrCat("--tokenizer=", tokenizer_file.string()));
+  }
   const auto started = std::chrono::steady_clock::now();
   EXPSVC_RETURN_IF_ERROR(RunToolProcess(context, argv));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -85,9 +96,13 @@ absl::Status BuildCorpus(JobContext& context) {
   }
   context.ReportMetric("vocab_size", 0, corpus.vocab_size());
   context.ReportMetric("build_seconds", 0, seconds);
+  context.Log(absl::StrCat("tokenizer identity ", corpus.tokenizer_identity()));
   EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(kCorpusArtifact, corpus_path).status());
   for (const char* name : {kTokenizerModelArtifact, kTokenizerJsonArtifact}) {
-    EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(name, absl::StrCat(output, "/tokenizer/", name)).status());
+    // An existing tokenizer.json comes without a tokenizer.model.
+    const std::string path = absl::StrCat(output, "/tokenizer/", name);
+    if (std::string_view(name) == kTokenizerModelArtifact && !params.tokenizer.empty() && !fs::exists(path)) continue;
+    EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(name, path).status());
   }
   return absl::OkStatus();
 }
@@ -168,6 +183,37 @@ absl::Status CopyFile(const std::string& from, const std::string& to) {
   return absl::OkStatus();
 }
 
+// The parent's tokenizer files under their own names in `folder`
+// (tokenizer.json always; tokenizer.model unless the corpus was built from
+// a tokenizer.json alone), and their identity, which must be the corpus's.
+struct TrainingTokenizer {
+  std::vector<std::string> files;
+  std::string identity;
+};
+
+absl::StatusOr<TrainingTokenizer> FetchTokenizer(JobContext& context, const lm::LmCorpus& corpus,
+                                                 const std::string& folder) {
+  std::error_code error;
+  fs::create_directories(folder, error);
+  if (error) return absl::InternalError(absl::StrCat("create ", folder, ": ", error.message()));
+  TrainingTokenizer tokenizer;
+  for (const char* name : {kTokenizerModelArtifact, kTokenizerJsonArtifact}) {
+    if (std::string_view(name) == kTokenizerModelArtifact && !context.FindParentArtifact(name).has_value()) continue;
+    EXPSVC_ASSIGN_OR_RETURN(const std::string fetched, FetchParent(context, name));
+    tokenizer.files.push_back(absl::StrCat(folder, "/", name));
+    EXPSVC_RETURN_IF_ERROR(CopyFile(fetched, tokenizer.files.back()));
+  }
+  EXPSVC_ASSIGN_OR_RETURN(tokenizer.identity, lm::TokenizerIdentityOfFile(tokenizer.files.front()));
+  if (!corpus.tokenizer_identity().empty() && corpus.tokenizer_identity() != tokenizer.identity) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the parent's corpus.bin was tokenised with tokenizer ",
+                     lm::ShortTokenizerIdentity(corpus.tokenizer_identity()), " but its ",
+                     fs::path(tokenizer.files.front()).filename().string(), " is tokenizer ",
+                     lm::ShortTokenizerIdentity(tokenizer.identity)));
+  }
+  return tokenizer;
+}
+
 absl::Status TrainLm(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(const TrainLmParams p, TrainLmParams::FromJson(context.params()));
   // Ranges (sizes ≥ 1, counts ≥ 0) were checked against the catalog by FromJson.
@@ -183,9 +229,9 @@ absl::Status TrainLm(JobContext& context) {
   SetTorchThreads(p.threads);
 
   EXPSVC_ASSIGN_OR_RETURN(std::string corpus_path, FetchParent(context, kCorpusArtifact));
-  EXPSVC_ASSIGN_OR_RETURN(std::string tokenizer_model, FetchParent(context, kTokenizerModelArtifact));
-  EXPSVC_ASSIGN_OR_RETURN(std::string tokenizer_json, FetchParent(context, kTokenizerJsonArtifact));
   EXPSVC_ASSIGN_OR_RETURN(lm::LmCorpus corpus, lm::ReadCorpusFile(corpus_path));
+  const std::string scratch = context.scratch_dir();
+  EXPSVC_ASSIGN_OR_RETURN(const TrainingTokenizer tokenizer, FetchTokenizer(context, corpus, scratch + "/tokenizer"));
   const int64_t train_windows = corpus.window_count(Split::kTrain);
   if (train_windows == 0 || corpus.window_count(Split::kValid) == 0) {
     return absl::FailedPreconditionError("the corpus has no training or no validation windows");
@@ -220,8 +266,9 @@ absl::Status TrainLm(JobContext& context) {
                       train_windows, corpus.window_length(), p.steps, p.batch_size, device.str()));
   context.Log(absl::StrCat("checkpoints at steps ", absl::StrJoin(checkpoint_steps, ", ")));
 
+  context.Log(absl::StrCat("tokenizer identity ", tokenizer.identity));
+
   // Resume.
-  const std::string scratch = context.scratch_dir();
   const std::string resume_path = absl::StrCat(scratch, "/", kResumeArtifact);
   int64_t start_step = 0;
   if (auto resume = context.FindOwnArtifact(kResumeArtifact); resume.has_value()) {
@@ -231,8 +278,9 @@ absl::Status TrainLm(JobContext& context) {
     EXPSVC_RETURN_IF_ERROR(context.ReplaceMetricsAfter(start_step));
     context.Log(absl::StrCat("resuming at step ", start_step));
   } else {
-    EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(kTokenizerModelArtifact, tokenizer_model).status());
-    EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(kTokenizerJsonArtifact, tokenizer_json).status());
+    for (const std::string& file : tokenizer.files) {
+      EXPSVC_RETURN_IF_ERROR(context.UploadArtifact(fs::path(file).filename().string(), file).status());
+    }
   }
   const auto save_resume = [&](int64_t step) -> absl::Status {
     EXPSVC_RETURN_IF_ERROR(SaveTrainingState(resume_path, *model, optimizer, {step, {}}));
@@ -246,11 +294,15 @@ absl::Status TrainLm(JobContext& context) {
     }
   };
   const auto save_checkpoint = [&](int64_t step) -> absl::Status {
-    const std::string name = CheckpointFolderName(step);
+    const std::string name = lm::CheckpointFolderName(step);
     const std::string folder = absl::StrCat(scratch, "/", name);
-    EXPSVC_RETURN_IF_ERROR(lm::SaveLlamaModel(model, folder));
-    EXPSVC_RETURN_IF_ERROR(CopyFile(tokenizer_model, absl::StrCat(folder, "/tokenizer.model")));
-    EXPSVC_RETURN_IF_ERROR(CopyFile(tokenizer_json, absl::StrCat(folder, "/tokenizer.json")));
+    // The identity in the weights' metadata names the tokenizer even where
+    // the folder travels without its tokenizer files (the artifacts).
+    EXPSVC_RETURN_IF_ERROR(
+        lm::SaveLlamaModel(model, folder, {.metadata = {{lm::kTokenizerIdentityMetadataKey, tokenizer.identity}}}));
+    for (const std::string& file : tokenizer.files) {
+      EXPSVC_RETURN_IF_ERROR(CopyFile(file, absl::StrCat(folder, "/", fs::path(file).filename().string())));
+    }
     for (const char* file : {"config.json", "model.safetensors"}) {
       EXPSVC_RETURN_IF_ERROR(
           context.UploadArtifact(absl::StrCat(name, ".", file), absl::StrCat(folder, "/", file)).status());
@@ -343,10 +395,6 @@ absl::StatusOr<std::vector<int64_t>> CheckpointSteps(int64_t steps, const std::s
   std::sort(list.begin(), list.end());
   list.erase(std::unique(list.begin(), list.end()), list.end());
   return list;
-}
-
-std::string CheckpointFolderName(int64_t step) {
-  return absl::StrFormat("iter_%07d", step);
 }
 
 absl::Status RunBuildCorpus(JobContext& context) {

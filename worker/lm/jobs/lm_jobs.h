@@ -4,9 +4,12 @@
 // build_corpus — documents in two languages (the Debian Reference in English
 //   and Japanese, or any folders of plain text per language), split 8:1:1 by
 //   document, a SentencePiece unigram tokenizer trained on the training
-//   split, windows of BOS + N tokens with a language label each. Artifacts:
-//   corpus.bin, tokenizer.model, tokenizer.json. Metrics: documents and
-//   windows per split and language, vocab_size, tokenizer_seconds.
+//   split (or, with `tokenizer`, an existing one: a file, or a model under
+//   $EXPSVC_MODELS_DIR, models_dir.h), windows of BOS + N tokens with a
+//   language label each; corpus.bin records the tokenizer's identity.
+//   Artifacts: corpus.bin, tokenizer.model (absent when given a
+//   tokenizer.json), tokenizer.json. Metrics: documents and windows per
+//   split and language, vocab_size, build_seconds.
 //
 // train_lm — a small Llama-style LM trained on the parent build_corpus
 //   job's corpus. Metrics: train_loss (every step), lr, valid_loss_en /
@@ -17,8 +20,10 @@
 //   iter_NNNNNNN.model.safetensors (plus tokenizer.model / tokenizer.json
 //   once), which `expctl artifacts get` and LoadLlamaModel put back
 //   together as a folder; with `checkpoint_dir` set, the folders are also
-//   written there directly. resume.pt (model, optimizer, step) lets a
-//   re-leased job continue.
+//   written there directly. The weights' metadata carries tokenizer_sha256,
+//   the tokenizer identity (model_tokenizer_check.h), which must equal the
+//   corpus's. resume.pt (model, optimizer, step) lets a re-leased job
+//   continue.
 
 #include <cstdint>
 #include <string>
@@ -37,9 +42,6 @@ absl::Status RunTrainLm(JobContext& context);
 // always last). `explicit_list` ("10,100,1000"), when not empty, replaces
 // the log-spaced list.
 absl::StatusOr<std::vector<int64_t>> CheckpointSteps(int64_t steps, const std::string& explicit_list);
-
-// "iter_0000010".
-std::string CheckpointFolderName(int64_t step);
 
 absl::Status RegisterLmJobs(JobKindRegistry& registry);
 

@@ -16,8 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "worker/lm/activations/activation_source.h"
+#include "worker/lm/checkpoint/hf_checkpoint.h"
 #include "worker/lm/corpus/corpus_file_format.h"
 #include "worker/lm/model/llama_checkpoint.h"
+#include "worker/lm/model/model_tokenizer_check.h"
+#include "worker/lm/model/models_dir.h"
+#include "worker/lm/tokenizer/tokenizer_identity.h"
 #include "worker/runtime/testing/fake_job_context.h"
 #include "worker/runtime/tool_process.h"
 
@@ -35,6 +39,11 @@ std::string MakeTempDir(const std::string& label) {
   return path.string();
 }
 
+// Where a fake job stored its artifact `name`.
+std::string UploadedPath(FakeJobContext& job, const std::string& name) {
+  return job.FetchArtifact(job.uploaded().at(name)).value();
+}
+
 TEST(CheckpointSteps, LogSpacedUpToTheLastStep) {
   EXPECT_EQ(*CheckpointSteps(1000, ""), (std::vector<int64_t>{10, 20, 50, 100, 200, 500, 1000}));
   EXPECT_EQ(*CheckpointSteps(300, ""), (std::vector<int64_t>{10, 20, 50, 100, 200, 300}));
@@ -42,8 +51,8 @@ TEST(CheckpointSteps, LogSpacedUpToTheLastStep) {
   EXPECT_EQ(*CheckpointSteps(50, "20, 5"), (std::vector<int64_t>{5, 20, 50}));
   EXPECT_FALSE(CheckpointSteps(50, "60").ok());
   EXPECT_FALSE(CheckpointSteps(50, "ten").ok());
-  EXPECT_EQ(CheckpointFolderName(10), "iter_0000010");
-  EXPECT_EQ(CheckpointFolderName(988240), "iter_0988240");
+  EXPECT_EQ(lm::CheckpointFolderName(10), "iter_0000010");
+  EXPECT_EQ(lm::CheckpointFolderName(988240), "iter_0988240");
 }
 
 // A few dozen documents per language from small word lists.
@@ -126,6 +135,20 @@ TEST(LmJobs, BuildCorpusThenTrainLmWithLogSpacedCheckpoints) {
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->config().num_key_value_heads, 2);
 
+  // The corpus and every checkpoint name the same tokenizer: from the
+  // folder's files, and in the weights' metadata.
+  absl::StatusOr<lm::LmCorpus> built = lm::ReadCorpusFile(UploadedPath(corpus_job, "corpus.bin"));
+  ASSERT_TRUE(built.ok()) << built.status();
+  ASSERT_TRUE(lm::IsTokenizerIdentity(built->tokenizer_identity())) << built->tokenizer_identity();
+  const std::string checkpoint = absl::StrCat(checkpoints, "/iter_0000025");
+  EXPECT_EQ(*lm::ModelTokenizerIdentity(checkpoint), built->tokenizer_identity());
+  absl::StatusOr<std::unique_ptr<lm::HfCheckpoint>> weights = lm::HfCheckpoint::Open(checkpoint);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  EXPECT_EQ((*weights)->metadata().at(lm::kTokenizerIdentityMetadataKey), built->tokenizer_identity());
+  absl::StatusOr<lm::CorpusModelCheck> check = lm::CheckCorpusMatchesModel(*built, checkpoint);
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_TRUE(check->identity_matched);
+
   // Activations of every layer of the saved checkpoint on the test split.
   absl::StatusOr<lm::LmCorpus> corpus = lm::ReadCorpusFile(
       train_job
@@ -174,6 +197,57 @@ TEST(LmJobs, TrainLmResumesAfterAShutdown) {
   EXPECT_EQ(second.replaced_after()[0], stopped_at);
   EXPECT_EQ(second.metrics().at("train_loss").begin()->first, stopped_at + 1) << "no step is trained twice";
   EXPECT_EQ(second.metrics().at("train_loss").rbegin()->first, 12);
+}
+
+// build_corpus with `tokenizer`: a model name under $EXPSVC_MODELS_DIR whose
+// folder holds only a tokenizer.json (found through a checkpoint folder),
+// then train_lm on that corpus, which has no tokenizer.model.
+TEST(LmJobs, BuildCorpusWithAModelsTokenizerThenTrain) {
+  const std::string text_root = WriteBilingualFolders();
+  FakeJobContext trained_tokenizer(
+      {{"source", "text_folders"}, {"text_dir", text_root}, {"vocab_size", 600}, {"tokens_per_window", 16}},
+      MakeTempDir("lm-given-source"));
+  ASSERT_TRUE(RunBuildCorpus(trained_tokenizer).ok());
+  const std::string json = UploadedPath(trained_tokenizer, "tokenizer.json");
+  const std::string models = MakeTempDir("lm-models");
+  fs::create_directories(absl::StrCat(models, "/tiny-model/iter_0000010"));
+  fs::copy_file(json, absl::StrCat(models, "/tiny-model/tokenizer.json"));
+  setenv(lm::kModelsDirVariable, models.c_str(), 1);
+
+  FakeJobContext corpus_job({{"source", "text_folders"},
+                             {"text_dir", text_root},
+                             {"tokenizer", "tiny-model/iter_0000010"},
+                             {"tokens_per_window", 16}},
+                            MakeTempDir("lm-given-corpus"));
+  absl::Status status = RunBuildCorpus(corpus_job);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(corpus_job.uploaded().count("tokenizer.model"), 0u);
+  ASSERT_EQ(corpus_job.uploaded().count("tokenizer.json"), 1u);
+  absl::StatusOr<lm::LmCorpus> corpus = lm::ReadCorpusFile(UploadedPath(corpus_job, "corpus.bin"));
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  EXPECT_EQ(corpus->tokenizer_identity(), *lm::TokenizerIdentityOfFile(json));
+
+  FakeJobContext train_job({{"layers", 1},
+                            {"hidden", 16},
+                            {"heads", 2},
+                            {"steps", 3},
+                            {"batch_size", 2},
+                            {"eval_windows", 2},
+                            {"threads", 1},
+                            {"device", "cpu"}},
+                           MakeTempDir("lm-given-train"));
+  for (const char* name : {"corpus.bin", "tokenizer.json"}) train_job.AddParentArtifactFrom(corpus_job, name);
+  status = RunTrainLm(train_job);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(train_job.uploaded().count("tokenizer.model"), 0u);
+  EXPECT_EQ(train_job.uploaded().count("tokenizer.json"), 1u);
+
+  FakeJobContext missing({{"source", "text_folders"}, {"text_dir", text_root}, {"tokenizer", "no-such-model"}},
+                         MakeTempDir("lm-given-missing"));
+  status = RunBuildCorpus(missing);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_NE(status.message().find("EXPSVC_MODELS_DIR"), std::string::npos) << status;
+  unsetenv(lm::kModelsDirVariable);
 }
 
 TEST(ToolProcess, LogsOutputReportsFailuresAndStopsWithTheJob) {

@@ -154,6 +154,7 @@ LlamaForwardOutput LlamaModelImpl::forward(const torch::Tensor& tokens, const Ll
       torch::ones({length, length}, torch::TensorOptions().dtype(torch::kBool).device(tokens.device())).triu(1);
   for (int64_t i = 0; i <= last_layer; ++i) {
     hidden = model->layer(i)(hidden, rotary, causal_mask);
+    if (options.edit_residual && options.edit_residual_after == i) hidden = options.edit_residual(hidden);
     if (wanted[i]) output.residuals[i] = hidden;
   }
   if (options.compute_logits) {
@@ -186,6 +187,11 @@ absl::StatusOr<LlamaForwardOutput> LlamaModelImpl::Forward(const torch::Tensor& 
         absl::StrCat("tokens are on ", tokens.device().str(), ", the model on ", device().str()));
   }
   std::set<int64_t> seen;
+  if (options.edit_residual &&
+      (options.edit_residual_after < 0 || options.edit_residual_after >= config_.num_hidden_layers)) {
+    return absl::InvalidArgumentError(absl::StrCat("edit_residual_after ", options.edit_residual_after,
+                                                   " is outside 0..", config_.num_hidden_layers - 1));
+  }
   for (int64_t layer : options.residual_layers) {
     if (layer < 0 || layer >= config_.num_hidden_layers) {
       return absl::InvalidArgumentError(

@@ -16,6 +16,7 @@
 // last block), which is what the study's SAEs read.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -122,6 +123,11 @@ struct LlamaForwardOptions {
   bool compute_logits = true;
   // Run no block past the deepest requested one (needs compute_logits = false).
   bool stop_after_deepest_layer = false;
+  // When set, the residual after block `edit_residual_after` is replaced by
+  // edit_residual(residual) [B, L, hidden] before the next block reads it
+  // (the intervention experiment steers the stream this way).
+  int64_t edit_residual_after = -1;
+  std::function<torch::Tensor(const torch::Tensor&)> edit_residual;
 };
 
 struct LlamaForwardOutput {

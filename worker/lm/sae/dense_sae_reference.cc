@@ -16,6 +16,9 @@ torch::Tensor DenseSaeLoss(TopKSaeImpl& sae, const torch::Tensor& x) {
 SparseDenseComparison CompareSparseWithDense(const TopKSaeImpl& sae, const torch::Tensor& x) {
   TopKSaeImpl sparse(sae.options());
   TopKSaeImpl dense(sae.options());
+  // On the compared SAE's device, so a GPU SAE is checked on the GPU.
+  sparse.to(sae.w_enc.device());
+  dense.to(sae.w_enc.device());
   {
     torch::NoGradGuard no_grad;
     for (const auto& parameter : sae.named_parameters()) {

@@ -7,8 +7,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include <torch/torch.h>
+
+#include "absl/status/status.h"
 
 #include "worker/lm/sae/topk_sae.h"
 
@@ -40,6 +43,11 @@ class SaeTrainer {
   // Latents that have not fired within the last dead_after_tokens tokens.
   double DeadFraction() const;
   int64_t step() const { return step_; }
+  // A resume point: the SAE's parameters, Adam's state, the step and the
+  // dead-latent counters, so a resumed trainer continues bit for bit.
+  absl::Status Save(const std::string& path);
+  // Errors name the file (missing, corrupt, or made for another shape).
+  absl::Status Load(const std::string& path);
   TopKSae& sae() { return sae_; }
   torch::optim::Adam& optimizer() { return *optimizer_; }
 

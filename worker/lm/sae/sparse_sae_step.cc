@@ -60,9 +60,10 @@ SaeStepResult SparseSaeForwardBackward(TopKSaeImpl& sae, const torch::Tensor& x)
   const torch::Tensor decoder = sae.w_dec.to(torch::kFloat32);
   const torch::Tensor centered = f.x - sae.b_pre.to(torch::kFloat32);
   // Gradients are summed in float32 tables and added to .grad() once.
-  torch::Tensor grad_w_dec = torch::zeros({n, d}, torch::kFloat32);
-  torch::Tensor grad_w_enc = torch::zeros({n, d}, torch::kFloat32);
-  torch::Tensor grad_b_enc = torch::zeros({n}, torch::kFloat32);
+  const auto float32 = torch::TensorOptions().dtype(torch::kFloat32).device(sae.w_enc.device());
+  torch::Tensor grad_w_dec = torch::zeros({n, d}, float32);
+  torch::Tensor grad_w_enc = torch::zeros({n, d}, float32);
+  torch::Tensor grad_b_enc = torch::zeros({n}, float32);
 
   // ∂FVU/∂x̂.
   const torch::Tensor grad_x_hat = (f.x_hat - f.x) * (2.0 / f.variance);  // [N, d]

@@ -44,7 +44,8 @@ torch::Tensor TopKSaeImpl::Decode(const TopKCodes& codes) const {
   const torch::Tensor decoder = w_dec.to(torch::kFloat32);
   const torch::Tensor sum = std::get<0>(torch::embedding_bag(
       decoder, codes.indices.reshape({-1}),
-      torch::arange(0, codes.indices.numel(), codes.indices.size(1), torch::kLong),
+      torch::arange(0, codes.indices.numel(), codes.indices.size(1),
+                    torch::TensorOptions().dtype(torch::kLong).device(codes.indices.device())),
       /*scale_grad_by_freq=*/false, /*mode=*/0, /*sparse=*/false, codes.values.reshape({-1}).contiguous(),
       /*include_last_offset=*/false));
   return sum + b_pre.to(torch::kFloat32);

@@ -274,6 +274,30 @@ absl::StatusOr<std::string> HfUnigramTokenizer::PieceOf(TokenId id) const {
   return model_.pieces()[id].text;
 }
 
+absl::StatusOr<std::vector<UnigramPiece>> HfUnigramTokenizer::Vocabulary() const {
+  std::vector<UnigramPiece> pieces = model_.pieces();
+  std::vector<bool> known(static_cast<size_t>(vocab_size_), false);
+  std::fill(known.begin(), known.begin() + model_.size(), true);
+  pieces.resize(static_cast<size_t>(vocab_size_));
+  for (const AddedToken& token : added_tokens_.tokens()) {
+    UnigramPiece& piece = pieces[static_cast<size_t>(token.id)];
+    if (token.id >= model_.size()) {
+      piece = {.text = token.content, .score = 0.0f, .kind = PieceKind::kControl};
+      known[static_cast<size_t>(token.id)] = true;
+    }
+    // The parser marks every added token of the model control (never
+    // matched by Viterbi); SentencePiece calls the non-special ones user-defined.
+    if (!token.special && piece.kind == PieceKind::kControl) piece.kind = PieceKind::kUserDefined;
+  }
+  for (size_t id = 0; id < known.size(); ++id) {
+    if (!known[id]) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("token id ", id, " is neither a model piece nor an added token"));
+    }
+  }
+  return pieces;
+}
+
 absl::StatusOr<std::string> HfUnigramTokenizer::Decode(absl::Span<const TokenId> ids) const {
   std::vector<std::string> pieces;
   pieces.reserve(ids.size());

@@ -41,6 +41,11 @@ class HfUnigramTokenizer final : public Tokenizer {
   int32_t vocab_size() const override { return vocab_size_; }
   SpecialTokenIds special_ids() const override { return special_ids_; }
   absl::StatusOr<std::string> PieceOf(TokenId id) const override;
+  // Types as SentencePiece would store them: unk_id's piece unknown,
+  // <0xNN> pieces byte (with byte_fallback), special added tokens control,
+  // other added tokens user-defined, the rest normal; added tokens past the
+  // model's vocab score 0.
+  absl::StatusOr<std::vector<UnigramPiece>> Vocabulary() const override;
   std::string format_name() const override { return "tokenizer.json (Unigram)"; }
 
   // Whether the file's TemplateProcessing puts BOS before / EOS after a

@@ -5,8 +5,6 @@
 // saying why, where the data is not there.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,25 +15,15 @@
 #include "worker/lm/tokenizer/hf_tokenizer.h"
 #include "worker/lm/tokenizer/sentencepiece_tokenizer.h"
 #include "worker/lm/tokenizer/testing/bilingual_sample_text.h"
+#include "worker/lm/tokenizer/testing/llmjp_tokenizer.h"
 #include "worker/lm/tokenizer/tokenizer_json_exporter.h"
 
 namespace expsvc::lm {
 namespace {
 
-constexpr char kModelFile[] = "llm-jp-tokenizer/llm-jp-tokenizer-100k.ver3.0b1.model";
-
-std::string ModelPath() {
-  const char* data_dir = std::getenv("EXPSVC_DATA_DIR");
-  if (data_dir == nullptr || *data_dir == '\0') return "";
-  const std::filesystem::path path = std::filesystem::path(data_dir) / kModelFile;
-  return std::filesystem::exists(path) ? path.string() : "";
-}
-
 TEST(LlmJpTokenizerTest, ExportedTokenizerJsonGivesLibSentencePiecesIds) {
-  const std::string model_path = ModelPath();
-  if (model_path.empty()) {
-    GTEST_SKIP() << "the LLM-jp tokenizer was not found: set EXPSVC_DATA_DIR to the folder holding " << kModelFile;
-  }
+  const std::string model_path = test_support::LlmJpTokenizerModelPath();
+  if (model_path.empty()) GTEST_SKIP() << test_support::kLlmJpTokenizerSkipMessage;
   fs::TempDir dir("llmjp_tokenizer");
   const std::string json_path = dir.file("tokenizer.json");
   ASSERT_TRUE(ExportTokenizerJson(model_path, json_path).ok());
@@ -43,7 +31,7 @@ TEST(LlmJpTokenizerTest, ExportedTokenizerJsonGivesLibSentencePiecesIds) {
   ASSERT_TRUE(sentencepiece.ok()) << sentencepiece.status();
   absl::StatusOr<std::unique_ptr<HfUnigramTokenizer>> json = HfUnigramTokenizer::FromFile(json_path);
   ASSERT_TRUE(json.ok()) << json.status();
-  EXPECT_EQ((*sentencepiece)->vocab_size(), 99574);
+  EXPECT_EQ((*sentencepiece)->vocab_size(), test_support::kLlmJpTokenizerVocabSize);
   EXPECT_EQ((*json)->vocab_size(), (*sentencepiece)->vocab_size());
 
   std::vector<std::string> inputs = test_support::BilingualTrainingLines(400, 11);

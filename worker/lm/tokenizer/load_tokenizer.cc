@@ -28,4 +28,18 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& fold
       absl::StrCat("no tokenizer in ", folder, ": neither ", kSentencePieceModelFile, " nor ", kTokenizerJsonFile));
 }
 
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerFile(const std::string& path) {
+  const std::string extension = std::filesystem::path(path).extension().string();
+  if (extension == ".model") {
+    EXPSVC_ASSIGN_OR_RETURN(std::unique_ptr<SentencePieceTokenizer> tokenizer, SentencePieceTokenizer::FromFile(path));
+    return std::unique_ptr<Tokenizer>(std::move(tokenizer));
+  }
+  if (extension == ".json") {
+    EXPSVC_ASSIGN_OR_RETURN(std::unique_ptr<HfUnigramTokenizer> tokenizer, HfUnigramTokenizer::FromFile(path));
+    return std::unique_ptr<Tokenizer>(std::move(tokenizer));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(path, ": not a tokenizer file (expected a .model or .json file, e.g. ",
+                                                 kSentencePieceModelFile, " or ", kTokenizerJsonFile, ")"));
+}
+
 }  // namespace expsvc::lm

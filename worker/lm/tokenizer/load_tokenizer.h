@@ -15,4 +15,8 @@ namespace expsvc::lm {
 // NotFound, naming both files, when the folder has neither.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& folder);
 
+// One file, by its extension: `.model` (SentencePiece) or `.json` (Hugging
+// Face Unigram). InvalidArgument naming the file for any other name.
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerFile(const std::string& path);
+
 }  // namespace expsvc::lm

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fs/file_io.h"
 #include "common/status_macros.h"
+#include "worker/lm/tokenizer/sentencepiece_model_proto.h"
 
 namespace expsvc::lm {
 
@@ -17,7 +18,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
   if (processor == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("not a loadable SentencePiece model: ", error));
   }
-  return std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer(std::move(processor)));
+  return std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer(std::move(processor), serialized_model));
 }
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromFile(const std::string& path) {
@@ -64,6 +65,15 @@ absl::StatusOr<std::string> SentencePieceTokenizer::PieceOf(TokenId id) const {
     return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside the vocabulary of ", vocab_size()));
   }
   return processor_->Piece(id);
+}
+
+absl::StatusOr<std::vector<UnigramPiece>> SentencePieceTokenizer::Vocabulary() const {
+  EXPSVC_ASSIGN_OR_RETURN(SentencePieceModelInfo info, ReadSentencePieceModel(serialized_model_));
+  if (static_cast<int32_t>(info.pieces.size()) != vocab_size()) {
+    return absl::DataLossError(absl::StrCat("the model bytes hold ", info.pieces.size(),
+                                            " pieces but libsentencepiece loaded ", vocab_size()));
+  }
+  return std::move(info.pieces);
 }
 
 }  // namespace expsvc::lm

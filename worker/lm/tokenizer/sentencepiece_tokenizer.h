@@ -24,16 +24,20 @@ class SentencePieceTokenizer final : public Tokenizer {
   int32_t vocab_size() const override { return processor_->piece_count(); }
   SpecialTokenIds special_ids() const override;
   absl::StatusOr<std::string> PieceOf(TokenId id) const override;
+  // Read from the model bytes (sentencepiece_model_proto.h): libsentencepiece
+  // does not report user-defined types.
+  absl::StatusOr<std::vector<UnigramPiece>> Vocabulary() const override;
   std::string format_name() const override { return "SentencePiece (tokenizer.model)"; }
 
  protected:
   absl::StatusOr<std::vector<TokenId>> EncodeText(absl::string_view text) const override;
 
  private:
-  explicit SentencePieceTokenizer(std::unique_ptr<spm_bridge::Processor> processor)
-      : processor_(std::move(processor)) {}
+  SentencePieceTokenizer(std::unique_ptr<spm_bridge::Processor> processor, std::string serialized_model)
+      : processor_(std::move(processor)), serialized_model_(std::move(serialized_model)) {}
 
   std::unique_ptr<spm_bridge::Processor> processor_;
+  std::string serialized_model_;  // for Vocabulary()
 };
 
 }  // namespace expsvc::lm

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "worker/lm/tokenizer/vocabulary_piece.h"
 
 namespace expsvc::lm {
 
@@ -54,6 +55,10 @@ class Tokenizer {
 
   // The vocabulary entry of `id` ("▁the", "<0x0A>", "<s>").
   virtual absl::StatusOr<std::string> PieceOf(TokenId id) const = 0;
+
+  // Every id's piece, score and type, in id order (vocab_size() entries),
+  // as SentencePiece stores them: what TokenizerIdentity hashes.
+  virtual absl::StatusOr<std::vector<UnigramPiece>> Vocabulary() const = 0;
 
   // Which file format the tokenizer came from, for logs and errors.
   virtual std::string format_name() const = 0;

@@ -18,18 +18,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "worker/lm/tokenizer/tokenizer.h"
+#include "worker/lm/tokenizer/vocabulary_piece.h"
 
 namespace expsvc::lm {
-
-// SentencePiece's piece types. Only kNormal and kUserDefined pieces are
-// matched against text; the others are reached by id only.
-enum class PieceKind { kNormal, kUnknown, kControl, kUserDefined, kByte, kUnused };
-
-struct UnigramPiece {
-  std::string text;
-  float score = 0.0f;
-  PieceKind kind = PieceKind::kNormal;
-};
 
 // Penalty below the lowest piece score given to an unknown character, as in
 // SentencePiece and Hugging Face tokenizers.

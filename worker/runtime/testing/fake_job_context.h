@@ -88,11 +88,15 @@ class FakeJobContext : public JobContext {
 
   // Makes every artifact uploaded so far visible as "from an earlier attempt".
   void PromoteUploadsToEarlierAttempt(const FakeJobContext& earlier) { earlier_ = earlier.uploaded_; }
-  void AddParentArtifact(const expsvc::v1::ArtifactRef& artifact) { parents_[artifact.name()] = artifact; }
+  void AddParentArtifact(const expsvc::v1::ArtifactRef& artifact) {
+    parents_[artifact.name()] = artifact;
+    *leased_.add_parent_artifacts() = artifact;
+  }
   // A parent's artifact together with the file another fake context stored.
   void AddParentArtifactFrom(const FakeJobContext& parent, const std::string& name) {
     const expsvc::v1::ArtifactRef& artifact = parent.uploaded().at(name);
     parents_[name] = artifact;
+    *leased_.add_parent_artifacts() = artifact;
     parent_paths_[name] = absl::StrCat(parent.directory_, "/artifacts/", name);
   }
   // should_stop() turns true once this many metric points were reported.
