@@ -31,7 +31,8 @@ const KindDefinition<TrainSaeParams>& TrainSae() {
         .Int("k", &P::k, "Latents kept per token (study: 32).", {1, 4096})
         .Choice("dtype", &P::dtype, {"float32", "bfloat16"}, "Parameter dtype.")
         .Int("steps", &P::steps, "Optimizer steps; 0 = one pass over the training split.", {0, {}})
-        .Int("max_windows", &P::max_windows, "Training windows used; 0 = all.", {0, {}})
+        .Int("max_windows", &P::max_windows,
+             "Training windows used, spread evenly over the split (both languages); 0 = all.", {0, {}})
         .Double("lr", &P::lr, "Adam learning rate (constant after warm-up).", {0, 1})
         .Int("warmup_steps", &P::warmup_steps, "Linear warm-up steps.", {0, {}})
         .Int("dead_after_tokens", &P::dead_after_tokens, "A latent silent this many tokens counts as dead.", {1, {}})
@@ -58,7 +59,8 @@ const KindDefinition<AnalyzeSaeParams>& AnalyzeSae() {
         .Double("language_threshold", &P::language_threshold, "Share that makes a feature monolingual.", {0.5, 1})
         .Double("cluster_threshold", &P::cluster_threshold,
                 "Cosine similarity of input embeddings that joins two tokens in one cluster.", {-1, 1})
-        .Int("max_windows", &P::max_windows, "Test windows analysed; 0 = all.", {0, {}})
+        .Int("max_windows", &P::max_windows,
+             "Test windows analysed, spread evenly over the split (both languages); 0 = all.", {0, {}})
         .Int("top_snippets", &P::top_snippets, "Top activating snippets kept per feature.", {0, 1000});
     return d;
   }();
@@ -77,7 +79,8 @@ const KindDefinition<InterveneParams>& Intervene() {
     d->Int("target_checkpoint", &P::target_checkpoint, "The mid-training checkpoint (step) that is steered.", {1, {}})
         .Double("scale", &P::scale, "Multiplier of each feature's activation.", {0, 1000})
         .Int("max_features", &P::max_features, "Features per set at most (most active first); 0 = all.", {0, {}})
-        .Int("max_windows", &P::max_windows, "Test windows evaluated; 0 = all.", {0, {}});
+        .Int("max_windows", &P::max_windows,
+             "Test windows evaluated, spread evenly over the split (both languages); 0 = all.", {0, {}});
     return d;
   }();
   return *definition;

@@ -1,5 +1,7 @@
 #include "worker/lm/jobs/analyze_sae_job.h"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,15 +13,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "common/fs/file_io.h"
 #include "common/kinds/sae_kinds.h"
 #include "common/status_macros.h"
 #include "worker/lm/activations/activation_source.h"
 #include "worker/lm/analysis/feature_report.h"
 #include "worker/lm/analysis/feature_statistics.h"
 #include "worker/lm/jobs/sae_job_inputs.h"
+#include "worker/lm/jobs/sae_training_plan.h"
 #include "worker/lm/model/llama_checkpoint.h"
+#include "worker/lm/model/models_dir.h"
 #include "worker/lm/sae/sae_files.h"
-#include "worker/lm/tokenizer/load_tokenizer.h"
+#include "worker/lm/tokenizer/hf_tokenizer.h"
+#include "worker/lm/tokenizer/tokenizer_json_exporter.h"
 #include "worker/torch/torch_job_support.h"
 
 namespace expsvc::worker {
@@ -30,6 +36,21 @@ using kinds::AnalyzeSaeParams;
 
 // Tokens either side of the marked one in a snippet.
 constexpr int64_t kSnippetContext = 8;
+
+// The model's tokenizer through our own readers: tokenizer.json directly, a
+// tokenizer.model converted to it. libsentencepiece must not be loaded in
+// the worker (its protobuf clashes with gRPC's; tokenizer/CMakeLists.txt).
+absl::StatusOr<std::unique_ptr<lm::Tokenizer>> LoadTokenizerWithoutSentencePiece(const fs::path& model_dir) {
+  EXPSVC_ASSIGN_OR_RETURN(const fs::path file, lm::FindModelTokenizerFile(model_dir));
+  EXPSVC_ASSIGN_OR_RETURN(const std::string bytes, ::expsvc::fs::ReadFile(file));
+  if (file.extension() == ".json") {
+    EXPSVC_ASSIGN_OR_RETURN(auto tokenizer, lm::HfUnigramTokenizer::FromJson(bytes));
+    return std::unique_ptr<lm::Tokenizer>(std::move(tokenizer));
+  }
+  EXPSVC_ASSIGN_OR_RETURN(const std::string json, lm::SentencePieceModelToTokenizerJson(bytes));
+  EXPSVC_ASSIGN_OR_RETURN(auto tokenizer, lm::HfUnigramTokenizer::FromJson(json));
+  return std::unique_ptr<lm::Tokenizer>(std::move(tokenizer));
+}
 
 std::string SharedDataKey(const AnalyzeSaeParams& p) {
   return absl::StrCat(p.model, "|", p.checkpoint, "|", p.batch_windows, "|", p.max_windows, "|", p.device, "|",
@@ -79,7 +100,7 @@ class AnalysisRun {
     EXPSVC_ASSIGN_OR_RETURN(lm::LlamaModel model, lm::LoadLlamaModel(checkpoint.dir, {torch::kFloat32, device}));
     // Without a tokenizer beside the checkpoint, snippets show token ids and
     // only the all_activations rule (which needs no text) can run.
-    absl::StatusOr<std::unique_ptr<lm::Tokenizer>> loaded_tokenizer = lm::LoadTokenizer(checkpoint.dir.string());
+    absl::StatusOr<std::unique_ptr<lm::Tokenizer>> loaded_tokenizer = LoadTokenizerWithoutSentencePiece(checkpoint.dir);
     std::unique_ptr<lm::Tokenizer> tokenizer;
     if (loaded_tokenizer.ok()) {
       tokenizer = *std::move(loaded_tokenizer);
@@ -107,9 +128,21 @@ class AnalysisRun {
     options.layers = blocks;
     options.split = lm::Split::kTest;
     options.batch_windows = p.batch_windows;
-    options.max_windows = p.max_windows;
     lm::ActivationSource source(model, corpus, options);
-    EXPSVC_RETURN_IF_ERROR(source.ForEachBatch([&](const lm::ActivationBatch& batch) -> absl::Status {
+    // All test windows, or max_windows spread over both languages, in order
+    // (the statistics need rows in (window, position) order).
+    const std::vector<int64_t> analysed = EvenlySpacedWindows(corpus.window_count(lm::Split::kTest), p.max_windows);
+    if (analysed.empty()) return absl::FailedPreconditionError("the corpus has no test windows");
+    const auto for_each_batch = [&](const std::function<absl::Status(const lm::ActivationBatch&)>& consume) {
+      for (size_t first = 0; first < analysed.size(); first += static_cast<size_t>(p.batch_windows)) {
+        const size_t end = std::min(analysed.size(), first + static_cast<size_t>(p.batch_windows));
+        EXPSVC_ASSIGN_OR_RETURN(const lm::ActivationBatch batch,
+                                source.Compute(absl::MakeConstSpan(analysed).subspan(first, end - first)));
+        EXPSVC_RETURN_IF_ERROR(consume(batch));
+      }
+      return absl::OkStatus();
+    };
+    EXPSVC_RETURN_IF_ERROR(for_each_batch([&](const lm::ActivationBatch& batch) -> absl::Status {
       torch::NoGradGuard no_grad;
       bool any = false;
       for (Member& member : members_) {

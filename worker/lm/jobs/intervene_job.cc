@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/lm/jobs/sae_job_inputs.h"
+#include "worker/lm/jobs/sae_training_plan.h"
 #include "worker/lm/model/llama_checkpoint.h"
 #include "worker/lm/sae/sae_files.h"
 #include "worker/torch/torch_job_support.h"
@@ -98,8 +99,9 @@ absl::Status Intervene(JobContext& context) {
     context.ReportMetric(absl::StrCat("features_", name), 0, static_cast<double>(ids.size()));
   }
 
-  const int64_t available = corpus.window_count(lm::Split::kTest);
-  const int64_t windows = p.max_windows > 0 ? std::min(available, p.max_windows) : available;
+  // All test windows, or max_windows spread over both languages.
+  const std::vector<int64_t> evaluated = EvenlySpacedWindows(corpus.window_count(lm::Split::kTest), p.max_windows);
+  const auto windows = static_cast<int64_t>(evaluated.size());
   if (windows == 0) return absl::FailedPreconditionError("the corpus has no test windows");
   const int64_t length = corpus.window_length();
   // Summed next-token loss and token count per (set, language).
@@ -113,7 +115,7 @@ absl::Status Intervene(JobContext& context) {
     torch::Tensor tokens = torch::empty({count, length}, torch::kLong);
     std::vector<lm::Language> languages;
     for (int64_t w = 0; w < count; ++w) {
-      const lm::CorpusWindow window = corpus.window(lm::Split::kTest, first + w);
+      const lm::CorpusWindow window = corpus.window(lm::Split::kTest, evaluated[static_cast<size_t>(first + w)]);
       std::copy(window.tokens.begin(), window.tokens.end(), tokens.data_ptr<int64_t>() + w * length);
       languages.push_back(window.language);
     }

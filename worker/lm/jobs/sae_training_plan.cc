@@ -34,6 +34,17 @@ std::vector<int64_t> WindowOrder::Batch(int64_t step, int64_t batch_windows) {
   return batch;
 }
 
+std::vector<int64_t> EvenlySpacedWindows(int64_t available, int64_t wanted) {
+  const int64_t count = wanted > 0 ? std::min(wanted, available) : available;
+  std::vector<int64_t> windows;
+  windows.reserve(static_cast<size_t>(std::max<int64_t>(count, 0)));
+  for (int64_t i = 0; i < count; ++i) {
+    // floor(i · available / count), in 128 bits: no overflow, strictly increasing.
+    windows.push_back(static_cast<int64_t>(static_cast<__int128>(i) * available / count));
+  }
+  return windows;
+}
+
 SaeMemoryEstimate EstimateSaeMemory(int64_t d_in, int64_t n_latents, int64_t k, int64_t parameter_bytes,
                                     int64_t batch_rows) {
   const int64_t parameters = 2 * n_latents * d_in + n_latents + d_in;

@@ -33,6 +33,12 @@ class WindowOrder {
   std::vector<int64_t> order_;
 };
 
+// `wanted` window indices spread evenly over [0, available), in increasing
+// order (all of them when wanted is 0 or ≥ available). A split lists one
+// language's documents before the other's, so its first N windows could
+// all be English: a cap must sample across the split instead.
+std::vector<int64_t> EvenlySpacedWindows(int64_t available, int64_t wanted);
+
 struct SaeMemoryEstimate {
   int64_t resident_bytes = 0;   // per member: parameters, gradients, Adam m and v
   int64_t transient_bytes = 0;  // per step, once for the subset: pre-activations, codes, reconstruction

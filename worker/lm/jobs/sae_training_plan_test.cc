@@ -25,6 +25,16 @@ TEST(WindowOrder, EachPassVisitsEveryWindowOnceAndDependsOnlyOnSeedAndStep) {
   EXPECT_NE(order.Batch(1, 10), order.Batch(0, 10));
 }
 
+TEST(EvenlySpacedWindows, SpreadsACapOverTheWholeSplit) {
+  EXPECT_EQ(EvenlySpacedWindows(10, 4), (std::vector<int64_t>{0, 2, 5, 7}));
+  EXPECT_EQ(EvenlySpacedWindows(3, 0), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(EvenlySpacedWindows(3, 9), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_TRUE(EvenlySpacedWindows(0, 5).empty());
+  const std::vector<int64_t> half = EvenlySpacedWindows(477, 64);
+  EXPECT_EQ(half.size(), 64u);
+  EXPECT_GT(half.back(), 400);  // reaches the split's far end (the other language)
+}
+
 TEST(PlanMemberSubsets, KeepsEveryoneTogetherWhenTheyFitAndSplitsWhenNot) {
   const SaeMemoryEstimate member{.resident_bytes = 100, .transient_bytes = 50};
   const std::vector<SaeMemoryEstimate> members(4, member);

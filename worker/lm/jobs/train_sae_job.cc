@@ -101,7 +101,9 @@ class SaeGroupRun {
     }
 
     const int64_t available = corpus.window_count(lm::Split::kTrain);
-    const int64_t windows = p.max_windows > 0 ? std::min(available, p.max_windows) : available;
+    // The windows trained on: all, or max_windows spread over both languages.
+    const std::vector<int64_t> pool = EvenlySpacedWindows(available, p.max_windows);
+    const auto windows = static_cast<int64_t>(pool.size());
     if (windows == 0) return absl::FailedPreconditionError("the corpus has no training windows");
     total_steps_ = p.steps > 0 ? p.steps : (windows + p.batch_windows - 1) / p.batch_windows;
     const int64_t rows = p.batch_windows * (corpus.window_length() - 1);
@@ -131,7 +133,7 @@ class SaeGroupRun {
     for (const std::vector<int>& subset : subsets) {
       std::vector<Member*> chosen;
       for (int i : subset) chosen.push_back(live[static_cast<size_t>(i)]);
-      EXPSVC_RETURN_IF_ERROR(TrainSubset(model, corpus, windows, checkpoint, chosen));
+      EXPSVC_RETURN_IF_ERROR(TrainSubset(model, corpus, pool, checkpoint, chosen));
     }
     return absl::OkStatus();
   }
@@ -183,7 +185,7 @@ class SaeGroupRun {
     return absl::OkStatus();
   }
 
-  absl::Status TrainSubset(lm::LlamaModel& model, const lm::LmCorpus& corpus, int64_t windows,
+  absl::Status TrainSubset(lm::LlamaModel& model, const lm::LmCorpus& corpus, const std::vector<int64_t>& pool,
                            const LmCheckpointFolder& checkpoint, const std::vector<Member*>& subset) {
     const TrainSaeParams& p = subset.front()->params;
     std::vector<int64_t> blocks;
@@ -202,9 +204,9 @@ class SaeGroupRun {
     source_options.layers = blocks;
     source_options.split = lm::Split::kTrain;
     source_options.batch_windows = p.batch_windows;
-    source_options.max_windows = windows;
+
     lm::ActivationSource source(model, corpus, source_options);
-    WindowOrder order(static_cast<uint64_t>(p.seed), windows);
+    WindowOrder order(static_cast<uint64_t>(p.seed), static_cast<int64_t>(pool.size()));
     const auto started = std::chrono::steady_clock::now();
 
     for (int64_t step = first_step; step < total_steps_; ++step) {
@@ -231,7 +233,9 @@ class SaeGroupRun {
         if (!someone_left) return absl::OkStatus();
         continue;  // every live member is past this step (resumed further)
       }
-      EXPSVC_ASSIGN_OR_RETURN(const lm::ActivationBatch batch, source.Compute(order.Batch(step, p.batch_windows)));
+      std::vector<int64_t> batch_windows = order.Batch(step, p.batch_windows);
+      for (int64_t& window : batch_windows) window = pool[static_cast<size_t>(window)];
+      EXPSVC_ASSIGN_OR_RETURN(const lm::ActivationBatch batch, source.Compute(batch_windows));
       for (Member* member : subset) {
         if (!active(*member) || member->trainer->step() != step) continue;
         const auto step_started = std::chrono::steady_clock::now();
