@@ -19,6 +19,7 @@
 #include "worker/lm/activations/activation_source.h"
 #include "worker/lm/analysis/feature_report.h"
 #include "worker/lm/analysis/feature_statistics.h"
+#include "worker/lm/jobs/group_runs.h"
 #include "worker/lm/jobs/sae_job_inputs.h"
 #include "worker/lm/jobs/sae_training_plan.h"
 #include "worker/lm/model/llama_checkpoint.h"
@@ -266,19 +267,9 @@ class AnalysisRun {
 }  // namespace
 
 void RunAnalyzeSaeGroup(JobGroup& group) {
-  std::map<std::string, std::vector<Member>> runs;
-  for (int i = 0; i < group.size(); ++i) {
-    absl::StatusOr<AnalyzeSaeParams> params = AnalyzeSaeParams::FromJson(group.member(i).params());
-    if (!params.ok()) {
-      group.Finish(i, params.status());
-      continue;
-    }
-    Member member;
-    member.index = i;
-    member.params = *std::move(params);
-    runs[SharedDataKey(member.params)].push_back(std::move(member));
+  for (std::vector<Member>& members : SplitGroupIntoRuns<Member, AnalyzeSaeParams>(group, SharedDataKey)) {
+    AnalysisRun(group, std::move(members)).Run();
   }
-  for (auto& [key, members] : runs) AnalysisRun(group, std::move(members)).Run();
 }
 
 }  // namespace expsvc::worker

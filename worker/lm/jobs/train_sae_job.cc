@@ -15,6 +15,7 @@
 #include "common/kinds/sae_kinds.h"
 #include "common/status_macros.h"
 #include "worker/lm/activations/activation_source.h"
+#include "worker/lm/jobs/group_runs.h"
 #include "worker/lm/jobs/sae_job_inputs.h"
 #include "worker/lm/jobs/sae_training_plan.h"
 #include "worker/lm/model/llama_checkpoint.h"
@@ -296,21 +297,9 @@ class SaeGroupRun {
 }  // namespace
 
 void RunTrainSaeGroup(JobGroup& group) {
-  // Members that share their data settings train together; a group whose
-  // members differ (a mistaken sweep) is split rather than refused.
-  std::map<std::string, std::vector<Member>> runs;
-  for (int i = 0; i < group.size(); ++i) {
-    absl::StatusOr<TrainSaeParams> params = TrainSaeParams::FromJson(group.member(i).params());
-    if (!params.ok()) {
-      group.Finish(i, params.status());
-      continue;
-    }
-    Member member;
-    member.index = i;
-    member.params = *std::move(params);
-    runs[SharedDataKey(member.params)].push_back(std::move(member));
+  for (std::vector<Member>& members : SplitGroupIntoRuns<Member, TrainSaeParams>(group, SharedDataKey)) {
+    SaeGroupRun(group, std::move(members)).Run();
   }
-  for (auto& [key, members] : runs) SaeGroupRun(group, std::move(members)).Run();
 }
 
 }  // namespace expsvc::worker
