@@ -77,6 +77,10 @@ TEST(ExampleSweepsTest, CpuRunsAndTheLmSweepExpand) {
   EXPECT_EQ(lm.jobs[0].kind, "build_corpus");
   EXPECT_EQ(lm.jobs[1].kind, "train_lm");
   EXPECT_EQ(lm.jobs[1].parents, std::vector<int64_t>{0});
+  // The same SAE stages on a model folder named from EXPSVC_MODELS_DIR.
+  SweepPlan sae = Expand("debian-reference-sae.yaml");
+  EXPECT_EQ(sae.jobs.size(), 1u + 24 + 24 + 4);
+  EXPECT_EQ(sae.groups, 12);
 }
 
 TEST(ExampleSweepsTest, DemoRunsBothStudies) {
