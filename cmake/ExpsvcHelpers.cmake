@@ -40,9 +40,25 @@ function(expsvc_test name)
   endif()
 endfunction()
 
-# expsvc_torch_target(TARGET): links LibTorch and gives the target the shared
-# precompiled header (each torch/torch.h translation unit costs ~20 s here).
+# expsvc_define_torch_pch(): the one precompiled <torch/torch.h> of the build.
+# Each torch/torch.h translation unit costs ~20 s here, and each precompiled
+# copy ~750 MB of disk: one per target filled CI machines' disks, so every
+# Torch target reuses this one (same flags: -D macros that only the tests add,
+# such as GTEST_HAS_PTHREAD, do not appear in Torch's headers).
+function(expsvc_define_torch_pch)
+  add_library(expsvc_torch_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/torch_pch.cc)
+  target_link_libraries(expsvc_torch_pch PUBLIC ${TORCH_LIBRARIES})
+  target_precompile_headers(expsvc_torch_pch PRIVATE <torch/torch.h>)
+endfunction()
+
+# expsvc_torch_pch(TARGET): compile TARGET with the shared precompiled header.
+function(expsvc_torch_pch target)
+  target_precompile_headers(${target} REUSE_FROM expsvc_torch_pch)
+endfunction()
+
+# expsvc_torch_target(TARGET): links LibTorch and uses the shared precompiled
+# header.
 function(expsvc_torch_target target)
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
-  target_precompile_headers(${target} PRIVATE <torch/torch.h>)
+  expsvc_torch_pch(${target})
 endfunction()
