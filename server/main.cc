@@ -2,6 +2,7 @@
 //   expsvc-scheduler [serve] --db=... [--listen=127.0.0.1:50051] [--artifact_root=DIR]
 //   expsvc-scheduler migrate --db=...
 //   expsvc-scheduler create-token --db=... --role=user|worker|admin --name=NAME
+//   expsvc-scheduler revoke-token --db=... --name=NAME
 
 #include <csignal>
 #include <cstdio>
@@ -32,13 +33,18 @@ ABSL_FLAG(std::string, migrations_dir, EnvOr("EXPSVC_MIGRATIONS_DIR", EXPSVC_DEF
           "folder of NNNN_name.up.sql files");
 ABSL_FLAG(int, pool_size, 8, "database connections");
 ABSL_FLAG(int64_t, lease_ttl_ms, 30000, "lease time-to-live; workers heartbeat at a third of it");
+ABSL_FLAG(int64_t, lease_grace_ms, 0,
+          "after start-up or a database outage, running leases get this long to be renewed before the rescuer "
+          "may take them (0: lease_ttl_ms)");
 ABSL_FLAG(int64_t, retry_backoff_ms, 1000, "first retry delay; doubles per attempt");
 ABSL_FLAG(int64_t, retry_backoff_max_ms, 60000, "longest retry delay");
 ABSL_FLAG(int64_t, max_sweep_jobs, 100000, "largest sweep accepted, in jobs");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (enables TLS with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, role, "user", "create-token: admin, user or worker");
-ABSL_FLAG(std::string, name, "", "create-token: who the token is for");
+ABSL_FLAG(std::string, name, "", "create-token: who the token is for; revoke-token: whose tokens to revoke");
+ABSL_FLAG(int64_t, token_cache_ms, 10000,
+          "how long a token's role is cached; a revoked token is refused everywhere within this time");
 
 namespace {
 
@@ -60,9 +66,11 @@ int Serve() {
   options.artifact_root = absl::GetFlag(FLAGS_artifact_root);
   options.migrations_dir = absl::GetFlag(FLAGS_migrations_dir);
   options.pool_size = absl::GetFlag(FLAGS_pool_size);
+  options.token_cache_ms = absl::GetFlag(FLAGS_token_cache_ms);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.scheduler.lease_ttl_ms = absl::GetFlag(FLAGS_lease_ttl_ms);
+  options.scheduler.lease_grace_ms = absl::GetFlag(FLAGS_lease_grace_ms);
   options.scheduler.retry_backoff_base_ms = absl::GetFlag(FLAGS_retry_backoff_ms);
   options.scheduler.retry_backoff_max_ms = absl::GetFlag(FLAGS_retry_backoff_max_ms);
   options.scheduler.max_sweep_jobs = absl::GetFlag(FLAGS_max_sweep_jobs);
@@ -104,9 +112,23 @@ int CreateToken() {
 
 }  // namespace
 
+int RevokeToken() {
+  const std::string name = absl::GetFlag(FLAGS_name);
+  if (name.empty()) return Fail(absl::InvalidArgumentError("revoke-token needs --name"));
+  auto store = expsvc::storage::PostgresStore::Open(absl::GetFlag(FLAGS_db), 1);
+  if (!store.ok()) return Fail(store.status());
+  auto revoked = (*store)->RevokeTokens(name);
+  if (!revoked.ok()) return Fail(revoked.status());
+  if (*revoked == 0) return Fail(absl::NotFoundError(absl::StrCat("no live token is named '", name, "'")));
+  // Schedulers cache a token's role for --token_cache_ms.
+  std::printf("revoked %lld token(s) named '%s'; refused everywhere within %lld ms\n", static_cast<long long>(*revoked),
+              name.c_str(), static_cast<long long>(absl::GetFlag(FLAGS_token_cache_ms)));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "the expsvc scheduler\n  expsvc-scheduler [serve|migrate|create-token] --db=CONNINFO [flags]");
+      "the expsvc scheduler\n  expsvc-scheduler [serve|migrate|create-token|revoke-token] --db=CONNINFO [flags]");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   const std::string command = positional.size() > 1 ? positional[1] : "serve";
   if (positional.size() > 2) {
@@ -116,6 +138,8 @@ int main(int argc, char** argv) {
   if (command == "serve") return Serve();
   if (command == "migrate") return Migrate();
   if (command == "create-token") return CreateToken();
-  std::fprintf(stderr, "expsvc-scheduler: unknown command '%s' (serve, migrate, create-token)\n", command.c_str());
+  if (command == "revoke-token") return RevokeToken();
+  std::fprintf(stderr, "expsvc-scheduler: unknown command '%s' (serve, migrate, create-token, revoke-token)\n",
+               command.c_str());
   return 2;
 }

@@ -140,17 +140,33 @@ CommandResult RunLogs(CommandContext& context) {
 CommandResult RunRetry(CommandContext& context) {
   const ParsedArgs& args = context.args();
   EXPSVC_ASSIGN_OR_RETURN(OutputFormat format, ParseOutputFormat(args));
-  EXPSVC_ASSIGN_OR_RETURN(int64_t job_id, ParseId(args.positionals()[0], "job id"));
-  EXPSVC_ASSIGN_OR_RETURN(Connection * connection, context.Connect());
   v1::RetryJobRequest request;
-  request.set_job_id(job_id);
+  const std::string sweep = args.Value("sweep").value_or("");
+  const std::string stage = args.Value("stage").value_or("");
+  if (sweep.empty() == args.positionals().empty()) {
+    return absl::InvalidArgumentError("retry takes a JOB id or --sweep N (not both)");
+  }
+  if (!stage.empty() && sweep.empty()) return absl::InvalidArgumentError("--stage needs --sweep");
+  if (sweep.empty()) {
+    EXPSVC_ASSIGN_OR_RETURN(int64_t job_id, ParseId(args.positionals()[0], "job id"));
+    request.set_job_id(job_id);
+  } else {
+    EXPSVC_ASSIGN_OR_RETURN(int64_t sweep_id, ParseId(sweep, "sweep id"));
+    request.set_sweep_id(sweep_id);
+    request.set_stage(stage);
+  }
+  EXPSVC_ASSIGN_OR_RETURN(Connection * connection, context.Connect());
   v1::RetryJobResponse response;
   EXPSVC_RETURN_IF_ERROR(connection->Call(connection->jobs(), &v1::JobService::Stub::RetryJob, request, &response));
   if (format == OutputFormat::kJson) {
     context.out() << DumpJson({{"requeued_jobs", response.requeued_jobs()}}) << "\n";
+  } else if (request.job_id() != 0) {
+    context.out() << "requeued " << Plural(response.requeued_jobs(), "job") << " (job " << request.job_id()
+                  << ", its group's failed members and the descendants they had cancelled)\n";
   } else {
-    context.out() << "requeued " << Plural(response.requeued_jobs(), "job") << " (job " << job_id
-                  << " and the descendants it had cancelled)\n";
+    context.out() << "requeued " << Plural(response.requeued_jobs(), "job") << " (the failed and cancelled jobs of sweep "
+                  << request.sweep_id() << (stage.empty() ? "" : absl::StrCat(", stage ", stage))
+                  << ", and their descendants)\n";
   }
   return kExitOk;
 }
@@ -194,10 +210,19 @@ std::vector<Command> JobCommands() {
         .max_positionals = 1},
        RunLogs});
   commands.push_back({{.name = "retry",
-                       .summary = "Requeue a failed or cancelled job (and the descendants it had cancelled).",
-                       .synopsis = "retry JOB [--output text|json]",
-                       .flags = {OutputFlag()},
-                       .min_positionals = 1,
+                       .summary = "Requeue a failed or cancelled job with its group, or a sweep's (stage's) failures; "
+                                  "the descendants they had cancelled requeue too.",
+                       .synopsis = "retry JOB | retry --sweep N [--stage NAME] [--output text|json]",
+                       .flags = {OutputFlag(),
+                                 {.name = "sweep",
+                                  .takes_value = true,
+                                  .value_name = "N",
+                                  .help = "retry every failed or cancelled job of sweep N"},
+                                 {.name = "stage",
+                                  .takes_value = true,
+                                  .value_name = "NAME",
+                                  .help = "with --sweep: only this stage's failures"}},
+                       .min_positionals = 0,
                        .max_positionals = 1},
                       RunRetry});
   return commands;

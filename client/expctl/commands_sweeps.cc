@@ -187,6 +187,7 @@ CommandResult RunSubmit(CommandContext& context) {
   const std::string& path = args.positionals()[0];
   const std::string file_name = path == "-" ? "<stdin>" : path;
   EXPSVC_ASSIGN_OR_RETURN(std::string spec_yaml, ReadSweepFile(path));
+  EXPSVC_RETURN_IF_ERROR(CheckSweepTextIsUtf8(spec_yaml, file_name));
 
   if (args.Has("dry-run")) {
     EXPSVC_ASSIGN_OR_RETURN(SweepPlan plan, ParseSweep(spec_yaml, file_name));

@@ -25,6 +25,7 @@ CommandResult RunWorkers(CommandContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(OutputFormat format, ParseOutputFormat(args));
   EXPSVC_ASSIGN_OR_RETURN(Connection * connection, context.Connect());
   v1::ListWorkersRequest request;
+  request.set_include_offline(args.Has("all"));
   v1::ListWorkersResponse response;
   EXPSVC_RETURN_IF_ERROR(
       connection->Call(connection->workers(), &v1::WorkerService::Stub::ListWorkers, request, &response));
@@ -40,7 +41,7 @@ CommandResult RunWorkers(CommandContext& context) {
     return kExitOk;
   }
   if (workers.empty()) {
-    context.out() << "no workers\n";
+    context.out() << (request.include_offline() ? "no workers\n" : "no workers online (--all lists offline ones)\n");
     return kExitOk;
   }
   Table table({{"ID", Align::kLeft, true},
@@ -51,13 +52,15 @@ CommandResult RunWorkers(CommandContext& context) {
                {"GPUS", Align::kLeft, true},
                {"SLOTS", Align::kRight},
                {"RUNNING", Align::kRight},
+               {"STATE"},
                {"LAST SEEN"}});
   const int64_t now = NowMs();
   for (const v1::WorkerInfo& worker : workers) {
     const v1::WorkerCapabilities& caps = worker.capabilities();
     table.AddRow({worker.worker_id(), worker.name(), worker.hostname(), absl::StrCat(caps.cpu_cores()),
                   FormatBytes(caps.memory_mb() * 1024 * 1024), DescribeGpus(caps), absl::StrCat(caps.slots()),
-                  absl::StrCat(worker.running_jobs()), FormatAgo(worker.last_seen_at_ms(), now)});
+                  absl::StrCat(worker.running_jobs()), worker.online() ? "online" : "offline",
+                  FormatAgo(worker.last_seen_at_ms(), now)});
   }
   context.out() << table.Render(context.output_width());
   return kExitOk;
@@ -68,9 +71,10 @@ CommandResult RunWorkers(CommandContext& context) {
 std::vector<Command> WorkerCommands() {
   std::vector<Command> commands;
   commands.push_back({{.name = "workers",
-                       .summary = "List registered workers: capacity, load, last heartbeat.",
-                       .synopsis = "workers [--output text|json]",
-                       .flags = {OutputFlag()}},
+                       .summary = "List the workers online (--all: offline ones too): capacity, load, last heartbeat.",
+                       .synopsis = "workers [--all] [--output text|json]",
+                       .flags = {OutputFlag(),
+                                 {.name = "all", .help = "also list offline workers (unseen for a lease TTL)"}}},
                       RunWorkers});
   return commands;
 }

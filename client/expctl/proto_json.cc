@@ -60,6 +60,7 @@ nlohmann::json WorkerToJson(const v1::WorkerInfo& worker) {
           {"kinds", std::vector<std::string>(caps.kinds().begin(), caps.kinds().end())},
           {"slots", caps.slots()},
           {"running_jobs", worker.running_jobs()},
+          {"online", worker.online()},
           {"registered_at_ms", worker.registered_at_ms()},
           {"last_seen_at_ms", worker.last_seen_at_ms()}};
 }

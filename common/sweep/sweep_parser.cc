@@ -419,10 +419,22 @@ absl::StatusOr<SweepPlan> SweepParser::Parse(const std::string& yaml_text) {
 }  // namespace
 }  // namespace sweep
 
+absl::Status CheckSweepTextIsUtf8(std::string_view yaml_text, std::string_view file_name) {
+  const size_t bad = sweep::FirstInvalidUtf8Byte(absl::string_view(yaml_text.data(), yaml_text.size()));
+  if (bad == std::string_view::npos) return absl::OkStatus();
+  const std::string_view before = yaml_text.substr(0, bad);
+  const size_t line = static_cast<size_t>(std::count(before.begin(), before.end(), '\n')) + 1;
+  const size_t line_start = before.rfind('\n');
+  const size_t column = bad - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1;
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(file_name), ":", line, ":", column, ": the file is not valid UTF-8 (byte ", bad, ")"));
+}
+
 absl::StatusOr<SweepPlan> ParseSweep(std::string_view yaml_text, std::string_view file_name,
                                      const ExpandOptions& options) {
   // yaml-cpp reports malformed YAML (and accessors misused on shapes the
   // checks did not foresee) by throwing; no exception may escape.
+  EXPSVC_RETURN_IF_ERROR(CheckSweepTextIsUtf8(yaml_text, file_name));
   try {
     return sweep::SweepParser(std::string(file_name), options).Parse(std::string(yaml_text));
   } catch (const YAML::Exception& e) {

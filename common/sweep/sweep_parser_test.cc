@@ -239,7 +239,11 @@ TEST(SweepParserTest, SurvivesHostileDocuments) {
   EXPECT_TRUE(Contains(ErrorOf("name: d\nstages: [{name: a, kind: noop, params: {note: " + std::string(5000, '[') +
                                std::string(5000, ']') + "}}]\n"),
                        ": values nest too deeply"));
-  EXPECT_EQ(ErrorOf("name: \"a\xff\"\nstages: [{name: a, kind: noop}]\n"), "sweep.yaml:1:7: text is not valid UTF-8");
+  EXPECT_EQ(ErrorOf("name: \"a\xff\"\nstages: [{name: a, kind: noop}]\n"),
+            "sweep.yaml:1:9: the file is not valid UTF-8 (byte 8)");
+  // Anywhere in the file, a comment too (protobuf could not carry it).
+  EXPECT_EQ(ErrorOf("name: a\n# caf\xc3\nstages: [{name: a, kind: noop}]\n"),
+            "sweep.yaml:2:6: the file is not valid UTF-8 (byte 13)");
   EXPECT_EQ(ErrorOf("name: \"\\ud800\"\nstages: [{name: a, kind: noop}]\n"), "sweep.yaml:1:14: invalid unicode: 55296");
 }
 

@@ -86,4 +86,9 @@ struct ExpandOptions {
 absl::StatusOr<SweepPlan> ParseSweep(std::string_view yaml_text, std::string_view file_name,
                                      const ExpandOptions& options = {});
 
+// The first thing ParseSweep checks, also run by clients before sending a
+// file: the whole text (comments too) must be UTF-8, since protobuf cannot
+// carry it otherwise. The error names the line, column and byte offset.
+absl::Status CheckSweepTextIsUtf8(std::string_view yaml_text, std::string_view file_name);
+
 }  // namespace expsvc

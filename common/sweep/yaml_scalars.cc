@@ -60,7 +60,7 @@ std::optional<Number> ParseNumber(absl::string_view text, int base = 10) {
 
 }  // namespace
 
-bool IsValidUtf8(absl::string_view text) {
+size_t FirstInvalidUtf8Byte(absl::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     const auto lead = static_cast<unsigned char>(text[i]);
@@ -77,20 +77,22 @@ bool IsValidUtf8(absl::string_view text) {
     } else if ((lead >> 3) == 0x1E) {
       extra = 3, code = lead & 0x07;
     } else {
-      return false;
+      return i;
     }
-    if (text.size() - i <= extra) return false;
+    if (text.size() - i <= extra) return i;
     for (size_t k = 1; k <= extra; ++k) {
       const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next >> 6) != 0x2) return false;
+      if ((next >> 6) != 0x2) return i;
       code = (code << 6) | (next & 0x3F);
     }
     static constexpr uint32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
-    if (code < kSmallest[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    if (code < kSmallest[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return i;
     i += extra + 1;
   }
-  return true;
+  return absl::string_view::npos;
 }
+
+bool IsValidUtf8(absl::string_view text) { return FirstInvalidUtf8Byte(text) == absl::string_view::npos; }
 
 std::optional<Json> ResolvePlainScalar(absl::string_view text) {
   if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return Json(nullptr);

@@ -9,8 +9,11 @@
 
 namespace expsvc::sweep {
 
-// Strings end up in PostgreSQL jsonb, which rejects invalid UTF-8.
+// Strings end up in PostgreSQL jsonb, which rejects invalid UTF-8 (and so
+// does protobuf, for a whole sweep file sent as a string field).
 bool IsValidUtf8(absl::string_view text);
+// The offset of the first byte that is not part of valid UTF-8, or npos.
+size_t FirstInvalidUtf8Byte(absl::string_view text);
 
 // Resolves an untagged plain scalar: null, booleans, decimal/hex/octal
 // integers, floats (with .inf/.nan), else the text as a string.

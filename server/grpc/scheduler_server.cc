@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(const Se
   EXPSVC_RETURN_IF_ERROR(server->artifacts_->Initialize());
   server->scheduler_ =
       std::make_unique<scheduler::Scheduler>(server->store_.get(), server->artifacts_.get(), options.scheduler);
-  server->authenticator_ = std::make_unique<auth::TokenAuthenticator>(server->store_.get());
+  server->authenticator_ = std::make_unique<auth::TokenAuthenticator>(
+      server->store_.get(), std::chrono::milliseconds(options.token_cache_ms));
   ServiceDeps deps{server->scheduler_.get(), server->authenticator_.get()};
   server->sweeps_ = std::make_unique<SweepServiceImpl>(deps);
   server->jobs_ = std::make_unique<JobServiceImpl>(deps);

@@ -20,6 +20,8 @@ struct ServerOptions {
   std::string artifact_root = "artifacts";
   std::string migrations_dir;
   int pool_size = 8;
+  // How long a token's role is cached: a revoked token works at most this long.
+  int64_t token_cache_ms = 10000;
   // Optional TLS: both files, PEM.
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -13,10 +13,10 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context, con
                         [&] { return AssignTo(deps_.scheduler->RegisterWorker(*request), response); });
 }
 
-grpc::Status WorkerServiceImpl::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
+grpc::Status WorkerServiceImpl::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
                                             v1::ListWorkersResponse* response) {
   return AuthorizedCall(context, *deps_.authenticator, kUsers,
-                        [&] { return AssignTo(deps_.scheduler->ListWorkers(), response); });
+                        [&] { return AssignTo(deps_.scheduler->ListWorkers(*request), response); });
 }
 
 grpc::Status WorkerServiceImpl::LeaseJobs(grpc::ServerContext* context, const v1::LeaseJobsRequest* request,

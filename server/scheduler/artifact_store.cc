@@ -105,6 +105,40 @@ absl::StatusOr<std::unique_ptr<ArtifactUpload>> ArtifactStore::BeginUpload(int64
   return upload;
 }
 
+namespace {
+bool UntouchedFor(const fs::path& path, std::chrono::seconds older_than) {
+  std::error_code error;
+  const auto modified = fs::last_write_time(path, error);
+  return !error && fs::file_time_type::clock::now() - modified > older_than;
+}
+}  // namespace
+
+int ArtifactStore::RemoveStaleUploads(std::chrono::seconds older_than) {
+  int removed = 0;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(fs::path(root_) / "tmp", error)) {
+    if (entry.path().extension() != ".part" || !UntouchedFor(entry.path(), older_than)) continue;
+    std::error_code ignored;
+    if (fs::remove(entry.path(), ignored)) ++removed;
+  }
+  return removed;
+}
+
+std::vector<std::string> ArtifactStore::StoredFilesOlderThan(std::chrono::seconds older_than) const {
+  std::vector<std::string> files;
+  std::error_code error;
+  for (auto it = fs::recursive_directory_iterator(root_, error); !error && it != fs::recursive_directory_iterator();
+       it.increment(error)) {
+    if (it.depth() == 0 && it->path().filename() == "tmp") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    std::error_code ignored;
+    if (it->is_regular_file(ignored) && UntouchedFor(it->path(), older_than)) files.push_back(it->path().string());
+  }
+  return files;
+}
+
 void ArtifactStore::Remove(const std::string& path) {
   if (path.empty() || path.rfind(root_, 0) != 0) return;
   std::error_code ignored;

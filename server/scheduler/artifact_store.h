@@ -4,10 +4,12 @@
 // its header is moved into place. Paths include the content hash, so a
 // replacement never overwrites the file the database still points at.
 
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/sha256.h"
@@ -46,15 +48,26 @@ class ArtifactUpload {
 
 class ArtifactStore {
  public:
-  explicit ArtifactStore(std::string root) : root_(std::move(root)) {}
+  // A trailing '/' is dropped, so stored paths and walked paths compare equal.
+  explicit ArtifactStore(std::string root) : root_(StripTrailingSlashes(std::move(root))) {}
   absl::Status Initialize();  // creates the root and its tmp/ folder
   absl::StatusOr<std::unique_ptr<ArtifactUpload>> BeginUpload(int64_t sweep_id, int64_t job_id, const std::string& name,
                                                               int64_t size, const std::string& sha256);
   // Deletes a file this store wrote (a replaced artifact); missing is fine.
   void Remove(const std::string& path);
+  // Removes tmp/*.part files untouched for `older_than` (uploads a crash
+  // interrupted; a live upload writes all the time); returns how many.
+  int RemoveStaleUploads(std::chrono::seconds older_than);
+  // The stored files (outside tmp/) untouched for `older_than`: candidates
+  // for the scheduler's check that every file has a record.
+  std::vector<std::string> StoredFilesOlderThan(std::chrono::seconds older_than) const;
   const std::string& root() const { return root_; }
 
  private:
+  static std::string StripTrailingSlashes(std::string path) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    return path;
+  }
   const std::string root_;
 };
 

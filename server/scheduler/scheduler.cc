@@ -1,9 +1,13 @@
 #include "server/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/job_state_names.h"
 #include "common/kinds/job_kind_catalog.h"
@@ -71,18 +75,82 @@ void Scheduler::WakeLeaseWaiters() {
 void Scheduler::RescueLoop() {
   const int64_t interval_ms =
       options_.rescue_interval_ms > 0 ? options_.rescue_interval_ms : std::max<int64_t>(50, options_.lease_ttl_ms / 4);
+  const int64_t grace_ms = options_.lease_grace_ms > 0 ? options_.lease_grace_ms : options_.lease_ttl_ms;
+  // Grace first: at start-up, and again after the database was unreachable.
+  bool grace_due = true;
+  absl::Time next_housekeeping = absl::Now();
+  bool files_checked = false;
   while (true) {
     {
       absl::MutexLock lock(&stop_mu_);
       if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(interval_ms))) return;
     }
+    if (grace_due) {
+      auto extended = store_->ExtendRunningLeases(grace_ms);
+      if (!extended.ok()) {
+        std::fprintf(stderr, "expsvc-scheduler: rescuer: %s\n", extended.status().ToString().c_str());
+        continue;
+      }
+      grace_due = false;
+      if (*extended > 0) {
+        std::fprintf(stderr, "expsvc-scheduler: gave %lld running lease(s) %lld ms of grace to renew\n",
+                     static_cast<long long>(*extended), static_cast<long long>(grace_ms));
+      }
+      continue;
+    }
+    if (absl::Now() >= next_housekeeping) {
+      if (!files_checked) files_checked = RemoveUnrecordedFiles();
+      next_housekeeping = absl::Now() + absl::Seconds(10);
+      RunHousekeeping();
+    }
     auto outcome = RescueExpiredLeases();
     if (!outcome.ok()) {
       std::fprintf(stderr, "expsvc-scheduler: rescuer: %s\n", outcome.status().ToString().c_str());
+      grace_due = absl::IsUnavailable(outcome.status());
     } else if (outcome->requeued + outcome->failed > 0) {
       std::fprintf(stderr, "expsvc-scheduler: rescued expired leases: %lld requeued, %lld failed\n",
                    static_cast<long long>(outcome->requeued), static_cast<long long>(outcome->failed));
     }
+  }
+}
+
+bool Scheduler::RemoveUnrecordedFiles() {
+  constexpr std::chrono::minutes kUntouchedFor(10);
+  const int uploads = artifacts_->RemoveStaleUploads(kUntouchedFor);
+  const std::vector<std::string> files = artifacts_->StoredFilesOlderThan(kUntouchedFor);
+  auto recorded = store_->RecordedArtifactPaths(files);
+  if (!recorded.ok()) {
+    std::fprintf(stderr, "expsvc-scheduler: checking artifact files: %s\n", recorded.status().ToString().c_str());
+    return false;
+  }
+  int unrecorded = 0;
+  for (const std::string& file : files) {
+    if (recorded->contains(file)) continue;
+    artifacts_->Remove(file);
+    ++unrecorded;
+  }
+  if (uploads + unrecorded > 0) {
+    std::fprintf(stderr, "expsvc-scheduler: removed %d interrupted upload(s) and %d unrecorded artifact file(s)\n",
+                 uploads, unrecorded);
+  }
+  return true;
+}
+
+void Scheduler::RunHousekeeping() {
+  auto released = store_->ReleaseReadyChildren();
+  if (!released.ok()) {
+    std::fprintf(stderr, "expsvc-scheduler: releasing ready children: %s\n", released.status().ToString().c_str());
+  } else if (*released > 0) {
+    std::fprintf(stderr, "expsvc-scheduler: queued %lld waiting job(s) whose parents had all succeeded\n",
+                 static_cast<long long>(*released));
+    WakeLeaseWaiters();
+  }
+  auto pruned = store_->PruneWorkers(options_.worker_retention_ms);
+  if (!pruned.ok()) {
+    std::fprintf(stderr, "expsvc-scheduler: pruning workers: %s\n", pruned.status().ToString().c_str());
+  } else if (*pruned > 0) {
+    std::fprintf(stderr, "expsvc-scheduler: pruned %lld worker(s) unseen for %lld s\n",
+                 static_cast<long long>(*pruned), static_cast<long long>(options_.worker_retention_ms / 1000));
   }
 }
 
@@ -170,8 +238,18 @@ absl::StatusOr<expsvc::v1::CancelJobResponse> Scheduler::CancelJob(const expsvc:
 }
 
 absl::StatusOr<expsvc::v1::RetryJobResponse> Scheduler::RetryJob(const expsvc::v1::RetryJobRequest& request) {
-  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.job_id(), "job"));
-  EXPSVC_ASSIGN_OR_RETURN(int64_t requeued, store_->RetryJob(request.job_id()));
+  int64_t requeued = 0;
+  if (request.job_id() != 0 || request.sweep_id() == 0) {
+    if (request.sweep_id() != 0 || !request.stage().empty()) {
+      return absl::InvalidArgumentError("retry takes a job id or a sweep id (with an optional stage), not both");
+    }
+    EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.job_id(), "job"));
+    EXPSVC_ASSIGN_OR_RETURN(requeued, store_->RetryJob(request.job_id()));
+  } else {
+    EXPSVC_RETURN_IF_ERROR(RequirePositiveId(request.sweep_id(), "sweep"));
+    EXPSVC_RETURN_IF_ERROR(store_->GetSweep(request.sweep_id()).status());
+    EXPSVC_ASSIGN_OR_RETURN(requeued, store_->RetrySweepFailures(request.sweep_id(), request.stage()));
+  }
   WakeLeaseWaiters();
   expsvc::v1::RetryJobResponse response;
   response.set_requeued_jobs(requeued);
@@ -201,8 +279,10 @@ absl::StatusOr<expsvc::v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   return response;
 }
 
-absl::StatusOr<expsvc::v1::ListWorkersResponse> Scheduler::ListWorkers() {
-  EXPSVC_ASSIGN_OR_RETURN(auto workers, store_->ListWorkers());
+absl::StatusOr<expsvc::v1::ListWorkersResponse> Scheduler::ListWorkers(const expsvc::v1::ListWorkersRequest& request) {
+  // A worker heartbeats every TTL/3 while it runs jobs and polls for leases
+  // while idle: unseen for a whole TTL, it is offline.
+  EXPSVC_ASSIGN_OR_RETURN(auto workers, store_->ListWorkers(options_.lease_ttl_ms, request.include_offline()));
   expsvc::v1::ListWorkersResponse response;
   for (auto& worker : workers) *response.add_workers() = std::move(worker);
   return response;
@@ -221,6 +301,7 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
   if (claim.kinds.empty()) {
     for (const auto& kind : AllJobKinds()) claim.kinds.push_back(kind.name);
   }
+  claim.group_kinds.assign(request.group_kinds().begin(), request.group_kinds().end());
   claim.lease_ttl_ms = options_.lease_ttl_ms;
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(std::clamp(request.wait_ms(), 0, options_.max_lease_wait_ms));
@@ -352,8 +433,12 @@ absl::StatusOr<expsvc::v1::ArtifactRef> Scheduler::FinishArtifactUpload(const ex
   auto recorded = store_->RecordArtifact(header.lease(), header.name(), header.size_bytes(), header.sha256(), path);
   if (!recorded.ok()) {
     // The lease went stale during the upload: the file has no record, unless
-    // identical bytes were stored there before (and may be recorded).
-    if (!upload.landed_on_existing_file()) artifacts_->Remove(path);
+    // identical bytes were stored there before (and may be recorded). When
+    // the commit's outcome is unknown the record may exist: keep the file (a
+    // retried upload of the same bytes lands on it and records it).
+    if (!upload.landed_on_existing_file() && !storage::IsCommitOutcomeUnknown(recorded.status())) {
+      artifacts_->Remove(path);
+    }
     return recorded.status();
   }
   const std::string& replaced = recorded->second;

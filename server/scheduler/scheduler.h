@@ -31,6 +31,12 @@ struct SchedulerOptions {
   int64_t retry_backoff_max_ms = 60000;
   // How often expired leases are looked for; 0 picks lease_ttl_ms / 4.
   int64_t rescue_interval_ms = 0;
+  // Leases are not rescued for this long after the scheduler starts or the
+  // database comes back from an outage (workers could not renew meanwhile):
+  // running leases are extended to at least now + grace. 0 picks lease_ttl_ms.
+  int64_t lease_grace_ms = 0;
+  // Workers not seen for this long, and that no job refers to, are deleted.
+  int64_t worker_retention_ms = int64_t{24} * 3600 * 1000;
   int64_t max_sweep_jobs = 100000;
   int32_t max_lease_wait_ms = 30000;
   // Long-polling leases look again this often even without a wake-up (work
@@ -62,7 +68,7 @@ class Scheduler {
   absl::StatusOr<expsvc::v1::GetJobLogsResponse> GetJobLogs(const expsvc::v1::GetJobLogsRequest& request);
 
   absl::StatusOr<expsvc::v1::RegisterWorkerResponse> RegisterWorker(const expsvc::v1::RegisterWorkerRequest& request);
-  absl::StatusOr<expsvc::v1::ListWorkersResponse> ListWorkers();
+  absl::StatusOr<expsvc::v1::ListWorkersResponse> ListWorkers(const expsvc::v1::ListWorkersRequest& request);
   // Long-polls up to request.wait_ms for work; `cancelled` lets the caller
   // stop waiting when its client went away.
   absl::StatusOr<expsvc::v1::LeaseJobsResponse> LeaseJobs(const expsvc::v1::LeaseJobsRequest& request,
@@ -86,6 +92,16 @@ class Scheduler {
 
   // One rescuer pass (also run by the background thread).
   absl::StatusOr<storage::RescueOutcome> RescueExpiredLeases();
+  // What the background thread does every 10 s: queue waiting jobs whose
+  // parents all succeeded (a safety net under the completion statement) and
+  // prune long-gone workers.
+  void RunHousekeeping();
+  // At start-up: removes stored files no artifact record points at (left by
+  // a crash between moving an upload into place and recording it, or between
+  // replacing a record and removing the old file), and interrupted uploads.
+  // Only files untouched for 10 minutes, so live uploads are never touched.
+  // False when the database could not be asked (tried again later).
+  bool RemoveUnrecordedFiles();
 
   const SchedulerOptions& options() const { return options_; }
 

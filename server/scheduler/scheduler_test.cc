@@ -12,6 +12,7 @@
 #include "server/auth/token_authenticator.h"
 #include "server/storage/migrator.h"
 #include "server/testing/migrated_database_test.h"
+#include "server/scheduler/testing/scheduler_test_fixture.h"
 #include "server/testing/postgres_cluster.h"
 
 namespace expsvc::scheduler {
@@ -20,77 +21,7 @@ namespace {
 namespace v1 = expsvc::v1;
 namespace fs = std::filesystem;
 
-class SchedulerTest : public expsvc::testing::MigratedDatabaseTest {
- protected:
-  void SetUp() override {
-    CreateMigratedDatabase("scheduler_test");
-    if (HasFatalFailure()) return;
-    auto store = storage::PostgresStore::Open(conninfo_, 4);
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
-    artifact_root_ = absl::StrCat(::testing::TempDir(), "/artifacts-", database_name_);
-    artifacts_ = std::make_unique<ArtifactStore>(artifact_root_);
-    ASSERT_TRUE(artifacts_->Initialize().ok());
-    SchedulerOptions options;
-    options.lease_ttl_ms = 60000;
-    options.retry_backoff_base_ms = 0;
-    options.max_sweep_jobs = 1000;
-    scheduler_ = std::make_unique<Scheduler>(store_.get(), artifacts_.get(), options);
-    v1::RegisterWorkerRequest registration;
-    registration.set_name("test-worker");
-    worker_id_ = scheduler_->RegisterWorker(registration)->worker_id();
-  }
-
-  int64_t Submit(const std::string& yaml, const std::string& key = "") {
-    v1::SubmitSweepRequest request;
-    request.set_spec_yaml(yaml);
-    request.set_file_name("test.yaml");
-    request.set_idempotency_key(key);
-    auto response = scheduler_->SubmitSweep(request);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? response->sweep().id() : 0;
-  }
-
-  std::vector<v1::LeasedJob> Lease(int max_jobs = 1, int cpu = 64, const std::string& worker = "") {
-    v1::LeaseJobsRequest request;
-    request.set_worker_id(worker.empty() ? worker_id_ : worker);
-    request.set_max_jobs(max_jobs);
-    request.mutable_free()->set_cpu_cores(cpu);
-    request.mutable_free()->set_memory_mb(1 << 20);
-    request.mutable_free()->set_gpus(8);
-    auto response = scheduler_->LeaseJobs(request, nullptr);
-    EXPECT_TRUE(response.ok()) << response.status();
-    if (!response.ok()) return {};
-    return {response->jobs().begin(), response->jobs().end()};
-  }
-
-  absl::Status Complete(const v1::LeasedJob& job, const std::string& worker = "") {
-    v1::CompleteJobsRequest request;
-    request.set_worker_id(worker.empty() ? worker_id_ : worker);
-    auto* lease = request.add_completions()->mutable_lease();
-    lease->set_job_id(job.job().id());
-    lease->set_epoch(job.epoch());
-    return scheduler_->CompleteJobs(request).status();
-  }
-
-  absl::StatusOr<v1::FailJobResponse> Fail(const v1::LeasedJob& job, bool retryable) {
-    v1::FailJobRequest request;
-    request.set_worker_id(worker_id_);
-    request.mutable_lease()->set_job_id(job.job().id());
-    request.mutable_lease()->set_epoch(job.epoch());
-    request.set_reason("boom");
-    request.set_retryable(retryable);
-    return scheduler_->FailJob(request);
-  }
-
-  v1::StateCounts Counts(int64_t sweep_id) { return scheduler_->GetSweep(sweep_id)->counts(); }
-
-  std::unique_ptr<storage::PostgresStore> store_;
-  std::string artifact_root_;
-  std::unique_ptr<ArtifactStore> artifacts_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::string worker_id_;
-};
+using testing::SchedulerTest;
 
 constexpr char kChainSweep[] = R"yaml(
 name: chain
@@ -233,8 +164,9 @@ stages:
     group_by: [checkpoint]
 )yaml");
   EXPECT_EQ(scheduler_->GetSweep(sweep)->groups(), 2);
-  // A group is one unit of work: a worker with one free slot takes all of it.
-  auto leased = Lease(1);
+  // A group of a group kind is one unit of work: a worker with one free slot
+  // takes all of it.
+  auto leased = Lease(1, 64, "", {"noop"});
   ASSERT_EQ(leased.size(), 3u);
   for (const auto& job : leased) EXPECT_EQ(job.job().group_key(), leased[0].job().group_key());
   auto second = Lease(16);
@@ -335,6 +267,25 @@ TEST_F(SchedulerTest, BadInputChangesNothing) {
   v1::RetryJobRequest retry;
   retry.set_job_id(987654);
   EXPECT_EQ(scheduler_->RetryJob(retry).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Found by tests/fuzz/scheduler_requests_fuzzer.cc: an id past 2^31 in a
+// filter made PostgreSQL infer `integer` for the parameter and fail
+// (INTERNAL). Ids are bigint everywhere.
+TEST_F(SchedulerTest, IdsPastTwoToTheThirtyOneAreNotInternalErrors) {
+  constexpr int64_t kHuge = 31134149628;
+  v1::ListJobsRequest jobs;
+  jobs.set_sweep_id(kHuge);
+  jobs.set_after_id(kHuge);
+  auto listed = scheduler_->ListJobs(jobs);
+  EXPECT_NE(listed.status().code(), absl::StatusCode::kInternal) << listed.status();
+  v1::ListArtifactsRequest artifacts;
+  artifacts.set_job_id(kHuge);
+  EXPECT_EQ(scheduler_->ListArtifacts(artifacts).status().code(), absl::StatusCode::kNotFound);
+  v1::QueryMetricsRequest metrics;
+  metrics.add_job_ids(kHuge);
+  auto queried = scheduler_->QueryMetrics(metrics);
+  EXPECT_TRUE(queried.ok()) << queried.status();
 }
 
 TEST_F(SchedulerTest, IdempotencyKeyReturnsTheSameSweep) {

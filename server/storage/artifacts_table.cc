@@ -1,7 +1,11 @@
 // PostgresStore: table artifacts (the records; the files themselves are
 // server/scheduler/artifact_store.*'s).
 
+#include <algorithm>
+#include <chrono>
 #include <map>
+#include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "server/storage/pg_arrays.h"
@@ -25,6 +29,10 @@ FROM (SELECT id AS for_job, id AS source, true AS own FROM unnest($1::bigint[]) 
 JOIN artifacts a ON a.job_id = owner.source
 ORDER BY owner.for_job, a.job_id, a.name)sql";
 
+constexpr char kArtifactPathSql[] = "SELECT storage_path FROM artifacts WHERE job_id = $1 AND name = $2";
+constexpr char kArtifactByNameSql[] =
+    "SELECT " EXPSVC_ARTIFACT_COLUMNS " FROM artifacts a WHERE a.job_id = $1 AND a.name = $2";
+
 constexpr char kLockArtifactPathSql[] = "SELECT storage_path FROM artifacts WHERE job_id = $1 AND name = $2 FOR UPDATE";
 
 // A job writing a name again (a later attempt, a newer checkpoint) replaces it.
@@ -37,8 +45,10 @@ RETURNING )sql" EXPSVC_ARTIFACT_COLUMNS;
 // $1 sweep (0: any), $2 job (0: any).
 constexpr char kListArtifactsSql[] =
     "SELECT " EXPSVC_ARTIFACT_COLUMNS
-    " FROM artifacts a JOIN jobs j ON j.id = a.job_id WHERE ($1 = 0 OR j.sweep_id = $1) "
-    "AND ($2 = 0 OR a.job_id = $2) ORDER BY a.job_id, a.name LIMIT 10000";
+    " FROM artifacts a JOIN jobs j ON j.id = a.job_id WHERE ($1::bigint = 0 OR j.sweep_id = $1) "
+    "AND ($2::bigint = 0 OR a.job_id = $2) ORDER BY a.job_id, a.name LIMIT 10000";
+
+constexpr char kRecordedPathsSql[] = "SELECT storage_path FROM artifacts WHERE storage_path = ANY($1::text[])";
 
 constexpr char kGetArtifactSql[] = "SELECT " EXPSVC_ARTIFACT_COLUMNS " FROM artifacts a WHERE a.id = $1";
 
@@ -67,7 +77,16 @@ absl::StatusOr<std::pair<StoredArtifact, std::string>> PostgresStore::RecordArti
                                                                                      int64_t size_bytes,
                                                                                      const std::string& sha256,
                                                                                      const std::string& storage_path) {
-  return InTransaction(
+  // Read first (unlocked) so an unknown outcome can still name the file
+  // the new record replaced: nothing else writes (job, name) under this lease.
+  std::string previous_path;
+  auto read_previous = InTransaction("reading an artifact record", [&](pqxx::work& txn) -> absl::Status {
+    pqxx::result previous = txn.exec_params(kArtifactPathSql, lease.job_id(), name);
+    if (!previous.empty()) previous_path = previous[0][0].c_str();
+    return absl::OkStatus();
+  });
+  if (!read_previous.ok()) return read_previous;
+  auto recorded = InTransaction(
       "recording an artifact", [&](pqxx::work& txn) -> absl::StatusOr<std::pair<StoredArtifact, std::string>> {
         auto check = CheckLeaseIn(txn, lease);
         if (!check.ok()) return check.status();
@@ -77,6 +96,29 @@ absl::StatusOr<std::pair<StoredArtifact, std::string>> PostgresStore::RecordArti
         std::string replaced = previous.empty() ? "" : previous[0][0].c_str();
         return std::make_pair(RowToArtifact(row[0]), replaced);
       });
+  if (!IsCommitOutcomeUnknown(recorded.status())) return recorded;
+
+  // The commit may have gone through: read the record back, waiting out a
+  // restarting database for a while. The record decides; still unknown after
+  // that, the caller is told so and must keep the file.
+  constexpr int kResolveTries = 40;
+  for (int attempt = 1; attempt <= kResolveTries; ++attempt) {
+    auto resolved = InTransaction(
+        "reading back an artifact record", [&](pqxx::work& txn) -> absl::StatusOr<std::optional<StoredArtifact>> {
+          pqxx::result rows = txn.exec_params(kArtifactByNameSql, lease.job_id(), name);
+          if (rows.empty()) return std::optional<StoredArtifact>();
+          return std::optional<StoredArtifact>(RowToArtifact(rows[0]));
+        });
+    if (resolved.ok()) {
+      if (resolved->has_value() && (*resolved)->storage_path == storage_path && (*resolved)->ref.sha256() == sha256) {
+        return std::make_pair(**resolved, previous_path);
+      }
+      return absl::UnavailableError(absl::StrCat("recording artifact '", name, "' of job ", lease.job_id(),
+                                                 ": the database restarted before the record committed; retry"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return recorded;
 }
 
 absl::StatusOr<std::vector<ArtifactRef>> PostgresStore::ListArtifacts(int64_t sweep_id, int64_t job_id) {
@@ -93,6 +135,19 @@ absl::StatusOr<StoredArtifact> PostgresStore::GetArtifact(int64_t artifact_id) {
     pqxx::result rows = txn.exec_params(kGetArtifactSql, artifact_id);
     if (rows.empty()) return absl::NotFoundError(absl::StrCat("artifact ", artifact_id, " does not exist"));
     return RowToArtifact(rows[0]);
+  });
+}
+
+absl::StatusOr<std::set<std::string>> PostgresStore::RecordedArtifactPaths(const std::vector<std::string>& paths) {
+  return InTransaction("looking up artifact paths", [&](pqxx::work& txn) -> absl::StatusOr<std::set<std::string>> {
+    std::set<std::string> recorded;
+    constexpr size_t kBatch = 1000;
+    for (size_t begin = 0; begin < paths.size(); begin += kBatch) {
+      const std::vector<std::string> batch(paths.begin() + static_cast<std::ptrdiff_t>(begin),
+                                           paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), begin + kBatch)));
+      for (const auto& row : txn.exec_params(kRecordedPathsSql, TextArrayLiteral(batch))) recorded.insert(row[0].c_str());
+    }
+    return recorded;
   });
 }
 

@@ -20,13 +20,19 @@ using expsvc::v1::JobLease;
 
 // One statement: lock the best queued job that fits (the head). An ungrouped
 // head brings other ungrouped jobs, up to max_jobs while their summed
-// resources still fit; a grouped head brings every ready member of its group,
-// whatever max_jobs says, because a group is one unit of work (its jobs share
-// one pass over the data). All of them are leased under a new epoch.
-// $1 worker, $2 cpu, $3 memory, $4 gpus, $5 max jobs, $6 kinds, $7 ttl ms.
+// resources still fit. A grouped head of a kind the worker runs as one
+// function per group ($8, e.g. train_sae: one pass over the data serves
+// every member) brings every ready member of its group, whatever max_jobs
+// says. A grouped head of any other kind brings members of its group like an
+// ungrouped head brings jobs (up to max_jobs, summed resources fitting), so a
+// worker never runs more members than its slots and a killed worker costs at
+// most that many attempts; the group's next queued member heads the next
+// claim. All of them are leased under a new epoch.
+// $1 worker, $2 cpu, $3 memory, $4 gpus, $5 max jobs, $6 kinds, $7 ttl ms,
+// $8 group kinds.
 constexpr char kClaimJobsSql[] = R"sql(
 WITH head AS MATERIALIZED (
-  SELECT id, sweep_id, group_key FROM jobs
+  SELECT id, sweep_id, group_key, kind = ANY($8::text[]) AS whole_group FROM jobs
   WHERE state = 'queued' AND run_after <= now() AND kind = ANY($6::text[])
     AND cpu_cores <= $2 AND memory_mb <= $3 AND gpus <= $4
     AND EXISTS (SELECT 1 FROM workers WHERE id = $1)
@@ -47,12 +53,12 @@ WITH head AS MATERIALIZED (
   LIMIT $5
   FOR UPDATE OF j SKIP LOCKED
 ), group_members AS MATERIALIZED (
-  SELECT j.id FROM jobs j, head h
+  SELECT j.id, j.cpu_cores, j.memory_mb, j.gpus FROM jobs j, head h
   WHERE h.group_key IS NOT NULL AND j.sweep_id = h.sweep_id AND j.group_key = h.group_key
     AND j.state = 'queued' AND j.run_after <= now() AND j.kind = ANY($6::text[])
     AND j.cpu_cores <= $2 AND j.memory_mb <= $3 AND j.gpus <= $4
   ORDER BY j.id
-  LIMIT 4096
+  LIMIT (SELECT CASE WHEN whole_group THEN 4096 ELSE $5 END FROM head)
   FOR UPDATE OF j SKIP LOCKED
 ), fitting AS (
   SELECT id FROM (
@@ -61,7 +67,11 @@ WITH head AS MATERIALIZED (
     FROM ungrouped WINDOW w AS (ORDER BY priority DESC, id)) running_totals
   WHERE position = 1 OR (cpu <= $2 AND memory <= $3 AND gpu <= $4)
   UNION ALL
-  SELECT id FROM group_members
+  SELECT id FROM (
+    SELECT id, row_number() OVER w AS position, sum(cpu_cores) OVER w AS cpu,
+           sum(memory_mb) OVER w AS memory, sum(gpus) OVER w AS gpu
+    FROM group_members WINDOW w AS (ORDER BY id)) member_totals
+  WHERE position = 1 OR (SELECT whole_group FROM head) OR (cpu <= $2 AND memory <= $3 AND gpu <= $4)
 ), seen AS (
   UPDATE workers SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '2 seconds'
 )
@@ -86,7 +96,7 @@ SELECT l.id,
   CASE WHEN r.id IS NOT NULL THEN 'ok'
        WHEN j.state = 'cancelled' AND j.lease_epoch = l.epoch THEN 'cancelled'
        ELSE 'lost' END,
-  coalesce(r.expires_ms, 0)
+  coalesce(r.expires_ms, 0), l.epoch
 FROM leases l LEFT JOIN renewed r ON r.id = l.id AND r.lease_epoch = l.epoch LEFT JOIN jobs j ON j.id = l.id
 )sql";
 
@@ -108,10 +118,12 @@ done AS (
 )
 SELECT l.id,
   CASE WHEN d.id IS NOT NULL THEN 'ok'
+       -- A completion repeated after an unknown commit outcome: already done.
+       WHEN j.state = 'succeeded' AND j.lease_epoch = l.epoch AND j.worker_id = $1 THEN 'ok'
        WHEN j.id IS NULL THEN 'unknown job'
        WHEN j.lease_epoch <> l.epoch THEN 'stale epoch ' || l.epoch || ' (current ' || j.lease_epoch || ')'
        ELSE 'job is ' || j.state END,
-  (SELECT count(*) FROM unblocked WHERE unblocked.state = 'queued')
+  (SELECT count(*) FROM unblocked WHERE unblocked.state = 'queued'), l.epoch
 FROM leases l LEFT JOIN done d ON d.id = l.id AND d.lease_epoch = l.epoch LEFT JOIN jobs j ON j.id = l.id
 )sql";
 
@@ -140,21 +152,34 @@ constexpr char kFailJobSql[] =
     "UPDATE jobs SET state = 'failed', error = $2, finished_at = now(), lease_expires_at = NULL WHERE id = $1";
 
 // Requeues (with backoff) or, out of attempts, fails every running job whose
-// lease expired. $1 backoff base ms, $2 backoff max ms.
+// lease expired. An attempt that stored a checkpoint (any artifact) before
+// its worker vanished was interrupted, not failing: it is requeued at once
+// and does not spend an attempt, like a release, so preempted workers cannot
+// exhaust a job that makes progress. (A job that kills its worker before any
+// checkpoint still spends one each time.) $1 backoff base ms, $2 backoff
+// max ms.
 constexpr char kRescueExpiredSql[] = R"sql(
 WITH expired AS MATERIALIZED (
-  SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED
+  SELECT j.id, EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = j.id AND a.created_at >= j.started_at) AS progressed
+  FROM jobs j WHERE j.state = 'running' AND j.lease_expires_at < now() FOR UPDATE OF j SKIP LOCKED
 )
 UPDATE jobs j SET
-  state = CASE WHEN j.attempt >= j.max_attempts THEN 'failed' ELSE 'queued' END,
+  state = CASE WHEN j.attempt >= j.max_attempts AND NOT e.progressed THEN 'failed' ELSE 'queued' END,
+  attempt = CASE WHEN e.progressed THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
   error = 'lease expired: worker ' || coalesce(j.worker_id, '?') || ' stopped renewing it (attempt ' ||
-    j.attempt || ')',
-  finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
-  run_after = now() + least($1 * power(2, greatest(j.attempt - 1, 0)), $2) * interval '1 millisecond',
-  worker_id = CASE WHEN j.attempt >= j.max_attempts THEN j.worker_id END,
+    j.attempt || CASE WHEN e.progressed THEN ', after a checkpoint: not counted' ELSE '' END || ')',
+  finished_at = CASE WHEN j.attempt >= j.max_attempts AND NOT e.progressed THEN now() END,
+  run_after = CASE WHEN e.progressed THEN now()
+                   ELSE now() + least($1 * power(2, greatest(j.attempt - 1, 0)), $2) * interval '1 millisecond' END,
+  worker_id = CASE WHEN j.attempt >= j.max_attempts AND NOT e.progressed THEN j.worker_id END,
   lease_expires_at = NULL
 FROM expired e WHERE j.id = e.id
-RETURNING j.id, j.state, j.attempt)sql";
+RETURNING j.id, j.state, j.attempt, e.progressed)sql";
+
+// Gives every running lease at least $1 ms from now (see ExtendRunningLeases).
+constexpr char kExtendRunningLeasesSql[] = R"sql(
+UPDATE jobs SET lease_expires_at = now() + $1 * interval '1 millisecond'
+WHERE state = 'running' AND lease_expires_at < now() + $1 * interval '1 millisecond')sql";
 
 void SplitLeases(const std::vector<JobLease>& leases, std::vector<int64_t>& ids, std::vector<int64_t>& epochs) {
   for (const auto& lease : leases) {
@@ -196,7 +221,8 @@ absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(cons
   return InTransaction("leasing jobs", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> {
     pqxx::result rows = txn.exec_prepared(
         kClaimStatement, request.worker_id, request.free_cpu_cores, request.free_memory_mb, request.free_gpus,
-        static_cast<int64_t>(std::max(1, request.max_jobs)), TextArrayLiteral(request.kinds), request.lease_ttl_ms);
+        static_cast<int64_t>(std::max(1, request.max_jobs)), TextArrayLiteral(request.kinds), request.lease_ttl_ms,
+        TextArrayLiteral(request.group_kinds));
     std::vector<expsvc::v1::LeasedJob> leased;
     leased.reserve(rows.size());
     for (const auto& row : rows) {
@@ -227,6 +253,7 @@ absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> PostgresStore::RenewLeases(
           status.set_job_id(row[0].as<int64_t>());
           status.set_status(row[1].c_str());
           status.set_lease_expires_at_ms(row[2].as<int64_t>());
+          status.set_epoch(row[3].as<int64_t>());
           statuses.push_back(std::move(status));
         }
         return statuses;
@@ -246,6 +273,7 @@ absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> PostgresStore::Complet
           expsvc::v1::CompletionResult result;
           result.set_job_id(row[0].as<int64_t>());
           result.set_status(row[1].c_str());
+          result.set_epoch(row[3].as<int64_t>());
           results.push_back(std::move(result));
         }
         return results;
@@ -289,9 +317,12 @@ absl::StatusOr<RescueOutcome> PostgresStore::RescueExpiredLeases(int64_t backoff
     for (const auto& row : rows) {
       const int64_t job_id = row[0].as<int64_t>();
       const bool is_failed = std::string_view(row[1].c_str()) == "failed";
-      txn.exec_prepared(kAppendLogsStatement, job_id, row[2].as<int>(),
-                        TextArrayLiteral({is_failed ? "[scheduler] lease expired; no attempts left: failed"
-                                                    : "[scheduler] lease expired; requeued"}));
+      const bool progressed = row[3].as<bool>();
+      txn.exec_prepared(kAppendLogsStatement, job_id, row[2].as<int>() + (progressed ? 1 : 0),
+                        TextArrayLiteral({is_failed    ? "[scheduler] lease expired; no attempts left: failed"
+                                          : progressed ? "[scheduler] lease expired after a checkpoint; requeued "
+                                                         "without spending an attempt"
+                                                       : "[scheduler] lease expired; requeued"}));
       if (is_failed) {
         failed.push_back(job_id);
         ++outcome.failed;
@@ -307,6 +338,12 @@ absl::StatusOr<RescueOutcome> PostgresStore::RescueExpiredLeases(int64_t backoff
 absl::StatusOr<LeaseCheck> PostgresStore::CheckLease(const JobLease& lease) {
   return InTransaction("checking a lease",
                        [&](pqxx::work& txn) -> absl::StatusOr<LeaseCheck> { return CheckLeaseIn(txn, lease); });
+}
+
+absl::StatusOr<int64_t> PostgresStore::ExtendRunningLeases(int64_t grace_ms) {
+  return InTransaction("extending running leases", [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    return static_cast<int64_t>(txn.exec_params(kExtendRunningLeasesSql, grace_ms).affected_rows());
+  });
 }
 
 }  // namespace expsvc::storage

@@ -42,7 +42,7 @@ constexpr char kGetLogsSql[] =
 // QueryMetrics: $1 sweep (0: any), $2 job ids (empty: any), $3 keys (empty:
 // any), $4 params filter (jsonb containment).
 #define EXPSVC_METRICS_JOB_FILTER                                                                \
-  "($1 = 0 OR j.sweep_id = $1) AND (cardinality($2::bigint[]) = 0 OR j.id = ANY($2::bigint[])) " \
+  "($1::bigint = 0 OR j.sweep_id = $1) AND (cardinality($2::bigint[]) = 0 OR j.id = ANY($2::bigint[])) " \
   "AND j.params @> $4::jsonb"
 #define EXPSVC_METRICS_KEY_FILTER "(cardinality($3::text[]) = 0 OR m.key = ANY($3::text[]))"
 

@@ -3,9 +3,24 @@
 
 #include "server/storage/postgres_store.h"
 
+#include "absl/strings/cord.h"
 #include "server/storage/store_transaction.h"
 
 namespace expsvc::storage {
+namespace {
+// The payload that marks an UNAVAILABLE status as an unknown commit outcome.
+constexpr char kCommitOutcomeUnknownUrl[] = "type.expsvc.dev/commit-outcome-unknown";
+}  // namespace
+
+absl::Status CommitOutcomeUnknownError(const std::string& message) {
+  absl::Status status = absl::UnavailableError(absl::StrCat(message, " (the commit's outcome is unknown)"));
+  status.SetPayload(kCommitOutcomeUnknownUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsCommitOutcomeUnknown(const absl::Status& status) {
+  return absl::IsUnavailable(status) && status.GetPayload(kCommitOutcomeUnknownUrl).has_value();
+}
 
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& conninfo, int pool_size) {
   std::map<std::string, std::string> statements = LeaseStatements();

@@ -7,8 +7,10 @@
 // their SQL (store_transaction.h lists them).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,9 @@ struct ClaimRequest {
   int32_t free_gpus = 0;
   int32_t max_jobs = 1;
   std::vector<std::string> kinds;
+  // Kinds the worker runs one function per group for: their groups are
+  // leased whole; other groups at most max_jobs members at a time.
+  std::vector<std::string> group_kinds;
   int64_t lease_ttl_ms = 30000;
 };
 
@@ -69,6 +74,13 @@ struct RescueOutcome {
   int64_t failed = 0;
 };
 
+// UNAVAILABLE, marked as "the commit's outcome is unknown": the connection
+// broke while the write was committing, so it may be stored or not. Such a
+// status is retryable for writes that are safe to repeat (all of the store's
+// lease writes are), and is resolved by reading back, never by undoing.
+absl::Status CommitOutcomeUnknownError(const std::string& message);
+bool IsCommitOutcomeUnknown(const absl::Status& status);
+
 class PostgresStore final : public auth::TokenStore {
  public:
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& conninfo, int pool_size);
@@ -76,10 +88,16 @@ class PostgresStore final : public auth::TokenStore {
   // Tokens: only hashes are stored.
   absl::Status CreateToken(const std::string& name, auth::Role role, const std::string& token_hash) override;
   absl::StatusOr<std::optional<auth::Role>> LookupToken(const std::string& token_hash) override;
+  // Revokes every live token created under `name`; returns how many.
+  absl::StatusOr<int64_t> RevokeTokens(const std::string& name);
 
   // Workers.
   absl::StatusOr<std::string> RegisterWorker(const expsvc::v1::RegisterWorkerRequest& request);
-  absl::StatusOr<std::vector<expsvc::v1::WorkerInfo>> ListWorkers();
+  // Workers seen within `offline_after_ms` are online; the others are listed
+  // only with `include_offline`.
+  absl::StatusOr<std::vector<expsvc::v1::WorkerInfo>> ListWorkers(int64_t offline_after_ms, bool include_offline);
+  // Deletes workers not seen for `retention_ms` that no job refers to.
+  absl::StatusOr<int64_t> PruneWorkers(int64_t retention_ms);
   absl::StatusOr<bool> WorkerExists(const std::string& worker_id);
 
   // Sweeps. A non-empty idempotency key that already exists returns that sweep.
@@ -94,8 +112,11 @@ class PostgresStore final : public auth::TokenStore {
   absl::StatusOr<expsvc::v1::Job> GetJob(int64_t job_id);
   // Cancels the job (unless finished) and its unfinished descendants.
   absl::StatusOr<int64_t> CancelJob(int64_t job_id, const std::string& reason);
-  // Requeues a failed/cancelled job and the descendants cancelled with it.
+  // Requeues a failed/cancelled job, its group's other failed/cancelled
+  // members, and the descendants cancelled with them.
   absl::StatusOr<int64_t> RetryJob(int64_t job_id);
+  // The same for every failed or cancelled job of a sweep (stage "": all).
+  absl::StatusOr<int64_t> RetrySweepFailures(int64_t sweep_id, const std::string& stage);
 
   // Leasing: one statement claims a job, or a whole group, that fits.
   absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> ClaimJobs(const ClaimRequest& request);
@@ -108,12 +129,27 @@ class PostgresStore final : public auth::TokenStore {
                                       const std::string& reason, bool retryable, bool release, int64_t backoff_base_ms,
                                       int64_t backoff_max_ms);
   absl::StatusOr<RescueOutcome> RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms);
+  // After the scheduler was down or the database unreachable, workers could
+  // not renew: every running lease gets at least `grace_ms` from now (even
+  // one that expired meanwhile) before the rescuer may take it. Returns how
+  // many leases were extended.
+  absl::StatusOr<int64_t> ExtendRunningLeases(int64_t grace_ms);
+  // Queues every waiting job whose parents have all succeeded. Completion
+  // does this in its own statement; this pass catches a child that a
+  // concurrent retry reset to waiting in the same instant (its recount saw
+  // the parent unfinished, the completion saw the child not waiting).
+  absl::StatusOr<int64_t> ReleaseReadyChildren();
 
-  // Writes made under a lease: refused (FAILED_PRECONDITION) unless its epoch is current.
+  // Writes made under a lease: refused (FAILED_PRECONDITION) unless its epoch
+  // is current. Each is safe to repeat: metrics upsert by (job, key, step),
+  // an artifact record by (job, name), a completion repeated by the lease
+  // that made it reports "ok" again.
   absl::StatusOr<LeaseCheck> CheckLease(const expsvc::v1::JobLease& lease);
   absl::StatusOr<int64_t> WriteMetrics(const expsvc::v1::ReportMetricsRequest& request);
   absl::Status AppendLogs(const expsvc::v1::JobLease& lease, const std::vector<std::string>& lines);
   // Records (or replaces) an artifact; returns it and the path it replaced.
+  // When the commit's outcome is unknown it reads the record back (waiting
+  // out a database restart) and answers as the record says.
   absl::StatusOr<std::pair<StoredArtifact, std::string>> RecordArtifact(const expsvc::v1::JobLease& lease,
                                                                         const std::string& name, int64_t size_bytes,
                                                                         const std::string& sha256,
@@ -124,6 +160,15 @@ class PostgresStore final : public auth::TokenStore {
   absl::StatusOr<expsvc::v1::QueryMetricsResponse> QueryMetrics(const expsvc::v1::QueryMetricsRequest& request);
   absl::StatusOr<std::vector<expsvc::v1::ArtifactRef>> ListArtifacts(int64_t sweep_id, int64_t job_id);
   absl::StatusOr<StoredArtifact> GetArtifact(int64_t artifact_id);
+  // Which of `paths` some artifact record points at.
+  absl::StatusOr<std::set<std::string>> RecordedArtifactPaths(const std::vector<std::string>& paths);
+
+  // Called after every successful commit with its description; a test
+  // throws pqxx::in_doubt_error from it to simulate a connection lost while
+  // committing (the writes are stored, the caller is not told). Set before use.
+  void SetAfterCommitHookForTesting(std::function<void(const char* what)> hook) {
+    after_commit_for_testing_ = std::move(hook);
+  }
 
  private:
   explicit PostgresStore(std::unique_ptr<ConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -147,6 +192,7 @@ class PostgresStore final : public auth::TokenStore {
   absl::Status FillArtifactsForLeases(pqxx::transaction_base& txn, std::vector<expsvc::v1::LeasedJob>& leased);
 
   std::unique_ptr<ConnectionPool> pool_;
+  std::function<void(const char*)> after_commit_for_testing_;
 };
 
 }  // namespace expsvc::storage

@@ -72,7 +72,9 @@ class PostgresStoreTest : public expsvc::testing::MigratedDatabaseTest {
     return ids;
   }
 
-  static ClaimRequest Claim(const std::string& worker_id, int max_jobs, int cpu_cores = 64) {
+  // whole_groups: the worker runs "noop" as a group kind (groups leased whole).
+  static ClaimRequest Claim(const std::string& worker_id, int max_jobs, int cpu_cores = 64,
+                            bool whole_groups = false) {
     ClaimRequest request;
     request.worker_id = worker_id;
     request.free_cpu_cores = cpu_cores;
@@ -80,6 +82,7 @@ class PostgresStoreTest : public expsvc::testing::MigratedDatabaseTest {
     request.free_gpus = 8;
     request.max_jobs = max_jobs;
     request.kinds = {"noop"};
+    if (whole_groups) request.group_kinds = {"noop"};
     request.lease_ttl_ms = 60000;
     return request;
   }
@@ -170,9 +173,9 @@ TEST_F(PostgresStoreTest, ConcurrentClaimsNeverLeaseAJobTwice) {
   }
 }
 
-// A grouped head brings every ready member of its group, past max_jobs and
-// past the summed free resources (each member must fit on its own); a member
-// still waiting on a parent stays behind.
+// A grouped head of a group kind brings every ready member of its group, past
+// max_jobs and past the summed free resources (each member must fit on its
+// own); a member still waiting on a parent stays behind.
 TEST_F(PostgresStoreTest, GroupedHeadLeasesItsReadyMembersTogether) {
   std::vector<PlannedJob> plan;
   plan.push_back(Job(0, "", /*priority=*/0));  // ungrouped, lower priority: not part of the group's claim
@@ -184,7 +187,7 @@ TEST_F(PostgresStoreTest, GroupedHeadLeasesItsReadyMembersTogether) {
   const std::vector<int64_t> ids = CreateSweep(std::move(plan));
   ASSERT_EQ(ids.size(), 8u);
 
-  auto leased = store_->ClaimJobs(Claim(worker_a_, /*max_jobs=*/1, /*cpu_cores=*/3));
+  auto leased = store_->ClaimJobs(Claim(worker_a_, /*max_jobs=*/1, /*cpu_cores=*/3, /*whole_groups=*/true));
   ASSERT_TRUE(leased.ok()) << leased.status();
   ASSERT_EQ(leased->size(), 5u);
   for (int i = 0; i < 5; ++i) {
@@ -222,7 +225,25 @@ TEST_F(PostgresStoreTest, UngroupedClaimsRespectMaxJobsAndFreeResources) {
   EXPECT_EQ(ClaimIds(Claim(worker_a_, /*max_jobs=*/10)), (std::vector<int64_t>{ids[4], ids[5]}));
   // A job that does not fit on its own is never leased.
   EXPECT_TRUE(ClaimIds(Claim(worker_a_, /*max_jobs=*/10, /*cpu_cores=*/1)).empty());
-  EXPECT_EQ(ClaimIds(Claim(worker_a_, /*max_jobs=*/1)), (std::vector<int64_t>{ids[6], ids[7], ids[8]}));
+  EXPECT_EQ(ClaimIds(Claim(worker_a_, /*max_jobs=*/1, 64, /*whole_groups=*/true)),
+            (std::vector<int64_t>{ids[6], ids[7], ids[8]}));
+}
+
+// A group of a kind the worker runs job by job comes at most max_jobs members
+// at a time (and only while their resources fit together), never mixed with
+// ungrouped jobs; the group's next queued member heads the next claim. A
+// worker killed mid-group thus costs at most its slots in attempts.
+TEST_F(PostgresStoreTest, PlainKindGroupComesAtMostMaxJobsMembersAtATime) {
+  std::vector<PlannedJob> plan;
+  for (int i = 0; i < 5; ++i) plan.push_back(Job(i, "sleepers", /*priority=*/1, /*cpu_cores=*/2));
+  plan.push_back(Job(5, "", /*priority=*/0));
+  const std::vector<int64_t> ids = CreateSweep(std::move(plan));
+  ASSERT_EQ(ids.size(), 6u);
+  EXPECT_EQ(ClaimIds(Claim(worker_a_, /*max_jobs=*/2)), (std::vector<int64_t>{ids[0], ids[1]}));
+  // Free cores bind too: 2 + 2 do not fit in 3.
+  EXPECT_EQ(ClaimIds(Claim(worker_b_, /*max_jobs=*/4, /*cpu_cores=*/3)), (std::vector<int64_t>{ids[2]}));
+  EXPECT_EQ(ClaimIds(Claim(worker_b_, /*max_jobs=*/4)), (std::vector<int64_t>{ids[3], ids[4]}));
+  EXPECT_EQ(ClaimIds(Claim(worker_b_, /*max_jobs=*/4)), (std::vector<int64_t>{ids[5]}));
 }
 
 // Concurrent claimers on grouped work: each claim is one whole group, and no
@@ -246,7 +267,7 @@ TEST_F(PostgresStoreTest, ConcurrentGroupClaimsNeverSplitAGroup) {
   auto claim_until_empty = [&](int claimer) {
     start.arrive_and_wait();
     while (true) {
-      auto leased = store_->ClaimJobs(Claim(workers[claimer], /*max_jobs=*/1));
+      auto leased = store_->ClaimJobs(Claim(workers[claimer], /*max_jobs=*/1, 64, /*whole_groups=*/true));
       if (!leased.ok()) {
         errors[claimer].push_back(leased.status().ToString());
         return;

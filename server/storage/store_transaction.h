@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,11 @@
 
 namespace expsvc::storage {
 
+// SQLSTATE classes that mean "the database is going away or busy".
+inline bool IsTransientSqlState(const std::string& sqlstate) {
+  return sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57", 0) == 0 || sqlstate.rfind("53", 0) == 0;
+}
+
 template <typename Txn, typename Body>
 auto PostgresStore::Run(const char* what, Body&& body) -> decltype(body(std::declval<Txn&>())) {
   constexpr int kAttempts = 4;
@@ -36,8 +42,17 @@ auto PostgresStore::Run(const char* what, Body&& body) -> decltype(body(std::dec
     try {
       Txn txn(handle->connection());
       auto result = body(txn);
-      if (result.ok()) txn.commit();
+      if (result.ok()) {
+        txn.commit();
+        if (after_commit_for_testing_) after_commit_for_testing_(what);
+      }
       return result;
+    } catch (const pqxx::in_doubt_error& error) {
+      // The connection broke while COMMIT was in flight: the writes may or may
+      // not be stored. Callers resolve this by reading back (or by repeating
+      // an idempotent write), never by undoing what may have landed.
+      handle->MarkBroken();
+      return CommitOutcomeUnknownError(absl::StrCat(what, ": ", error.what()));
     } catch (const pqxx::transaction_rollback& error) {
       // Serialisation failure or deadlock: the whole transaction is safe to
       // redo. When it keeps happening, say UNAVAILABLE so callers retry later.
@@ -45,10 +60,22 @@ auto PostgresStore::Run(const char* what, Body&& body) -> decltype(body(std::dec
       std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
     } catch (const pqxx::broken_connection& error) {
       handle->MarkBroken();
+      // Outside a transaction the statement commits on its own: lost mid-way,
+      // it may have. Inside one, nothing was committed.
+      if constexpr (std::is_same_v<Txn, pqxx::nontransaction>) {
+        return CommitOutcomeUnknownError(absl::StrCat(what, ": database connection lost: ", error.what()));
+      }
       return absl::UnavailableError(absl::StrCat(what, ": database connection lost: ", error.what()));
     } catch (const pqxx::unique_violation& error) {
       return absl::AlreadyExistsError(absl::StrCat(what, ": ", error.what()));
     } catch (const pqxx::sql_error& error) {
+      if (!handle->connection().is_open()) handle->MarkBroken();
+      // A server shutting down or restarting (57P01 admin_shutdown, 57P03
+      // cannot_connect_now, class 08 connection errors, 53 out of resources)
+      // is an outage to wait out, not a bug in the request.
+      if (IsTransientSqlState(error.sqlstate())) {
+        return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", error.what()));
+      }
       return absl::InternalError(absl::StrCat(what, ": ", error.what()));
     } catch (const std::exception& error) {
       if (!handle->connection().is_open()) handle->MarkBroken();

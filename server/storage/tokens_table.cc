@@ -7,6 +7,8 @@ namespace expsvc::storage {
 namespace {
 
 constexpr char kInsertTokenSql[] = "INSERT INTO auth_tokens (name, role, token_hash) VALUES ($1, $2, $3)";
+constexpr char kRevokeTokensSql[] =
+    "UPDATE auth_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id";
 constexpr char kLookupTokenSql[] = "SELECT role FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
 
 }  // namespace
@@ -15,6 +17,12 @@ absl::Status PostgresStore::CreateToken(const std::string& name, auth::Role role
   return InTransaction("creating a token", [&](pqxx::work& txn) -> absl::Status {
     txn.exec_params(kInsertTokenSql, name, std::string(auth::RoleName(role)), token_hash);
     return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PostgresStore::RevokeTokens(const std::string& name) {
+  return InTransaction("revoking tokens", [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    return static_cast<int64_t>(txn.exec_params(kRevokeTokensSql, name).size());
   });
 }
 

@@ -17,14 +17,22 @@ constexpr char kInsertWorkerSql[] =
 
 constexpr char kWorkerExistsSql[] = "SELECT 1 FROM workers WHERE id = $1";
 
-// Most recently seen first, with how many jobs each is running.
+// Most recently seen first, with how many jobs each is running and whether
+// it is online. $1 offline after ms, $2 include offline workers.
 // clang-format off
 constexpr char kListWorkersSql[] =
     "SELECT w.id, w.name, w.hostname, w.capabilities::text, "
     EXPSVC_MS("w.registered_at") ", " EXPSVC_MS("w.last_seen_at") ", "
-    "(SELECT count(*) FROM jobs j WHERE j.worker_id = w.id AND j.state = 'running') "
-    "FROM workers w ORDER BY w.last_seen_at DESC LIMIT 1000";
+    "(SELECT count(*) FROM jobs j WHERE j.worker_id = w.id AND j.state = 'running'), "
+    "w.last_seen_at >= now() - $1 * interval '1 millisecond' "
+    "FROM workers w WHERE $2 OR w.last_seen_at >= now() - $1 * interval '1 millisecond' "
+    "ORDER BY w.last_seen_at DESC LIMIT 1000";
 // clang-format on
+
+// Workers gone for longer than the retention ($1 ms) that no job refers to.
+constexpr char kPruneWorkersSql[] =
+    "DELETE FROM workers w WHERE w.last_seen_at < now() - $1 * interval '1 millisecond' "
+    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.worker_id = w.id)";
 
 std::string RandomHex(int bytes) {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
@@ -60,9 +68,10 @@ absl::StatusOr<bool> PostgresStore::WorkerExists(const std::string& worker_id) {
   });
 }
 
-absl::StatusOr<std::vector<expsvc::v1::WorkerInfo>> PostgresStore::ListWorkers() {
+absl::StatusOr<std::vector<expsvc::v1::WorkerInfo>> PostgresStore::ListWorkers(int64_t offline_after_ms,
+                                                                              bool include_offline) {
   return InTransaction("listing workers", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::WorkerInfo>> {
-    pqxx::result rows = txn.exec(kListWorkersSql);
+    pqxx::result rows = txn.exec_params(kListWorkersSql, offline_after_ms, include_offline);
     std::vector<expsvc::v1::WorkerInfo> workers;
     for (const auto& row : rows) {
       expsvc::v1::WorkerInfo info;
@@ -75,9 +84,16 @@ absl::StatusOr<std::vector<expsvc::v1::WorkerInfo>> PostgresStore::ListWorkers()
       info.set_registered_at_ms(row[4].as<int64_t>());
       info.set_last_seen_at_ms(row[5].as<int64_t>());
       info.set_running_jobs(row[6].as<int64_t>());
+      info.set_online(row[7].as<bool>());
       workers.push_back(std::move(info));
     }
     return workers;
+  });
+}
+
+absl::StatusOr<int64_t> PostgresStore::PruneWorkers(int64_t retention_ms) {
+  return InTransaction("pruning workers", [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    return static_cast<int64_t>(txn.exec_params(kPruneWorkersSql, retention_ms).affected_rows());
   });
 }
 

@@ -79,9 +79,9 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(bool dur
   return cluster;
 }
 
-absl::Status PostgresCluster::Restart() {
+absl::Status PostgresCluster::Restart(bool immediate) {
   const std::string data = absl::StrCat(directory_, "/data");
-  return RunAsOwner(absl::StrCat(bin_dir_, "/pg_ctl -D ", data, " -w -m fast restart"));
+  return RunAsOwner(absl::StrCat(bin_dir_, "/pg_ctl -D ", data, " -w -m ", immediate ? "immediate" : "fast", " restart"));
 }
 
 PostgresCluster::~PostgresCluster() {

@@ -23,7 +23,9 @@ class PostgresCluster {
   std::string ConnectionString(const std::string& name) const;
   int port() const { return port_; }
   // Stops and restarts the server (data kept), to test reconnects.
-  absl::Status Restart();
+  // immediate: no clean shutdown (connections cut, crash recovery at start),
+  // as a crash or a killed container does.
+  absl::Status Restart(bool immediate = false);
 
  private:
   PostgresCluster() = default;

@@ -160,13 +160,24 @@ void LocalStack::StopScheduler(int signal) {
 
 absl::StatusOr<int> LocalStack::StartWorker(int slots, const std::string& name) {
   const int index = static_cast<int>(worker_pids_.size());
-  const pid_t pid = Spawn({absl::StrCat(build_dir_, "/worker/expsvc-worker"), absl::StrCat("--scheduler=", address()),
-                           absl::StrCat("--name=", name), absl::StrCat("--slots=", slots),
-                           absl::StrCat("--scratch_dir=", directory_, "/scratch-", index), "--lease_wait_ms=500"},
-                          {{"EXPSVC_TOKEN", worker_token_}}, WorkerLog(index));
-  if (pid < 0) return absl::InternalError("cannot start expsvc-worker");
-  worker_pids_.push_back(pid);
+  worker_argv_.push_back({absl::StrCat(build_dir_, "/worker/expsvc-worker"), absl::StrCat("--scheduler=", address()),
+                          absl::StrCat("--name=", name), absl::StrCat("--slots=", slots),
+                          absl::StrCat("--scratch_dir=", directory_, "/scratch-", index), "--lease_wait_ms=500"});
+  worker_pids_.push_back(-1);
+  if (absl::Status status = RestartWorker(index); !status.ok()) return status;
   return index;
+}
+
+absl::Status LocalStack::RestartWorker(int index) {
+  if (worker_pids_.at(index) > 0) return absl::FailedPreconditionError("the worker is running");
+  const pid_t pid = Spawn(worker_argv_.at(index), {{"EXPSVC_TOKEN", worker_token_}}, WorkerLog(index));
+  if (pid < 0) return absl::InternalError("cannot start expsvc-worker");
+  worker_pids_[index] = pid;
+  return absl::OkStatus();
+}
+
+absl::Status LocalStack::RestartPostgres(bool immediate) {
+  return postgres_->Restart(immediate);
 }
 
 void LocalStack::StopWorker(int index, int signal) {

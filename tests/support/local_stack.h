@@ -42,6 +42,13 @@ class LocalStack {
   // Returns the worker's index.
   absl::StatusOr<int> StartWorker(int slots, const std::string& name);
   void StopWorker(int index, int signal);
+  // Starts a stopped worker again with the same settings (and scratch root).
+  absl::Status RestartWorker(int index);
+  // Restarts PostgreSQL under the running services (see PostgresCluster).
+  absl::Status RestartPostgres(bool immediate);
+  // The scheduler database, for tests that check what was stored.
+  const std::string& conninfo() const { return conninfo_; }
+  std::string artifact_root() const { return directory_ + "/artifacts"; }
 
   CommandResult Expctl(const std::vector<std::string>& args, const std::string& token_override = "") const;
   std::string address() const;
@@ -64,6 +71,7 @@ class LocalStack {
   int port_ = 0;
   pid_t scheduler_pid_ = -1;
   std::vector<pid_t> worker_pids_;
+  std::vector<std::vector<std::string>> worker_argv_;
   std::string user_token_, worker_token_, admin_token_;
 };
 

@@ -37,7 +37,11 @@ absl::StatusOr<std::string> CompletionBatcher::Complete(const expsvc::v1::JobLea
       pending->result =
           absl::UnknownError(absl::StrCat("CompleteJobs returned no result for job ", pending->lease.job_id()));
       for (const expsvc::v1::CompletionResult& result : *results) {
-        if (result.job_id() == pending->lease.job_id()) pending->result = result.status();
+        // By job and epoch (a result without an epoch matches by job alone).
+        if (result.job_id() == pending->lease.job_id() &&
+            (result.epoch() == 0 || result.epoch() == pending->lease.epoch())) {
+          pending->result = result.status();
+        }
       }
     }
     sending_ = false;

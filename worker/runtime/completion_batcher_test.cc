@@ -56,6 +56,42 @@ TEST(CompletionBatcherTest, CompletionsArrivingDuringASendGoOutTogether) {
   EXPECT_EQ(*results[3], "stale epoch");
 }
 
+// A job's old (lost) lease and its new one in the same batch each get their
+// own answer.
+TEST(CompletionBatcherTest, ResultsAreMatchedByJobAndEpoch) {
+  absl::Notification first_send_started;
+  absl::Notification release_first_send;
+  CompletionBatcher batcher([&](const std::vector<expsvc::v1::JobLease>& leases) {
+    if (!first_send_started.HasBeenNotified()) {
+      first_send_started.Notify();
+      release_first_send.WaitForNotification();
+    }
+    std::vector<expsvc::v1::CompletionResult> results;
+    for (const auto& lease : leases) {
+      auto& result = results.emplace_back();
+      result.set_job_id(lease.job_id());
+      result.set_epoch(lease.epoch());
+      result.set_status(lease.epoch() == 2 ? "ok" : "stale epoch 1 (current 2)");
+    }
+    return results;
+  });
+  expsvc::v1::JobLease old_lease = Lease(5);
+  expsvc::v1::JobLease new_lease = Lease(5);
+  new_lease.set_epoch(2);
+  absl::StatusOr<std::string> first, old_result, new_result;
+  std::thread blocker([&] { first = batcher.Complete(Lease(9)); });
+  first_send_started.WaitForNotification();
+  std::thread old_thread([&] { old_result = batcher.Complete(old_lease); });
+  std::thread new_thread([&] { new_result = batcher.Complete(new_lease); });
+  absl::SleepFor(absl::Milliseconds(100));
+  release_first_send.Notify();
+  blocker.join();
+  old_thread.join();
+  new_thread.join();
+  EXPECT_EQ(*new_result, "ok");
+  EXPECT_EQ(*old_result, "stale epoch 1 (current 2)");
+}
+
 TEST(CompletionBatcherTest, PassesTheCallErrorToEveryWaiter) {
   CompletionBatcher batcher(
       [](const std::vector<expsvc::v1::JobLease>&) -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {

@@ -56,4 +56,10 @@ std::vector<std::string> JobKindRegistry::Kinds() const {
   return kinds;
 }
 
+std::vector<std::string> JobKindRegistry::GroupKinds() const {
+  std::vector<std::string> kinds;
+  for (const auto& [name, function] : group_functions_) kinds.push_back(name);
+  return kinds;
+}
+
 }  // namespace expsvc::worker

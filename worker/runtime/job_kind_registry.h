@@ -29,6 +29,8 @@ class JobKindRegistry {
   const GroupJobFunction* FindGroup(std::string_view name) const;
   // Both sorts.
   std::vector<std::string> Kinds() const;
+  // The group kinds only (the scheduler leases their groups whole).
+  std::vector<std::string> GroupKinds() const;
 
  private:
   absl::Status CheckNewKind(const std::string& name, bool has_function) const;

@@ -113,11 +113,10 @@ absl::Status Worker::Run() {
   if (options_.slots < 1) return absl::InvalidArgumentError("slots must be at least 1");
   if (registry_.Kinds().empty()) return absl::FailedPreconditionError("no job kinds are registered");
   if (options_.scratch_root.empty()) return absl::InvalidArgumentError("scratch_root is empty");
-  std::error_code error;
-  std::filesystem::create_directories(options_.scratch_root, error);
-  if (error) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create scratch folder ", options_.scratch_root, ": ", error.message()));
+  EXPSVC_ASSIGN_OR_RETURN(scratch_, ScratchRoot::Open(options_.scratch_root));
+  if (scratch_->removed_stale() > 0) {
+    LogEventF("removed %d scratch folder(s) of workers that died under %s", scratch_->removed_stale(),
+              options_.scratch_root);
   }
   EXPSVC_ASSIGN_OR_RETURN(client_,
                           SchedulerClient::Connect(options_.scheduler_address, options_.token, options_.tls_ca_file));
@@ -137,6 +136,9 @@ absl::Status Worker::Run() {
   changed_.SignalAll();
   heartbeat_thread_.join();
   flush_thread_.join();
+  // The worker's scratch folder goes with it, unless an abandoned job still
+  // runs in it (then the next worker to start on this root removes it).
+  if (UnfinishedJobs() == 0) scratch_.reset();
   LogEvent(fatal_error_.ok() ? "stopped" : absl::StrCat("stopped: ", fatal_error_.ToString()));
   return fatal_error_;
 }
@@ -199,6 +201,7 @@ v1::Resources Worker::FreeResources() const {
 
 void Worker::LeaseLoop() {
   const std::vector<std::string> kinds = registry_.Kinds();
+  const std::vector<std::string> group_kinds = registry_.GroupKinds();
   auto stopping = [this] { return stop_requested_.load(); };
   Backoff backoff;
   int failures = 0;
@@ -219,6 +222,7 @@ void Worker::LeaseLoop() {
     }
     request.set_wait_ms(options_.lease_wait_ms);
     for (const std::string& kind : kinds) request.add_kinds(kind);
+    for (const std::string& kind : group_kinds) request.add_group_kinds(kind);
 
     absl::StatusOr<v1::LeaseJobsResponse> response = client_->LeaseJobs(request);
     if (!response.ok()) {
@@ -281,7 +285,7 @@ std::shared_ptr<Worker::RunningJob> Worker::PrepareJob(v1::LeasedJob leased) {
   absl::StatusOr<nlohmann::json> params = ValidatedParams(leased.job());
   job->setup_error = params.status();
   const std::string scratch_dir =
-      (std::filesystem::path(options_.scratch_root) /
+      (std::filesystem::path(scratch_->path()) /
        absl::StrCat("job-", leased.job().id(), "-attempt-", leased.job().attempt(), "-epoch-", leased.epoch()))
           .string();
   LogEventF("leased job %d kind %s attempt %d (epoch %d%s)", leased.job().id(), leased.job().kind(),
@@ -373,7 +377,7 @@ void Worker::ReportOutcome(RunningJob& job, const absl::Status& status) {
   if (status.ok()) {
     absl::StatusOr<std::string> result = completions_->Complete(context.lease());
     if (result.ok() && *result == "ok") {
-      LogEventF("job %d succeeded in %.1f s", job_id, seconds);
+      LogEventF("job %d succeeded in %.1f s (epoch %d)", job_id, seconds, context.lease().epoch());
     } else {
       LogEventF("job %d finished in %.1f s but the completion was not recorded: %s", job_id, seconds,
                 result.ok() ? *result : result.status().ToString());
@@ -514,7 +518,9 @@ void Worker::HeartbeatLoop() {
   }
   while (true) {
     v1::HeartbeatRequest request;
-    std::map<int64_t, std::shared_ptr<LeasedJobContext>> contexts;
+    // By (job, epoch): a job whose old lease was lost may be running here
+    // again under a new one.
+    std::map<std::pair<int64_t, int64_t>, std::shared_ptr<LeasedJobContext>> contexts;
     absl::Duration interval;
     {
       absl::MutexLock lock(&mu_);
@@ -527,7 +533,7 @@ void Worker::HeartbeatLoop() {
       for (const auto& [run_id, job] : running_) {
         if (job->finished || job->context->lease_lost()) continue;
         *request.add_leases() = job->context->lease();
-        contexts[job->context->job_id()] = job->context;
+        contexts[{job->context->job_id(), job->context->lease().epoch()}] = job->context;
       }
     }
     wait = interval;
@@ -547,7 +553,7 @@ void Worker::HeartbeatLoop() {
     failures = 0;
     backoff.Reset();
     for (const v1::LeaseStatus& lease : response->leases()) {
-      auto it = contexts.find(lease.job_id());
+      auto it = contexts.find({lease.job_id(), lease.epoch()});
       if (it == contexts.end()) continue;
       LeasedJobContext& context = *it->second;
       if (lease.status() == "cancelled") {

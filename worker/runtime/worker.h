@@ -24,6 +24,7 @@
 #include "worker/runtime/job_kind_registry.h"
 #include "worker/runtime/leased_job_context.h"
 #include "worker/runtime/scheduler_client.h"
+#include "worker/runtime/scratch_root.h"
 
 namespace expsvc::worker {
 
@@ -37,7 +38,10 @@ struct WorkerOptions {
   // Capacity advertised and used to compute the free resources of a lease.
   int cpu_cores = DetectCpuCores();
   int64_t memory_mb = DetectMemoryMb();
-  // Each attempt gets <scratch_root>/job-<id>-attempt-<n>, removed afterwards.
+  // The worker keeps its folders in <scratch_root>/worker-<pid>-<random>/
+  // (removed at exit; a dead worker's is removed by the next worker to start
+  // on that root): each attempt gets job-<id>-attempt-<n>-epoch-<e> in it,
+  // removed afterwards.
   std::string scratch_root;
   // LeaseJobs long-poll wait when no job is ready.
   int lease_wait_ms = 2000;
@@ -126,6 +130,7 @@ class Worker {
   std::vector<expsvc::v1::CudaDevice> cuda_devices_;
   std::unique_ptr<SchedulerClient> client_;
   std::unique_ptr<CompletionBatcher> completions_;
+  std::unique_ptr<ScratchRoot> scratch_;
 
   // No more leases; running jobs see shutting_down().
   std::atomic<bool> stop_requested_{false};

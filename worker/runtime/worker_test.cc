@@ -108,6 +108,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     for (const v1::JobLease& lease : request->leases()) {
       v1::LeaseStatus* status = response->add_leases();
       status->set_job_id(lease.job_id());
+      status->set_epoch(lease.epoch());
       status->set_status(s_.cancelled_jobs.contains(lease.job_id()) ? "cancelled"
                          : s_.lost_jobs.contains(lease.job_id())    ? "lost"
                                                                     : "ok");

@@ -146,5 +146,27 @@ TEST(MidiFileTest, HeaderProblemsAreReportedPrecisely) {
   EXPECT_FALSE(ParseMidiBytes(smpte, "smpte.mid").ok());
 }
 
+// Found by tests/fuzz/midi_fuzzer.cc: a meta event whose length is a run of
+// 0xFF bytes made portSMF read through a null pointer. Events are now checked
+// against their track chunk before portSMF sees the file.
+TEST(MidiFileTest, EventsThatLieAboutTheirLengthAreRefusedBeforePortSmf) {
+  const std::string header = std::string("MThd\0\0\0\6\0\0\0\1\x08\x60", 14);
+  auto track = [](const std::string& events) {
+    const auto n = static_cast<char>(events.size());
+    return std::string("MTrk\0\0\0", 7) + n + events;
+  };
+  const std::string overlong_length = header + track(std::string("\x27\xff\x00\xff\xff\xff\xff\xff\xfe", 9));
+  absl::StatusOr<MidiContents> crashed = ParseMidiBytes(overlong_length, "fuzz.mid");
+  ASSERT_FALSE(crashed.ok());
+  EXPECT_NE(crashed.status().message().find("bad event length"), std::string::npos) << crashed.status();
+  EXPECT_NE(crashed.status().message().find("fuzz.mid"), std::string::npos);
+  const std::string past_the_end = header + track(std::string("\x00\xff\x01\x20abc", 7));
+  EXPECT_NE(ParseMidiBytes(past_the_end, "a.mid").status().message().find("past the end"), std::string::npos);
+  const std::string no_running_status = header + track(std::string("\x00\x3c\x40\x00\xff\x2f\x00", 7));
+  EXPECT_NE(ParseMidiBytes(no_running_status, "b.mid").status().message().find("running status"), std::string::npos);
+  const std::string fine = header + track(std::string("\x00\x90\x3c\x40\x60\x3c\x00\x00\xff\x2f\x00", 11));
+  EXPECT_TRUE(ParseMidiBytes(fine, "c.mid").ok()) << ParseMidiBytes(fine, "c.mid").status();
+}
+
 }  // namespace
 }  // namespace expsvc::music

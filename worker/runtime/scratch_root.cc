@@ -1,0 +1,76 @@
+#include "worker/runtime/scratch_root.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace expsvc::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kLockFile[] = ".lock";
+constexpr char kWorkerFolderPrefix[] = "worker-";
+
+// True when nobody holds the folder's lock (its worker is gone). A folder
+// without a lock file is one whose worker died while creating it, or one
+// being created right now: only one older than a minute counts as gone.
+bool OwnerIsGone(const fs::path& folder) {
+  const int fd = ::open((folder / kLockFile).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) return false;
+    std::error_code error;
+    const auto modified = fs::last_write_time(folder, error);
+    return !error && fs::file_time_type::clock::now() - modified > std::chrono::minutes(1);
+  }
+  const bool taken = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);  // releases the lock we may have just taken
+  return taken;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ScratchRoot>> ScratchRoot::Open(const std::string& root) {
+  std::error_code error;
+  fs::create_directories(root, error);
+  if (error) return absl::FailedPreconditionError(absl::StrCat("cannot create scratch folder ", root, ": ", error.message()));
+  std::random_device random;
+  const fs::path folder =
+      fs::path(root) / absl::StrCat(kWorkerFolderPrefix, ::getpid(), "-", absl::Hex(random() & 0xFFFFFF));
+  fs::create_directories(folder, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot create scratch folder ", folder.string(), ": ", error.message()));
+  }
+  const int fd = ::open((folder / kLockFile).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (fd >= 0) ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("cannot lock scratch folder ", folder.string()));
+  }
+  std::unique_ptr<ScratchRoot> scratch(new ScratchRoot(folder.string(), fd));
+
+  for (const fs::directory_entry& entry : fs::directory_iterator(root, error)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path() == folder || !entry.is_directory(error)) continue;
+    if (!absl::StartsWith(name, kWorkerFolderPrefix) || !OwnerIsGone(entry.path())) continue;
+    std::error_code ignored;
+    fs::remove_all(entry.path(), ignored);
+    if (!ignored) ++scratch->removed_stale_;
+  }
+  return scratch;
+}
+
+ScratchRoot::~ScratchRoot() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);  // removes .lock before the lock is dropped
+  ::close(lock_fd_);
+}
+
+}  // namespace expsvc::worker
