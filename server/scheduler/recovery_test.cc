@@ -23,16 +23,6 @@ namespace fs = std::filesystem;
 
 class RecoveryTest : public testing::SchedulerTest {
  protected:
-  // A read or write outside the store.
-  pqxx::result Sql(const std::string& sql) {
-    pqxx::connection connection(conninfo_);
-    pqxx::work txn(connection);
-    pqxx::result result = txn.exec(sql);
-    txn.commit();
-    return result;
-  }
-  int64_t Count(const std::string& sql) { return Sql(sql)[0][0].as<int64_t>(); }
-
   // The next commit of `what` lands, then its caller hears that the
   // connection broke during COMMIT (exactly what a PostgreSQL restart at that
   // instant does).
@@ -45,11 +35,18 @@ class RecoveryTest : public testing::SchedulerTest {
   }
 
   std::string JobState(int64_t job_id) {
-    return Sql(absl::StrCat("SELECT state FROM jobs WHERE id = ", job_id))[0][0].c_str();
+    return Query(absl::StrCat("SELECT state FROM jobs WHERE id = ", job_id))[0][0].c_str();
   }
 
   bool fault_fired_ = false;
 };
+
+constexpr char kTrainThenEvaluate[] = R"yaml(
+name: chain
+stages:
+  - {name: train, kind: noop}
+  - {name: evaluate, kind: noop, depends_on: train}
+)yaml";
 
 TEST_F(RecoveryTest, ArtifactRecordWithUnknownCommitOutcomeIsReadBackNotDeleted) {
   Submit("name: one\nstages:\n  - {name: a, kind: noop}\n");
@@ -102,12 +99,7 @@ TEST_F(RecoveryTest, MetricsWriteWithUnknownOutcomeIsRetryableAndStoredOnce) {
 }
 
 TEST_F(RecoveryTest, CompletionRepeatedAfterUnknownOutcomeIsOkAndQueuesChildrenOnce) {
-  const int64_t sweep = Submit(R"yaml(
-name: chain
-stages:
-  - {name: train, kind: noop}
-  - {name: evaluate, kind: noop, depends_on: train}
-)yaml");
+  const int64_t sweep = Submit(kTrainThenEvaluate);
   auto leased = Lease();
   ASSERT_EQ(leased.size(), 1u);
   LoseConnectionAfterNextCommitOf("completing jobs");
@@ -244,18 +236,13 @@ TEST_F(RecoveryTest, RetryingOneJobOfACancelledSweepKeepsTheSweepCancelled) {
 }
 
 TEST_F(RecoveryTest, HousekeepingQueuesAChildLeftWaitingBehindSucceededParents) {
-  const int64_t sweep = Submit(R"yaml(
-name: chain
-stages:
-  - {name: train, kind: noop}
-  - {name: evaluate, kind: noop, depends_on: train}
-)yaml");
+  const int64_t sweep = Submit(kTrainThenEvaluate);
   auto leased = Lease();
   ASSERT_EQ(leased.size(), 1u);
   ASSERT_TRUE(Complete(leased[0]).ok());
   // The race's outcome: a retry reset the child to waiting and counted the
   // parent as unfinished while the parent's completion committed.
-  Sql(absl::StrCat("UPDATE jobs SET state = 'waiting', pending_parents = 1 WHERE sweep_id = ", sweep,
+  Query(absl::StrCat("UPDATE jobs SET state = 'waiting', pending_parents = 1 WHERE sweep_id = ", sweep,
                    " AND stage = 'evaluate'"));
   EXPECT_TRUE(Lease().empty());
   scheduler_->RunHousekeeping();
@@ -274,7 +261,7 @@ TEST_F(RecoveryTest, WorkersGoOfflineAndUnreferencedOnesArePruned) {
   auto leased = Lease(1, 64, gone_with_history);
   ASSERT_EQ(leased.size(), 1u);
   ASSERT_TRUE(Complete(leased[0], gone_with_history).ok());
-  Sql(absl::StrCat("UPDATE workers SET last_seen_at = now() - interval '2 days' WHERE id IN ('", gone, "', '",
+  Query(absl::StrCat("UPDATE workers SET last_seen_at = now() - interval '2 days' WHERE id IN ('", gone, "', '",
                    gone_with_history, "')"));
 
   auto online = scheduler_->ListWorkers(v1::ListWorkersRequest());

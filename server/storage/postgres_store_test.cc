@@ -98,16 +98,6 @@ class PostgresStoreTest : public expsvc::testing::MigratedDatabaseTest {
     return ids;
   }
 
-  // A read outside the store, to see what it wrote.
-  pqxx::result Query(const std::string& sql) {
-    pqxx::connection connection(conninfo_);
-    pqxx::work txn(connection);
-    pqxx::result result = txn.exec(sql);
-    txn.commit();
-    return result;
-  }
-  int64_t Count(const std::string& sql) { return Query(sql)[0][0].as<int64_t>(); }
-
   std::unique_ptr<PostgresStore> store_;
   std::string worker_a_;
   std::string worker_b_;

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include <pqxx/pqxx>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/storage/migrator.h"
@@ -35,6 +37,16 @@ class MigratedDatabaseTest : public ::testing::Test {
     auto migrated = storage::ApplyMigrations(conninfo_, EXPSVC_DEFAULT_MIGRATIONS_DIR);
     ASSERT_TRUE(migrated.ok()) << migrated.status();
   }
+
+  // SQL run outside the store, to see (or set up) what it wrote.
+  pqxx::result Query(const std::string& sql) {
+    pqxx::connection connection(conninfo_);
+    pqxx::work txn(connection);
+    pqxx::result result = txn.exec(sql);
+    txn.commit();
+    return result;
+  }
+  int64_t Count(const std::string& sql) { return Query(sql)[0][0].as<int64_t>(); }
 
   static inline PostgresCluster* cluster_ = nullptr;
   std::string database_name_;

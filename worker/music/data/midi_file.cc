@@ -48,6 +48,22 @@ std::optional<uint32_t> ReadVarLen(absl::string_view track, size_t& offset) {
   return std::nullopt;
 }
 
+// The data portSMF reads from these meta events whatever their length says
+// (sequence number, channel prefix, port, tempo, SMPTE offset, time and key
+// signature): a shorter one makes it read through a null buffer.
+size_t MinimumMetaLength(uint8_t type) {
+  switch (type) {
+    case 0x00: return 2;
+    case 0x20:
+    case 0x21: return 1;
+    case 0x51: return 3;
+    case 0x54: return 5;
+    case 0x58: return 4;
+    case 0x59: return 2;
+    default: return 0;
+  }
+}
+
 // Walks every event of a track chunk and checks that it lies inside the
 // chunk: delta times and lengths of at most 4 bytes, meta and sysex data
 // within the chunk, data bytes for running status. portSMF trusts these and
@@ -66,12 +82,17 @@ absl::Status CheckTrackEvents(absl::string_view track, size_t chunk_offset, cons
     if (offset >= track.size()) return bad("event missing after its delta time");
     const auto status = static_cast<uint8_t>(track[offset]);
     if (status == 0xFF || status == 0xF0 || status == 0xF7) {
-      const bool end_of_track = status == 0xFF && offset + 1 < track.size() && static_cast<uint8_t>(track[offset + 1]) == 0x2F;
+      const uint8_t type = status == 0xFF && offset + 1 < track.size() ? static_cast<uint8_t>(track[offset + 1]) : 0;
+      const bool end_of_track = status == 0xFF && type == 0x2F;
       offset += status == 0xFF ? 2 : 1;  // meta: status and type
       if (offset > track.size()) return bad("cut-off meta event");
       const std::optional<uint32_t> length = ReadVarLen(track, offset);
       if (!length.has_value()) return bad("bad event length");
       if (*length > track.size() - offset) return bad("event data past the end of the track");
+      if (status == 0xFF && *length < MinimumMetaLength(type)) {
+        return bad(absl::StrCat("meta event 0x", absl::Hex(type), " shorter than its ", MinimumMetaLength(type),
+                                " data bytes"));
+      }
       offset += *length;
       if (end_of_track) break;  // what follows it is ignored by readers
       continue;

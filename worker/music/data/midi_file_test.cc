@@ -164,6 +164,12 @@ TEST(MidiFileTest, EventsThatLieAboutTheirLengthAreRefusedBeforePortSmf) {
   EXPECT_NE(ParseMidiBytes(past_the_end, "a.mid").status().message().find("past the end"), std::string::npos);
   const std::string no_running_status = header + track(std::string("\x00\x3c\x40\x00\xff\x2f\x00", 7));
   EXPECT_NE(ParseMidiBytes(no_running_status, "b.mid").status().message().find("running status"), std::string::npos);
+  // Found by the same target: a tempo event of length 0 (portSMF reads its 3
+  // bytes anyway).
+  const std::string empty_tempo = header + track(std::string("\x00\xff\x51\x00\x00\xff\x2f\x00", 8));
+  EXPECT_NE(ParseMidiBytes(empty_tempo, "d.mid").status().message().find("meta event 0x51 shorter"),
+            std::string::npos)
+      << ParseMidiBytes(empty_tempo, "d.mid").status();
   const std::string fine = header + track(std::string("\x00\x90\x3c\x40\x60\x3c\x00\x00\xff\x2f\x00", 11));
   EXPECT_TRUE(ParseMidiBytes(fine, "c.mid").ok()) << ParseMidiBytes(fine, "c.mid").status();
 }
