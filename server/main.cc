@@ -43,6 +43,8 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (enables TLS with --
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, role, "user", "create-token: admin, user or worker");
 ABSL_FLAG(std::string, name, "", "create-token: who the token is for; revoke-token: whose tokens to revoke");
+ABSL_FLAG(int64_t, unrecorded_file_age_s, 600,
+          "at start-up, files under the artifact root that no record points at are removed once untouched this long");
 ABSL_FLAG(int64_t, token_cache_ms, 10000,
           "how long a token's role is cached; a revoked token is refused everywhere within this time");
 
@@ -71,6 +73,7 @@ int Serve() {
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.scheduler.lease_ttl_ms = absl::GetFlag(FLAGS_lease_ttl_ms);
   options.scheduler.lease_grace_ms = absl::GetFlag(FLAGS_lease_grace_ms);
+  options.scheduler.unrecorded_file_age_s = absl::GetFlag(FLAGS_unrecorded_file_age_s);
   options.scheduler.retry_backoff_base_ms = absl::GetFlag(FLAGS_retry_backoff_ms);
   options.scheduler.retry_backoff_max_ms = absl::GetFlag(FLAGS_retry_backoff_max_ms);
   options.scheduler.max_sweep_jobs = absl::GetFlag(FLAGS_max_sweep_jobs);

@@ -298,6 +298,14 @@ TEST_F(RecoveryTest, FilesWithoutARecordAndInterruptedUploadsAreRemovedAtStartUp
   const auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
   for (const fs::path& path : {fs::path(recorded), orphan, part}) fs::last_write_time(path, old);
 
+  // The same root spelled differently ("<root>/."): every file would look
+  // unrecorded, so nothing may be removed.
+  ArtifactStore respelled(artifact_root_ + "/.");
+  Scheduler other(store_.get(), &respelled, TestOptions());
+  ASSERT_TRUE(other.RemoveUnrecordedFiles());
+  EXPECT_TRUE(fs::exists(recorded));
+  EXPECT_TRUE(fs::exists(orphan));
+
   ASSERT_TRUE(scheduler_->RemoveUnrecordedFiles());
   EXPECT_TRUE(fs::exists(recorded));
   EXPECT_FALSE(fs::exists(orphan));

@@ -78,6 +78,10 @@ void Scheduler::RescueLoop() {
   const int64_t grace_ms = options_.lease_grace_ms > 0 ? options_.lease_grace_ms : options_.lease_ttl_ms;
   // Grace first: at start-up, and again after the database was unreachable.
   bool grace_due = true;
+  // A pass that hung (a database host gone, no connect timeout) fails no
+  // call but misses passes: a long gap since the last good pass means grace
+  // too.
+  absl::Time last_good_pass = absl::Now();
   absl::Time next_housekeeping = absl::Now();
   bool files_checked = false;
   while (true) {
@@ -85,6 +89,7 @@ void Scheduler::RescueLoop() {
       absl::MutexLock lock(&stop_mu_);
       if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(interval_ms))) return;
     }
+    if (absl::Now() - last_good_pass > absl::Milliseconds(interval_ms + grace_ms / 2)) grace_due = true;
     if (grace_due) {
       auto extended = store_->ExtendRunningLeases(grace_ms);
       if (!extended.ok()) {
@@ -92,6 +97,7 @@ void Scheduler::RescueLoop() {
         continue;
       }
       grace_due = false;
+      last_good_pass = absl::Now();
       if (*extended > 0) {
         std::fprintf(stderr, "expsvc-scheduler: gave %lld running lease(s) %lld ms of grace to renew\n",
                      static_cast<long long>(*extended), static_cast<long long>(grace_ms));
@@ -106,8 +112,11 @@ void Scheduler::RescueLoop() {
     auto outcome = RescueExpiredLeases();
     if (!outcome.ok()) {
       std::fprintf(stderr, "expsvc-scheduler: rescuer: %s\n", outcome.status().ToString().c_str());
-      grace_due = absl::IsUnavailable(outcome.status());
-    } else if (outcome->requeued + outcome->failed > 0) {
+      grace_due = absl::IsUnavailable(outcome.status()) || absl::IsResourceExhausted(outcome.status());
+      continue;
+    }
+    last_good_pass = absl::Now();
+    if (outcome->requeued + outcome->failed > 0) {
       std::fprintf(stderr, "expsvc-scheduler: rescued expired leases: %lld requeued, %lld failed\n",
                    static_cast<long long>(outcome->requeued), static_cast<long long>(outcome->failed));
     }
@@ -115,8 +124,20 @@ void Scheduler::RescueLoop() {
 }
 
 bool Scheduler::RemoveUnrecordedFiles() {
-  constexpr std::chrono::minutes kUntouchedFor(10);
+  const std::chrono::seconds kUntouchedFor(options_.unrecorded_file_age_s);
   const int uploads = artifacts_->RemoveStaleUploads(kUntouchedFor);
+  auto counts = store_->CountArtifactsUnder(artifacts_->root());
+  if (!counts.ok()) {
+    std::fprintf(stderr, "expsvc-scheduler: checking artifact files: %s\n", counts.status().ToString().c_str());
+    return false;
+  }
+  if (counts->first > 0 && counts->second == 0) {
+    std::fprintf(stderr,
+                 "expsvc-scheduler: none of the %lld artifact records lies under --artifact_root=%s (moved or spelled "
+                 "differently?); not looking for unrecorded files\n",
+                 static_cast<long long>(counts->first), artifacts_->root().c_str());
+    return true;
+  }
   const std::vector<std::string> files = artifacts_->StoredFilesOlderThan(kUntouchedFor);
   auto recorded = store_->RecordedArtifactPaths(files);
   if (!recorded.ok()) {
@@ -155,7 +176,8 @@ void Scheduler::RunHousekeeping() {
 }
 
 absl::StatusOr<storage::RescueOutcome> Scheduler::RescueExpiredLeases() {
-  auto outcome = store_->RescueExpiredLeases(options_.retry_backoff_base_ms, options_.retry_backoff_max_ms);
+  auto outcome = store_->RescueExpiredLeases(options_.retry_backoff_base_ms, options_.retry_backoff_max_ms,
+                                             options_.max_free_interruptions);
   if (outcome.ok() && outcome->requeued > 0) WakeLeaseWaiters();
   return outcome;
 }

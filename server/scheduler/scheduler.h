@@ -35,6 +35,12 @@ struct SchedulerOptions {
   // database comes back from an outage (workers could not renew meanwhile):
   // running leases are extended to at least now + grace. 0 picks lease_ttl_ms.
   int64_t lease_grace_ms = 0;
+  // A lease lost after its attempt stored a checkpoint (a preempted or killed
+  // worker) does not spend an attempt, at most this many times per job.
+  int32_t max_free_interruptions = 20;
+  // At start-up, files under the artifact root that no record points at are
+  // removed once untouched for this long (a live upload is younger).
+  int64_t unrecorded_file_age_s = 600;
   // Workers not seen for this long, and that no job refers to, are deleted.
   int64_t worker_retention_ms = int64_t{24} * 3600 * 1000;
   int64_t max_sweep_jobs = 100000;
@@ -99,7 +105,10 @@ class Scheduler {
   // At start-up: removes stored files no artifact record points at (left by
   // a crash between moving an upload into place and recording it, or between
   // replacing a record and removing the old file), and interrupted uploads.
-  // Only files untouched for 10 minutes, so live uploads are never touched.
+  // Only files untouched for unrecorded_file_age_s, so live uploads are never
+  // touched; and nothing when no record lies under the root as spelled now
+  // (a moved or differently spelled root would make every file look
+  // unrecorded).
   // False when the database could not be asked (tried again later).
   bool RemoveUnrecordedFiles();
 

@@ -48,6 +48,10 @@ constexpr char kListArtifactsSql[] =
     " FROM artifacts a JOIN jobs j ON j.id = a.job_id WHERE ($1::bigint = 0 OR j.sweep_id = $1) "
     "AND ($2::bigint = 0 OR a.job_id = $2) ORDER BY a.job_id, a.name LIMIT 10000";
 
+// starts_with, not LIKE: the prefix may hold '%' or '_'.
+constexpr char kCountArtifactsUnderSql[] =
+    "SELECT count(*), count(*) FILTER (WHERE starts_with(storage_path, $1 || '/')) FROM artifacts";
+
 constexpr char kRecordedPathsSql[] = "SELECT storage_path FROM artifacts WHERE storage_path = ANY($1::text[])";
 
 constexpr char kGetArtifactSql[] = "SELECT " EXPSVC_ARTIFACT_COLUMNS " FROM artifacts a WHERE a.id = $1";
@@ -113,8 +117,11 @@ absl::StatusOr<std::pair<StoredArtifact, std::string>> PostgresStore::RecordArti
       if (resolved->has_value() && (*resolved)->storage_path == storage_path && (*resolved)->ref.sha256() == sha256) {
         return std::make_pair(**resolved, previous_path);
       }
-      return absl::UnavailableError(absl::StrCat("recording artifact '", name, "' of job ", lease.job_id(),
-                                                 ": the database restarted before the record committed; retry"));
+      // Not there now; an old backend might still commit it later, so the
+      // caller keeps the file (the start-up sweep removes it if it stays
+      // unrecorded) and the worker retries.
+      return CommitOutcomeUnknownError(absl::StrCat("recording artifact '", name, "' of job ", lease.job_id(),
+                                                    ": not recorded after a lost connection; retry"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
@@ -135,6 +142,13 @@ absl::StatusOr<StoredArtifact> PostgresStore::GetArtifact(int64_t artifact_id) {
     pqxx::result rows = txn.exec_params(kGetArtifactSql, artifact_id);
     if (rows.empty()) return absl::NotFoundError(absl::StrCat("artifact ", artifact_id, " does not exist"));
     return RowToArtifact(rows[0]);
+  });
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> PostgresStore::CountArtifactsUnder(const std::string& prefix) {
+  return InTransaction("counting artifact records", [&](pqxx::work& txn) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+    pqxx::row row = txn.exec_params1(kCountArtifactsUnderSql, prefix);
+    return std::make_pair(row[0].as<int64_t>(), row[1].as<int64_t>());
   });
 }
 

@@ -70,7 +70,7 @@ LIMIT 1)sql";
 
 // The roots and their descendants that did not finish well go back to waiting.
 constexpr char kResetSubtreeSql[] = EXPSVC_RETRY_SUBTREE_CTE R"sql(
-UPDATE jobs SET state = 'waiting', attempt = 0, error = '', finished_at = NULL, started_at = NULL,
+UPDATE jobs SET state = 'waiting', attempt = 0, interruptions = 0, error = '', finished_at = NULL, started_at = NULL,
   run_after = now(), worker_id = NULL, lease_expires_at = NULL
 WHERE id IN (SELECT id FROM subtree) AND state IN ('failed', 'cancelled')
 RETURNING id)sql";

@@ -36,11 +36,12 @@ WITH head AS MATERIALIZED (
   WHERE state = 'queued' AND run_after <= now() AND kind = ANY($6::text[])
     AND cpu_cores <= $2 AND memory_mb <= $3 AND gpus <= $4
     AND EXISTS (SELECT 1 FROM workers WHERE id = $1)
-    -- Only a group's first queued member may head a claim: a second claimer
-    -- that skipped it (locked) must not start on the rest of that group.
+    -- Only a group's first ready member may head a claim: a second claimer
+    -- that skipped it (locked) must not start on the rest of that group. (A
+    -- member waiting out a retry backoff does not hold the others back.)
     AND (group_key IS NULL OR NOT EXISTS (
       SELECT 1 FROM jobs g WHERE g.sweep_id = jobs.sweep_id AND g.group_key = jobs.group_key
-        AND g.state = 'queued' AND g.id < jobs.id))
+        AND g.state = 'queued' AND g.run_after <= now() AND g.id < jobs.id))
   ORDER BY priority DESC, id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
@@ -153,24 +154,26 @@ constexpr char kFailJobSql[] =
 
 // Requeues (with backoff) or, out of attempts, fails every running job whose
 // lease expired. An attempt that stored a checkpoint (any artifact) before
-// its worker vanished was interrupted, not failing: it is requeued at once
-// and does not spend an attempt, like a release, so preempted workers cannot
-// exhaust a job that makes progress. (A job that kills its worker before any
-// checkpoint still spends one each time.) $1 backoff base ms, $2 backoff
-// max ms.
+// its worker vanished was interrupted, not failing: it does not spend an
+// attempt, like a release, so preempted workers cannot exhaust a job that
+// makes progress. A job that kills its worker before any checkpoint still
+// spends one each time, and free requeues stop after $3 (interruptions), so
+// a job that checkpoints and then kills its worker still ends. $1 backoff
+// base ms, $2 backoff max ms, $3 max free interruptions.
 constexpr char kRescueExpiredSql[] = R"sql(
 WITH expired AS MATERIALIZED (
-  SELECT j.id, EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = j.id AND a.created_at >= j.started_at) AS progressed
+  SELECT j.id, j.interruptions < $3 AND EXISTS (
+    SELECT 1 FROM artifacts a WHERE a.job_id = j.id AND a.created_at >= j.started_at) AS progressed
   FROM jobs j WHERE j.state = 'running' AND j.lease_expires_at < now() FOR UPDATE OF j SKIP LOCKED
 )
 UPDATE jobs j SET
   state = CASE WHEN j.attempt >= j.max_attempts AND NOT e.progressed THEN 'failed' ELSE 'queued' END,
   attempt = CASE WHEN e.progressed THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
+  interruptions = j.interruptions + CASE WHEN e.progressed THEN 1 ELSE 0 END,
   error = 'lease expired: worker ' || coalesce(j.worker_id, '?') || ' stopped renewing it (attempt ' ||
     j.attempt || CASE WHEN e.progressed THEN ', after a checkpoint: not counted' ELSE '' END || ')',
   finished_at = CASE WHEN j.attempt >= j.max_attempts AND NOT e.progressed THEN now() END,
-  run_after = CASE WHEN e.progressed THEN now()
-                   ELSE now() + least($1 * power(2, greatest(j.attempt - 1, 0)), $2) * interval '1 millisecond' END,
+  run_after = now() + least($1 * power(2, greatest(j.attempt - 1, 0)), $2) * interval '1 millisecond',
   worker_id = CASE WHEN j.attempt >= j.max_attempts AND NOT e.progressed THEN j.worker_id END,
   lease_expires_at = NULL
 FROM expired e WHERE j.id = e.id
@@ -309,9 +312,10 @@ absl::StatusOr<FailOutcome> PostgresStore::FailJob(const std::string& worker_id,
   });
 }
 
-absl::StatusOr<RescueOutcome> PostgresStore::RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms) {
+absl::StatusOr<RescueOutcome> PostgresStore::RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms,
+                                                                 int32_t max_free_interruptions) {
   return InTransaction("rescuing expired leases", [&](pqxx::work& txn) -> absl::StatusOr<RescueOutcome> {
-    pqxx::result rows = txn.exec_params(kRescueExpiredSql, backoff_base_ms, backoff_max_ms);
+    pqxx::result rows = txn.exec_params(kRescueExpiredSql, backoff_base_ms, backoff_max_ms, max_free_interruptions);
     RescueOutcome outcome;
     std::vector<int64_t> failed;
     for (const auto& row : rows) {

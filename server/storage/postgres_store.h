@@ -128,7 +128,10 @@ class PostgresStore final : public auth::TokenStore {
   absl::StatusOr<FailOutcome> FailJob(const std::string& worker_id, const expsvc::v1::JobLease& lease,
                                       const std::string& reason, bool retryable, bool release, int64_t backoff_base_ms,
                                       int64_t backoff_max_ms);
-  absl::StatusOr<RescueOutcome> RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms);
+  // A lease lost after its attempt stored a checkpoint is requeued without
+  // spending an attempt, at most `max_free_interruptions` times per job.
+  absl::StatusOr<RescueOutcome> RescueExpiredLeases(int64_t backoff_base_ms, int64_t backoff_max_ms,
+                                                    int32_t max_free_interruptions);
   // After the scheduler was down or the database unreachable, workers could
   // not renew: every running lease gets at least `grace_ms` from now (even
   // one that expired meanwhile) before the rescuer may take it. Returns how
@@ -160,6 +163,9 @@ class PostgresStore final : public auth::TokenStore {
   absl::StatusOr<expsvc::v1::QueryMetricsResponse> QueryMetrics(const expsvc::v1::QueryMetricsRequest& request);
   absl::StatusOr<std::vector<expsvc::v1::ArtifactRef>> ListArtifacts(int64_t sweep_id, int64_t job_id);
   absl::StatusOr<StoredArtifact> GetArtifact(int64_t artifact_id);
+  // How many artifact records there are, and how many of them point under
+  // `prefix` (a folder path, no trailing '/').
+  absl::StatusOr<std::pair<int64_t, int64_t>> CountArtifactsUnder(const std::string& prefix);
   // Which of `paths` some artifact record points at.
   absl::StatusOr<std::set<std::string>> RecordedArtifactPaths(const std::vector<std::string>& paths);
 

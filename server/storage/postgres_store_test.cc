@@ -321,7 +321,8 @@ TEST_F(PostgresStoreTest, StaleEpochIsRefusedAndWritesNothing) {
   EXPECT_EQ(*written, 3);
 
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  auto rescued = store_->RescueExpiredLeases(/*backoff_base_ms=*/0, /*backoff_max_ms=*/0);
+  auto rescued = store_->RescueExpiredLeases(/*backoff_base_ms=*/0, /*backoff_max_ms=*/0,
+                                             /*max_free_interruptions=*/20);
   ASSERT_TRUE(rescued.ok()) << rescued.status();
   EXPECT_EQ(rescued->requeued, 1);
   auto second = store_->ClaimJobs(Claim(worker_a_, 1));

@@ -128,7 +128,7 @@ pid_t LocalStack::Spawn(const std::vector<std::string>& argv, const std::map<std
   return SpawnWithOutput(argv, env, log_path, log_path);
 }
 
-absl::Status LocalStack::StartScheduler() {
+absl::Status LocalStack::StartScheduler(const std::vector<std::string>& extra_flags) {
   std::vector<std::string> argv = {absl::StrCat(build_dir_, "/server/expsvc-scheduler"),
                                    "serve",
                                    absl::StrCat("--db=", conninfo_),
@@ -137,6 +137,7 @@ absl::Status LocalStack::StartScheduler() {
                                    absl::StrCat("--lease_ttl_ms=", options_.lease_ttl_ms),
                                    absl::StrCat("--retry_backoff_ms=", options_.retry_backoff_ms)};
   for (const auto& flag : options_.extra_scheduler_flags) argv.push_back(flag);
+  for (const auto& flag : extra_flags) argv.push_back(flag);
   scheduler_pid_ = Spawn(argv, {}, absl::StrCat(directory_, "/scheduler.log"));
   if (scheduler_pid_ < 0) return absl::InternalError("cannot start expsvc-scheduler");
   const bool listening = WaitFor(

@@ -36,7 +36,8 @@ class LocalStack {
   static absl::StatusOr<std::unique_ptr<LocalStack>> Start(const Options& options);
   ~LocalStack();
 
-  absl::Status StartScheduler();
+  // extra_flags: added to the Options' for this start only.
+  absl::Status StartScheduler(const std::vector<std::string>& extra_flags = {});
   // SIGKILL (crash) or SIGTERM (clean stop).
   void StopScheduler(int signal);
   // Returns the worker's index.

@@ -4,7 +4,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <random>
 #include <system_error>
@@ -21,16 +20,11 @@ constexpr char kLockFile[] = ".lock";
 constexpr char kWorkerFolderPrefix[] = "worker-";
 
 // True when nobody holds the folder's lock (its worker is gone). A folder
-// without a lock file is one whose worker died while creating it, or one
-// being created right now: only one older than a minute counts as gone.
+// without a lock file is left alone: a worker folder always gets its lock
+// before it is given its worker-* name, so that one is not ours to delete.
 bool OwnerIsGone(const fs::path& folder) {
   const int fd = ::open((folder / kLockFile).c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno != ENOENT) return false;
-    std::error_code error;
-    const auto modified = fs::last_write_time(folder, error);
-    return !error && fs::file_time_type::clock::now() - modified > std::chrono::minutes(1);
-  }
+  if (fd < 0) return false;
   const bool taken = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
   ::close(fd);  // releases the lock we may have just taken
   return taken;
@@ -43,16 +37,25 @@ absl::StatusOr<std::unique_ptr<ScratchRoot>> ScratchRoot::Open(const std::string
   fs::create_directories(root, error);
   if (error) return absl::FailedPreconditionError(absl::StrCat("cannot create scratch folder ", root, ": ", error.message()));
   std::random_device random;
-  const fs::path folder =
-      fs::path(root) / absl::StrCat(kWorkerFolderPrefix, ::getpid(), "-", absl::Hex(random() & 0xFFFFFF));
-  fs::create_directories(folder, error);
+  const std::string name = absl::StrCat(kWorkerFolderPrefix, ::getpid(), "-", absl::Hex(random() & 0xFFFFFF));
+  // Created and locked under a name the sweep ignores, then renamed: no other
+  // worker can ever see this folder named worker-* without its lock held.
+  const fs::path staging = fs::path(root) / absl::StrCat(".creating-", name);
+  const fs::path folder = fs::path(root) / name;
+  fs::create_directories(staging, error);
   if (error) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot create scratch folder ", folder.string(), ": ", error.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create scratch folder ", staging.string(), ": ", error.message()));
   }
-  const int fd = ::open((folder / kLockFile).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = ::open((staging / kLockFile).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (fd >= 0) ::close(fd);
-    return absl::FailedPreconditionError(absl::StrCat("cannot lock scratch folder ", folder.string()));
+    return absl::FailedPreconditionError(absl::StrCat("cannot lock scratch folder ", staging.string()));
+  }
+  fs::rename(staging, folder, error);
+  if (error) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("cannot name scratch folder ", folder.string(), ": ", error.message()));
   }
   std::unique_ptr<ScratchRoot> scratch(new ScratchRoot(folder.string(), fd));
 

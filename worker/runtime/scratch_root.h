@@ -4,8 +4,9 @@
 // (one machine, several processes), so a worker may delete only folders whose
 // owner is gone: each worker holds an exclusive flock on <folder>/.lock for
 // its whole life, and the kernel drops it when the process dies, even by
-// SIGKILL. A starting worker removes every sibling folder whose lock it can
-// take.
+// SIGKILL. A starting worker removes every sibling worker-* folder whose lock
+// file exists and whose lock it can take; a folder is locked before it gets
+// that name, so a live worker's folder never looks free.
 
 #include <memory>
 #include <string>

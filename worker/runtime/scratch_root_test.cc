@@ -35,13 +35,11 @@ TEST_F(ScratchRootTest, RemovesOnlyTheFoldersOfWorkersThatAreGone) {
   const fs::path dead = root_ / "worker-123-dead";
   fs::create_directories(dead / "job-7-attempt-1-epoch-1");
   std::ofstream(dead / ".lock") << "";
-  // A worker that died before creating its lock file, a while ago; and one
-  // being created right now by another process (no lock file yet, fresh).
-  const fs::path unlocked_old = root_ / "worker-124-old";
-  const fs::path unlocked_new = root_ / "worker-125-new";
-  fs::create_directories(unlocked_old);
-  fs::create_directories(unlocked_new);
-  fs::last_write_time(unlocked_old, fs::file_time_type::clock::now() - std::chrono::minutes(5));
+  // A worker-* folder without a lock file is not a worker's (workers lock
+  // theirs before naming it): left alone, however old.
+  const fs::path not_ours = root_ / "worker-124-not-ours";
+  fs::create_directories(not_ours);
+  fs::last_write_time(not_ours, fs::file_time_type::clock::now() - std::chrono::hours(5));
   // A worker alive in another process: it holds its lock (through another
   // open file description, as another process would).
   const fs::path other = root_ / "worker-126-alive";
@@ -54,10 +52,9 @@ TEST_F(ScratchRootTest, RemovesOnlyTheFoldersOfWorkersThatAreGone) {
 
   auto second = ScratchRoot::Open(root_.string());
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ((*second)->removed_stale(), 2);
+  EXPECT_EQ((*second)->removed_stale(), 1);
   EXPECT_FALSE(fs::exists(dead));
-  EXPECT_FALSE(fs::exists(unlocked_old));
-  EXPECT_TRUE(fs::exists(unlocked_new));
+  EXPECT_TRUE(fs::exists(not_ours));
   EXPECT_TRUE(fs::exists(other));
   EXPECT_TRUE(fs::exists(root_ / "notes"));
   EXPECT_TRUE(fs::exists(fs::path((*live)->path()) / "job-file")) << "a live worker's folder was removed";

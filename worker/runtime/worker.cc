@@ -554,6 +554,10 @@ void Worker::HeartbeatLoop() {
     backoff.Reset();
     for (const v1::LeaseStatus& lease : response->leases()) {
       auto it = contexts.find({lease.job_id(), lease.epoch()});
+      if (lease.epoch() == 0) {  // a scheduler that does not say the epoch: by job alone
+        it = contexts.lower_bound({lease.job_id(), 0});
+        if (it != contexts.end() && it->first.first != lease.job_id()) it = contexts.end();
+      }
       if (it == contexts.end()) continue;
       LeasedJobContext& context = *it->second;
       if (lease.status() == "cancelled") {

@@ -82,8 +82,9 @@ absl::Status CheckTrackEvents(absl::string_view track, size_t chunk_offset, cons
     if (offset >= track.size()) return bad("event missing after its delta time");
     const auto status = static_cast<uint8_t>(track[offset]);
     if (status == 0xFF || status == 0xF0 || status == 0xF7) {
+      // No stop at end-of-track: portSMF reads the whole chunk, so every
+      // byte of it must pass.
       const uint8_t type = status == 0xFF && offset + 1 < track.size() ? static_cast<uint8_t>(track[offset + 1]) : 0;
-      const bool end_of_track = status == 0xFF && type == 0x2F;
       offset += status == 0xFF ? 2 : 1;  // meta: status and type
       if (offset > track.size()) return bad("cut-off meta event");
       const std::optional<uint32_t> length = ReadVarLen(track, offset);
@@ -94,7 +95,6 @@ absl::Status CheckTrackEvents(absl::string_view track, size_t chunk_offset, cons
                                 " data bytes"));
       }
       offset += *length;
-      if (end_of_track) break;  // what follows it is ignored by readers
       continue;
     }
     if (status >= 0xF1) return bad("system real-time or undefined status in a file");

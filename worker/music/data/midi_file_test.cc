@@ -170,6 +170,10 @@ TEST(MidiFileTest, EventsThatLieAboutTheirLengthAreRefusedBeforePortSmf) {
   EXPECT_NE(ParseMidiBytes(empty_tempo, "d.mid").status().message().find("meta event 0x51 shorter"),
             std::string::npos)
       << ParseMidiBytes(empty_tempo, "d.mid").status();
+  // The same hidden behind an end-of-track event: portSMF reads on to the
+  // end of the chunk (found by review).
+  const std::string after_end = header + track(std::string("\x00\xff\x2f\x00\x00\xff\x51\x00", 8));
+  EXPECT_FALSE(ParseMidiBytes(after_end, "e.mid").ok());
   const std::string fine = header + track(std::string("\x00\x90\x3c\x40\x60\x3c\x00\x00\xff\x2f\x00", 11));
   EXPECT_TRUE(ParseMidiBytes(fine, "c.mid").ok()) << ParseMidiBytes(fine, "c.mid").status();
 }
