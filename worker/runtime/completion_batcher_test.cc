@@ -17,9 +17,20 @@ expsvc::v1::JobLease Lease(int64_t job_id) {
   return lease;
 }
 
+// Holds the batcher's first send until released, so that completions made
+// meanwhile queue behind it and go out together.
+struct FirstSendGate {
+  absl::Notification started;
+  absl::Notification release;
+  void HoldFirstSend() {
+    if (started.HasBeenNotified()) return;
+    started.Notify();
+    release.WaitForNotification();
+  }
+};
+
 TEST(CompletionBatcherTest, CompletionsArrivingDuringASendGoOutTogether) {
-  absl::Notification first_send_started;
-  absl::Notification release_first_send;
+  FirstSendGate gate;
   std::mutex mu;
   std::vector<size_t> batch_sizes;
   CompletionBatcher batcher([&](const std::vector<expsvc::v1::JobLease>& leases) {
@@ -27,10 +38,7 @@ TEST(CompletionBatcherTest, CompletionsArrivingDuringASendGoOutTogether) {
       std::lock_guard lock(mu);
       batch_sizes.push_back(leases.size());
     }
-    if (!first_send_started.HasBeenNotified()) {
-      first_send_started.Notify();
-      release_first_send.WaitForNotification();
-    }
+    gate.HoldFirstSend();
     std::vector<expsvc::v1::CompletionResult> results;
     for (const auto& lease : leases) {
       auto& result = results.emplace_back();
@@ -43,11 +51,11 @@ TEST(CompletionBatcherTest, CompletionsArrivingDuringASendGoOutTogether) {
   std::vector<absl::StatusOr<std::string>> results(4);
   std::vector<std::thread> threads;
   threads.emplace_back([&] { results[0] = batcher.Complete(Lease(0)); });
-  first_send_started.WaitForNotification();
+  gate.started.WaitForNotification();
   for (int i = 1; i < 4; ++i) threads.emplace_back([&, i] { results[i] = batcher.Complete(Lease(i)); });
   // Give the three late completions time to queue behind the first send.
   absl::SleepFor(absl::Milliseconds(100));
-  release_first_send.Notify();
+  gate.release.Notify();
   for (auto& thread : threads) thread.join();
 
   EXPECT_EQ(batch_sizes, (std::vector<size_t>{1, 3}));
@@ -59,13 +67,9 @@ TEST(CompletionBatcherTest, CompletionsArrivingDuringASendGoOutTogether) {
 // A job's old (lost) lease and its new one in the same batch each get their
 // own answer.
 TEST(CompletionBatcherTest, ResultsAreMatchedByJobAndEpoch) {
-  absl::Notification first_send_started;
-  absl::Notification release_first_send;
+  FirstSendGate gate;
   CompletionBatcher batcher([&](const std::vector<expsvc::v1::JobLease>& leases) {
-    if (!first_send_started.HasBeenNotified()) {
-      first_send_started.Notify();
-      release_first_send.WaitForNotification();
-    }
+    gate.HoldFirstSend();
     std::vector<expsvc::v1::CompletionResult> results;
     for (const auto& lease : leases) {
       auto& result = results.emplace_back();
@@ -80,11 +84,11 @@ TEST(CompletionBatcherTest, ResultsAreMatchedByJobAndEpoch) {
   new_lease.set_epoch(2);
   absl::StatusOr<std::string> first, old_result, new_result;
   std::thread blocker([&] { first = batcher.Complete(Lease(9)); });
-  first_send_started.WaitForNotification();
+  gate.started.WaitForNotification();
   std::thread old_thread([&] { old_result = batcher.Complete(old_lease); });
   std::thread new_thread([&] { new_result = batcher.Complete(new_lease); });
   absl::SleepFor(absl::Milliseconds(100));
-  release_first_send.Notify();
+  gate.release.Notify();
   blocker.join();
   old_thread.join();
   new_thread.join();
