@@ -5,11 +5,13 @@
 //   - p50/p99 latency of an idle worker's lease request while work is queued,
 //     and of the long-poll wake-up when work arrives while it waits;
 //   - the time to submit a 1,572-job sweep (the SAE study's size);
+//   - the time to submit a 100,000-job sweep, and lease latency with it
+//     queued, quiet and while other clients list and watch it;
 //   - the baseline: single-row UPDATEs per second on the same cluster, one
 //     connection, autocommit, and the throughput as a ratio of it.
 // The last line is key=value pairs.
 //
-//   scheduler_bench [--jobs=N] [--workers=N] [--batch=N]
+//   scheduler_bench [--jobs=N] [--workers=N] [--batch=N] [--large_jobs=N] [--max_lease_batch=N] [--database=CONNINFO]
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +28,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "expsvc/v1/jobs.grpc.pb.h"
 #include "expsvc/v1/sweeps.grpc.pb.h"
 #include "expsvc/v1/workers.grpc.pb.h"
 #include "server/auth/token_authenticator.h"
@@ -46,6 +49,14 @@ double Percentile(std::vector<double> values, double fraction) {
   std::sort(values.begin(), values.end());
   const size_t index = std::min(values.size() - 1, static_cast<size_t>(fraction * static_cast<double>(values.size())));
   return values[index];
+}
+
+std::string StringFlag(int argc, char** argv, const char* name, const std::string& fallback) {
+  const std::string prefix = absl::StrCat("--", name, "=");
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return argv[i] + prefix.size();
+  }
+  return fallback;
 }
 
 int IntFlag(int argc, char** argv, const char* name, int fallback) {
@@ -70,7 +81,8 @@ class Client {
     return context;
   }
 
-  int64_t Submit(const std::string& yaml) {
+  // Submits the sweep and returns it (exits on failure: the bench cannot go on).
+  v1::Sweep Submit(const std::string& yaml) {
     v1::SubmitSweepRequest request;
     request.set_spec_yaml(yaml);
     request.set_file_name("bench.yaml");
@@ -80,7 +92,43 @@ class Client {
       std::fprintf(stderr, "submit failed: %s\n", status.error_message().c_str());
       std::exit(1);
     }
-    return response.sweep().counts().total();
+    return response.sweep();
+  }
+
+  // Pages through every job of a sweep, as `expctl jobs` or the dashboard
+  // does; returns the number of jobs seen.
+  int64_t ListAllJobs(int64_t sweep_id, int page) {
+    auto jobs = v1::JobService::NewStub(channel_);
+    int64_t after = 0, seen = 0;
+    while (true) {
+      v1::ListJobsRequest request;
+      request.set_sweep_id(sweep_id);
+      request.set_limit(page);
+      request.set_after_id(after);
+      v1::ListJobsResponse response;
+      if (!jobs->ListJobs(Context().get(), request, &response).ok() || response.jobs_size() == 0) return seen;
+      seen += response.jobs_size();
+      after = response.jobs(response.jobs_size() - 1).id();
+    }
+  }
+
+  // Streams the sweep's counts until `stop`; returns the updates received.
+  int WatchUntil(int64_t sweep_id, const std::atomic<bool>& stop) {
+    auto context = Context();
+    v1::WatchSweepRequest request;
+    request.set_sweep_id(sweep_id);
+    request.set_poll_interval_ms(100);
+    auto stream = sweeps_->WatchSweep(context.get(), request);
+    int updates = 0;
+    v1::WatchSweepResponse update;
+    std::thread canceller([&] {
+      while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      context->TryCancel();
+    });
+    while (stream->Read(&update)) ++updates;
+    canceller.join();
+    stream->Finish();
+    return updates;
   }
 
   std::string Register(const std::string& name) {
@@ -148,19 +196,42 @@ std::string SaeSizedSweep(int repetition) {
   return yaml;
 }
 
+// One idle worker leases one job per call and completes it, `count` times;
+// returns each lease call's latency.
+std::vector<double> LeaseLatencies(Client& worker, const std::string& worker_id, int count) {
+  std::vector<double> latencies;
+  while (static_cast<int>(latencies.size()) < count) {
+    const auto start = Clock::now();
+    auto leased = worker.Lease(worker_id, 1, 0);
+    const double elapsed = Milliseconds(Clock::now() - start);
+    if (leased.jobs_size() == 0) break;
+    latencies.push_back(elapsed);
+    worker.Complete(worker_id, leased);
+  }
+  return latencies;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int total_jobs = IntFlag(argc, argv, "jobs", 20000);
   const int worker_count = IntFlag(argc, argv, "workers", 4);
   const int batch = IntFlag(argc, argv, "batch", 32);
+  const int large_jobs = IntFlag(argc, argv, "large_jobs", 100000);
 
-  auto cluster = expsvc::testing::PostgresCluster::Start(/*durable=*/true);
-  if (!cluster.ok()) {
-    std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
-    return 1;
+  // --database=CONNINFO runs against an existing, empty database (to watch it
+  // with the server's own tools); by default a throwaway cluster is started.
+  std::string database = StringFlag(argc, argv, "database", "");
+  absl::StatusOr<std::unique_ptr<expsvc::testing::PostgresCluster>> cluster;
+  if (database.empty()) {
+    cluster = expsvc::testing::PostgresCluster::Start(/*durable=*/true);
+    if (!cluster.ok()) {
+      std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
+      return 1;
+    }
+    database = *(*cluster)->CreateDatabase("bench");
   }
-  auto conninfo = (*cluster)->CreateDatabase("bench");
+  const std::string* conninfo = &database;
   expsvc::server::ServerOptions options;
   options.database = *conninfo;
   options.listen_address = "127.0.0.1:0";
@@ -168,6 +239,7 @@ int main(int argc, char** argv) {
   options.artifact_root = ::mkdtemp(artifact_dir);
   options.migrations_dir = EXPSVC_DEFAULT_MIGRATIONS_DIR;
   options.pool_size = 8;
+  options.scheduler.max_lease_batch = IntFlag(argc, argv, "max_lease_batch", options.scheduler.max_lease_batch);
   auto server = expsvc::server::SchedulerServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
@@ -184,8 +256,8 @@ int main(int argc, char** argv) {
   {
     pqxx::connection connection(*conninfo);
     pqxx::nontransaction setup(connection);
-    setup.exec("CREATE TABLE bench_counter (id int PRIMARY KEY, n bigint NOT NULL)");
-    setup.exec("INSERT INTO bench_counter VALUES (1, 0)");
+    setup.exec("CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, n bigint NOT NULL)");
+    setup.exec("INSERT INTO bench_counter VALUES (1, 0) ON CONFLICT DO NOTHING");
     connection.prepare("bump", "UPDATE bench_counter SET n = n + 1 WHERE id = 1");
     int updates = 0;
     const auto start = Clock::now();
@@ -204,7 +276,7 @@ int main(int argc, char** argv) {
   for (int repetition = 0; repetition < 5; ++repetition) {
     const std::string yaml = SaeSizedSweep(repetition);
     const auto start = Clock::now();
-    const int64_t jobs = user.Submit(yaml);
+    const int64_t jobs = user.Submit(yaml).counts().total();
     submit_ms.push_back(Milliseconds(Clock::now() - start));
     if (jobs != 1572) {
       std::fprintf(stderr, "expected 1572 jobs, got %lld\n", static_cast<long long>(jobs));
@@ -229,15 +301,7 @@ int main(int argc, char** argv) {
   {
     user.Submit(NoopSweep("latency", 2000));
     Client worker(address, worker_token);
-    const std::string id = worker.Register("latency");
-    while (true) {
-      const auto start = Clock::now();
-      auto leased = worker.Lease(id, 1, 0);
-      const double elapsed = Milliseconds(Clock::now() - start);
-      if (leased.jobs_size() == 0) break;
-      lease_ms.push_back(elapsed);
-      worker.Complete(id, leased);
-    }
+    lease_ms = LeaseLatencies(worker, worker.Register("latency"), 2000);
   }
   const double lease_p50 = Percentile(lease_ms, 0.5), lease_p99 = Percentile(lease_ms, 0.99);
   std::printf("lease latency with work queued: p50 %.2f ms, p99 %.2f ms (%zu leases)\n", lease_p50, lease_p99,
@@ -265,11 +329,12 @@ int main(int argc, char** argv) {
     }
   }
   const double wake_p50 = Percentile(wake_ms, 0.5), wake_p99 = Percentile(wake_ms, 0.99);
-  std::printf("long-poll wake-up (submit returns -> worker holds the job): p50 %.2f ms, p99 %.2f ms\n", wake_p50,
+  std::printf("long-poll wake-up (1-job submit called -> worker holds the job): p50 %.2f ms, p99 %.2f ms\n", wake_p50,
               wake_p99);
 
   // Throughput: several workers lease and complete noop jobs in batches.
   user.Submit(NoopSweep("throughput", total_jobs));
+  const auto batches_before = (*server)->scheduler().lease_batch_stats();
   std::atomic<int64_t> completed{0};
   const auto start = Clock::now();
   std::vector<std::thread> workers;
@@ -289,14 +354,57 @@ int main(int argc, char** argv) {
   const double jobs_per_s = static_cast<double>(completed.load()) / seconds;
   std::printf("throughput: %lld noop jobs leased and completed in %.2f s by %d workers (batch %d): %.0f jobs/s\n",
               static_cast<long long>(completed.load()), seconds, worker_count, batch, jobs_per_s);
-  std::printf("ratio to single-row UPDATE rate: %.2f\n", jobs_per_s / baseline_updates_per_s);
+  const auto batches_after = (*server)->scheduler().lease_batch_stats();
+  const double requests_per_commit =
+      static_cast<double>(batches_after.requests - batches_before.requests) /
+      static_cast<double>(std::max<int64_t>(1, batches_after.batches - batches_before.batches));
+  std::printf("ratio to single-row UPDATE rate: %.2f (lease and completion requests per commit: %.2f)\n",
+              jobs_per_s / baseline_updates_per_s, requests_per_commit);
+
+  // Scale: a large sweep submitted, then leases timed with it queued, quiet
+  // and while one client pages through all its jobs and another watches it.
+  const auto large_start = Clock::now();
+  const int64_t large_sweep = user.Submit(NoopSweep("large", large_jobs)).id();
+  const double large_submit_ms = Milliseconds(Clock::now() - large_start);
+  std::printf("submit %d-job sweep: %.0f ms\n", large_jobs, large_submit_ms);
+  Client large_worker(address, worker_token);
+  const std::string large_worker_id = large_worker.Register("large");
+  const std::vector<double> quiet_ms = LeaseLatencies(large_worker, large_worker_id, 1000);
+  std::atomic<bool> stop_readers{false};
+  std::atomic<int64_t> listed{0};
+  std::atomic<int> watch_updates{0};
+  std::thread lister([&] {
+    Client reader(address, user_token);
+    while (!stop_readers) listed += reader.ListAllJobs(large_sweep, 1000);
+  });
+  std::thread watcher([&] {
+    Client reader(address, user_token);
+    watch_updates = reader.WatchUntil(large_sweep, stop_readers);
+  });
+  const auto busy_start = Clock::now();
+  const std::vector<double> busy_ms = LeaseLatencies(large_worker, large_worker_id, 1000);
+  const double busy_seconds = std::chrono::duration<double>(Clock::now() - busy_start).count();
+  stop_readers = true;
+  lister.join();
+  watcher.join();
+  const double quiet_p50 = Percentile(quiet_ms, 0.5), quiet_p99 = Percentile(quiet_ms, 0.99);
+  const double busy_p50 = Percentile(busy_ms, 0.5), busy_p99 = Percentile(busy_ms, 0.99);
+  std::printf("lease latency with %d jobs queued: p50 %.2f ms, p99 %.2f ms (%zu leases)\n", large_jobs, quiet_p50,
+              quiet_p99, quiet_ms.size());
+  std::printf(
+      "  while another client lists the sweep (%.0f jobs/s listed) and one watches it (%d updates): p50 %.2f ms, "
+      "p99 %.2f ms; p50 ratio to quiet %.2f\n",
+      static_cast<double>(listed.load()) / busy_seconds, watch_updates.load(), busy_p50, busy_p99,
+      busy_p50 / quiet_p50);
   (*server)->Shutdown();
   std::error_code ignored;
   std::filesystem::remove_all(options.artifact_root, ignored);
   std::printf(
       "jobs_per_s=%.0f baseline_updates_per_s=%.0f ratio_vs_baseline=%.2f lease_p50_ms=%.2f lease_p99_ms=%.2f "
-      "wakeup_p50_ms=%.2f wakeup_p99_ms=%.2f submit_1572_ms=%.1f workers=%d batch=%d\n",
+      "wakeup_p50_ms=%.2f wakeup_p99_ms=%.2f submit_1572_ms=%.1f large_jobs=%d submit_large_ms=%.0f "
+      "large_lease_p50_ms=%.2f large_lease_p99_ms=%.2f listing_lease_p50_ms=%.2f listing_lease_p99_ms=%.2f "
+      "requests_per_commit=%.2f workers=%d batch=%d\n",
       jobs_per_s, baseline_updates_per_s, jobs_per_s / baseline_updates_per_s, lease_p50, lease_p99, wake_p50, wake_p99,
-      submit_p50_ms, worker_count, batch);
+      submit_p50_ms, large_jobs, large_submit_ms, quiet_p50, quiet_p99, busy_p50, busy_p99, requests_per_commit, worker_count, batch);
   return 0;
 }

@@ -39,6 +39,8 @@ ABSL_FLAG(int64_t, lease_grace_ms, 0,
 ABSL_FLAG(int64_t, retry_backoff_ms, 1000, "first retry delay; doubles per attempt");
 ABSL_FLAG(int64_t, retry_backoff_max_ms, 60000, "longest retry delay");
 ABSL_FLAG(int64_t, max_sweep_jobs, 100000, "largest sweep accepted, in jobs");
+ABSL_FLAG(int32_t, max_lease_batch, 32,
+          "concurrent lease and completion requests share one transaction (one commit), up to this many; 1: each alone");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (enables TLS with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key");
 ABSL_FLAG(std::string, role, "user", "create-token: admin, user or worker");
@@ -77,6 +79,7 @@ int Serve() {
   options.scheduler.retry_backoff_base_ms = absl::GetFlag(FLAGS_retry_backoff_ms);
   options.scheduler.retry_backoff_max_ms = absl::GetFlag(FLAGS_retry_backoff_max_ms);
   options.scheduler.max_sweep_jobs = absl::GetFlag(FLAGS_max_sweep_jobs);
+  options.scheduler.max_lease_batch = absl::GetFlag(FLAGS_max_lease_batch);
   if (options.scheduler.lease_ttl_ms < 100) return Fail(absl::InvalidArgumentError("--lease_ttl_ms must be >= 100"));
   auto server = expsvc::server::SchedulerServer::Start(options);
   if (!server.ok()) return Fail(server.status());

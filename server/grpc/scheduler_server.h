@@ -35,6 +35,8 @@ class SchedulerServer {
   ~SchedulerServer();
 
   int port() const { return port_; }
+  // For benchmarks and tests that look inside.
+  scheduler::Scheduler& scheduler() { return *scheduler_; }
   void Wait() { server_->Wait(); }
   void Shutdown();
 

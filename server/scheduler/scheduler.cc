@@ -45,7 +45,7 @@ absl::Status ValidateLease(const JobLease& lease) {
 }  // namespace
 
 Scheduler::Scheduler(storage::PostgresStore* store, ArtifactStore* artifacts, SchedulerOptions options)
-    : store_(store), artifacts_(artifacts), options_(options) {}
+    : store_(store), artifacts_(artifacts), options_(options), lease_batcher_(store, options.max_lease_batch) {}
 
 Scheduler::~Scheduler() {
   Stop();
@@ -335,7 +335,7 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
       absl::MutexLock lock(&wake_mu_);
       generation = wake_generation_;
     }
-    EXPSVC_ASSIGN_OR_RETURN(auto leased, store_->ClaimJobs(claim));
+    EXPSVC_ASSIGN_OR_RETURN(auto leased, lease_batcher_.Claim(claim));
     if (!leased.empty()) {
       for (auto& job : leased) *response.add_jobs() = std::move(job);
       return response;
@@ -411,7 +411,7 @@ absl::StatusOr<expsvc::v1::CompleteJobsResponse> Scheduler::CompleteJobs(
   }
   expsvc::v1::CompleteJobsResponse response;
   if (leases.empty()) return response;
-  EXPSVC_ASSIGN_OR_RETURN(auto results, store_->CompleteJobs(request.worker_id(), leases));
+  EXPSVC_ASSIGN_OR_RETURN(auto results, lease_batcher_.Complete(request.worker_id(), std::move(leases)));
   WakeLeaseWaiters();
   // A single refused completion is an error the caller cannot miss.
   if (results.size() == 1 && results[0].status() != "ok") {

@@ -20,6 +20,7 @@
 #include "expsvc/v1/sweeps.pb.h"
 #include "expsvc/v1/workers.pb.h"
 #include "server/scheduler/artifact_store.h"
+#include "server/scheduler/lease_batcher.h"
 #include "server/storage/postgres_store.h"
 
 namespace expsvc::scheduler {
@@ -44,6 +45,9 @@ struct SchedulerOptions {
   // Workers not seen for this long, and that no job refers to, are deleted.
   int64_t worker_retention_ms = int64_t{24} * 3600 * 1000;
   int64_t max_sweep_jobs = 100000;
+  // Concurrent claims and completions share one transaction (one commit), up
+  // to this many requests; 1 commits each alone (see LeaseBatcher).
+  int32_t max_lease_batch = 32;
   int32_t max_lease_wait_ms = 30000;
   // Long-polling leases look again this often even without a wake-up (work
   // submitted through another scheduler replica, backoff ending).
@@ -113,6 +117,7 @@ class Scheduler {
   bool RemoveUnrecordedFiles();
 
   const SchedulerOptions& options() const { return options_; }
+  LeaseBatcher::Stats lease_batch_stats() const { return lease_batcher_.stats(); }
 
  private:
   void WakeLeaseWaiters() ABSL_LOCKS_EXCLUDED(wake_mu_);
@@ -121,6 +126,7 @@ class Scheduler {
   storage::PostgresStore* store_;
   ArtifactStore* artifacts_;
   const SchedulerOptions options_;
+  LeaseBatcher lease_batcher_;
 
   // Bumped whenever work may have become available; long-polling leases wait
   // for it to change (absl::Mutex wakes them on the writer's unlock).

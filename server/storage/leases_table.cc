@@ -102,30 +102,33 @@ FROM leases l LEFT JOIN renewed r ON r.id = l.id AND r.lease_epoch = l.epoch LEF
 )sql";
 
 // Marks leased jobs succeeded and moves children whose last parent this was
-// to the queue. $1 worker, $2 job ids, $3 epochs.
+// to the queue. Each lease names its worker and the request it came in (a
+// batch holds several workers' completions). $1 request indexes, $2 workers,
+// $3 job ids, $4 epochs.
 constexpr char kCompleteJobsSql[] = R"sql(
-WITH leases AS (SELECT * FROM unnest($2::bigint[], $3::bigint[]) AS l(id, epoch)),
+WITH leases AS (SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS l(request, worker, id, epoch)),
 done AS (
   UPDATE jobs j SET state = 'succeeded', finished_at = now(), lease_expires_at = NULL
-  FROM leases l WHERE j.id = l.id AND j.lease_epoch = l.epoch AND j.state = 'running' AND j.worker_id = $1
-  RETURNING j.id, j.lease_epoch
+  FROM leases l WHERE j.id = l.id AND j.lease_epoch = l.epoch AND j.state = 'running' AND j.worker_id = l.worker
+  RETURNING j.id, j.lease_epoch, j.worker_id
 ), unblocked AS (
   UPDATE jobs c SET pending_parents = c.pending_parents - x.n,
     state = CASE WHEN c.pending_parents - x.n = 0 THEN 'queued' ELSE c.state END
   FROM (SELECT d.job_id, count(*)::int AS n FROM job_dependencies d JOIN done ON d.parent_id = done.id
         GROUP BY d.job_id) x
   WHERE c.id = x.job_id AND c.state = 'waiting'
-  RETURNING c.id, c.state
 )
-SELECT l.id,
+SELECT l.request, l.id,
   CASE WHEN d.id IS NOT NULL THEN 'ok'
        -- A completion repeated after an unknown commit outcome: already done.
-       WHEN j.state = 'succeeded' AND j.lease_epoch = l.epoch AND j.worker_id = $1 THEN 'ok'
+       WHEN j.state = 'succeeded' AND j.lease_epoch = l.epoch AND j.worker_id = l.worker THEN 'ok'
        WHEN j.id IS NULL THEN 'unknown job'
        WHEN j.lease_epoch <> l.epoch THEN 'stale epoch ' || l.epoch || ' (current ' || j.lease_epoch || ')'
+       WHEN j.worker_id IS DISTINCT FROM l.worker THEN 'leased to another worker'
        ELSE 'job is ' || j.state END,
-  (SELECT count(*) FROM unblocked WHERE unblocked.state = 'queued'), l.epoch
-FROM leases l LEFT JOIN done d ON d.id = l.id AND d.lease_epoch = l.epoch LEFT JOIN jobs j ON j.id = l.id
+  l.epoch
+FROM leases l LEFT JOIN done d ON d.id = l.id AND d.lease_epoch = l.epoch AND d.worker_id = l.worker
+  LEFT JOIN jobs j ON j.id = l.id
 )sql";
 
 // Locks the job against a concurrent completion while a write is made.
@@ -218,27 +221,85 @@ absl::StatusOr<LeaseCheck> CheckLeaseIn(pqxx::work& txn, const JobLease& lease) 
   return LeaseCheck{row[0][0].as<int64_t>(), row[0][1].as<int32_t>()};
 }
 
-absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(const ClaimRequest& request) {
-  // One transaction: a claim whose artifact lookup fails leaves no job
-  // leased to nobody.
-  return InTransaction("leasing jobs", [&](pqxx::work& txn) -> absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> {
-    pqxx::result rows = txn.exec_prepared(
-        kClaimStatement, request.worker_id, request.free_cpu_cores, request.free_memory_mb, request.free_gpus,
-        static_cast<int64_t>(std::max(1, request.max_jobs)), TextArrayLiteral(request.kinds), request.lease_ttl_ms,
-        TextArrayLiteral(request.group_kinds));
-    std::vector<expsvc::v1::LeasedJob> leased;
-    leased.reserve(rows.size());
-    for (const auto& row : rows) {
-      expsvc::v1::LeasedJob job;
-      *job.mutable_job() = RowToJob(row);
-      job.set_epoch(job.job().lease_epoch());
-      job.set_lease_expires_at_ms(row[kJobLeaseExpiresColumn].as<int64_t>());
-      leased.push_back(std::move(job));
+namespace {
+
+// Runs one claim in `txn`: the jobs it leased, by id, with their inputs.
+absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> ClaimIn(pqxx::transaction_base& txn, const ClaimRequest& request) {
+  pqxx::result rows = txn.exec_prepared(
+      kClaimStatement, request.worker_id, request.free_cpu_cores, request.free_memory_mb, request.free_gpus,
+      static_cast<int64_t>(std::max(1, request.max_jobs)), TextArrayLiteral(request.kinds), request.lease_ttl_ms,
+      TextArrayLiteral(request.group_kinds));
+  std::vector<expsvc::v1::LeasedJob> leased;
+  leased.reserve(rows.size());
+  for (const auto& row : rows) {
+    expsvc::v1::LeasedJob job;
+    *job.mutable_job() = RowToJob(row);
+    job.set_epoch(job.job().lease_epoch());
+    job.set_lease_expires_at_ms(row[kJobLeaseExpiresColumn].as<int64_t>());
+    leased.push_back(std::move(job));
+  }
+  std::sort(leased.begin(), leased.end(), [](const auto& a, const auto& b) { return a.job().id() < b.job().id(); });
+  return leased;
+}
+
+// Runs every completion of the batch as one statement.
+void CompleteIn(pqxx::transaction_base& txn, const std::vector<CompletionRequest>& completions, LeaseBatchResult& out) {
+  std::vector<int64_t> requests, ids, epochs;
+  std::vector<std::string> workers;
+  for (size_t r = 0; r < completions.size(); ++r) {
+    for (const auto& lease : completions[r].leases) {
+      requests.push_back(static_cast<int64_t>(r));
+      workers.push_back(completions[r].worker_id);
+      ids.push_back(lease.job_id());
+      epochs.push_back(lease.epoch());
     }
-    std::sort(leased.begin(), leased.end(), [](const auto& a, const auto& b) { return a.job().id() < b.job().id(); });
-    EXPSVC_RETURN_IF_ERROR(FillArtifactsForLeases(txn, leased));
-    return leased;
-  });
+  }
+  out.completions.assign(completions.size(), {});
+  if (ids.empty()) return;
+  pqxx::result rows = txn.exec_prepared(kCompleteStatement, IntArrayLiteral(requests), TextArrayLiteral(workers),
+                                        IntArrayLiteral(ids), IntArrayLiteral(epochs));
+  for (const auto& row : rows) {
+    expsvc::v1::CompletionResult result;
+    result.set_job_id(row[1].as<int64_t>());
+    result.set_status(row[2].c_str());
+    result.set_epoch(row[3].as<int64_t>());
+    out.completions.at(row[0].as<size_t>()).push_back(std::move(result));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<LeaseBatchResult> PostgresStore::RunLeaseBatch(const std::vector<CompletionRequest>& completions,
+                                                              const std::vector<ClaimRequest>& claims) {
+  auto body = [&](pqxx::transaction_base& txn) -> absl::StatusOr<LeaseBatchResult> {
+    LeaseBatchResult out;
+    // Completions first: a child they queue can be claimed in the same batch.
+    CompleteIn(txn, completions, out);
+    if (!claims.empty()) {
+      // The claim must walk jobs_claimable_idx in order and stop at the first
+      // unlocked job that fits. Its generic plan guesses the filters leave a
+      // row or two and picks a bitmap scan of every queued entry (dead ones
+      // included: a bitmap scan never learns which are dead) plus a sort:
+      // ~4 ms instead of ~0.3 ms with a few thousand jobs queued.
+      txn.exec0("SET LOCAL enable_bitmapscan = off");
+    }
+    for (const ClaimRequest& claim : claims) {
+      EXPSVC_ASSIGN_OR_RETURN(auto leased, ClaimIn(txn, claim));
+      EXPSVC_RETURN_IF_ERROR(FillArtifactsForLeases(txn, leased));
+      out.claims.push_back(std::move(leased));
+    }
+    return out;
+  };
+  // Completions alone are one statement, atomic without BEGIN/COMMIT; claims
+  // also read their jobs' inputs, in the same snapshot.
+  if (claims.empty()) return InSingleStatement("completing jobs", body);
+  return InTransaction(completions.empty() ? "leasing jobs" : "completing and leasing jobs",
+                       [&](pqxx::work& txn) { return body(txn); });
+}
+
+absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> PostgresStore::ClaimJobs(const ClaimRequest& request) {
+  EXPSVC_ASSIGN_OR_RETURN(LeaseBatchResult result, RunLeaseBatch({}, {request}));
+  return std::move(result.claims.at(0));
 }
 
 absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> PostgresStore::RenewLeases(const std::string& worker_id,
@@ -265,22 +326,8 @@ absl::StatusOr<std::vector<expsvc::v1::LeaseStatus>> PostgresStore::RenewLeases(
 
 absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> PostgresStore::CompleteJobs(
     const std::string& worker_id, const std::vector<JobLease>& leases) {
-  std::vector<int64_t> ids, epochs;
-  SplitLeases(leases, ids, epochs);
-  return InSingleStatement(
-      "completing jobs", [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> {
-        pqxx::result rows =
-            txn.exec_prepared(kCompleteStatement, worker_id, IntArrayLiteral(ids), IntArrayLiteral(epochs));
-        std::vector<expsvc::v1::CompletionResult> results;
-        for (const auto& row : rows) {
-          expsvc::v1::CompletionResult result;
-          result.set_job_id(row[0].as<int64_t>());
-          result.set_status(row[1].c_str());
-          result.set_epoch(row[3].as<int64_t>());
-          results.push_back(std::move(result));
-        }
-        return results;
-      });
+  EXPSVC_ASSIGN_OR_RETURN(LeaseBatchResult result, RunLeaseBatch({CompletionRequest{worker_id, leases}}, {}));
+  return std::move(result.completions.at(0));
 }
 
 absl::StatusOr<FailOutcome> PostgresStore::FailJob(const std::string& worker_id, const JobLease& lease,

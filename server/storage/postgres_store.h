@@ -45,6 +45,18 @@ struct ClaimRequest {
   int64_t lease_ttl_ms = 30000;
 };
 
+// One worker's completions, as CompleteJobs takes them.
+struct CompletionRequest {
+  std::string worker_id;
+  std::vector<expsvc::v1::JobLease> leases;
+};
+
+// What RunLeaseBatch answers, one entry per request, in request order.
+struct LeaseBatchResult {
+  std::vector<std::vector<expsvc::v1::CompletionResult>> completions;
+  std::vector<std::vector<expsvc::v1::LeasedJob>> claims;
+};
+
 struct JobFilter {
   int64_t sweep_id = 0;             // 0: any
   std::vector<std::string> states;  // empty: any
@@ -125,6 +137,13 @@ class PostgresStore final : public auth::TokenStore {
                                                                    int64_t lease_ttl_ms);
   absl::StatusOr<std::vector<expsvc::v1::CompletionResult>> CompleteJobs(
       const std::string& worker_id, const std::vector<expsvc::v1::JobLease>& leases);
+  // Several workers' completions and claims in one transaction, so they
+  // share one commit (one WAL flush): the completions as one statement, then
+  // each claim in turn (a later claim never gets what an earlier one took).
+  // Each result is what CompleteJobs / ClaimJobs would have answered alone;
+  // the batch fails or commits as a whole.
+  absl::StatusOr<LeaseBatchResult> RunLeaseBatch(const std::vector<CompletionRequest>& completions,
+                                                 const std::vector<ClaimRequest>& claims);
   absl::StatusOr<FailOutcome> FailJob(const std::string& worker_id, const expsvc::v1::JobLease& lease,
                                       const std::string& reason, bool retryable, bool release, int64_t backoff_base_ms,
                                       int64_t backoff_max_ms);
