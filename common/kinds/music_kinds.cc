@@ -18,6 +18,8 @@ void AddSamplingParams(KindDefinition<P>& d) {
                       RepresentationNames())
       .OptionalString("attention", &P::attention, "Label; when set it must match the parent model.",
                       AttentionVariantNames())
+      .OptionalString("event_pitch_rule", &P::event_pitch_rule, "Label; when set it must match the parent model.",
+                      {"causal", "previous_note"})
       .OptionalDouble("data_fraction", &P::data_fraction, "Label (to match a data-size sweep's axis); not used.",
                       {0, 1})
       .String("data_dir", &P::data_dir, "Folder holding POP909/; empty means the training job's.");
@@ -39,7 +41,10 @@ const KindDefinition<TrainMusicParams>& TrainMusic() {
         .Int("d_ff", &P::d_ff, "Feed-forward width.", {8, 65536})
         .Double("dropout", &P::dropout, "Dropout.", {0, 0.9})
         .Int("max_len", &P::max_len,
-             "Tokens per training sequence: longer windows are cut to their first max_len tokens.", {8, 8192})
+             "Tokens per sequence (and the RelAttn distance table). 0 means the longest window of the data, so none "
+             "is cut; a longer window is cut to its first max_len tokens, and the share cut is reported "
+             "(truncated_window_fraction).",
+             {0, 8192})
         .Int("batch_size", &P::batch_size, "Sequences per step.", {1, 4096})
         .Double("lr", &P::lr, "Peak learning rate (Adam).", {0, 1})
         .Choice("lr_schedule", &P::lr_schedule, {"constant", "cosine", "inverse_sqrt"},
@@ -54,6 +59,10 @@ const KindDefinition<TrainMusicParams>& TrainMusic() {
         .Int("max_songs", &P::max_songs, "Use only the first N songs (0 = all); for quick runs.", {0, {}})
         .Int("max_notes_per_window", &P::max_notes_per_window, "Drop windows with more notes (0 = keep all).", {0, {}})
         .Int("window_bars", &P::window_bars, "Bars per window.", {1, 16})
+        .Choice("event_pitch_rule", &P::event_pitch_rule, {"causal", "previous_note"},
+                "Event-based: which pitch Position and Track tokens carry for the relative-pitch terms. causal: none "
+                "(the note's pitch comes two tokens later); previous_note: the previous note's pitch. Both leak "
+                "nothing.")
         .Int("split_seed", &P::split_seed, "Seed of the 8:1:1 song split.", {0, {}})
         .Int("seed", &P::seed, "Seed of initialisation and batch order.", {0, {}})
         .String("data_dir", &P::data_dir, "Folder holding POP909/; empty means $EXPSVC_DATA_DIR.");

@@ -29,7 +29,8 @@ struct TrainMusicParams : TorchDeviceParams {
   int64_t n_heads = 8;
   int64_t d_ff = 1024;
   double dropout = 0.1;
-  int64_t max_len = 1024;
+  // 0: the longest window of the data, so no window is cut.
+  int64_t max_len = 0;
   int64_t batch_size = 8;
   double lr = 3e-4;
   std::string lr_schedule = "cosine";
@@ -43,6 +44,7 @@ struct TrainMusicParams : TorchDeviceParams {
   int64_t max_songs = 0;
   int64_t max_notes_per_window = 375;
   int64_t window_bars = 16;
+  std::string event_pitch_rule = "causal";
   int64_t split_seed = 1;
   int64_t seed = 1;
   std::string data_dir;
@@ -62,6 +64,7 @@ struct MusicSamplingParams : TorchDeviceParams {
   // values in `expctl report`; when given they must match the parent.
   std::optional<std::string> representation;
   std::optional<std::string> attention;
+  std::optional<std::string> event_pitch_rule;
   std::optional<double> data_fraction;
   std::string data_dir;
 };

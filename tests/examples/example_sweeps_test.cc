@@ -71,7 +71,21 @@ TEST(ExampleSweepsTest, MusicDataSizeIsFourFractionsTimesFourVariants) {
 TEST(ExampleSweepsTest, CpuRunsAndTheLmSweepExpand) {
   SweepPlan note = Expand("music-eighth-cpu-note.yaml");
   EXPECT_EQ(note.jobs.size(), 14u);  // 6 trainings, 6 evaluations, 2 generations
-  EXPECT_EQ(Expand("music-eighth-cpu.yaml").jobs.size(), 2u);
+  // Attn and CirRelAttn-H, and CirRelAttn-H with the other pitch rule; each
+  // evaluated after its own training; whole 8-bar windows (max_len left 0).
+  SweepPlan event = Expand("music-eighth-cpu.yaml");
+  ASSERT_EQ(event.jobs.size(), 6u);
+  for (const auto& job : event.jobs) {
+    if (job.kind == "train_music") {
+      EXPECT_EQ(job.params["max_len"], 0) << "a set max_len would cut event windows";
+      EXPECT_EQ(job.params["window_bars"], 8);
+      continue;
+    }
+    ASSERT_EQ(job.parents.size(), 1u);
+    const auto& parent = event.jobs[static_cast<size_t>(job.parents[0])];
+    EXPECT_EQ(parent.params["attention"], job.params["attention"]);
+    EXPECT_EQ(parent.params["event_pitch_rule"], job.params["event_pitch_rule"]);
+  }
   SweepPlan lm = Expand("lm-debian-reference.yaml");
   ASSERT_EQ(lm.jobs.size(), 2u + 24 + 24 + 4);
   EXPECT_EQ(lm.jobs[0].kind, "build_corpus");

@@ -189,6 +189,22 @@ absl::StatusOr<TokenSequence> TokenizeEventBased(std::span<const Bar> window, Ev
   return sequence;
 }
 
+absl::StatusOr<EventPitchRule> ParseEventPitchRule(std::string_view name) {
+  if (name == "causal") return EventPitchRule::kCausal;
+  if (name == "previous_note") return EventPitchRule::kPreviousNote;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown event pitch rule '", std::string(name), "' (expected causal or previous_note)"));
+}
+
+const char* EventPitchRuleName(EventPitchRule rule) {
+  switch (rule) {
+    case EventPitchRule::kCausal: return "causal";
+    case EventPitchRule::kPreviousNote: return "previous_note";
+    case EventPitchRule::kWholeNote: return "whole_note";
+  }
+  return "?";
+}
+
 TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t window_bars, EventPitchRule rule) {
   TokenAttributes attributes;
   attributes.times.assign(tokens.size(), 0);
@@ -198,6 +214,9 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
   int32_t note_time = 0;
   int32_t note_pitch = 0;
   bool note_has_pitch = false;
+  // The pitch of the last Pitch token so far (kPreviousNote).
+  int32_t previous_pitch = 0;
+  bool has_previous_pitch = false;
   for (size_t i = 0; i < tokens.size(); ++i) {
     const int32_t token = tokens[i];
     if (!IsEventToken(token)) {
@@ -208,6 +227,7 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
       case EventKind::kBos:
         note_time = 0;
         note_has_pitch = false;
+        has_previous_pitch = false;
         break;
       case EventKind::kEos:
         note_time = window_bars * kPositionsPerBar;
@@ -221,6 +241,10 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
       case EventKind::kPosition:
         note_time = bar_start + EventValueOf(token);
         note_has_pitch = false;
+        if (rule == EventPitchRule::kPreviousNote && has_previous_pitch) {
+          note_pitch = previous_pitch;
+          note_has_pitch = true;
+        }
         if (rule == EventPitchRule::kWholeNote) {
           // Look ahead to this note's Pitch token (Position, Track, Pitch).
           if (i + 2 < tokens.size() && IsEventToken(tokens[i + 2]) && EventKindOf(tokens[i + 2]) == EventKind::kPitch) {
@@ -232,6 +256,8 @@ TokenAttributes ComputeEventAttributes(std::span<const int32_t> tokens, int32_t 
       case EventKind::kPitch:
         note_pitch = EventValueOf(token);
         note_has_pitch = true;
+        previous_pitch = note_pitch;
+        has_previous_pitch = true;
         break;
       case EventKind::kTrack:
       case EventKind::kDuration: break;

@@ -25,6 +25,11 @@
 //   Position(p): T = bar * 48 + p, no pitch (the pitch comes two tokens later).
 //   Track: the note's T, no pitch.    Pitch(q), Duration: the note's T, P = q.
 //   EOS: T = window_bars * 48, no pitch.
+// EventPitchRule::kPreviousNote (leak-free too) gives Position and Track the
+// pitch of the previous note in the sequence (none before the first note):
+// the row that predicts a Pitch token (Track's) then gets a relative-pitch
+// bias against earlier notes, measured from the note before, where kCausal
+// gives it none.
 // EventPitchRule::kWholeNote gives Position and Track the note's pitch too
 // (every token of a note inherits the note's T and P). That looks ahead: the
 // attention bias at the Track token would then reveal the pitch the model is
@@ -34,6 +39,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,7 +61,12 @@ inline constexpr int32_t kEventPitchBase = kEventTrackBase + kNumTracks;        
 inline constexpr int32_t kEventDurationBase = kEventPitchBase + kNumPitches;          // 197
 inline constexpr int32_t kEventVocabSize = kEventDurationBase + kNumDurationClasses;  // 224
 
-enum class EventPitchRule : int32_t { kCausal = 0, kWholeNote = 1 };
+enum class EventPitchRule : int32_t { kCausal = 0, kWholeNote = 1, kPreviousNote = 2 };
+
+// "causal", "previous_note" (the job parameter's values; kWholeNote, which
+// leaks, is for tests only and has no name).
+absl::StatusOr<EventPitchRule> ParseEventPitchRule(std::string_view name);
+const char* EventPitchRuleName(EventPitchRule rule);
 
 // Kind and value (bar, position, track, pitch or duration class; 0 for BOS
 // and EOS) of an id; both expect IsEventToken(token).

@@ -87,19 +87,51 @@ TEST(EventTokensTest, LayoutAndCausalTimesAndPitches) {
   EXPECT_EQ(whole->pitches, (std::vector<int32_t>{0, 0, 48, 48, 48, 48, 72, 72, 72, 72, 0, 60, 60, 60, 60, 0}));
 }
 
-TEST(EventTokensTest, CausalAttributesOfAPrefixMatchTheWholeSequence) {
-  const std::vector<Bar> bars = testing::RandomBars(16, 5, 15, 96);
-  absl::StatusOr<TokenSequence> sequence = TokenizeEventBased(bars);
-  ASSERT_TRUE(sequence.ok());
-  for (size_t length = 0; length <= sequence->length(); length += 7) {
-    const TokenAttributes prefix = ComputeEventAttributes(std::span<const int32_t>(sequence->tokens).first(length), 16);
-    ASSERT_EQ(prefix.times.size(), length);
+// Whether every prefix's T/P equal the whole sequence's first tokens' under
+// `rule`: a token's bias then depends only on itself and earlier tokens.
+bool PrefixesAgree(const TokenSequence& sequence, EventPitchRule rule) {
+  for (size_t length = 0; length <= sequence.length(); ++length) {
+    const TokenAttributes prefix =
+        ComputeEventAttributes(std::span<const int32_t>(sequence.tokens).first(length), 16, rule);
     for (size_t i = 0; i < length; ++i) {
-      ASSERT_EQ(prefix.times[i], sequence->times[i]) << i;
-      ASSERT_EQ(prefix.pitches[i], sequence->pitches[i]) << i;
-      ASSERT_EQ(prefix.has_pitch[i], sequence->has_pitch[i]) << i;
+      if (prefix.times[i] != sequence.times[i] || prefix.pitches[i] != sequence.pitches[i] ||
+          prefix.has_pitch[i] != sequence.has_pitch[i]) {
+        return false;
+      }
     }
   }
+  return true;
+}
+
+TEST(EventTokensTest, BothPitchRulesLeakNothing) {
+  for (EventPitchRule rule : {EventPitchRule::kCausal, EventPitchRule::kPreviousNote}) {
+    SCOPED_TRACE(EventPitchRuleName(rule));
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+      absl::StatusOr<TokenSequence> sequence = TokenizeEventBased(testing::RandomBars(16, seed, 15, 96), rule);
+      ASSERT_TRUE(sequence.ok());
+      EXPECT_TRUE(PrefixesAgree(*sequence, rule)) << "seed " << seed;
+    }
+  }
+  // The check can fail: the look-ahead rule reveals the next Pitch early.
+  absl::StatusOr<TokenSequence> leaky =
+      TokenizeEventBased(testing::RandomBars(16, 1, 15, 96), EventPitchRule::kWholeNote);
+  ASSERT_TRUE(leaky.ok());
+  EXPECT_FALSE(PrefixesAgree(*leaky, EventPitchRule::kWholeNote));
+}
+
+TEST(EventTokensTest, PreviousNoteRuleGivesPositionAndTrackThePitchBefore) {
+  std::vector<Bar> bars(3);
+  bars[0].notes = {{kMelodyTrack, 72, 0, 12}, {kPianoTrack, 48, 0, 24}};
+  bars[2].notes = {{kBridgeTrack, 60, 6, 6}};
+  absl::StatusOr<TokenSequence> sequence = TokenizeEventBased(bars, EventPitchRule::kPreviousNote);
+  ASSERT_TRUE(sequence.ok());
+  // BOS Bar0 [Pos Trk Pit48 Dur] [Pos Trk Pit72 Dur] Bar2 [Pos Trk Pit60 Dur] EOS: the first note has no
+  // note before it; the second's Position/Track carry 48, the third's 72; Bar and EOS carry none.
+  EXPECT_EQ(sequence->has_pitch, (std::vector<uint8_t>{0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0}));
+  EXPECT_EQ(sequence->pitches, (std::vector<int32_t>{0, 0, 0, 0, 48, 48, 48, 48, 72, 72, 0, 72, 72, 60, 60, 0}));
+  EXPECT_EQ(ParseEventPitchRule("previous_note").value(), EventPitchRule::kPreviousNote);
+  EXPECT_EQ(ParseEventPitchRule("causal").value(), EventPitchRule::kCausal);
+  EXPECT_FALSE(ParseEventPitchRule("whole_note").ok()) << "the leaking rule is not a job parameter";
 }
 
 TEST(EventTokensTest, SyntheticWindowsRoundTrip) {

@@ -117,6 +117,33 @@ int Run(int argc, char** argv) {
     }
     std::printf("LoadOrBuildMusicDataset (%s): %.3f s; %s\n", pass, SecondsSince(start), loaded->Summary().c_str());
   }
+
+  // The study's windows (cap 375) in tokens, per representation: how many
+  // the old fixed max_len of 1024 would have cut, and what max_len 0 (the
+  // longest window) resolves to.
+  for (const auto representation :
+       {expsvc::music::Representation::kEventBased, expsvc::music::Representation::kNoteBased}) {
+    expsvc::music::MusicDataConfig study_config = cached_config;
+    study_config.representation = representation;
+    absl::StatusOr<expsvc::music::MusicDataset> study = expsvc::music::LoadOrBuildMusicDataset(study_config, cache_dir);
+    if (!study.ok()) return 1;
+    std::vector<int64_t> lengths;
+    for (Split split : expsvc::music::kAllSplits) {
+      absl::StatusOr<std::vector<int64_t>> split_lengths = study->SequenceLengths(split);
+      if (!split_lengths.ok()) return 1;
+      lengths.insert(lengths.end(), split_lengths->begin(), split_lengths->end());
+    }
+    std::sort(lengths.begin(), lengths.end());
+    const auto at = [&](double q) { return lengths[static_cast<size_t>(q * static_cast<double>(lengths.size() - 1))]; };
+    const int64_t fit_1024 = std::upper_bound(lengths.begin(), lengths.end(), 1024) - lengths.begin();
+    std::printf(
+        "%s tokens of the %zu windows at cap 375: median %lld p90 %lld max %lld; fit 1024: %.1f%%; max_len 0 "
+        "resolves to %lld (fits 100%%)\n",
+        expsvc::music::RepresentationName(representation), lengths.size(), static_cast<long long>(at(0.5)),
+        static_cast<long long>(at(0.9)), static_cast<long long>(lengths.back()),
+        100.0 * static_cast<double>(fit_1024) / static_cast<double>(lengths.size()),
+        static_cast<long long>(lengths.back()));
+  }
   std::filesystem::remove_all(cache_dir);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <system_error>
@@ -62,6 +63,33 @@ absl::StatusOr<TokenSequence> MusicDataset::Sequence(Split split, size_t index) 
   const std::span<const Bar> bars = WindowBars(split, index);
   if (config_.representation == Representation::kNoteBased) return TokenizeNoteBased(bars);
   return TokenizeEventBased(bars, config_.event_pitch_rule);
+}
+
+absl::StatusOr<std::vector<Bar>> MusicDataset::ReferenceBars(Split split, size_t index) const {
+  EXPSVC_ASSIGN_OR_RETURN(TokenSequence sequence, Sequence(split, index));
+  if (config_.representation == Representation::kNoteBased) {
+    return DetokenizeNoteBased(sequence.tokens, window_bars());
+  }
+  return DetokenizeEventBased(sequence.tokens, window_bars());
+}
+
+absl::StatusOr<std::vector<int64_t>> MusicDataset::SequenceLengths(Split split) const {
+  std::vector<int64_t> lengths;
+  lengths.reserve(size(split));
+  for (size_t i = 0; i < size(split); ++i) {
+    EXPSVC_ASSIGN_OR_RETURN(TokenSequence sequence, Sequence(split, i));
+    lengths.push_back(static_cast<int64_t>(sequence.length()));
+  }
+  return lengths;
+}
+
+absl::StatusOr<int64_t> MusicDataset::LongestSequence() const {
+  int64_t longest = 0;
+  for (Split split : kAllSplits) {
+    EXPSVC_ASSIGN_OR_RETURN(std::vector<int64_t> lengths, SequenceLengths(split));
+    for (int64_t length : lengths) longest = std::max(longest, length);
+  }
+  return longest;
 }
 
 absl::StatusOr<std::vector<TokenSequence>> MusicDataset::MaterializeSplit(Split split) const {

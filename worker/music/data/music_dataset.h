@@ -60,6 +60,15 @@ class MusicDataset {
   std::span<const Bar> WindowBars(Split split, size_t index) const;
   // Window `index` of `split` in the configured representation.
   absl::StatusOr<TokenSequence> Sequence(Split split, size_t index) const;
+  // Window `index` of `split` as its tokens describe it: what a model that
+  // predicted every token right would generate (durations in their classes,
+  // nothing the representation cannot hold). Every metric compares against
+  // these bars, so a perfect generation scores exactly 1.
+  absl::StatusOr<std::vector<Bar>> ReferenceBars(Split split, size_t index) const;
+  // The token count of every window of `split`, in window order.
+  absl::StatusOr<std::vector<int64_t>> SequenceLengths(Split split) const;
+  // The longest window of any split, in tokens.
+  absl::StatusOr<int64_t> LongestSequence() const;
   // Every window of a split (fine for valid/test; large for train).
   absl::StatusOr<std::vector<TokenSequence>> MaterializeSplit(Split split) const;
 

@@ -21,7 +21,7 @@ TEST(SelfSimilarityTest, BarSimilarityIsThePianorollCosine) {
   // Tracks are merged: the same cells on another track are the same bar.
   const Bar x_on_piano{.notes = {{kPianoTrack, 60, 0, 12}}};
   EXPECT_DOUBLE_EQ(BarSimilarity(kX, x_on_piano), 1.0);
-  EXPECT_EQ(BarSimilarity(Bar{}, Bar{}), 1.0);
+  EXPECT_TRUE(std::isnan(BarSimilarity(Bar{}, Bar{})));
   EXPECT_EQ(BarSimilarity(Bar{}, kX), 0.0);
 }
 
@@ -57,12 +57,35 @@ TEST(SelfSimilarityTest, HandBuiltPieceWithARepeatedBar) {
   EXPECT_TRUE(std::isnan(MeanSimilarityAtLag(matrix, -4)));
 }
 
-TEST(SelfSimilarityTest, EmptyBarsKeepAUnitDiagonal) {
-  const std::vector<Bar> piece = {kX, Bar{}, Bar{}};
+TEST(SelfSimilarityTest, EmptyPairsAreMissingNotSimilar) {
+  const std::vector<Bar> piece = {kX, Bar{}, Bar{}, kX, Bar{}};
   const SimilarityMatrix matrix = BarSelfSimilarity(piece);
-  EXPECT_EQ(matrix.at(1, 1), 1.0);
-  EXPECT_EQ(matrix.at(1, 2), 1.0);  // silence repeats silence
+  EXPECT_EQ(matrix.at(0, 0), 1.0);
+  EXPECT_TRUE(std::isnan(matrix.at(1, 1)));
+  EXPECT_TRUE(std::isnan(matrix.at(1, 2)));  // silence repeating silence is no evidence
   EXPECT_EQ(matrix.at(0, 1), 0.0);
+  // Lag 3: (X,X)=1, (∅,∅) missing → 1, not (1 + 1) / 2 by luck.
+  EXPECT_EQ(MeanSimilarityAtLag(matrix, 3), 1.0);
+  // Lag 1: (X,∅)=0, (∅,∅) missing, (∅,X)=0, (X,∅)=0 → 0 over three pairs.
+  EXPECT_EQ(MeanSimilarityAtLag(matrix, 1), 0.0);
+  // Only empty pairs at this lag: no evidence at all.
+  const std::vector<Bar> silence = {Bar{}, kX, Bar{}};
+  EXPECT_TRUE(std::isnan(MeanSimilarityAtLag(BarSelfSimilarity(silence), 2)));
+}
+
+// A generator cut off after bar 2 of 5 leaves the rest empty: those bars are
+// not scored, whatever they would add.
+TEST(SelfSimilarityTest, OnlyBarsActuallyGeneratedAreScored) {
+  const std::vector<Bar> piece = {kX, kY, kX, Bar{}, kZ};
+  const SimilarityMatrix matrix = BarSelfSimilarity(piece);
+  // All five bars: lag 2 = (X,X)=1, (Y,∅)=0, (X,Z)=0 → 1/3.
+  EXPECT_DOUBLE_EQ(MeanSimilarityAtLag(matrix, 2), 1.0 / 3.0);
+  // Bars 0..2 only: (X,X) = 1.
+  EXPECT_EQ(MeanSimilarityAtLag(matrix, 2, 3), 1.0);
+  EXPECT_TRUE(std::isnan(MeanSimilarityAtLag(matrix, 3, 3)));
+  const std::string json = SimilarityMatrixJson(matrix, 3);
+  EXPECT_NE(json.find(R"("bars_scored":3)"), std::string::npos) << json;
+  EXPECT_NE(json.find("null"), std::string::npos) << "the empty bar's diagonal is missing: " << json;
 }
 
 TEST(SelfSimilarityTest, EmptyPiece) {
@@ -70,13 +93,13 @@ TEST(SelfSimilarityTest, EmptyPiece) {
   EXPECT_EQ(matrix.size, 0);
   EXPECT_TRUE(matrix.values.empty());
   EXPECT_TRUE(std::isnan(MeanSimilarityAtLag(matrix, 0)));
-  EXPECT_EQ(SimilarityMatrixJson(matrix), R"({"size":0,"values":[],"lags":{"4":null,"8":null,"12":null}})");
+  EXPECT_EQ(SimilarityMatrixJson(matrix), R"({"size":0,"bars_scored":0,"values":[],"lags":{"4":null,"8":null,"12":null}})");
 }
 
 TEST(SelfSimilarityTest, JsonHasRowsAndTheLagMeans) {
   const std::vector<Bar> two = {kX, kY};
   EXPECT_EQ(SimilarityMatrixJson(BarSelfSimilarity(two)),
-            R"({"size":2,"values":[[1,0.7071067811865476],[0.7071067811865476,1]],)"
+            R"({"size":2,"bars_scored":2,"values":[[1,0.7071067811865476],[0.7071067811865476,1]],)"
             R"("lags":{"4":null,"8":null,"12":null}})");
 
   // 13 bars alternating X, Y: even lags pair equal bars (1), so the 4, 8

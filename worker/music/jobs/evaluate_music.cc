@@ -4,6 +4,8 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <string>
 
 #include <torch/torch.h>
 
@@ -87,6 +89,7 @@ ContinuationRequest RequestWithinContext(const kinds::MusicSamplingParams& param
   request.max_prompt_tokens = PromptBudget(params, trained);
   request.max_total_tokens = ContextTokens(params, trained);
   request.sampling = sampling;
+  request.event_pitch_rule = trained.config.data.event_pitch_rule;
   return request;
 }
 
@@ -123,7 +126,8 @@ absl::Status Evaluate(JobContext& context) {
     if (context.should_stop()) {
       return StopStatus(context);
     }
-    const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[n]);
+    // The window as its tokens describe it, so a perfect model scores 1.
+    EXPSVC_ASSIGN_OR_RETURN(const std::vector<Bar> window, dataset.ReferenceBars(Split::kTest, windows[n]));
     const ContinuationRequest request = RequestWithinContext(params, loaded.trained, window, prompt_bars,
                                                              prompt_bars + 1, ForWindow(sampling, windows[n]));
     EXPSVC_ASSIGN_OR_RETURN(Continuation continuation, ContinueWindow(model, request));
@@ -156,33 +160,53 @@ absl::Status Evaluate(JobContext& context) {
   const int32_t continuation_prompt =
       static_cast<int32_t>(std::min<int64_t>(params.continuation_prompt_bars, window_bars - 1));
   Json matrices = Json::array();
-  const std::vector<int64_t> lags = {4, 8, 12};
+  const std::vector<int64_t> lags(music::kSelfSimilarityLags.begin(), music::kSelfSimilarityLags.end());
   std::vector<double> generated_sum(lags.size(), 0), truth_sum(lags.size(), 0);
   std::vector<int64_t> generated_count(lags.size(), 0), truth_count(lags.size(), 0);
+  std::map<std::string, int64_t> stop_reasons;
+  int64_t generated_bars = 0, pieces_made = 0;
   for (int64_t piece = 0; piece < std::min<int64_t>(pieces, static_cast<int64_t>(windows.size())); ++piece) {
     if (context.should_stop()) {
       return StopStatus(context);
     }
-    const std::span<const Bar> window = dataset.WindowBars(Split::kTest, windows[static_cast<size_t>(piece)]);
+    EXPSVC_ASSIGN_OR_RETURN(const std::vector<Bar> window,
+                            dataset.ReferenceBars(Split::kTest, windows[static_cast<size_t>(piece)]));
     const ContinuationRequest request =
         RequestWithinContext(params, loaded.trained, window, continuation_prompt, window_bars,
                              ForWindow(sampling, windows[static_cast<size_t>(piece)] + 7919));
     EXPSVC_ASSIGN_OR_RETURN(Continuation continuation, ContinueWindow(model, request));
+    // The piece is scored over the bars it actually has; the truth over all.
+    const int64_t scored = continuation.generated_end_bar;
     const music::SimilarityMatrix generated = music::BarSelfSimilarity(continuation.bars);
     const music::SimilarityMatrix truth = music::BarSelfSimilarity(window);
     for (size_t l = 0; l < lags.size(); ++l) {
-      const double g = music::MeanSimilarityAtLag(generated, lags[l]);
+      const double g = music::MeanSimilarityAtLag(generated, lags[l], scored);
       const double t = music::MeanSimilarityAtLag(truth, lags[l]);
       if (std::isfinite(g)) generated_sum[l] += g, ++generated_count[l];
       if (std::isfinite(t)) truth_sum[l] += t, ++truth_count[l];
     }
+    ++stop_reasons[continuation.generation.stop_reason];
+    generated_bars += scored - continuation_prompt;
+    ++pieces_made;
     matrices.push_back({{"window", windows[static_cast<size_t>(piece)]},
                         {"prompt_bars", continuation_prompt},
                         {"stop_reason", continuation.generation.stop_reason},
-                        {"generated", Json::parse(music::SimilarityMatrixJson(generated))},
+                        {"generated_end_bar", scored},
+                        {"generated", Json::parse(music::SimilarityMatrixJson(generated, scored))},
                         {"truth", Json::parse(music::SimilarityMatrixJson(truth))}});
     context.Log(absl::StrCat("continuation ", piece + 1, "/", pieces, ": ", continuation.generation.generated_notes,
-                             " notes, stopped by ", continuation.generation.stop_reason));
+                             " notes in ", scored - continuation_prompt, " whole bars, stopped by ",
+                             continuation.generation.stop_reason));
+  }
+  if (pieces_made > 0) {
+    // Why continuations stopped, as shares of the pieces: "end_bar" is a
+    // piece that reached the window's end; anything else ended early.
+    for (const char* reason : {"end_bar", "eos", "context_full", "max_new_tokens"}) {
+      context.ReportMetric(absl::StrCat("continuation_stop_", reason), step,
+                           static_cast<double>(stop_reasons[reason]) / static_cast<double>(pieces_made));
+    }
+    context.ReportMetric("continuation_bars_generated", step,
+                         static_cast<double>(generated_bars) / static_cast<double>(pieces_made));
   }
   for (size_t l = 0; l < lags.size(); ++l) {
     if (generated_count[l] > 0) {

@@ -1,5 +1,8 @@
 #include "worker/music/jobs/music_continuation.h"
 
+#include <algorithm>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -17,7 +20,8 @@ absl::StatusOr<Continuation> ContinueWindow(music::MusicTransformer& model, cons
   while (true) {
     const std::span<const music::Bar> kept = request.window.subspan(static_cast<size_t>(dropped));
     EXPSVC_ASSIGN_OR_RETURN(
-        prompt, music::PromptFromBars(kept, request.prompt_bars - dropped, window_bars - dropped, representation));
+        prompt, music::PromptFromBars(kept, request.prompt_bars - dropped, window_bars - dropped, representation,
+                                     request.event_pitch_rule));
     const bool fits =
         request.max_prompt_tokens <= 0 || static_cast<int64_t>(prompt.length()) <= request.max_prompt_tokens;
     if (fits || dropped + 1 >= request.prompt_bars) break;
@@ -31,6 +35,7 @@ absl::StatusOr<Continuation> ContinueWindow(music::MusicTransformer& model, cons
   options.max_new_tokens = request.max_new_tokens;
   options.max_total_tokens = request.max_total_tokens;
   options.use_cache = request.use_cache;
+  options.event_pitch_rule = request.event_pitch_rule;
   Continuation continuation;
   continuation.dropped_bars = dropped;
   EXPSVC_ASSIGN_OR_RETURN(continuation.generation, music::GenerateContinuation(model, prompt, options));
@@ -40,6 +45,16 @@ absl::StatusOr<Continuation> ContinueWindow(music::MusicTransformer& model, cons
   // The prompt bars come back from the tokens; keep the originals exactly
   // (durations were quantised to classes by the tokenizer).
   for (int32_t bar = 0; bar < request.prompt_bars; ++bar) continuation.bars[bar] = request.window[bar];
+  const std::string& stop = continuation.generation.stop_reason;
+  const int32_t last_bar = continuation.generation.last_bar + dropped;
+  if (stop == "end_bar") {
+    continuation.generated_end_bar = request.end_bar;
+  } else if (stop == "eos") {
+    continuation.generated_end_bar = std::max(request.prompt_bars, last_bar + 1);
+  } else {
+    continuation.generated_end_bar = std::max(request.prompt_bars, last_bar);
+  }
+  continuation.generated_end_bar = std::min(continuation.generated_end_bar, request.end_bar);
   return continuation;
 }
 

@@ -32,6 +32,8 @@ struct ContinuationRequest {
   int64_t max_total_tokens = 0;
   music::SamplingOptions sampling;
   bool use_cache = true;
+  // The trained model's rule (event-based models).
+  music::EventPitchRule event_pitch_rule = music::EventPitchRule::kCausal;
 };
 
 struct Continuation {
@@ -39,6 +41,12 @@ struct Continuation {
   // (bars at or after end_bar are empty).
   std::vector<music::Bar> bars;
   int32_t dropped_bars = 0;  // prompt bars the model did not see
+  // Bars [0, generated_end_bar) are the prompt and whole generated bars: all
+  // up to end_bar when generation got there; up to the last bar it entered
+  // when it chose to end the piece (EOS); up to the bar before the one it was
+  // in when the context or the token budget cut it off. Metrics of
+  // structure are computed over these bars only.
+  int32_t generated_end_bar = 0;
   music::GenerationResult generation;
 };
 

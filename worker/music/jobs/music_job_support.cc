@@ -121,6 +121,8 @@ absl::StatusOr<TrainedMusicModelConfig> ParseTrainedMusicModelConfig(const Json&
     parsed.data.corpus.data_fraction = data.value("data_fraction", 1.0);
     parsed.data.corpus.max_songs = data.value("max_songs", 0);
     parsed.data.data_dir = data.value("data_dir", std::string());
+    EXPSVC_ASSIGN_OR_RETURN(parsed.data.event_pitch_rule,
+                            music::ParseEventPitchRule(data.value("event_pitch_rule", std::string("causal"))));
   } catch (const Json::exception& error) {
     return absl::InvalidArgumentError(absl::StrCat("model.json: ", error.what()));
   }
@@ -159,6 +161,11 @@ absl::StatusOr<TrainedMusicModel> LoadParentMusicModel(JobContext& context, cons
   if (!attention.empty() && attention != music::AttentionKindName(loaded.config.options.attention())) {
     return absl::InvalidArgumentError(absl::StrCat("attention '", attention, "' given, but the parent model uses ",
                                                    music::AttentionKindName(loaded.config.options.attention())));
+  }
+  const std::string pitch_rule = params.event_pitch_rule.value_or("");
+  if (!pitch_rule.empty() && pitch_rule != music::EventPitchRuleName(loaded.config.data.event_pitch_rule)) {
+    return absl::InvalidArgumentError(absl::StrCat("event_pitch_rule '", pitch_rule, "' given, but the parent model used ",
+                                                   music::EventPitchRuleName(loaded.config.data.event_pitch_rule)));
   }
   if (!params.data_dir.empty()) loaded.config.data.data_dir = params.data_dir;
   try {

@@ -1,6 +1,7 @@
 #include "worker/music/jobs/train_music.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -60,6 +61,7 @@ absl::StatusOr<TrainMusicSettings> ParseParams(const Json& params) {
   p.data.corpus.max_notes_per_window = static_cast<int32_t>(p.max_notes_per_window);
   p.data.corpus.data_fraction = p.data_fraction;
   p.data.corpus.max_songs = static_cast<int32_t>(p.max_songs);
+  EXPSVC_ASSIGN_OR_RETURN(p.data.event_pitch_rule, music::ParseEventPitchRule(p.event_pitch_rule));
   if (p.d_model % p.n_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat("n_heads (", p.n_heads, ") must divide d_model (", p.d_model, ")"));
   }
@@ -99,7 +101,8 @@ Json ModelConfigJson(const TrainMusicSettings& p) {
                 {"max_notes_per_window", p.data.corpus.max_notes_per_window},
                 {"data_fraction", p.data.corpus.data_fraction},
                 {"max_songs", p.data.corpus.max_songs},
-                {"data_dir", p.data.data_dir}}}};
+                {"data_dir", p.data.data_dir},
+                {"event_pitch_rule", music::EventPitchRuleName(p.data.event_pitch_rule)}}}};
 }
 
 // Notes in the first `length` tokens: note tokens (note-based) or Pitch
@@ -162,6 +165,44 @@ absl::StatusOr<double> Evaluate(MusicTransformer& model, const MusicDataset& dat
   return weight > 0 ? weighted / weight : std::numeric_limits<double>::quiet_NaN();
 }
 
+// max_len 0 becomes the longest window of the data (every split), so no
+// window is cut. A max_len that does cut windows is said loudly in the log
+// and reported as truncated_window_fraction (the share of training windows
+// cut); the loss of a cut window covers only its first bars and rarely EOS.
+absl::Status ResolveSequenceLength(JobContext& context, const MusicDataset& dataset, TrainMusicSettings& p) {
+  std::array<std::vector<int64_t>, music::kNumSplits> lengths;
+  int64_t longest = 0;
+  for (Split split : music::kAllSplits) {
+    auto& split_lengths = lengths[static_cast<size_t>(split)];
+    EXPSVC_ASSIGN_OR_RETURN(split_lengths, dataset.SequenceLengths(split));
+    for (int64_t length : split_lengths) longest = std::max(longest, length);
+  }
+  if (p.max_len == 0) p.max_len = std::max<int64_t>(longest, 8);
+  context.ReportMetric("longest_window_tokens", 0, static_cast<double>(longest));
+  std::string cut_summary;
+  for (Split split : music::kAllSplits) {
+    const auto& split_lengths = lengths[static_cast<size_t>(split)];
+    const int64_t cut = std::count_if(split_lengths.begin(), split_lengths.end(),
+                                      [&](int64_t length) { return length > p.max_len; });
+    const double fraction =
+        split_lengths.empty() ? 0.0 : static_cast<double>(cut) / static_cast<double>(split_lengths.size());
+    if (split == Split::kTrain) context.ReportMetric("truncated_window_fraction", 0, fraction);
+    if (cut > 0) {
+      absl::StrAppend(&cut_summary, cut_summary.empty() ? "" : ", ", cut, " of ", split_lengths.size(), " ",
+                      music::SplitName(split), absl::StrFormat(" (%.1f%%)", 100.0 * fraction));
+    }
+  }
+  if (cut_summary.empty()) {
+    context.Log(absl::StrCat("data: every window fits max_len ", p.max_len, " (the longest has ", longest,
+                             " tokens)"));
+  } else {
+    context.Log(absl::StrCat("WARNING data: windows longer than max_len ", p.max_len, " are cut to their first ",
+                             p.max_len, " tokens: ", cut_summary, "; the longest has ", longest,
+                             " tokens (max_len 0 fits them all, fewer window_bars makes them shorter)"));
+  }
+  return absl::OkStatus();
+}
+
 struct ResumedState {
   int64_t step = 0;
   double best_val_loss = std::numeric_limits<double>::infinity();
@@ -178,6 +219,7 @@ absl::Status Train(JobContext& context) {
   context.Log(absl::StrCat("data: ", dataset.Summary(), dataset.loaded_from_cache() ? " (from cache)" : ""));
   const size_t train_windows = dataset.size(Split::kTrain);
   if (train_windows == 0) return absl::FailedPreconditionError("no training windows: check data_dir and the filters");
+  EXPSVC_RETURN_IF_ERROR(ResolveSequenceLength(context, dataset, p));
   const int64_t total_steps =
       p.steps > 0 ? p.steps
                   : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(p.epochs * static_cast<double>(train_windows) /

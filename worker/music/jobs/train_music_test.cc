@@ -117,6 +117,32 @@ TEST_F(TrainMusicTest, ResumesFromItsCheckpointAfterAShutdown) {
   EXPECT_EQ(train_loss.rbegin()->first, 30);
 }
 
+// max_len 0 fits the longest window; a max_len that cuts windows is said
+// loudly and the share cut is a metric.
+TEST_F(TrainMusicTest, NoWindowIsCutSilently) {
+  nlohmann::json params = TinyParams("event", "Attn");
+  params["steps"] = 2;
+  params["eval_every"] = 2;
+  params["max_len"] = 0;
+  FakeJobContext fitted(params, music::testing::MakeTempDir("train-music-fit"));
+  ASSERT_TRUE(RunTrainMusic(fitted).ok());
+  const double longest = fitted.metrics().at("longest_window_tokens").at(0);
+  EXPECT_GT(longest, 8);
+  EXPECT_EQ(fitted.metrics().at("truncated_window_fraction").at(0), 0.0);
+  const nlohmann::json config = nlohmann::json::parse(
+      fs::ReadFile(fitted.FetchArtifact(fitted.uploaded().at("model.json")).value()).value());
+  EXPECT_EQ(config.at("max_len").get<double>(), longest) << "the resolved length is what evaluation uses";
+  EXPECT_EQ(config.at("data").at("event_pitch_rule"), "causal");
+
+  params["max_len"] = 24;
+  FakeJobContext cut(params, music::testing::MakeTempDir("train-music-cut"));
+  ASSERT_TRUE(RunTrainMusic(cut).ok());
+  EXPECT_GT(cut.metrics().at("truncated_window_fraction").at(0), 0.5);
+  bool warned = false;
+  for (const std::string& line : cut.logs()) warned |= line.find("WARNING data: windows longer than max_len 24") == 0;
+  EXPECT_TRUE(warned);
+}
+
 TEST_F(TrainMusicTest, BadParametersAndMissingDataGetClearErrors) {
   auto params = TinyParams("event", "Attn");
   params["d_model"] = 30;
@@ -190,6 +216,17 @@ TEST_F(MusicEvaluationTest, EvaluateReportsEveryMetricInRange) {
       fs::ReadFile(context.FetchArtifact(context.uploaded().at("self_similarity.json")).value()).value());
   ASSERT_EQ(matrices.at("pieces").size(), 1u);
   EXPECT_EQ(matrices["pieces"][0]["generated"]["size"], 4);
+  // Scored only over the bars actually generated, and why it stopped.
+  const int64_t end_bar = matrices["pieces"][0]["generated_end_bar"];
+  EXPECT_GE(end_bar, 1);
+  EXPECT_LE(end_bar, 4);
+  EXPECT_EQ(matrices["pieces"][0]["generated"]["bars_scored"], end_bar);
+  double stop_shares = 0;
+  for (const char* reason : {"end_bar", "eos", "context_full", "max_new_tokens"}) {
+    stop_shares += metrics.at(absl::StrCat("continuation_stop_", reason)).begin()->second;
+  }
+  EXPECT_DOUBLE_EQ(stop_shares, 1.0);
+  EXPECT_EQ(metrics.at("continuation_bars_generated").begin()->second, static_cast<double>(end_bar - 1));
 }
 
 TEST_F(MusicEvaluationTest, GenerateWritesMidiAndRepeatsPerSeed) {

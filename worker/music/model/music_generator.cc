@@ -143,7 +143,7 @@ absl::StatusOr<int64_t> SampleIndex(std::span<const double> logits, std::span<co
 }
 
 absl::StatusOr<TokenSequence> PromptFromBars(std::span<const Bar> bars, int32_t prompt_bars, int32_t window_bars,
-                                             Representation representation) {
+                                             Representation representation, EventPitchRule event_pitch_rule) {
   if (prompt_bars < 1 || prompt_bars > static_cast<int32_t>(bars.size()) || prompt_bars > window_bars) {
     return absl::InvalidArgumentError(
         absl::StrCat("prompt_bars must be in 1..", std::min<int64_t>(bars.size(), window_bars), ", got ", prompt_bars));
@@ -153,7 +153,7 @@ absl::StatusOr<TokenSequence> PromptFromBars(std::span<const Bar> bars, int32_t 
   if (representation == Representation::kNoteBased) {
     EXPSVC_ASSIGN_OR_RETURN(sequence, TokenizeNoteBased(head));
   } else {
-    EXPSVC_ASSIGN_OR_RETURN(sequence, TokenizeEventBased(head));
+    EXPSVC_ASSIGN_OR_RETURN(sequence, TokenizeEventBased(head, event_pitch_rule));
   }
   // Drop EOS; the remaining tokens' T/P are causal, so they are the same
   // as in a window of window_bars bars.
@@ -202,9 +202,16 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
     }
     // The current bar of an event sequence (the last Bar token's value).
     int32_t event_bar = -1;
+    // The bar of the last note of a note-based sequence.
+    int32_t note_bar = -1;
     if (!note_based) {
       for (int32_t token : prompt.tokens) {
         if (EventKindOf(token) == EventKind::kBar) event_bar = EventValueOf(token);
+      }
+    } else {
+      for (size_t t = 0; t < prompt.length(); ++t) {
+        const int32_t* token = prompt.tokens.data() + t * fields;
+        if (token[kNoteTypeField] == kNoteTypeNote) note_bar = token[kNoteBarField];
       }
     }
     std::vector<std::vector<double>> logits = next.Feed(prompt.tokens, prompt.times, prompt.pitches, prompt.has_pitch);
@@ -270,10 +277,11 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
       }
       EXPSVC_RETURN_IF_ERROR(note_based ? note_grammar.Accept(step.token) : event_grammar.Accept(step.token[0]));
       if (!note_based && EventKindOf(step.token[0]) == EventKind::kBar) event_bar = EventValueOf(step.token[0]);
+      if (note_based && step.token[kNoteTypeField] == kNoteTypeNote) note_bar = step.token[kNoteBarField];
       TokenSequence& sequence = result.sequence;
       sequence.tokens.insert(sequence.tokens.end(), step.token.begin(), step.token.end());
       const TokenAttributes attributes = note_based ? ComputeNoteAttributes(sequence.tokens, window_bars)
-                                                    : ComputeEventAttributes(sequence.tokens, window_bars);
+                                                    : ComputeEventAttributes(sequence.tokens, window_bars, options.event_pitch_rule);
       sequence.times.push_back(attributes.times.back());
       sequence.pitches.push_back(attributes.pitches.back());
       sequence.has_pitch.push_back(attributes.has_pitch.back());
@@ -294,6 +302,7 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
             std::span<const uint8_t>(&sequence.has_pitch[last], 1));
       }
     }
+    result.last_bar = note_based ? note_bar : event_bar;
   } catch (const c10::Error& error) {
     return absl::InternalError(absl::StrCat("generation: ", error.what_without_backtrace()));
   }

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "worker/music/data/event_tokens.h"
 #include "worker/music/data/music_grid.h"
 #include "worker/music/data/token_sequence.h"
 #include "worker/music/model/music_transformer.h"
@@ -48,6 +49,8 @@ struct GenerationOptions {
   // max_new_tokens tokens are generated (benchmarks).
   bool allow_stop = true;
   bool use_cache = true;
+  // How event tokens get their pitch attribute: the model's training rule.
+  EventPitchRule event_pitch_rule = EventPitchRule::kCausal;
 };
 
 struct GenerationResult {
@@ -57,6 +60,9 @@ struct GenerationResult {
   int64_t generated_notes = 0;
   // "eos", "end_bar", "max_new_tokens" or "context_full".
   std::string stop_reason;
+  // The bar the sequence was in when generation stopped (the last Bar token
+  // of an event sequence, the last note's bar of a note-based one); -1: none.
+  int32_t last_bar = -1;
   // The whole sequence detokenised: window_bars bars.
   std::vector<Bar> bars;
 };
@@ -70,7 +76,8 @@ absl::StatusOr<GenerationResult> GenerateContinuation(MusicTransformer& model, c
 // The prompt for continuing `bars` after its first `prompt_bars` bars: the
 // tokens of those bars in a window of window_bars bars, without EOS.
 absl::StatusOr<TokenSequence> PromptFromBars(std::span<const Bar> bars, int32_t prompt_bars, int32_t window_bars,
-                                             Representation representation);
+                                             Representation representation,
+                                             EventPitchRule event_pitch_rule = EventPitchRule::kCausal);
 
 // One draw from the allowed entries of `logits` (allowed[i] != 0) under
 // `options`; `uniform` is a number in [0, 1). Exposed for tests.
