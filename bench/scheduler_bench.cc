@@ -7,6 +7,8 @@
 //   - the time to submit a 1,572-job sweep (the SAE study's size);
 //   - the time to submit a 100,000-job sweep, and lease latency with it
 //     queued, quiet and while other clients list and watch it;
+//   - with a second replica on the same database: wake-up latency across
+//     replicas (LISTEN/NOTIFY) and throughput with workers on both;
 //   - the baseline: single-row UPDATEs per second on the same cluster, one
 //     connection, autocommit, and the throughput as a ratio of it.
 // The last line is key=value pairs.
@@ -211,6 +213,58 @@ std::vector<double> LeaseLatencies(Client& worker, const std::string& worker_id,
   return latencies;
 }
 
+// A worker long-polls while a 1-job sweep is submitted, `repetitions` times;
+// returns the time from the submit call to the worker holding the job.
+std::vector<double> WakeLatencies(Client& submitter, Client& worker, const std::string& worker_id,
+                                  const std::string& label, int repetitions = 30) {
+  std::vector<double> latencies;
+  for (int repetition = 0; repetition < repetitions; ++repetition) {
+    std::atomic<bool> polling{false};
+    std::atomic<Clock::rep> submitted{0};
+    std::thread poller([&] {
+      polling = true;
+      auto leased = worker.Lease(worker_id, 1, 5000);
+      latencies.push_back(Milliseconds(Clock::now() - Clock::time_point(Clock::duration(submitted.load()))));
+      worker.Complete(worker_id, leased);
+    });
+    while (!polling) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    submitted = Clock::now().time_since_epoch().count();
+    submitter.Submit(NoopSweep(absl::StrCat(label, "-", repetition), 1));
+    poller.join();
+  }
+  return latencies;
+}
+
+// `workers` threads, spread over `addresses`, lease and complete a
+// `jobs`-job noop sweep in batches; prints and returns jobs per second.
+double Throughput(Client& submitter, const std::vector<std::string>& addresses, const std::string& worker_token,
+                  int jobs, int workers, int batch, const std::string& label) {
+  submitter.Submit(NoopSweep(label, jobs));
+  std::atomic<int64_t> completed{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      Client worker(addresses[static_cast<size_t>(w) % addresses.size()], worker_token);
+      const std::string id = worker.Register(absl::StrCat(label, "-", w));
+      while (completed.load() < jobs) {
+        auto leased = worker.Lease(id, batch, 200);
+        if (leased.jobs_size() == 0) continue;
+        completed += worker.Complete(id, leased);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double jobs_per_s = static_cast<double>(completed.load()) / seconds;
+  std::printf("%s: %lld noop jobs leased and completed in %.2f s by %d workers on %zu replica(s) (batch %d): %.0f "
+              "jobs/s\n",
+              label.c_str(), static_cast<long long>(completed.load()), seconds, workers, addresses.size(), batch,
+              jobs_per_s);
+  return jobs_per_s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -308,58 +362,42 @@ int main(int argc, char** argv) {
               lease_ms.size());
 
   // Wake-up latency: the worker is long-polling when work arrives.
-  std::vector<double> wake_ms;
-  {
-    Client worker(address, worker_token);
-    const std::string id = worker.Register("wakeup");
-    for (int repetition = 0; repetition < 30; ++repetition) {
-      std::atomic<bool> polling{false};
-      std::atomic<Clock::rep> submitted{0};
-      std::thread poller([&] {
-        polling = true;
-        auto leased = worker.Lease(id, 1, 5000);
-        wake_ms.push_back(Milliseconds(Clock::now() - Clock::time_point(Clock::duration(submitted.load()))));
-        worker.Complete(id, leased);
-      });
-      while (!polling) std::this_thread::yield();
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      submitted = Clock::now().time_since_epoch().count();
-      user.Submit(NoopSweep(absl::StrCat("wake-", repetition), 1));
-      poller.join();
-    }
-  }
+  Client waker(address, worker_token);
+  const std::vector<double> wake_ms = WakeLatencies(user, waker, waker.Register("wakeup"), "wake");
   const double wake_p50 = Percentile(wake_ms, 0.5), wake_p99 = Percentile(wake_ms, 0.99);
   std::printf("long-poll wake-up (1-job submit called -> worker holds the job): p50 %.2f ms, p99 %.2f ms\n", wake_p50,
               wake_p99);
 
-  // Throughput: several workers lease and complete noop jobs in batches.
-  user.Submit(NoopSweep("throughput", total_jobs));
-  const auto batches_before = (*server)->scheduler().lease_batch_stats();
-  std::atomic<int64_t> completed{0};
-  const auto start = Clock::now();
-  std::vector<std::thread> workers;
-  for (int w = 0; w < worker_count; ++w) {
-    workers.emplace_back([&, w] {
-      Client worker(address, worker_token);
-      const std::string id = worker.Register(absl::StrCat("throughput-", w));
-      while (completed.load() < total_jobs) {
-        auto leased = worker.Lease(id, batch, 200);
-        if (leased.jobs_size() == 0) continue;
-        completed += worker.Complete(id, leased);
-      }
-    });
+  // A second replica on the same database: work submitted through the
+  // first reaches a worker long-polling the second through LISTEN/NOTIFY.
+  expsvc::server::ServerOptions replica_options = options;
+  auto replica = expsvc::server::SchedulerServer::Start(replica_options);
+  if (!replica.ok()) {
+    std::fprintf(stderr, "%s\n", replica.status().ToString().c_str());
+    return 1;
   }
-  for (auto& thread : workers) thread.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const double jobs_per_s = static_cast<double>(completed.load()) / seconds;
-  std::printf("throughput: %lld noop jobs leased and completed in %.2f s by %d workers (batch %d): %.0f jobs/s\n",
-              static_cast<long long>(completed.load()), seconds, worker_count, batch, jobs_per_s);
+  const std::string replica_address = absl::StrCat("127.0.0.1:", (*replica)->port());
+  while (!(*replica)->work_listener().listening()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Client replica_waker(replica_address, worker_token);
+  const std::vector<double> cross_ms =
+      WakeLatencies(user, replica_waker, replica_waker.Register("wakeup-replica"), "cross-wake");
+  const double cross_p50 = Percentile(cross_ms, 0.5), cross_p99 = Percentile(cross_ms, 0.99);
+  std::printf("long-poll wake-up across replicas (submit to one, worker polling the other): p50 %.2f ms, p99 %.2f ms\n",
+              cross_p50, cross_p99);
+
+  // Throughput: several workers lease and complete noop jobs in batches.
+  const auto batches_before = (*server)->scheduler().lease_batch_stats();
+  const double jobs_per_s = Throughput(user, {address}, worker_token, total_jobs, worker_count, batch, "throughput");
   const auto batches_after = (*server)->scheduler().lease_batch_stats();
   const double requests_per_commit =
       static_cast<double>(batches_after.requests - batches_before.requests) /
       static_cast<double>(std::max<int64_t>(1, batches_after.batches - batches_before.batches));
   std::printf("ratio to single-row UPDATE rate: %.2f (lease and completion requests per commit: %.2f)\n",
               jobs_per_s / baseline_updates_per_s, requests_per_commit);
+  // The same with the workers spread over both replicas.
+  const double replicas_jobs_per_s =
+      Throughput(user, {address, replica_address}, worker_token, total_jobs, worker_count, batch, "replicas");
+  (*replica)->Shutdown();
 
   // Scale: a large sweep submitted, then leases timed with it queued, quiet
   // and while one client pages through all its jobs and another watches it.
@@ -403,8 +441,9 @@ int main(int argc, char** argv) {
       "jobs_per_s=%.0f baseline_updates_per_s=%.0f ratio_vs_baseline=%.2f lease_p50_ms=%.2f lease_p99_ms=%.2f "
       "wakeup_p50_ms=%.2f wakeup_p99_ms=%.2f submit_1572_ms=%.1f large_jobs=%d submit_large_ms=%.0f "
       "large_lease_p50_ms=%.2f large_lease_p99_ms=%.2f listing_lease_p50_ms=%.2f listing_lease_p99_ms=%.2f "
-      "requests_per_commit=%.2f workers=%d batch=%d\n",
+      "requests_per_commit=%.2f replicas_jobs_per_s=%.0f cross_replica_wakeup_p50_ms=%.2f "
+      "cross_replica_wakeup_p99_ms=%.2f workers=%d batch=%d\n",
       jobs_per_s, baseline_updates_per_s, jobs_per_s / baseline_updates_per_s, lease_p50, lease_p99, wake_p50, wake_p99,
-      submit_p50_ms, large_jobs, large_submit_ms, quiet_p50, quiet_p99, busy_p50, busy_p99, requests_per_commit, worker_count, batch);
+      submit_p50_ms, large_jobs, large_submit_ms, quiet_p50, quiet_p99, busy_p50, busy_p99, requests_per_commit, replicas_jobs_per_s, cross_p50, cross_p99, worker_count, batch);
   return 0;
 }

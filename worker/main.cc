@@ -41,7 +41,8 @@ std::string EnvOr(const char* name, std::string fallback) {
 }  // namespace
 
 ABSL_FLAG(std::string, scheduler, EnvOr("EXPSVC_ADDR", "127.0.0.1:50051"),
-          "Scheduler address host:port (default: $EXPSVC_ADDR, else 127.0.0.1:50051).");
+          "Scheduler address host:port, or several replicas' as host:port,host:port (fails over between them; "
+          "default: $EXPSVC_ADDR, else 127.0.0.1:50051).");
 // No default shown here: --help must not print a token taken from the environment.
 ABSL_FLAG(std::string, token, "", "Worker token (default: $EXPSVC_TOKEN). Required.");
 ABSL_FLAG(std::string, name, "", "Worker name shown in ListWorkers (default: <hostname>-<pid>).");

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/expctl/exit_codes.h"
 #include "common/fs/file_io.h"
+#include "common/net/scheduler_target.h"
 
 namespace expsvc::expctl {
 namespace {
@@ -57,7 +58,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(options.address, credentials, channel_args);
+  absl::StatusOr<std::string> target = net::SchedulerTarget(options.address);
+  if (!target.ok()) return target.status();
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(*target, credentials, channel_args);
   return std::unique_ptr<Connection>(new Connection(options, std::move(channel)));
 }
 

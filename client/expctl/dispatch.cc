@@ -41,7 +41,7 @@ std::string GeneralHelp(const std::vector<Command>& commands) {
   }
   absl::StrAppend(&text,
                   "\nglobal flags (before or after the command):\n"
-                  "  --addr HOST:PORT  scheduler address (env EXPSVC_ADDR; default ",
+                  "  --addr HOST:PORT  scheduler address, or replicas' as HOST:PORT,HOST:PORT (env EXPSVC_ADDR; default ",
                   kDefaultAddress,
                   ")\n"
                   "  --token TOKEN     bearer token (env EXPSVC_TOKEN)\n"
@@ -125,7 +125,7 @@ std::vector<FlagSpec> GlobalFlags() {
       {.name = "addr",
        .takes_value = true,
        .value_name = "HOST:PORT",
-       .help = "scheduler address (env EXPSVC_ADDR; default 127.0.0.1:50051)"},
+       .help = "scheduler address, or replicas' as HOST:PORT,HOST:PORT (env EXPSVC_ADDR; default 127.0.0.1:50051)"},
       {.name = "token", .takes_value = true, .value_name = "TOKEN", .help = "bearer token (env EXPSVC_TOKEN)"},
       {.name = "tls-ca",
        .takes_value = true,

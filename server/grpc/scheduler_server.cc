@@ -60,12 +60,17 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(const Se
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
   }
   server->scheduler_->Start();
+  scheduler::Scheduler* scheduler = server->scheduler_.get();
+  server->work_listener_ =
+      std::make_unique<scheduler::WorkListener>(options.database, [scheduler] { scheduler->WakeLeaseWaiters(); });
+  server->work_listener_->Start();
   return server;
 }
 
 void SchedulerServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  if (work_listener_ != nullptr) work_listener_->Stop();
   scheduler_->Stop();
   // Long-polling leases return within their poll interval; give them a moment.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

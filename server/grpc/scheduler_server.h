@@ -11,6 +11,7 @@
 #include "server/auth/token_authenticator.h"
 #include "server/grpc/services.h"
 #include "server/scheduler/scheduler.h"
+#include "server/scheduler/work_listener.h"
 
 namespace expsvc::server {
 
@@ -37,6 +38,7 @@ class SchedulerServer {
   int port() const { return port_; }
   // For benchmarks and tests that look inside.
   scheduler::Scheduler& scheduler() { return *scheduler_; }
+  const scheduler::WorkListener& work_listener() const { return *work_listener_; }
   void Wait() { server_->Wait(); }
   void Shutdown();
 
@@ -46,6 +48,8 @@ class SchedulerServer {
   std::unique_ptr<storage::PostgresStore> store_;
   std::unique_ptr<scheduler::ArtifactStore> artifacts_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  // Wakes the scheduler's long-polls on work announced by other replicas.
+  std::unique_ptr<scheduler::WorkListener> work_listener_;
   std::unique_ptr<auth::TokenAuthenticator> authenticator_;
   std::unique_ptr<SweepServiceImpl> sweeps_;
   std::unique_ptr<JobServiceImpl> jobs_;

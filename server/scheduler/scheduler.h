@@ -117,10 +117,13 @@ class Scheduler {
   bool RemoveUnrecordedFiles();
 
   const SchedulerOptions& options() const { return options_; }
+  // Wakes every long-polling lease request to claim again: work may be
+  // ready (called here after local writes, and by the WorkListener for
+  // work another replica announced).
+  void WakeLeaseWaiters() ABSL_LOCKS_EXCLUDED(wake_mu_);
   LeaseBatcher::Stats lease_batch_stats() const { return lease_batcher_.stats(); }
 
  private:
-  void WakeLeaseWaiters() ABSL_LOCKS_EXCLUDED(wake_mu_);
   void RescueLoop() ABSL_LOCKS_EXCLUDED(stop_mu_);
 
   storage::PostgresStore* store_;

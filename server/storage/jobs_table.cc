@@ -172,13 +172,16 @@ absl::StatusOr<int64_t> PostgresStore::RetryJob(int64_t job_id) {
     }
     std::vector<int64_t> roots = {job_id};
     for (const auto& row : txn.exec_params(kLockGroupMatesSql, job_id)) roots.push_back(row[0].as<int64_t>());
+    AnnounceWorkReady(txn);
     return RetryRoots(txn, roots, rows[0][1].as<int64_t>());
   });
 }
 
 absl::StatusOr<int64_t> PostgresStore::ReleaseReadyChildren() {
   return InTransaction("queueing ready children", [&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
-    return static_cast<int64_t>(txn.exec(kReleaseReadyChildrenSql).affected_rows());
+    const auto released = static_cast<int64_t>(txn.exec(kReleaseReadyChildrenSql).affected_rows());
+    if (released > 0) AnnounceWorkReady(txn);
+    return released;
   });
 }
 
@@ -195,6 +198,7 @@ absl::StatusOr<int64_t> PostgresStore::RetrySweepFailures(int64_t sweep_id, cons
       return absl::FailedPreconditionError(absl::StrCat("sweep ", sweep_id, " has no failed or cancelled jobs",
                                                         stage.empty() ? "" : absl::StrCat(" in stage '", stage, "'")));
     }
+    AnnounceWorkReady(txn);
     return RetryRoots(txn, roots, sweep_id);
   });
 }

@@ -103,8 +103,8 @@ FROM leases l LEFT JOIN renewed r ON r.id = l.id AND r.lease_epoch = l.epoch LEF
 
 // Marks leased jobs succeeded and moves children whose last parent this was
 // to the queue. Each lease names its worker and the request it came in (a
-// batch holds several workers' completions). $1 request indexes, $2 workers,
-// $3 job ids, $4 epochs.
+// batch holds several workers' completions); each row also says how many
+// children were queued. $1 request indexes, $2 workers, $3 job ids, $4 epochs.
 constexpr char kCompleteJobsSql[] = R"sql(
 WITH leases AS (SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS l(request, worker, id, epoch)),
 done AS (
@@ -117,6 +117,7 @@ done AS (
   FROM (SELECT d.job_id, count(*)::int AS n FROM job_dependencies d JOIN done ON d.parent_id = done.id
         GROUP BY d.job_id) x
   WHERE c.id = x.job_id AND c.state = 'waiting'
+  RETURNING c.state
 )
 SELECT l.request, l.id,
   CASE WHEN d.id IS NOT NULL THEN 'ok'
@@ -126,7 +127,7 @@ SELECT l.request, l.id,
        WHEN j.lease_epoch <> l.epoch THEN 'stale epoch ' || l.epoch || ' (current ' || j.lease_epoch || ')'
        WHEN j.worker_id IS DISTINCT FROM l.worker THEN 'leased to another worker'
        ELSE 'job is ' || j.state END,
-  l.epoch
+  l.epoch, (SELECT count(*) FROM unblocked WHERE unblocked.state = 'queued')
 FROM leases l LEFT JOIN done d ON d.id = l.id AND d.lease_epoch = l.epoch AND d.worker_id = l.worker
   LEFT JOIN jobs j ON j.id = l.id
 )sql";
@@ -242,7 +243,8 @@ absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> ClaimIn(pqxx::transaction_bas
   return leased;
 }
 
-// Runs every completion of the batch as one statement.
+// Runs every completion of the batch as one statement; announces the
+// children it queued.
 void CompleteIn(pqxx::transaction_base& txn, const std::vector<CompletionRequest>& completions, LeaseBatchResult& out) {
   std::vector<int64_t> requests, ids, epochs;
   std::vector<std::string> workers;
@@ -258,13 +260,18 @@ void CompleteIn(pqxx::transaction_base& txn, const std::vector<CompletionRequest
   if (ids.empty()) return;
   pqxx::result rows = txn.exec_prepared(kCompleteStatement, IntArrayLiteral(requests), TextArrayLiteral(workers),
                                         IntArrayLiteral(ids), IntArrayLiteral(epochs));
+  int64_t children_queued = 0;
   for (const auto& row : rows) {
     expsvc::v1::CompletionResult result;
     result.set_job_id(row[1].as<int64_t>());
     result.set_status(row[2].c_str());
     result.set_epoch(row[3].as<int64_t>());
+    children_queued = row[4].as<int64_t>();
     out.completions.at(row[0].as<size_t>()).push_back(std::move(result));
   }
+  // Alone (no claims), the completion committed on its own already: the
+  // announcement then follows it, which is all the order it needs.
+  if (children_queued > 0) AnnounceWorkReady(txn);
 }
 
 }  // namespace
@@ -342,10 +349,13 @@ absl::StatusOr<FailOutcome> PostgresStore::FailJob(const std::string& worker_id,
     if (release) {
       txn.exec_params(kReleaseJobSql, lease.job_id());
       outcome.new_state = expsvc::v1::JOB_STATE_QUEUED;
+      AnnounceWorkReady(txn);
     } else if (retryable && attempt < max_attempts) {
       const int64_t backoff_ms = std::min<int64_t>(backoff_max_ms, backoff_base_ms << std::min(attempt - 1, 20));
       txn.exec_params(kRequeueJobSql, lease.job_id(), reason, backoff_ms);
       outcome.new_state = expsvc::v1::JOB_STATE_QUEUED;
+      // Ready now only without a backoff; later, the replicas' polls find it.
+      if (backoff_ms == 0) AnnounceWorkReady(txn);
     } else {
       txn.exec_params(kFailJobSql, lease.job_id(), reason);
       outcome.new_state = expsvc::v1::JOB_STATE_FAILED;
@@ -382,6 +392,7 @@ absl::StatusOr<RescueOutcome> PostgresStore::RescueExpiredLeases(int64_t backoff
       }
     }
     for (int64_t job_id : failed) CancelDescendants(txn, {job_id}, absl::StrCat("dependency ", job_id, " failed"));
+    if (outcome.requeued > 0) AnnounceWorkReady(txn);
     return outcome;
   });
 }

@@ -27,6 +27,13 @@
 
 namespace expsvc::storage {
 
+// The PostgreSQL notification channel on which every write that may make
+// work ready (a sweep submitted, children queued, a job requeued or retried)
+// announces it, in its own transaction, so it is delivered only once the
+// work is committed. Scheduler replicas LISTEN on it to wake their idle
+// workers' long-polls (WorkListener).
+inline constexpr char kWorkReadyChannel[] = "expsvc_work_ready";
+
 struct CreatedSweep {
   int64_t sweep_id = 0;
   bool already_existed = false;

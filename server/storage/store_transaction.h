@@ -28,6 +28,11 @@
 
 namespace expsvc::storage {
 
+// Announces on kWorkReadyChannel; delivered when `txn` commits.
+inline void AnnounceWorkReady(pqxx::transaction_base& txn) {
+  txn.exec_params("SELECT pg_notify($1, '')", std::string(kWorkReadyChannel));
+}
+
 // SQLSTATE classes that mean "the database is going away or busy".
 inline bool IsTransientSqlState(const std::string& sqlstate) {
   return sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57", 0) == 0 || sqlstate.rfind("53", 0) == 0;

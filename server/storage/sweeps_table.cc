@@ -89,6 +89,7 @@ absl::StatusOr<CreatedSweep> PostgresStore::CreateSweep(const SweepPlan& plan, c
     if (!children.empty()) {
       txn.exec_params(kInsertDependenciesSql, IntArrayLiteral(children), IntArrayLiteral(parents));
     }
+    AnnounceWorkReady(txn);
     return CreatedSweep{sweep_id, false};
   };
   auto created = InTransaction("creating a sweep", create);

@@ -17,6 +17,7 @@
 #include "expsvc/v1/workers.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "common/net/scheduler_target.h"
 #include "tests/support/local_stack.h"
 
 namespace expsvc::testing {
@@ -53,8 +54,9 @@ class ServiceE2eTest : public ::testing::Test {
     return context;
   }
 
+  // Over every replica, failing over as workers and expctl do.
   std::shared_ptr<grpc::Channel> Channel() {
-    return grpc::CreateChannel(stack_->address(), grpc::InsecureChannelCredentials());
+    return grpc::CreateChannel(net::SchedulerTarget(stack_->address()).value(), grpc::InsecureChannelCredentials());
   }
 
   std::vector<v1::Job> Jobs(int64_t sweep_id) {
@@ -73,6 +75,26 @@ class ServiceE2eTest : public ::testing::Test {
       after = response.jobs(response.jobs_size() - 1).id();
     }
     return jobs;
+  }
+
+  // Twenty jobs of about a second each, through expctl; the sweep's id.
+  int64_t SubmitTwentySleepers(const std::string& name) {
+    const std::string path = WriteSweep(*stack_, name + ".yaml", absl::StrCat("name: ", name, R"yaml(
+stages:
+  - name: work
+    kind: sleep
+    params: {seconds: 0.3, steps: 3}
+    grid: {i: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]}
+)yaml"));
+    CommandResult submitted = stack_->Expctl({"submit", path});
+    EXPECT_EQ(submitted.exit_code, 0) << submitted.err;
+    return SubmittedSweepId(submitted);
+  }
+
+  int Succeeded(int64_t sweep_id) {
+    int count = 0;
+    for (const auto& job : Jobs(sweep_id)) count += job.state() == v1::JOB_STATE_SUCCEEDED;
+    return count;
   }
 
   std::unique_ptr<LocalStack> stack_;
@@ -206,23 +228,9 @@ TEST_F(ServiceE2eTest, SchedulerRestartMidSweepLosesNothing) {
   options.lease_ttl_ms = 10000;
   StartStack(options);
   ASSERT_TRUE(stack_->StartWorker(2, "w0").ok());
-  const std::string path = WriteSweep(*stack_, "restart.yaml", R"yaml(
-name: restart
-stages:
-  - name: work
-    kind: sleep
-    params: {seconds: 0.3, steps: 3}
-    grid: {i: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]}
-)yaml");
-  CommandResult submitted = stack_->Expctl({"submit", path});
-  const int64_t sweep_id = SubmittedSweepId(submitted);
-  ASSERT_GT(sweep_id, 0) << submitted.err;
-  auto succeeded = [&] {
-    int count = 0;
-    for (const auto& job : Jobs(sweep_id)) count += job.state() == v1::JOB_STATE_SUCCEEDED;
-    return count;
-  };
-  ASSERT_TRUE(WaitFor([&] { return succeeded() >= 4; }, 30));
+  const int64_t sweep_id = SubmitTwentySleepers("restart");
+  ASSERT_GT(sweep_id, 0);
+  ASSERT_TRUE(WaitFor([&] { return Succeeded(sweep_id) >= 4; }, 30));
   stack_->StopScheduler(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ASSERT_TRUE(stack_->StartScheduler().ok());
@@ -231,6 +239,28 @@ stages:
   auto jobs = Jobs(sweep_id);
   ASSERT_EQ(jobs.size(), 20u);
   for (const auto& job : jobs) EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+}
+
+// Two replicas on one database; the worker and expctl are given both. The
+// replica they use is killed mid-sweep: they carry on through the other, and
+// every job still runs to success exactly once.
+TEST_F(ServiceE2eTest, WorkersAndExpctlFailOverBetweenSchedulerReplicas) {
+  LocalStack::Options options;
+  options.lease_ttl_ms = 10000;
+  options.replicas = 2;
+  StartStack(options);
+  ASSERT_TRUE(stack_->StartWorker(2, "w0").ok());
+  const int64_t sweep_id = SubmitTwentySleepers("replicas");
+  ASSERT_GT(sweep_id, 0);
+  ASSERT_TRUE(WaitFor([&] { return Succeeded(sweep_id) >= 4; }, 30));
+  stack_->StopReplica(0, SIGKILL);  // the one everybody was talking to
+  CommandResult watched = stack_->Expctl({"watch", std::to_string(sweep_id), "--interval", "200"});
+  EXPECT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+  auto jobs = Jobs(sweep_id);
+  ASSERT_EQ(jobs.size(), 20u);
+  for (const auto& job : jobs) EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  CommandResult listed = stack_->Expctl({"ls", "jobs", "--sweep", std::to_string(sweep_id), "--state", "succeeded"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
 }
 
 TEST_F(ServiceE2eTest, CompletionWithStaleEpochIsRefused) {

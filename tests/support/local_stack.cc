@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -108,7 +109,10 @@ absl::StatusOr<std::unique_ptr<LocalStack>> LocalStack::Start(const Options& opt
   char pattern[] = "/tmp/expsvc-stack-XXXXXX";
   if (::mkdtemp(pattern) == nullptr) return absl::InternalError("mkdtemp failed");
   stack->directory_ = pattern;
-  stack->port_ = FindFreePort();
+  for (int r = 0; r < std::max(1, options.replicas); ++r) {
+    stack->ports_.push_back(FindFreePort());
+    stack->scheduler_pids_.push_back(-1);
+  }
   const std::string scheduler = absl::StrCat(stack->build_dir_, "/server/expsvc-scheduler");
   for (auto [role, token] : {std::pair{"user", &stack->user_token_}, std::pair{"worker", &stack->worker_token_},
                              std::pair{"admin", &stack->admin_token_}}) {
@@ -129,34 +133,48 @@ pid_t LocalStack::Spawn(const std::vector<std::string>& argv, const std::map<std
 }
 
 absl::Status LocalStack::StartScheduler(const std::vector<std::string>& extra_flags) {
+  for (int r = 0; r < static_cast<int>(ports_.size()); ++r) {
+    if (scheduler_pids_[r] > 0) continue;
+    if (absl::Status status = StartReplica(r, extra_flags); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalStack::StartReplica(int replica, const std::vector<std::string>& extra_flags) {
+  const int port = ports_.at(replica);
+  // The first replica keeps the log name tests and people look for.
+  const std::string log =
+      absl::StrCat(directory_, replica == 0 ? "/scheduler.log" : absl::StrCat("/scheduler-", replica, ".log"));
   std::vector<std::string> argv = {absl::StrCat(build_dir_, "/server/expsvc-scheduler"),
                                    "serve",
                                    absl::StrCat("--db=", conninfo_),
-                                   absl::StrCat("--listen=127.0.0.1:", port_),
+                                   absl::StrCat("--listen=127.0.0.1:", port),
                                    absl::StrCat("--artifact_root=", directory_, "/artifacts"),
                                    absl::StrCat("--lease_ttl_ms=", options_.lease_ttl_ms),
                                    absl::StrCat("--retry_backoff_ms=", options_.retry_backoff_ms)};
   for (const auto& flag : options_.extra_scheduler_flags) argv.push_back(flag);
   for (const auto& flag : extra_flags) argv.push_back(flag);
-  scheduler_pid_ = Spawn(argv, {}, absl::StrCat(directory_, "/scheduler.log"));
-  if (scheduler_pid_ < 0) return absl::InternalError("cannot start expsvc-scheduler");
+  scheduler_pids_[replica] = Spawn(argv, {}, log);
+  if (scheduler_pids_[replica] < 0) return absl::InternalError("cannot start expsvc-scheduler");
   const bool listening = WaitFor(
       [&] {
-        return RunCommand({"/bin/bash", "-c", absl::StrCat("exec 3<>/dev/tcp/127.0.0.1/", port_)}).exit_code == 0;
+        return RunCommand({"/bin/bash", "-c", absl::StrCat("exec 3<>/dev/tcp/127.0.0.1/", port)}).exit_code == 0;
       },
       20);
-  if (!listening) {
-    return absl::UnavailableError(
-        absl::StrCat("scheduler did not start: ", ReadLog(absl::StrCat(directory_, "/scheduler.log"))));
-  }
+  if (!listening) return absl::UnavailableError(absl::StrCat("scheduler did not start: ", ReadLog(log)));
   return absl::OkStatus();
 }
 
 void LocalStack::StopScheduler(int signal) {
-  if (scheduler_pid_ <= 0) return;
-  ::kill(scheduler_pid_, signal);
-  ::waitpid(scheduler_pid_, nullptr, 0);
-  scheduler_pid_ = -1;
+  for (int r = 0; r < static_cast<int>(scheduler_pids_.size()); ++r) StopReplica(r, signal);
+}
+
+void LocalStack::StopReplica(int replica, int signal) {
+  pid_t& pid = scheduler_pids_.at(replica);
+  if (pid <= 0) return;
+  ::kill(pid, signal);
+  ::waitpid(pid, nullptr, 0);
+  pid = -1;
 }
 
 absl::StatusOr<int> LocalStack::StartWorker(int slots, const std::string& name) {
@@ -194,7 +212,15 @@ std::string LocalStack::WorkerLog(int index) const {
 }
 
 std::string LocalStack::address() const {
-  return absl::StrCat("127.0.0.1:", port_);
+  std::string addresses;
+  for (int r = 0; r < static_cast<int>(ports_.size()); ++r) {
+    absl::StrAppend(&addresses, r == 0 ? "" : ",", replica_address(r));
+  }
+  return addresses;
+}
+
+std::string LocalStack::replica_address(int replica) const {
+  return absl::StrCat("127.0.0.1:", ports_.at(replica));
 }
 
 CommandResult LocalStack::Expctl(const std::vector<std::string>& args, const std::string& token_override) const {

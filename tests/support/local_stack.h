@@ -32,14 +32,20 @@ class LocalStack {
     int64_t lease_ttl_ms = 2000;
     int64_t retry_backoff_ms = 100;
     std::vector<std::string> extra_scheduler_flags;
+    // Scheduler replicas on the one database; workers and expctl get all
+    // their addresses and fail over between them.
+    int replicas = 1;
   };
   static absl::StatusOr<std::unique_ptr<LocalStack>> Start(const Options& options);
   ~LocalStack();
 
-  // extra_flags: added to the Options' for this start only.
+  // Starts every replica not running; extra_flags: added to the Options'
+  // for this start only.
   absl::Status StartScheduler(const std::vector<std::string>& extra_flags = {});
-  // SIGKILL (crash) or SIGTERM (clean stop).
+  absl::Status StartReplica(int replica, const std::vector<std::string>& extra_flags = {});
+  // Every replica, or one: SIGKILL (crash) or SIGTERM (clean stop).
   void StopScheduler(int signal);
+  void StopReplica(int replica, int signal);
   // Returns the worker's index.
   absl::StatusOr<int> StartWorker(int slots, const std::string& name);
   void StopWorker(int index, int signal);
@@ -52,7 +58,9 @@ class LocalStack {
   std::string artifact_root() const { return directory_ + "/artifacts"; }
 
   CommandResult Expctl(const std::vector<std::string>& args, const std::string& token_override = "") const;
+  // Every replica's host:port, comma-separated (what workers and expctl get).
   std::string address() const;
+  std::string replica_address(int replica) const;
   const std::string& user_token() const { return user_token_; }
   const std::string& worker_token() const { return worker_token_; }
   const std::string& admin_token() const { return admin_token_; }
@@ -69,8 +77,8 @@ class LocalStack {
   std::string conninfo_;
   std::string directory_;
   std::string build_dir_;
-  int port_ = 0;
-  pid_t scheduler_pid_ = -1;
+  std::vector<int> ports_;
+  std::vector<pid_t> scheduler_pids_;
   std::vector<pid_t> worker_pids_;
   std::vector<std::vector<std::string>> worker_argv_;
   std::string user_token_, worker_token_, admin_token_;

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/fs/file_io.h"
 #include "common/sha256.h"
+#include "common/net/scheduler_target.h"
 #include "common/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -53,7 +54,8 @@ absl::StatusOr<std::unique_ptr<SchedulerClient>> SchedulerClient::Connect(
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetMaxReceiveMessageSize(64 << 20);
-  return std::make_unique<SchedulerClient>(grpc::CreateCustomChannel(address, credentials, args), std::move(token));
+  EXPSVC_ASSIGN_OR_RETURN(const std::string target, net::SchedulerTarget(address));
+  return std::make_unique<SchedulerClient>(grpc::CreateCustomChannel(target, credentials, args), std::move(token));
 }
 
 SchedulerClient::SchedulerClient(std::shared_ptr<grpc::Channel> channel, std::string token)
