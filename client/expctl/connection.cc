@@ -1,8 +1,10 @@
 #include "client/expctl/connection.h"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/expctl/exit_codes.h"
@@ -58,8 +60,14 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOpt
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
-  absl::StatusOr<std::string> target = net::SchedulerTarget(options.address);
+  std::vector<std::string> skipped;
+  absl::StatusOr<std::string> target = net::SchedulerTarget(options.address, &skipped);
   if (!target.ok()) return target.status();
+  for (const std::string& line : skipped) std::fprintf(stderr, "expctl: %s; using the other replicas\n", line.c_str());
+  // A list of replicas has no host name for the certificate check: the first's.
+  if (!options.tls_ca_file.empty() && !net::SchedulerTlsName(options.address).empty()) {
+    channel_args.SetSslTargetNameOverride(net::SchedulerTlsName(options.address));
+  }
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(*target, credentials, channel_args);
   return std::unique_ptr<Connection>(new Connection(options, std::move(channel)));
 }

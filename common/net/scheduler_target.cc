@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -44,10 +45,10 @@ absl::StatusOr<HostPort> SplitHostPort(const std::string& address) {
   return parsed;
 }
 
-// An IPv4 literal as is; a name resolved to its first IPv4 address.
-absl::StatusOr<std::string> Ipv4Of(const std::string& host) {
+// An IPv4 literal as is; a name resolved to all its IPv4 addresses.
+absl::StatusOr<std::vector<std::string>> Ipv4sOf(const std::string& host) {
   in_addr literal{};
-  if (inet_pton(AF_INET, host.c_str(), &literal) == 1) return host;
+  if (inet_pton(AF_INET, host.c_str(), &literal) == 1) return std::vector<std::string>{host};
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -57,15 +58,19 @@ absl::StatusOr<std::string> Ipv4Of(const std::string& host) {
     return absl::UnavailableError(
         absl::StrCat("scheduler host '", host, "' does not resolve to an IPv4 address: ", gai_strerror(error)));
   }
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr, text, sizeof(text));
+  std::vector<std::string> addresses;
+  for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(entry->ai_addr)->sin_addr, text, sizeof(text));
+    if (std::find(addresses.begin(), addresses.end(), text) == addresses.end()) addresses.emplace_back(text);
+  }
   freeaddrinfo(found);
-  return std::string(text);
+  return addresses;
 }
 
 }  // namespace
 
-absl::StatusOr<std::string> SchedulerTarget(const std::string& addresses) {
+absl::StatusOr<std::string> SchedulerTarget(const std::string& addresses, std::vector<std::string>* skipped) {
   if (addresses.find(',') == std::string::npos) {
     if (addresses.empty()) return absl::InvalidArgumentError("the scheduler address is empty");
     return addresses;
@@ -82,6 +87,7 @@ absl::StatusOr<std::string> SchedulerTarget(const std::string& addresses) {
   }
   const bool ipv6 = replicas.front().ipv6;
   std::vector<std::string> entries;
+  absl::Status last_error;
   for (HostPort& replica : replicas) {
     if (replica.ipv6 != ipv6) {
       return absl::InvalidArgumentError(
@@ -89,13 +95,26 @@ absl::StatusOr<std::string> SchedulerTarget(const std::string& addresses) {
     }
     if (ipv6) {
       entries.push_back(absl::StrCat("[", replica.host, "]:", replica.port));
-    } else {
-      auto ip = Ipv4Of(replica.host);
-      if (!ip.ok()) return ip.status();
-      entries.push_back(absl::StrCat(*ip, ":", replica.port));
+      continue;
     }
+    auto ips = Ipv4sOf(replica.host);
+    if (!ips.ok()) {
+      // One replica's name gone must not stop the others being used.
+      if (skipped != nullptr) skipped->push_back(std::string(ips.status().message()));
+      last_error = ips.status();
+      continue;
+    }
+    for (const std::string& ip : *ips) entries.push_back(absl::StrCat(ip, ":", replica.port));
   }
+  if (entries.empty()) return last_error;
   return absl::StrCat(ipv6 ? "ipv6:" : "ipv4:", absl::StrJoin(entries, ","));
+}
+
+std::string SchedulerTlsName(const std::string& addresses) {
+  if (addresses.find(',') == std::string::npos) return "";
+  const std::string first(absl::StripAsciiWhitespace(addresses.substr(0, addresses.find(','))));
+  auto parsed = SplitHostPort(first);
+  return parsed.ok() ? parsed->host : "";
 }
 
 }  // namespace expsvc::net

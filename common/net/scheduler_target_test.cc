@@ -22,7 +22,20 @@ TEST(SchedulerTargetTest, BadListsGetClearErrors) {
   EXPECT_NE(SchedulerTarget("127.0.0.1:5001,127.0.0.1").status().message().find("host:port"), std::string::npos);
   EXPECT_NE(SchedulerTarget("127.0.0.1:x,127.0.0.1:1").status().message().find("not a number"), std::string::npos);
   EXPECT_NE(SchedulerTarget("127.0.0.1:1,[::1]:2").status().message().find("IPv4 and IPv6"), std::string::npos);
-  EXPECT_FALSE(SchedulerTarget("no-such-host.invalid:1,127.0.0.1:2").ok());
+  EXPECT_FALSE(SchedulerTarget("no-such-host.invalid:1,no-such-host.invalid:2").ok());
+}
+
+TEST(SchedulerTargetTest, AReplicaThatDoesNotResolveIsLeftOutNotFatal) {
+  std::vector<std::string> skipped;
+  EXPECT_EQ(SchedulerTarget("no-such-host.invalid:1,127.0.0.1:2", &skipped).value(), "ipv4:127.0.0.1:2");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("no-such-host.invalid"), std::string::npos);
+}
+
+TEST(SchedulerTargetTest, ListsNameTheFirstHostForTls) {
+  EXPECT_EQ(SchedulerTlsName("sched-a.example:1,sched-b.example:2"), "sched-a.example");
+  EXPECT_EQ(SchedulerTlsName("[::1]:1,[::1]:2"), "::1");
+  EXPECT_EQ(SchedulerTlsName("sched.example:1"), "");
 }
 
 }  // namespace

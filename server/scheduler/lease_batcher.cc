@@ -1,7 +1,10 @@
 #include "server/scheduler/lease_batcher.h"
 
 #include <algorithm>
+#include <exception>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace expsvc::scheduler {
 
@@ -53,7 +56,16 @@ void LeaseBatcher::Enqueue(Request& request) {
     std::vector<Request*> batch(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(taken));
     queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(taken));
     mu_.Unlock();
-    Run(batch);
+    // Nothing may escape with running_ set: every later request would wait
+    // for ever. The store catches what the database throws; this is for the
+    // rest (allocation failure, a test hook).
+    try {
+      Run(batch);
+    } catch (const std::exception& error) {
+      for (Request* failed : batch) failed->status = absl::InternalError(absl::StrCat("lease batch: ", error.what()));
+    } catch (...) {
+      for (Request* failed : batch) failed->status = absl::InternalError("lease batch: unknown exception");
+    }
     mu_.Lock();
     for (Request* done : batch) done->done = true;
     running_ = false;

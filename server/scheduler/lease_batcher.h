@@ -8,7 +8,8 @@
 // There is no timer: a lone caller runs at once, alone, so batching costs
 // nothing when the scheduler is quiet.
 //
-// Every result is the one the caller would have had alone: each completion
+// Every result of a committed batch is the one the caller would have had
+// alone (a batch that fails as a whole fails every request in it): each completion
 // still matches its own worker and epoch and each claim bumps the epoch of
 // what it takes, so the fencing guarantee is unchanged. A batch that fails
 // with anything but UNAVAILABLE (which every caller would have met too) is

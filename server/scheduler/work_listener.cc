@@ -21,10 +21,20 @@ class Receiver : public pqxx::notification_receiver {
   std::function<void()> on_notification_;
 };
 
+// An unreachable database host must not hold Stop() for the OS's TCP
+// timeout: key=value connection strings get a connect timeout unless they
+// set one (a URI is left alone).
+std::string WithConnectTimeout(const std::string& conninfo) {
+  if (conninfo.find("://") != std::string::npos || conninfo.find("connect_timeout") != std::string::npos) {
+    return conninfo;
+  }
+  return conninfo + " connect_timeout=5";
+}
+
 }  // namespace
 
 WorkListener::WorkListener(std::string conninfo, std::function<void()> on_work_ready)
-    : conninfo_(std::move(conninfo)), on_work_ready_(std::move(on_work_ready)) {}
+    : conninfo_(WithConnectTimeout(conninfo)), on_work_ready_(std::move(on_work_ready)) {}
 
 WorkListener::~WorkListener() {
   Stop();
@@ -47,6 +57,9 @@ void WorkListener::Run() {
   while (!stopping_) {
     try {
       pqxx::connection connection(conninfo_);
+      // A broken connection is replaced by this loop; libpqxx must not
+      // reconnect behind it (it would, silently, in UNLISTEN on the way out).
+      connection.inhibit_reactivation(true);
       Receiver receiver(connection, [this] {
         ++received_;
         on_work_ready_();

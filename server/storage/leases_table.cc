@@ -125,7 +125,7 @@ SELECT l.request, l.id,
        WHEN j.state = 'succeeded' AND j.lease_epoch = l.epoch AND j.worker_id = l.worker THEN 'ok'
        WHEN j.id IS NULL THEN 'unknown job'
        WHEN j.lease_epoch <> l.epoch THEN 'stale epoch ' || l.epoch || ' (current ' || j.lease_epoch || ')'
-       WHEN j.worker_id IS DISTINCT FROM l.worker THEN 'leased to another worker'
+       WHEN j.state = 'running' AND j.worker_id IS DISTINCT FROM l.worker THEN 'leased to another worker'
        ELSE 'job is ' || j.state END,
   l.epoch, (SELECT count(*) FROM unblocked WHERE unblocked.state = 'queued')
 FROM leases l LEFT JOIN done d ON d.id = l.id AND d.lease_epoch = l.epoch AND d.worker_id = l.worker
@@ -392,7 +392,8 @@ absl::StatusOr<RescueOutcome> PostgresStore::RescueExpiredLeases(int64_t backoff
       }
     }
     for (int64_t job_id : failed) CancelDescendants(txn, {job_id}, absl::StrCat("dependency ", job_id, " failed"));
-    if (outcome.requeued > 0) AnnounceWorkReady(txn);
+    // Requeued jobs wait out their backoff; only without one are they ready now.
+    if (outcome.requeued > 0 && backoff_base_ms == 0) AnnounceWorkReady(txn);
     return outcome;
   });
 }

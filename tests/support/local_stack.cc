@@ -110,7 +110,10 @@ absl::StatusOr<std::unique_ptr<LocalStack>> LocalStack::Start(const Options& opt
   if (::mkdtemp(pattern) == nullptr) return absl::InternalError("mkdtemp failed");
   stack->directory_ = pattern;
   for (int r = 0; r < std::max(1, options.replicas); ++r) {
-    stack->ports_.push_back(FindFreePort());
+    int port = FindFreePort();
+    // Free now does not mean distinct from the ports already picked.
+    while (std::find(stack->ports_.begin(), stack->ports_.end(), port) != stack->ports_.end()) port = FindFreePort();
+    stack->ports_.push_back(port);
     stack->scheduler_pids_.push_back(-1);
   }
   const std::string scheduler = absl::StrCat(stack->build_dir_, "/server/expsvc-scheduler");

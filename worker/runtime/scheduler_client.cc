@@ -54,7 +54,13 @@ absl::StatusOr<std::unique_ptr<SchedulerClient>> SchedulerClient::Connect(
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetMaxReceiveMessageSize(64 << 20);
-  EXPSVC_ASSIGN_OR_RETURN(const std::string target, net::SchedulerTarget(address));
+  std::vector<std::string> skipped;
+  EXPSVC_ASSIGN_OR_RETURN(const std::string target, net::SchedulerTarget(address, &skipped));
+  for (const std::string& line : skipped) std::fprintf(stderr, "expsvc-worker: %s; using the other replicas\n", line.c_str());
+  // A list of replicas has no host name for the certificate check: the first's.
+  if (tls_ca_file.has_value() && !net::SchedulerTlsName(address).empty()) {
+    args.SetSslTargetNameOverride(net::SchedulerTlsName(address));
+  }
   return std::make_unique<SchedulerClient>(grpc::CreateCustomChannel(target, credentials, args), std::move(token));
 }
 

@@ -133,6 +133,7 @@ int Run(int argc, char** argv) {
       if (!split_lengths.ok()) return 1;
       lengths.insert(lengths.end(), split_lengths->begin(), split_lengths->end());
     }
+    if (lengths.empty()) continue;
     std::sort(lengths.begin(), lengths.end());
     const auto at = [&](double q) { return lengths[static_cast<size_t>(q * static_cast<double>(lengths.size() - 1))]; };
     const int64_t fit_1024 = std::upper_bound(lengths.begin(), lengths.end(), 1024) - lengths.begin();

@@ -164,7 +164,7 @@ absl::Status Evaluate(JobContext& context) {
   std::vector<double> generated_sum(lags.size(), 0), truth_sum(lags.size(), 0);
   std::vector<int64_t> generated_count(lags.size(), 0), truth_count(lags.size(), 0);
   std::map<std::string, int64_t> stop_reasons;
-  int64_t generated_bars = 0, pieces_made = 0;
+  int64_t generated_bars = 0, pieces_made = 0, reached_end = 0;
   for (int64_t piece = 0; piece < std::min<int64_t>(pieces, static_cast<int64_t>(windows.size())); ++piece) {
     if (context.should_stop()) {
       return StopStatus(context);
@@ -187,6 +187,7 @@ absl::Status Evaluate(JobContext& context) {
     }
     ++stop_reasons[continuation.generation.stop_reason];
     generated_bars += scored - continuation_prompt;
+    reached_end += scored == window_bars;
     ++pieces_made;
     matrices.push_back({{"window", windows[static_cast<size_t>(piece)]},
                         {"prompt_bars", continuation_prompt},
@@ -199,8 +200,13 @@ absl::Status Evaluate(JobContext& context) {
                              continuation.generation.stop_reason));
   }
   if (pieces_made > 0) {
-    // Why continuations stopped, as shares of the pieces: "end_bar" is a
-    // piece that reached the window's end; anything else ended early.
+    // Why continuations stopped, as shares of the pieces. The grammar has no
+    // bar past the window, so a piece that fills the window ends with EOS
+    // too: continuation_reached_end counts the pieces whose bars all exist;
+    // "eos" otherwise means the model ended the piece early, "context_full"
+    // and "max_new_tokens" that a budget cut it.
+    context.ReportMetric("continuation_reached_end", step,
+                         static_cast<double>(reached_end) / static_cast<double>(pieces_made));
     for (const char* reason : {"end_bar", "eos", "context_full", "max_new_tokens"}) {
       context.ReportMetric(absl::StrCat("continuation_stop_", reason), step,
                            static_cast<double>(stop_reasons[reason]) / static_cast<double>(pieces_made));

@@ -165,8 +165,13 @@ absl::StatusOr<double> Evaluate(MusicTransformer& model, const MusicDataset& dat
   return weight > 0 ? weighted / weight : std::numeric_limits<double>::quiet_NaN();
 }
 
+// The largest max_len the kind accepts; a longer window asks for fewer bars.
+constexpr int64_t kMaxSequenceLength = 8192;
+
 // max_len 0 becomes the longest window of the data (every split), so no
-// window is cut. A max_len that does cut windows is said loudly in the log
+// window is cut; a resumed attempt keeps the length its first attempt
+// resolved (the checkpoint's tables are sized by it), from this job's
+// model.json. A max_len that does cut windows is said loudly in the log
 // and reported as truncated_window_fraction (the share of training windows
 // cut); the loss of a cut window covers only its first bars and rarely EOS.
 absl::Status ResolveSequenceLength(JobContext& context, const MusicDataset& dataset, TrainMusicSettings& p) {
@@ -177,7 +182,23 @@ absl::Status ResolveSequenceLength(JobContext& context, const MusicDataset& data
     EXPSVC_ASSIGN_OR_RETURN(split_lengths, dataset.SequenceLengths(split));
     for (int64_t length : split_lengths) longest = std::max(longest, length);
   }
-  if (p.max_len == 0) p.max_len = std::max<int64_t>(longest, 8);
+  if (p.max_len == 0) {
+    if (auto earlier = context.FindOwnArtifact(kModelConfigName); earlier.has_value()) {
+      EXPSVC_ASSIGN_OR_RETURN(const std::string path, context.FetchArtifact(*earlier));
+      EXPSVC_ASSIGN_OR_RETURN(const std::string text, fs::ReadFile(path));
+      const Json config = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (!config.is_object() || !config.contains("max_len") || !config["max_len"].is_number_integer()) {
+        return absl::DataLossError("this job's model.json from an earlier attempt has no max_len");
+      }
+      p.max_len = config["max_len"].get<int64_t>();
+    } else if (longest > kMaxSequenceLength) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the longest window has ", longest, " tokens, over the ", kMaxSequenceLength,
+                       " a model takes: use fewer window_bars or a max_notes_per_window cap"));
+    } else {
+      p.max_len = std::max<int64_t>(longest, 8);
+    }
+  }
   context.ReportMetric("longest_window_tokens", 0, static_cast<double>(longest));
   std::string cut_summary;
   for (Split split : music::kAllSplits) {

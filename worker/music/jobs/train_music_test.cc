@@ -226,6 +226,7 @@ TEST_F(MusicEvaluationTest, EvaluateReportsEveryMetricInRange) {
     stop_shares += metrics.at(absl::StrCat("continuation_stop_", reason)).begin()->second;
   }
   EXPECT_DOUBLE_EQ(stop_shares, 1.0);
+  EXPECT_EQ(metrics.at("continuation_reached_end").begin()->second, end_bar == 4 ? 1.0 : 0.0);
   EXPECT_EQ(metrics.at("continuation_bars_generated").begin()->second, static_cast<double>(end_bar - 1));
 }
 
