@@ -174,7 +174,7 @@ std::vector<Command> ReportCommands() {
                    "seeds) are repetitions: each cell is mean ± sample std over the row's jobs\n"
                    "with that metric (last step of each key), n is the number of repetitions.\n"
                    "Default rows: representation and data_fraction when they vary, attention\n"
-                   "when present. Default columns: Params, ms/note, Loss (test_loss, else\n"
+                   "when present, then event_pitch_rule when it varies. Default columns: Params, ms/note, Loss (test_loss, else\n"
                    "eval_loss), F1 note, F1 pianoroll, GS, CS, PRS; those no job has are left\n"
                    "out. Rows: attention in paper order, note before event, data_fraction\n"
                    "descending, other values ascending.\n\n"

@@ -266,6 +266,8 @@ std::vector<std::string> DefaultRowParams(const std::vector<ReportJob>& all_jobs
     if (present(name) && distinct_values(name) > 1) rows.push_back(name);
   }
   if (present("attention")) rows.push_back("attention");
+  // The event-based pitch rule splits a variant's rows when it varies.
+  if (present("event_pitch_rule") && distinct_values("event_pitch_rule") > 1) rows.push_back("event_pitch_rule");
   return rows;
 }
 

@@ -126,6 +126,15 @@ TEST(ReportTableTest, DefaultRowsOnlyVaryingRepresentationAndFraction) {
   };
   EXPECT_EQ(DefaultRowParams(one_attention), (std::vector<std::string>{"representation", "attention"}));
 
+  // A varying event-based pitch rule splits the variants' rows; a single one does not.
+  std::vector<ReportJob> pitch_rules = {
+      Job(1, {{"attention", "CirRelAttn-H"}, {"event_pitch_rule", "causal"}}, {{"test_loss", 1}}),
+      Job(2, {{"attention", "CirRelAttn-H"}, {"event_pitch_rule", "previous_note"}}, {{"test_loss", 1}}),
+  };
+  EXPECT_EQ(DefaultRowParams(pitch_rules), (std::vector<std::string>{"attention", "event_pitch_rule"}));
+  pitch_rules.pop_back();
+  EXPECT_EQ(DefaultRowParams(pitch_rules), (std::vector<std::string>{"attention"}));
+
   // None of the three: a single row holding every job.
   std::vector<ReportJob> plain = {Job(1, {{"lr", 0.1}, {"seed", 1}}, {{"test_loss", 1.0}}),
                                   Job(2, {{"lr", 0.01}, {"seed", 2}}, {{"test_loss", 3.0}})};
