@@ -19,8 +19,10 @@ struct LeaseBatcher::Request {
   bool done = false;
 };
 
-LeaseBatcher::LeaseBatcher(storage::PostgresStore* store, int max_batch)
-    : store_(store), max_batch_(static_cast<size_t>(std::max(1, max_batch))) {}
+LeaseBatcher::LeaseBatcher(storage::PostgresStore* store, int max_batch, std::function<void()> on_children_queued)
+    : store_(store),
+      max_batch_(static_cast<size_t>(std::max(1, max_batch))),
+      on_children_queued_(std::move(on_children_queued)) {}
 
 absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> LeaseBatcher::Claim(const storage::ClaimRequest& claim) {
   Request request;
@@ -89,6 +91,7 @@ void LeaseBatcher::Run(const std::vector<Request*>& batch) {
     for (Request* request : batch) Run({request});
     return;
   }
+  if (result.ok() && result->children_queued > 0 && on_children_queued_) on_children_queued_();
   size_t next_completion = 0, next_claim = 0;
   for (Request* request : batch) {
     request->status = result.status();

@@ -31,8 +31,11 @@ namespace expsvc::scheduler {
 class LeaseBatcher {
  public:
   // At most `max_batch` requests share a transaction (bounds how long its row
-  // locks are held).
-  LeaseBatcher(storage::PostgresStore* store, int max_batch);
+  // locks are held). `on_children_queued` runs after a batch whose
+  // completions queued waiting jobs: the only way a completion makes work
+  // for other workers, so idle long-polls are woken then and not at every
+  // completion.
+  LeaseBatcher(storage::PostgresStore* store, int max_batch, std::function<void()> on_children_queued = {});
 
   absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> Claim(const storage::ClaimRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -60,6 +63,7 @@ class LeaseBatcher {
 
   storage::PostgresStore* store_;
   const size_t max_batch_;
+  const std::function<void()> on_children_queued_;
   std::function<void(size_t)> before_batch_for_testing_;
 
   mutable absl::Mutex mu_;

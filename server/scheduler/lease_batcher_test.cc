@@ -163,5 +163,53 @@ TEST_F(LeaseBatcherTest, ALoneRequestRunsAtOnceByItself) {
   EXPECT_EQ(batcher.stats().requests, 4);
 }
 
+// Idle long-polls are woken by completions that queue children, and only by
+// them: with many idle workers, a wake at every completion would send all of
+// them to claim nothing each time. (The poll interval is set far longer than
+// the test, so only a wake-up makes a long-poll claim again early.)
+TEST_F(LeaseBatcherTest, OnlyCompletionsThatQueueChildrenWakeIdleLongPolls) {
+  SchedulerOptions options = TestOptions();
+  options.lease_poll_interval_ms = 60000;
+  MakeScheduler(options);
+  Submit(
+      "name: s\nstages:\n  - name: a\n    kind: noop\n    grid: {i: [0, 1]}\n"
+      "  - name: b\n    kind: noop\n    depends_on: a\n");
+  const std::vector<v1::LeasedJob> parents = Lease(2);
+  ASSERT_EQ(parents.size(), 2u);
+  const std::string idle = NewWorker("idle");
+  // Long-polls as `idle` for `wait_ms` while `act` runs; returns what it got
+  // and how many claims it made (the batcher's requests, less the act's).
+  auto poll_while = [&](int wait_ms, const std::function<void()>& act) {
+    const int64_t before = scheduler_->lease_batch_stats().requests;
+    std::vector<v1::LeasedJob> leased;
+    std::thread poller([&] {
+      v1::LeaseJobsRequest request;
+      request.set_worker_id(idle);
+      request.set_wait_ms(wait_ms);
+      request.mutable_free()->set_cpu_cores(8);
+      request.mutable_free()->set_memory_mb(1 << 20);
+      auto response = scheduler_->LeaseJobs(request, nullptr);
+      if (response.ok()) leased.assign(response->jobs().begin(), response->jobs().end());
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    act();
+    poller.join();
+    return std::make_pair(leased, scheduler_->lease_batch_stats().requests - before - 1);
+  };
+
+  // The first parent's completion leaves the child waiting: the idle poll
+  // claims at its start and at its deadline only.
+  auto [nothing, claims] = poll_while(1500, [&] { ASSERT_TRUE(Complete(parents[0]).ok()); });
+  EXPECT_TRUE(nothing.empty());
+  EXPECT_EQ(claims, 2) << "a completion that queued nothing woke the idle poll";
+
+  // The second queues the child: the poll is woken and gets it at once.
+  const auto start = std::chrono::steady_clock::now();
+  auto [child, unused] = poll_while(20000, [&] { ASSERT_TRUE(Complete(parents[1]).ok()); });
+  ASSERT_EQ(child.size(), 1u);
+  EXPECT_EQ(child[0].job().stage(), "b");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+}
+
 }  // namespace
 }  // namespace expsvc::scheduler

@@ -45,7 +45,7 @@ absl::Status ValidateLease(const JobLease& lease) {
 }  // namespace
 
 Scheduler::Scheduler(storage::PostgresStore* store, ArtifactStore* artifacts, SchedulerOptions options)
-    : store_(store), artifacts_(artifacts), options_(options), lease_batcher_(store, options.max_lease_batch) {}
+    : store_(store), artifacts_(artifacts), options_(options), lease_batcher_(store, options.max_lease_batch, [this] { WakeLeaseWaiters(); }) {}
 
 Scheduler::~Scheduler() {
   Stop();
@@ -411,8 +411,8 @@ absl::StatusOr<expsvc::v1::CompleteJobsResponse> Scheduler::CompleteJobs(
   }
   expsvc::v1::CompleteJobsResponse response;
   if (leases.empty()) return response;
+  // (The batcher wakes idle long-polls when the completions queued children.)
   EXPSVC_ASSIGN_OR_RETURN(auto results, lease_batcher_.Complete(request.worker_id(), std::move(leases)));
-  WakeLeaseWaiters();
   // A single refused completion is an error the caller cannot miss.
   if (results.size() == 1 && results[0].status() != "ok") {
     return absl::FailedPreconditionError(

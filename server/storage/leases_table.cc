@@ -260,7 +260,7 @@ void CompleteIn(pqxx::transaction_base& txn, const std::vector<CompletionRequest
   if (ids.empty()) return;
   pqxx::result rows = txn.exec_prepared(kCompleteStatement, IntArrayLiteral(requests), TextArrayLiteral(workers),
                                         IntArrayLiteral(ids), IntArrayLiteral(epochs));
-  int64_t children_queued = 0;
+  int64_t& children_queued = out.children_queued;
   for (const auto& row : rows) {
     expsvc::v1::CompletionResult result;
     result.set_job_id(row[1].as<int64_t>());

@@ -62,6 +62,8 @@ struct CompletionRequest {
 struct LeaseBatchResult {
   std::vector<std::vector<expsvc::v1::CompletionResult>> completions;
   std::vector<std::vector<expsvc::v1::LeasedJob>> claims;
+  // Waiting jobs the completions queued (their last parent succeeded).
+  int64_t children_queued = 0;
 };
 
 struct JobFilter {
