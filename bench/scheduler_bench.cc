@@ -407,7 +407,10 @@ int main(int argc, char** argv) {
   std::printf("submit %d-job sweep: %.0f ms\n", large_jobs, large_submit_ms);
   Client large_worker(address, worker_token);
   const std::string large_worker_id = large_worker.Register("large");
-  const std::vector<double> quiet_ms = LeaseLatencies(large_worker, large_worker_id, 1000);
+  // Half the sweep at most for each phase, so a small --large_jobs still
+  // leaves jobs for the second.
+  const int probes = std::max(1, std::min(1000, large_jobs / 2));
+  const std::vector<double> quiet_ms = LeaseLatencies(large_worker, large_worker_id, probes);
   std::atomic<bool> stop_readers{false};
   std::atomic<int64_t> listed{0};
   std::atomic<int> watch_updates{0};
@@ -420,7 +423,7 @@ int main(int argc, char** argv) {
     watch_updates = reader.WatchUntil(large_sweep, stop_readers);
   });
   const auto busy_start = Clock::now();
-  const std::vector<double> busy_ms = LeaseLatencies(large_worker, large_worker_id, 1000);
+  const std::vector<double> busy_ms = LeaseLatencies(large_worker, large_worker_id, probes);
   const double busy_seconds = std::chrono::duration<double>(Clock::now() - busy_start).count();
   stop_readers = true;
   lister.join();
