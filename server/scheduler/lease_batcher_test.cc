@@ -21,11 +21,7 @@ using testing::SchedulerTest;
 
 class LeaseBatcherTest : public SchedulerTest {
  protected:
-  std::string NewWorker(const std::string& name) {
-    v1::RegisterWorkerRequest registration;
-    registration.set_name(name);
-    return scheduler_->RegisterWorker(registration)->worker_id();
-  }
+  std::string NewWorker(const std::string& name) { return RegisterWorker(*scheduler_, name); }
 
   static storage::ClaimRequest ClaimFor(const std::string& worker, int max_jobs) {
     storage::ClaimRequest claim;
@@ -181,19 +177,7 @@ TEST_F(LeaseBatcherTest, OnlyCompletionsThatQueueChildrenWakeIdleLongPolls) {
   // and how many claims it made (the batcher's requests, less the act's).
   auto poll_while = [&](int wait_ms, const std::function<void()>& act) {
     const int64_t before = scheduler_->lease_batch_stats().requests;
-    std::vector<v1::LeasedJob> leased;
-    std::thread poller([&] {
-      v1::LeaseJobsRequest request;
-      request.set_worker_id(idle);
-      request.set_wait_ms(wait_ms);
-      request.mutable_free()->set_cpu_cores(8);
-      request.mutable_free()->set_memory_mb(1 << 20);
-      auto response = scheduler_->LeaseJobs(request, nullptr);
-      if (response.ok()) leased.assign(response->jobs().begin(), response->jobs().end());
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    act();
-    poller.join();
+    std::vector<v1::LeasedJob> leased = LongPollWhile(*scheduler_, idle, wait_ms, act).first;
     return std::make_pair(leased, scheduler_->lease_batch_stats().requests - before - 1);
   };
 

@@ -32,9 +32,7 @@ class WorkListenerTest : public testing::SchedulerTest {
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (!listener_->listening() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     ASSERT_TRUE(listener_->listening());
-    v1::RegisterWorkerRequest registration;
-    registration.set_name("other-replica-worker");
-    other_worker_ = other_->RegisterWorker(registration)->worker_id();
+    other_worker_ = RegisterWorker(*other_, "other-replica-worker");
   }
 
   void TearDown() override {
@@ -42,27 +40,9 @@ class WorkListenerTest : public testing::SchedulerTest {
     other_.reset();
   }
 
-  // Long-polls the other replica for up to 20 s from another thread; `act`
-  // runs once the poll is waiting. Returns what it leased and how long it took.
+  // Long-polls the other replica for up to 20 s while `act` runs.
   std::pair<std::vector<v1::LeasedJob>, double> PollOtherWhile(const std::function<void()>& act) {
-    std::vector<v1::LeasedJob> leased;
-    double seconds = 0;
-    std::thread poller([&] {
-      v1::LeaseJobsRequest request;
-      request.set_worker_id(other_worker_);
-      request.set_max_jobs(1);
-      request.set_wait_ms(20000);
-      request.mutable_free()->set_cpu_cores(8);
-      request.mutable_free()->set_memory_mb(1 << 20);
-      const auto start = Clock::now();
-      auto response = other_->LeaseJobs(request, nullptr);
-      seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      if (response.ok()) leased.assign(response->jobs().begin(), response->jobs().end());
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the poll is waiting by now
-    act();
-    poller.join();
-    return {leased, seconds - 0.3};
+    return LongPollWhile(*other_, other_worker_, 20000, act);
   }
 
   std::unique_ptr<storage::PostgresStore> other_store_;

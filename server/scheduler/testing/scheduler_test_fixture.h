@@ -3,8 +3,12 @@
 // throwaway PostgreSQL database, an artifact root, a Scheduler and one
 // registered worker, with helpers to submit, lease, complete, fail and upload.
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -43,9 +47,39 @@ class SchedulerTest : public expsvc::testing::MigratedDatabaseTest {
     artifacts_ = std::make_unique<ArtifactStore>(artifact_root_);
     ASSERT_TRUE(artifacts_->Initialize().ok());
     MakeScheduler(TestOptions());
+    worker_id_ = RegisterWorker(*scheduler_, "test-worker");
+  }
+
+  static std::string RegisterWorker(Scheduler& scheduler, const std::string& name) {
     v1::RegisterWorkerRequest registration;
-    registration.set_name("test-worker");
-    worker_id_ = scheduler_->RegisterWorker(registration)->worker_id();
+    registration.set_name(name);
+    return scheduler.RegisterWorker(registration)->worker_id();
+  }
+
+  // Long-polls `scheduler` as `worker` for up to `wait_ms` on another
+  // thread; `act` runs once the poll is waiting. Returns what it leased and
+  // how long the poll went on after `act` started, in seconds.
+  static std::pair<std::vector<v1::LeasedJob>, double> LongPollWhile(Scheduler& scheduler, const std::string& worker,
+                                                                     int wait_ms, const std::function<void()>& act) {
+    constexpr auto kPollWaiting = std::chrono::milliseconds(300);
+    std::vector<v1::LeasedJob> leased;
+    double seconds = 0;
+    std::thread poller([&] {
+      v1::LeaseJobsRequest request;
+      request.set_worker_id(worker);
+      request.set_max_jobs(1);
+      request.set_wait_ms(wait_ms);
+      request.mutable_free()->set_cpu_cores(8);
+      request.mutable_free()->set_memory_mb(1 << 20);
+      const auto start = std::chrono::steady_clock::now();
+      auto response = scheduler.LeaseJobs(request, nullptr);
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start - kPollWaiting).count();
+      if (response.ok()) leased.assign(response->jobs().begin(), response->jobs().end());
+    });
+    std::this_thread::sleep_for(kPollWaiting);  // the poll is waiting by now
+    act();
+    poller.join();
+    return {leased, seconds};
   }
 
   int64_t Submit(const std::string& yaml, const std::string& key = "") {

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <system_error>
@@ -81,15 +80,6 @@ absl::StatusOr<std::vector<int64_t>> MusicDataset::SequenceLengths(Split split) 
     lengths.push_back(static_cast<int64_t>(sequence.length()));
   }
   return lengths;
-}
-
-absl::StatusOr<int64_t> MusicDataset::LongestSequence() const {
-  int64_t longest = 0;
-  for (Split split : kAllSplits) {
-    EXPSVC_ASSIGN_OR_RETURN(std::vector<int64_t> lengths, SequenceLengths(split));
-    for (int64_t length : lengths) longest = std::max(longest, length);
-  }
-  return longest;
 }
 
 absl::StatusOr<std::vector<TokenSequence>> MusicDataset::MaterializeSplit(Split split) const {

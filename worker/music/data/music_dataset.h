@@ -67,8 +67,6 @@ class MusicDataset {
   absl::StatusOr<std::vector<Bar>> ReferenceBars(Split split, size_t index) const;
   // The token count of every window of `split`, in window order.
   absl::StatusOr<std::vector<int64_t>> SequenceLengths(Split split) const;
-  // The longest window of any split, in tokens.
-  absl::StatusOr<int64_t> LongestSequence() const;
   // Every window of a split (fine for valid/test; large for train).
   absl::StatusOr<std::vector<TokenSequence>> MaterializeSplit(Split split) const;
 
