@@ -6,6 +6,7 @@
 // --drain_timeout_ms); a second signal exits at once.
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,15 +15,19 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "worker/command/command_job.h"
 #include "worker/diagnostic/diagnostic_jobs.h"
 #include "worker/lm/jobs/lm_jobs.h"
 #include "worker/lm/jobs/sae_jobs.h"
@@ -57,6 +62,15 @@ ABSL_FLAG(int, lease_wait_ms, 2000, "LeaseJobs long-poll wait when no job is rea
 ABSL_FLAG(std::string, tls_ca, "", "CA bundle to verify the scheduler's TLS certificate (empty: no TLS).");
 ABSL_FLAG(int, drain_timeout_ms, 30000, "On SIGTERM, how long running jobs get before their leases are released.");
 ABSL_FLAG(int, metric_flush_ms, 500, "How often buffered metrics and logs are sent.");
+ABSL_FLAG(std::vector<std::string>, gpus, {},
+          "CUDA device indices this worker hands out, e.g. 0,1 (default: the detected ones). A job asking for N GPUs "
+          "gets N of them, not shared with another running job, as CUDA_VISIBLE_DEVICES for command jobs.");
+ABSL_FLAG(bool, allow_command_jobs, false,
+          "Run `command` jobs: any program a sweep names, as this worker's user. Off by default: whoever can submit "
+          "a sweep can then run code on this machine.");
+ABSL_FLAG(std::string, python_path, "",
+          "Folder with the built Python client (`import expsvc`), put in front of a command job's PYTHONPATH "
+          "(default: ../python beside this binary when it exists, as in a build tree).");
 
 namespace {
 
@@ -101,6 +115,15 @@ std::string DefaultName() {
   return absl::StrCat(host, "-", ::getpid());
 }
 
+// build/worker/expsvc-worker -> build/python, where the build puts the client.
+std::string DefaultPythonPath() {
+  std::error_code error;
+  const std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return "";
+  const std::filesystem::path candidate = (executable.parent_path() / "../python").lexically_normal();
+  return std::filesystem::exists(candidate / "expsvc" / "__init__.py", error) ? candidate.string() : "";
+}
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "expsvc-worker: %s\n", message.c_str());
   return 1;
@@ -134,10 +157,31 @@ int main(int argc, char** argv) {
   options.drain_timeout_ms = std::max(absl::GetFlag(FLAGS_drain_timeout_ms), 0);
   options.metric_flush_ms = std::max(absl::GetFlag(FLAGS_metric_flush_ms), 10);
 
+  for (const std::string& index : absl::GetFlag(FLAGS_gpus)) {
+    int value = -1;
+    if (!absl::SimpleAtoi(index, &value) || value < 0) return Fail(absl::StrCat("--gpus: '", index, "' is not a device index"));
+    options.gpu_indices.push_back(value);
+  }
+
   expsvc::worker::JobKindRegistry registry;
   for (auto register_kinds : {expsvc::worker::RegisterDiagnosticJobs, expsvc::worker::RegisterMusicJobs,
                               expsvc::worker::RegisterLmJobs, expsvc::worker::RegisterSaeJobs}) {
     if (absl::Status status = register_kinds(registry); !status.ok()) return Fail(status.ToString());
+  }
+  if (absl::GetFlag(FLAGS_allow_command_jobs)) {
+    expsvc::worker::CommandJobOptions command;
+    command.scheduler_address = options.scheduler_address;
+    command.tls_ca_file = options.tls_ca_file.value_or("");
+    command.python_path = absl::GetFlag(FLAGS_python_path).empty() ? DefaultPythonPath() : absl::GetFlag(FLAGS_python_path);
+    if (absl::Status status = expsvc::worker::RegisterCommandJob(registry, command); !status.ok()) {
+      return Fail(status.ToString());
+    }
+    // The programs run as this user: keep them out of this process's memory
+    // and /proc/<pid>/environ (where the worker token may be), and from
+    // attaching a debugger to it.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return Fail("prctl(PR_SET_DUMPABLE, 0) failed");
+    expsvc::worker::LogEventF("command jobs allowed: sweeps may run any program here as uid %d (python client: %s)",
+                              static_cast<int>(::getuid()), command.python_path.empty() ? "none" : command.python_path);
   }
   if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");
 

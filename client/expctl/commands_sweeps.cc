@@ -40,7 +40,7 @@ absl::StatusOr<std::string> ReadSweepFile(const std::string& path) {
   }
   absl::StatusOr<std::string> text = fs::ReadFile(path);
   if (!text.ok()) return UsageError(absl::StrCat("cannot read sweep file '", path, "': ", text.status().message()));
-  return text;
+  return ReplaceSweepDir(*std::move(text), std::filesystem::absolute(path, error).parent_path().lexically_normal().string());
 }
 
 // The jobs shown by --dry-run: the first job of each stage (so every stage
@@ -378,7 +378,8 @@ std::vector<Command> SweepCommands() {
                        .summary = "Submit a sweep file (or check it locally with --dry-run).",
                        .synopsis = "submit FILE [--dry-run] [--output text|json] [--key IDEMPOTENCY_KEY]",
                        .details = "FILE may be '-' for stdin. Resubmitting with the same --key returns the\n"
-                                  "sweep created the first time instead of a new one.\n\n"
+                                  "sweep created the first time instead of a new one. In FILE, {sweep_dir}\n"
+                                  "is replaced by the file's absolute folder (for scripts beside it).\n\n"
                                   "examples:\n"
                                   "  expctl submit examples/sweeps/demo.yaml --dry-run\n"
                                   "  expctl submit sweep.yaml --key nightly-2024-05-01\n",

@@ -1,5 +1,6 @@
 #include "common/kinds/job_kind_catalog.h"
 
+#include "common/kinds/command_kinds.h"
 #include "common/kinds/diagnostic_kinds.h"
 #include "common/kinds/lm_kinds.h"
 #include "common/kinds/music_kinds.h"
@@ -12,7 +13,7 @@ const std::vector<JobKindSpec>& AllJobKinds() {
       kinds::NoopParams::Spec(),          kinds::SleepParams::Spec(),         kinds::TrainMusicParams::Spec(),
       kinds::EvaluateMusicParams::Spec(), kinds::GenerateMusicParams::Spec(), kinds::BuildCorpusParams::Spec(),
       kinds::TrainLmParams::Spec(),       kinds::TrainSaeParams::Spec(),      kinds::AnalyzeSaeParams::Spec(),
-      kinds::InterveneParams::Spec(),
+      kinds::InterveneParams::Spec(),     kinds::CommandParams::Spec(),
   };
   return *kinds;
 }

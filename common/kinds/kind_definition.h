@@ -78,6 +78,16 @@ class KindDefinition {
                 std::move(help), range);
   }
 
+  // A list of strings the job must be given (no default).
+  template <typename Owner>
+  KindDefinition& RequiredStringList(std::string name, std::vector<std::string> Owner::*member, std::string help) {
+    Bind(std::move(name), ParamType::kStringList, static_cast<std::vector<std::string> Params::*>(member),
+         std::move(help), {});
+    spec_.params.back().required = true;
+    spec_.params.back().default_value = nullptr;
+    return *this;
+  }
+
   const JobKindSpec& spec() const { return spec_; }
 
   // Validates `params` against the schema (filling defaults) and reads every

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/kinds/command_kinds.h"
 #include "common/kinds/diagnostic_kinds.h"
 #include "common/kinds/job_kind_catalog.h"
 #include "common/kinds/lm_kinds.h"
@@ -88,11 +89,15 @@ TEST(KindDefinitionTest, CatalogKindsParseTheirOwnDefaults) {
   EXPECT_EQ(TrainSaeParams::FromJson(Json::object())->device, "auto");
   EXPECT_EQ(AnalyzeSaeParams::FromJson(Json::object())->language_threshold, 0.9);
   EXPECT_EQ(InterveneParams::FromJson(Json::object())->layer, 1);
+  EXPECT_EQ(CommandParams::FromJson(Json{{"command", {"true"}}})->grace_seconds, 10.0);
+  // `command` has no default: it must be given.
+  EXPECT_EQ(CommandParams::FromJson(Json::object()).status().code(), absl::StatusCode::kInvalidArgument);
   // Every kind in the catalog is one of these definitions, in this order.
   std::vector<std::string> names;
   for (const JobKindSpec& kind : AllJobKinds()) names.push_back(kind.name);
   EXPECT_EQ(names, (std::vector<std::string>{"noop", "sleep", "train_music", "evaluate_music", "generate_music",
-                                             "build_corpus", "train_lm", "train_sae", "analyze_sae", "intervene"}));
+                                             "build_corpus", "train_lm", "train_sae", "analyze_sae", "intervene",
+                                             "command"}));
 }
 
 TEST(KindDefinitionTest, AttentionChoicesAreTheVariantNamesInPaperOrder) {

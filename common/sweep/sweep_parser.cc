@@ -447,4 +447,12 @@ absl::StatusOr<SweepPlan> ParseSweep(std::string_view yaml_text, std::string_vie
   }
 }
 
+std::string ReplaceSweepDir(std::string text, const std::string& sweep_dir) {
+  for (size_t at = text.find(kSweepDirPlaceholder); at != std::string::npos;
+       at = text.find(kSweepDirPlaceholder, at + sweep_dir.size())) {
+    text.replace(at, kSweepDirPlaceholder.size(), sweep_dir);
+  }
+  return text;
+}
+
 }  // namespace expsvc

@@ -252,3 +252,17 @@ TEST(SweepParserTest, SurvivesHostileDocuments) {
 // the study kind, with model, layer and checkpoint as labels.
 }  // namespace
 }  // namespace expsvc
+
+namespace expsvc {
+namespace {
+
+TEST(ReplaceSweepDirTest, EveryOccurrenceBecomesTheFolder) {
+  EXPECT_EQ(ReplaceSweepDir("command: [python3, '{sweep_dir}/a.py', '{sweep_dir}/b']", "/x/y"),
+            "command: [python3, '/x/y/a.py', '/x/y/b']");
+  EXPECT_EQ(ReplaceSweepDir("no placeholder {sweep}", "/x"), "no placeholder {sweep}");
+  // A folder whose name holds the placeholder does not loop.
+  EXPECT_EQ(ReplaceSweepDir("{sweep_dir}", "/{sweep_dir}"), "/{sweep_dir}");
+}
+
+}  // namespace
+}  // namespace expsvc

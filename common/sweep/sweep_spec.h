@@ -40,6 +40,13 @@
 
 namespace expsvc {
 
+// In a sweep file, "{sweep_dir}" stands for the absolute folder of the file,
+// so that a `command` stage can name a script beside it. The submitting
+// client (expctl, the Python client) replaces it before sending the text;
+// workers must see the same path (a shared file system).
+inline constexpr std::string_view kSweepDirPlaceholder = "{sweep_dir}";
+std::string ReplaceSweepDir(std::string text, const std::string& sweep_dir);
+
 struct JobResources {
   int32_t cpu_cores = 0;
   int64_t memory_mb = 0;

@@ -11,6 +11,7 @@ std::string_view RoleName(Role role) {
     case Role::kAdmin: return "admin";
     case Role::kUser: return "user";
     case Role::kWorker: return "worker";
+    case Role::kJob: return "job";
   }
   return "?";
 }

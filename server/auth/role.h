@@ -1,6 +1,9 @@
 #pragma once
 // Who a bearer token speaks for. A worker token cannot submit; a user token
 // cannot lease; admin can do everything (server/grpc/auth_context.* checks).
+// A job token (job_token.h) speaks for one leased job: it may only write that
+// job's metrics, logs and artifacts under that lease. Job tokens are never
+// stored, so "job" is not a role `create-token` accepts.
 
 #include <string_view>
 
@@ -8,7 +11,7 @@
 
 namespace expsvc::auth {
 
-enum class Role { kAdmin, kUser, kWorker };
+enum class Role { kAdmin, kUser, kWorker, kJob };
 
 // "admin", "user" or "worker": the spelling stored in auth_tokens.role and
 // accepted by `expsvc-scheduler create-token --role`.

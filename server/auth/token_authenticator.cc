@@ -3,26 +3,34 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/hex.h"
 #include "common/sha256.h"
 
 namespace expsvc::auth {
 
-std::string GenerateToken() {
+namespace {
+
+std::string RandomHex(int bytes_wanted) {
   std::ifstream urandom("/dev/urandom", std::ios::binary);
-  unsigned char bytes[20];
-  urandom.read(reinterpret_cast<char*>(bytes), sizeof(bytes));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string token = "expsvc_";
-  for (unsigned char byte : bytes) {
-    token.push_back(kHex[byte >> 4]);
-    token.push_back(kHex[byte & 0xF]);
-  }
-  return token;
+  std::string bytes(bytes_wanted, '\0');
+  urandom.read(bytes.data(), bytes.size());
+  return LowerHex(bytes);
+}
+
+}  // namespace
+
+std::string GenerateToken() {
+  return "expsvc_" + RandomHex(20);
 }
 
 absl::StatusOr<Role> TokenAuthenticator::Authenticate(const std::string& token) {
   if (token.empty()) {
     return absl::UnauthenticatedError("missing bearer token (send 'authorization: Bearer <token>')");
+  }
+  if (IsJobToken(token)) {
+    auto scope = JobScopeOf(token);
+    if (!scope.ok()) return scope.status();
+    return Role::kJob;
   }
   const std::string hash = Sha256Hex(token);
   const auto now = std::chrono::steady_clock::now();
@@ -45,6 +53,33 @@ absl::StatusOr<std::string> TokenAuthenticator::CreateToken(const std::string& n
   std::string token = GenerateToken();
   if (absl::Status status = store_->CreateToken(name, role, Sha256Hex(token)); !status.ok()) return status;
   return token;
+}
+
+absl::StatusOr<std::string> TokenAuthenticator::JobTokenKey() {
+  absl::MutexLock lock(&key_mu_);
+  if (job_token_key_.empty()) {
+    auto key = store_->JobTokenKey(RandomHex(32));
+    if (!key.ok()) return key.status();
+    if (key->empty()) return absl::InternalError("the stored job token key is empty");
+    job_token_key_ = *std::move(key);
+  }
+  return job_token_key_;
+}
+
+absl::Status TokenAuthenticator::LoadJobTokenKey() {
+  return JobTokenKey().status();
+}
+
+absl::StatusOr<JobScope> TokenAuthenticator::JobScopeOf(const std::string& token) {
+  auto key = JobTokenKey();
+  if (!key.ok()) return key.status();
+  return VerifyJobToken(*key, token);
+}
+
+absl::StatusOr<std::string> TokenAuthenticator::IssueJobToken(JobScope scope) {
+  auto key = JobTokenKey();
+  if (!key.ok()) return key.status();
+  return SignJobToken(*key, scope);
 }
 
 }  // namespace expsvc::auth

@@ -20,6 +20,9 @@ class TokenStore {
   virtual absl::Status CreateToken(const std::string& name, Role role, const std::string& token_hash) = 0;
   // The token's role; nullopt for an unknown or revoked token.
   virtual absl::StatusOr<std::optional<Role>> LookupToken(const std::string& token_hash) = 0;
+  // The key that signs job tokens: the stored one, or `candidate` stored now
+  // when there is none yet (so every replica ends up with the same key).
+  virtual absl::StatusOr<std::string> JobTokenKey(const std::string& candidate) = 0;
 };
 
 }  // namespace expsvc::auth

@@ -26,4 +26,18 @@ absl::StatusOr<Role> Authorize(const grpc::ServerContext& context, auth::TokenAu
       absl::StrCat("a ", std::string(auth::RoleName(*role)), " token may not make this call"));
 }
 
+absl::Status AuthorizeLeaseWrite(const grpc::ServerContext& context, auth::TokenAuthenticator& authenticator,
+                                 const expsvc::v1::JobLease& lease) {
+  const std::string token = BearerToken(context);
+  if (!auth::IsJobToken(token)) return Authorize(context, authenticator, {Role::kWorker}).status();
+  auto scope = authenticator.JobScopeOf(token);
+  if (!scope.ok()) return scope.status();
+  if (scope->job_id != lease.job_id() || scope->epoch != lease.epoch()) {
+    return absl::PermissionDeniedError(absl::StrCat("this job token is for job ", scope->job_id, " (lease epoch ",
+                                                    scope->epoch, "), not job ", lease.job_id(), " (lease epoch ",
+                                                    lease.epoch(), ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace expsvc::server

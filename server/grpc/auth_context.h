@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "expsvc/v1/workers.pb.h"
 #include "server/auth/token_authenticator.h"
 #include "server/grpc/status_conversion.h"
 
@@ -21,6 +22,11 @@ std::string BearerToken(const grpc::ServerContext& context);
 
 absl::StatusOr<Role> Authorize(const grpc::ServerContext& context, auth::TokenAuthenticator& authenticator,
                                std::initializer_list<Role> allowed);
+
+// For writes made under a lease (metrics, logs, artifacts): a worker token, or
+// the job token of exactly this job and epoch (PERMISSION_DENIED for another).
+absl::Status AuthorizeLeaseWrite(const grpc::ServerContext& context, auth::TokenAuthenticator& authenticator,
+                                 const expsvc::v1::JobLease& lease);
 
 // Authorizes, then runs `body` (returning absl::Status) and converts its status.
 template <typename Body>

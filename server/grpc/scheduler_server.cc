@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(const Se
       std::make_unique<scheduler::Scheduler>(server->store_.get(), server->artifacts_.get(), options.scheduler);
   server->authenticator_ = std::make_unique<auth::TokenAuthenticator>(
       server->store_.get(), std::chrono::milliseconds(options.token_cache_ms));
+  EXPSVC_RETURN_IF_ERROR(server->authenticator_->LoadJobTokenKey());
   ServiceDeps deps{server->scheduler_.get(), server->authenticator_.get()};
   server->sweeps_ = std::make_unique<SweepServiceImpl>(deps);
   server->jobs_ = std::make_unique<JobServiceImpl>(deps);

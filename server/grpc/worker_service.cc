@@ -1,10 +1,13 @@
 #include "server/grpc/auth_context.h"
 #include "server/grpc/services.h"
 
+#include "common/status_macros.h"
+
 namespace expsvc::server {
 namespace {
 constexpr std::initializer_list<Role> kWorkers = {Role::kWorker};
 constexpr std::initializer_list<Role> kUsers = {Role::kUser};
+constexpr std::initializer_list<Role> kWorkersAndJobs = {Role::kWorker, Role::kJob};
 }  // namespace
 
 grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
@@ -21,8 +24,16 @@ grpc::Status WorkerServiceImpl::ListWorkers(grpc::ServerContext* context, const 
 
 grpc::Status WorkerServiceImpl::LeaseJobs(grpc::ServerContext* context, const v1::LeaseJobsRequest* request,
                                           v1::LeaseJobsResponse* response) {
-  return AuthorizedCall(context, *deps_.authenticator, kWorkers, [&] {
-    return AssignTo(deps_.scheduler->LeaseJobs(*request, [context] { return context->IsCancelled(); }), response);
+  return AuthorizedCall(context, *deps_.authenticator, kWorkers, [&]() -> absl::Status {
+    EXPSVC_RETURN_IF_ERROR(
+        AssignTo(deps_.scheduler->LeaseJobs(*request, [context] { return context->IsCancelled(); }), response));
+    // Each lease carries its job token; the key is loaded at start, so this
+    // cannot fail in the middle of handing out leases.
+    for (v1::LeasedJob& leased : *response->mutable_jobs()) {
+      auto token = deps_.authenticator->IssueJobToken({.job_id = leased.job().id(), .epoch = leased.epoch()});
+      if (token.ok()) leased.set_job_token(*std::move(token));
+    }
+    return absl::OkStatus();
   });
 }
 
@@ -34,24 +45,30 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1
 
 grpc::Status WorkerServiceImpl::ReportMetrics(grpc::ServerContext* context, const v1::ReportMetricsRequest* request,
                                               v1::ReportMetricsResponse* response) {
-  return AuthorizedCall(context, *deps_.authenticator, kWorkers,
-                        [&] { return AssignTo(deps_.scheduler->ReportMetrics(*request), response); });
+  return ToGrpcStatus([&]() -> absl::Status {
+    EXPSVC_RETURN_IF_ERROR(AuthorizeLeaseWrite(*context, *deps_.authenticator, request->lease()));
+    return AssignTo(deps_.scheduler->ReportMetrics(*request), response);
+  }());
 }
 
 grpc::Status WorkerServiceImpl::AppendLogs(grpc::ServerContext* context, const v1::AppendLogsRequest* request,
                                            v1::AppendLogsResponse*) {
-  return AuthorizedCall(context, *deps_.authenticator, kWorkers, [&] { return deps_.scheduler->AppendLogs(*request); });
+  return ToGrpcStatus([&]() -> absl::Status {
+    EXPSVC_RETURN_IF_ERROR(AuthorizeLeaseWrite(*context, *deps_.authenticator, request->lease()));
+    return deps_.scheduler->AppendLogs(*request);
+  }());
 }
 
 grpc::Status WorkerServiceImpl::UploadArtifact(grpc::ServerContext* context,
                                                grpc::ServerReader<v1::UploadArtifactRequest>* reader,
                                                v1::UploadArtifactResponse* response) {
-  return AuthorizedCall(context, *deps_.authenticator, kWorkers, [&]() -> absl::Status {
+  return AuthorizedCall(context, *deps_.authenticator, kWorkersAndJobs, [&]() -> absl::Status {
     v1::UploadArtifactRequest message;
     if (!reader->Read(&message) || !message.has_header()) {
       return absl::InvalidArgumentError("an artifact upload must start with its header");
     }
     const v1::ArtifactHeader header = message.header();
+    EXPSVC_RETURN_IF_ERROR(AuthorizeLeaseWrite(*context, *deps_.authenticator, header.lease()));
     auto upload = deps_.scheduler->BeginArtifactUpload(header);
     if (!upload.ok()) return upload.status();
     while (reader->Read(&message)) {

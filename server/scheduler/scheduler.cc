@@ -188,12 +188,18 @@ absl::StatusOr<expsvc::v1::SubmitSweepResponse> Scheduler::SubmitSweep(const exp
   ExpandOptions expand;
   expand.max_jobs = options_.max_sweep_jobs;
   EXPSVC_ASSIGN_OR_RETURN(SweepPlan plan, ParseSweep(request.spec_yaml(), file_name, expand));
-  EXPSVC_ASSIGN_OR_RETURN(storage::CreatedSweep created,
-                          store_->CreateSweep(plan, request.spec_yaml(), request.idempotency_key()));
-  if (!created.already_existed) WakeLeaseWaiters();
   expsvc::v1::SubmitSweepResponse response;
-  EXPSVC_ASSIGN_OR_RETURN(*response.mutable_sweep(), store_->GetSweep(created.sweep_id));
-  response.set_already_existed(created.already_existed);
+  if (request.dry_run()) {
+    response.mutable_sweep()->set_name(plan.name);
+    response.mutable_sweep()->set_groups(plan.groups);
+    response.mutable_sweep()->mutable_counts()->set_total(static_cast<int64_t>(plan.jobs.size()));
+  } else {
+    EXPSVC_ASSIGN_OR_RETURN(storage::CreatedSweep created,
+                            store_->CreateSweep(plan, request.spec_yaml(), request.idempotency_key()));
+    if (!created.already_existed) WakeLeaseWaiters();
+    EXPSVC_ASSIGN_OR_RETURN(*response.mutable_sweep(), store_->GetSweep(created.sweep_id));
+    response.set_already_existed(created.already_existed);
+  }
   for (const StageSummary& stage : plan.stages) {
     auto* summary = response.add_stages();
     summary->set_stage(stage.name);

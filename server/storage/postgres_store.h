@@ -109,6 +109,7 @@ class PostgresStore final : public auth::TokenStore {
   // Tokens: only hashes are stored.
   absl::Status CreateToken(const std::string& name, auth::Role role, const std::string& token_hash) override;
   absl::StatusOr<std::optional<auth::Role>> LookupToken(const std::string& token_hash) override;
+  absl::StatusOr<std::string> JobTokenKey(const std::string& candidate) override;
   // Revokes every live token created under `name`; returns how many.
   absl::StatusOr<int64_t> RevokeTokens(const std::string& name);
 

@@ -10,6 +10,9 @@ constexpr char kInsertTokenSql[] = "INSERT INTO auth_tokens (name, role, token_h
 constexpr char kRevokeTokensSql[] =
     "UPDATE auth_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id";
 constexpr char kLookupTokenSql[] = "SELECT role FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+constexpr char kInsertJobTokenKeySql[] =
+    "INSERT INTO job_token_key (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
+constexpr char kSelectJobTokenKeySql[] = "SELECT secret FROM job_token_key WHERE id = 1";
 
 }  // namespace
 
@@ -35,6 +38,15 @@ absl::StatusOr<std::optional<auth::Role>> PostgresStore::LookupToken(const std::
                              if (!role.ok()) return role.status();
                              return std::optional<auth::Role>(*role);
                            });
+}
+
+absl::StatusOr<std::string> PostgresStore::JobTokenKey(const std::string& candidate) {
+  return InTransaction("reading the job token key", [&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+    txn.exec_params(kInsertJobTokenKeySql, candidate);
+    pqxx::result row = txn.exec(kSelectJobTokenKeySql);
+    if (row.empty()) return absl::InternalError("job_token_key has no row after inserting one");
+    return std::string(row[0][0].c_str());
+  });
 }
 
 }  // namespace expsvc::storage

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/hex.h"
 #include "server/storage/postgres_store.h"
 #include "server/storage/row_mapping.h"
 #include "server/storage/store_transaction.h"
@@ -36,14 +37,9 @@ constexpr char kPruneWorkersSql[] =
 
 std::string RandomHex(int bytes) {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (int i = 0; i < bytes; ++i) {
-    const auto byte = static_cast<unsigned>(generator() & 0xFF);
-    hex.push_back(kHex[byte >> 4]);
-    hex.push_back(kHex[byte & 0xF]);
-  }
-  return hex;
+  std::string random(static_cast<size_t>(bytes), '\0');
+  for (char& byte : random) byte = static_cast<char>(generator() & 0xFF);
+  return LowerHex(random);
 }
 
 }  // namespace

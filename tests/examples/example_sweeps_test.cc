@@ -135,3 +135,25 @@ TEST(ExampleSweepsTest, BilingualTinyGroupsLayersByCheckpoint) {
 
 }  // namespace
 }  // namespace expsvc
+
+namespace expsvc {
+namespace {
+
+// The Python example: a grid of command jobs naming the script beside the file.
+TEST(ExampleSweepsTest, PythonExampleIsSixCommandJobsNamingItsScript) {
+  const std::string folder = absl::StrCat(EXPSVC_EXAMPLES_DIR, "/python");
+  std::ifstream in(folder + "/sweep.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto plan = ParseSweep(ReplaceSweepDir(text.str(), folder), "sweep.yaml");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->jobs.size(), 6u);
+  for (const auto& job : plan->jobs) {
+    EXPECT_EQ(job.kind, "command");
+    EXPECT_EQ(job.max_attempts, 3);
+    EXPECT_EQ(job.params["command"][1], folder + "/train.py");
+  }
+}
+
+}  // namespace
+}  // namespace expsvc

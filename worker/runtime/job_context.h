@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "expsvc/v1/workers.pb.h"
@@ -59,6 +60,10 @@ class JobContext {
 
   // A private folder for this attempt, removed after the job ends.
   virtual const std::string& scratch_dir() const = 0;
+
+  // CUDA device indices the worker gave this job (as many as it asked for),
+  // not shared with another running job.
+  virtual std::vector<int> assigned_gpus() const { return {}; }
 };
 
 }  // namespace expsvc::worker

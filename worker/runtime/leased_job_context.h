@@ -53,9 +53,12 @@ class LeasedJobContext final : public JobContext {
   std::optional<expsvc::v1::ArtifactRef> FindParentArtifact(std::string_view name) const override;
   absl::StatusOr<std::string> FetchArtifact(const expsvc::v1::ArtifactRef& artifact) override;
   const std::string& scratch_dir() const override { return scratch_dir_; }
+  std::vector<int> assigned_gpus() const override { return assigned_gpus_; }
 
   // The worker's side.
   expsvc::v1::JobLease lease() const;
+  // Set once, before the job's thread starts.
+  void AssignGpus(std::vector<int> gpus) { assigned_gpus_ = std::move(gpus); }
   // The scheduler cancelled the job: should_stop() turns true; writes go on
   // (the final flush) until the scheduler refuses them.
   void MarkCancelled() { cancelled_.store(true); }
@@ -79,6 +82,7 @@ class LeasedJobContext final : public JobContext {
   const nlohmann::json params_;
   const std::string scratch_dir_;
   const std::atomic<bool>& worker_shutting_down_;
+  std::vector<int> assigned_gpus_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> lease_lost_{false};
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 #include <filesystem>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -123,6 +124,15 @@ absl::Status Worker::Run() {
   completions_ = std::make_unique<CompletionBatcher>(
       [this](const std::vector<v1::JobLease>& leases) { return SendCompletions(leases); });
   cuda_devices_ = DetectCudaDevices();
+  if (!options_.gpu_indices.empty()) {
+    cuda_devices_.clear();
+    for (int index : options_.gpu_indices) {
+      v1::CudaDevice device;
+      device.set_index(index);
+      device.set_name("declared by --gpus");
+      cuda_devices_.push_back(device);
+    }
+  }
 
   absl::Status registered = Register([this] { return stop_requested_.load(); });
   if (!registered.ok()) return stop_requested_.load() ? absl::OkStatus() : registered;
@@ -300,6 +310,18 @@ std::shared_ptr<Worker::RunningJob> Worker::PrepareJob(v1::LeasedJob leased) {
 void Worker::StartJob(v1::LeasedJob leased) {
   std::shared_ptr<RunningJob> job = PrepareJob(std::move(leased));
   absl::MutexLock lock(&mu_);
+  // The lowest free device indices: the scheduler leased the job only if
+  // enough GPUs were free.
+  std::set<int> busy;
+  for (const auto& [run_id, running] : running_) {
+    for (int gpu : running->context->assigned_gpus()) busy.insert(gpu);
+  }
+  std::vector<int> gpus;
+  for (const v1::CudaDevice& device : cuda_devices_) {
+    if (static_cast<int>(gpus.size()) >= job->context->leased_job().job().resources().gpus()) break;
+    if (!busy.contains(device.index())) gpus.push_back(device.index());
+  }
+  job->context->AssignGpus(std::move(gpus));
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });
 }

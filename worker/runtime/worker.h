@@ -55,6 +55,9 @@ struct WorkerOptions {
   // Memory a group kind's leased group may use (JobGroup::memory_budget_mb),
   // in MiB; 0 = memory_mb.
   int64_t group_memory_budget_mb = 0;
+  // CUDA device indices this worker advertises and hands out to jobs (each
+  // job gets as many as it asks for, none shared); empty: the detected ones.
+  std::vector<int> gpu_indices;
 };
 
 class Worker {

@@ -36,6 +36,7 @@ struct FakeState {
   std::mutex mu;
   std::condition_variable changed;
   int registrations = 0;
+  int registered_gpus = 0;
   std::string worker_id;
   std::deque<v1::LeasedJob> queue;
   std::vector<v1::LeaseJobsRequest> lease_requests;
@@ -71,6 +72,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     std::lock_guard lock(s_.mu);
     if (!s_.Authorized(context)) return kUnauthenticated;
     s_.worker_id = absl::StrCat("worker-", ++s_.registrations);
+    s_.registered_gpus = request->capabilities().cuda_devices_size();
     response->set_worker_id(s_.worker_id);
     response->set_lease_ttl_ms(600);
     s_.changed.notify_all();
@@ -558,6 +560,44 @@ TEST_F(WorkerTest, ReleasesJobsThatOutlastTheDrainTimeout) {
   // It returned OK after its lease was released: nothing more is sent.
   EXPECT_FALSE(Completed(13));
   EXPECT_EQ(state_.failures.size(), 1u);
+}
+
+TEST_F(WorkerTest, HandsEachJobItsOwnGpus) {
+  JobKindRegistry registry;
+  std::mutex mu;
+  std::map<int64_t, std::vector<int>> seen;
+  std::atomic<int> running{0};
+  ASSERT_TRUE(registry
+                  .Register("noop",
+                            [&](JobContext& context) {
+                              {
+                                std::lock_guard lock(mu);
+                                seen[context.job_id()] = context.assigned_gpus();
+                              }
+                              // Both run at once, so their GPUs must differ.
+                              ++running;
+                              for (int i = 0; i < 200 && running.load() < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+                              return absl::OkStatus();
+                            })
+                  .ok());
+  options_.gpu_indices = {3, 5, 7};
+  Enqueue(31, "noop", nlohmann::json::object());
+  Enqueue(32, "noop", nlohmann::json::object());
+  {
+    std::lock_guard lock(state_.mu);
+    state_.queue[0].mutable_job()->mutable_resources()->set_gpus(2);
+    state_.queue[1].mutable_job()->mutable_resources()->set_gpus(1);
+  }
+  StartWorker(registry);
+  ASSERT_TRUE(WaitFor([&] { return Completed(31) && Completed(32); }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen[31].size(), 2u);
+  EXPECT_EQ(seen[32].size(), 1u);
+  std::set<int> all(seen[31].begin(), seen[31].end());
+  all.insert(seen[32].begin(), seen[32].end());
+  EXPECT_EQ(all, (std::set<int>{3, 5, 7}));
+  std::lock_guard state_lock(state_.mu);
+  EXPECT_EQ(state_.registered_gpus, 3);
 }
 
 TEST_F(WorkerTest, CarriesOnAcrossASchedulerRestart) {

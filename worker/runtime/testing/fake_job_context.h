@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/sha256.h"
 #include "worker/runtime/job_context.h"
 
 namespace expsvc::worker::testing {
@@ -64,6 +65,7 @@ class FakeJobContext : public JobContext {
     ref.set_id(static_cast<int64_t>(++uploads_));
     ref.set_name(std::string(name));
     ref.set_size_bytes(static_cast<int64_t>(std::filesystem::file_size(stored)));
+    if (auto sha = Sha256HexOfFile(stored); sha.ok()) ref.set_sha256(*sha);
     std::lock_guard lock(mutex_);
     uploaded_[std::string(name)] = ref;
     return ref;
@@ -87,7 +89,11 @@ class FakeJobContext : public JobContext {
   const std::string& scratch_dir() const override { return scratch_; }
 
   // Makes every artifact uploaded so far visible as "from an earlier attempt".
-  void PromoteUploadsToEarlierAttempt(const FakeJobContext& earlier) { earlier_ = earlier.uploaded_; }
+  void PromoteUploadsToEarlierAttempt(const FakeJobContext& earlier) {
+    earlier_ = earlier.uploaded_;
+    leased_.clear_own_artifacts();
+    for (const auto& [name, artifact] : earlier_) *leased_.add_own_artifacts() = artifact;
+  }
   void AddParentArtifact(const expsvc::v1::ArtifactRef& artifact) {
     parents_[artifact.name()] = artifact;
     *leased_.add_parent_artifacts() = artifact;
@@ -99,6 +105,8 @@ class FakeJobContext : public JobContext {
     *leased_.add_parent_artifacts() = artifact;
     parent_paths_[name] = absl::StrCat(parent.directory_, "/artifacts/", name);
   }
+  // To set what a lease would carry (job token, epoch, resources).
+  expsvc::v1::LeasedJob& mutable_leased_job() { return leased_; }
   // should_stop() turns true once this many metric points were reported.
   void StopAfterMetrics(int64_t count) { stop_after_metrics_ = count; }
   // A cancel (should_stop) and a worker drain (shutting_down), as the runtime signals them.
