@@ -27,6 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "worker/command/child_process.h"
 #include "worker/command/command_job.h"
 #include "worker/diagnostic/diagnostic_jobs.h"
 #include "worker/lm/jobs/lm_jobs.h"
@@ -63,8 +64,9 @@ ABSL_FLAG(std::string, tls_ca, "", "CA bundle to verify the scheduler's TLS cert
 ABSL_FLAG(int, drain_timeout_ms, 30000, "On SIGTERM, how long running jobs get before their leases are released.");
 ABSL_FLAG(int, metric_flush_ms, 500, "How often buffered metrics and logs are sent.");
 ABSL_FLAG(std::vector<std::string>, gpus, {},
-          "CUDA device indices this worker hands out, e.g. 0,1 (default: the detected ones). A job asking for N GPUs "
-          "gets N of them, not shared with another running job, as CUDA_VISIBLE_DEVICES for command jobs.");
+          "CUDA device indices this worker hands out, e.g. 0,1 (default: none; CUDA device detection is not built "
+          "yet). A job asking for N GPUs gets N of them, not shared with another running job, as "
+          "CUDA_VISIBLE_DEVICES for command jobs.");
 ABSL_FLAG(bool, allow_command_jobs, false,
           "Run `command` jobs: any program a sweep names, as this worker's user. Off by default: whoever can submit "
           "a sweep can then run code on this machine.");
@@ -82,6 +84,8 @@ extern "C" void OnStopSignal(int) {
   if (g_stop_signals.fetch_add(1) > 0) {
     static const char kMessage[] = "expsvc-worker: second signal, exiting now\n";
     (void)!::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+    // No command job's program outlives the worker.
+    expsvc::worker::KillAllChildGroups();
     ::_exit(1);
   }
   const char byte = 's';
@@ -160,6 +164,9 @@ int main(int argc, char** argv) {
   for (const std::string& index : absl::GetFlag(FLAGS_gpus)) {
     int value = -1;
     if (!absl::SimpleAtoi(index, &value) || value < 0) return Fail(absl::StrCat("--gpus: '", index, "' is not a device index"));
+    if (std::find(options.gpu_indices.begin(), options.gpu_indices.end(), value) != options.gpu_indices.end()) {
+      return Fail(absl::StrCat("--gpus: device ", value, " is listed twice"));
+    }
     options.gpu_indices.push_back(value);
   }
 
@@ -195,6 +202,8 @@ int main(int argc, char** argv) {
   const int exit_code = status.ok() ? 0 : Fail(status.ToString());
   if (worker.UnfinishedJobs() > 0) {
     // Their leases were released; waiting for them would block the exit.
+    // Programs of command jobs still running go first.
+    expsvc::worker::KillAllChildGroups();
     std::fflush(stderr);
     std::_Exit(exit_code);
   }

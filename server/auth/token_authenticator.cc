@@ -1,6 +1,9 @@
 #include "server/auth/token_authenticator.h"
 
-#include <fstream>
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "common/hex.h"
@@ -11,9 +14,12 @@ namespace expsvc::auth {
 namespace {
 
 std::string RandomHex(int bytes_wanted) {
-  std::ifstream urandom("/dev/urandom", std::ios::binary);
-  std::string bytes(bytes_wanted, '\0');
-  urandom.read(bytes.data(), bytes.size());
+  std::string bytes(static_cast<size_t>(bytes_wanted), '\0');
+  // A failing generator must not give a guessable token or signing key.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), bytes_wanted) != 1) {
+    std::fprintf(stderr, "expsvc: the random number generator failed\n");
+    std::abort();
+  }
   return LowerHex(bytes);
 }
 

@@ -203,4 +203,17 @@ absl::StatusOr<int64_t> PostgresStore::RetrySweepFailures(int64_t sweep_id, cons
   });
 }
 
+absl::StatusOr<std::vector<int64_t>> PostgresStore::ChildJobIds(int64_t job_id) {
+  return InSingleStatement("listing a job's children",
+                           [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<int64_t>> {
+                             std::vector<int64_t> children;
+                             for (const pqxx::row& row : txn.exec_params(
+                                      "SELECT job_id FROM job_dependencies WHERE parent_id = $1 ORDER BY job_id",
+                                      job_id)) {
+                               children.push_back(row[0].as<int64_t>());
+                             }
+                             return children;
+                           });
+}
+
 }  // namespace expsvc::storage

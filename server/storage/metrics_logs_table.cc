@@ -73,6 +73,23 @@ const char* MetricsRowsSql(expsvc::v1::MetricsAggregate aggregate) {
   }
 }
 
+// Buckets over the sweep's step range of the key, then min/max per (job,
+// bucket). The metrics primary key (job_id, key, step) serves each job.
+constexpr char kBucketSeriesSql[] = R"sql(
+WITH points AS (
+  SELECT m.job_id, m.step, m.value
+  FROM jobs j JOIN metrics m ON m.job_id = j.id AND m.key = $2
+  WHERE j.sweep_id = $1
+), span AS (
+  SELECT min(step) AS lo, max(step) + 1 AS hi FROM points
+)
+SELECT p.job_id, width_bucket(p.step, span.lo, span.hi, $3::int) AS bucket, min(p.step), min(p.value),
+       max(p.value), count(*), min(span.lo), min(span.hi)
+FROM points p, span
+GROUP BY p.job_id, bucket
+ORDER BY p.job_id, bucket
+)sql";
+
 }  // namespace
 
 std::map<std::string, std::string> MetricsLogsStatements() {
@@ -177,6 +194,28 @@ absl::StatusOr<expsvc::v1::QueryMetricsResponse> PostgresStore::QueryMetrics(
     }
     for (const auto& key : seen_keys) response.add_keys(key);
     return response;
+  });
+}
+
+absl::StatusOr<std::vector<BucketedSeries>> PostgresStore::BucketSeries(int64_t sweep_id, const std::string& key,
+                                                                         int32_t buckets) {
+  return InSingleStatement("bucketing a series", [&](pqxx::transaction_base& txn)
+                                                     -> absl::StatusOr<std::vector<BucketedSeries>> {
+    std::vector<BucketedSeries> series;
+    for (const pqxx::row& row : txn.exec_params(kBucketSeriesSql, sweep_id, key, buckets)) {
+      const int64_t job_id = row[0].as<int64_t>();
+      if (series.empty() || series.back().job_id != job_id) {
+        series.push_back(
+            BucketedSeries{.job_id = job_id, .first_step = row[6].as<int64_t>(), .end_step = row[7].as<int64_t>()});
+      }
+      BucketedSeries& current = series.back();
+      current.buckets.push_back(row[1].as<int32_t>());
+      current.steps.push_back(row[2].as<int64_t>());
+      current.min.push_back(row[3].as<double>());
+      current.max.push_back(row[4].as<double>());
+      current.points += row[5].as<int64_t>();
+    }
+    return series;
   });
 }
 

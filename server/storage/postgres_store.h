@@ -75,6 +75,30 @@ struct JobFilter {
   int64_t after_id = 0;
 };
 
+// One job's curve of one key, cut into buckets of steps: per bucket its first
+// step and the smallest and largest value in it (min/max per pixel column).
+struct BucketedSeries {
+  int64_t job_id = 0;
+  // The sweep's step range of the key, [first_step, end_step), cut into the
+  // buckets: bucket b (1-based) starts at first_step + (b - 1) * width.
+  int64_t first_step = 0;
+  int64_t end_step = 0;
+  std::vector<int32_t> buckets;
+  std::vector<int64_t> steps;
+  std::vector<double> min;
+  std::vector<double> max;
+  // Points before bucketing.
+  int64_t points = 0;
+};
+
+// What the connected role may change: the dashboard refuses to run with a
+// role that can write.
+struct WriteAccess {
+  bool superuser = false;
+  // Tables of the public schema it may INSERT, UPDATE, DELETE or TRUNCATE.
+  std::vector<std::string> writable_tables;
+};
+
 struct LeaseCheck {
   int64_t sweep_id = 0;
   int32_t attempt = 0;
@@ -192,6 +216,14 @@ class PostgresStore final : public auth::TokenStore {
   absl::StatusOr<expsvc::v1::QueryMetricsResponse> QueryMetrics(const expsvc::v1::QueryMetricsRequest& request);
   absl::StatusOr<std::vector<expsvc::v1::ArtifactRef>> ListArtifacts(int64_t sweep_id, int64_t job_id);
   absl::StatusOr<StoredArtifact> GetArtifact(int64_t artifact_id);
+  // Every job of the sweep with points of `key`, its steps cut into `buckets`
+  // equal ranges over the sweep's whole step range (so all curves share the
+  // x axis): what a chart that many pixels wide can show.
+  absl::StatusOr<std::vector<BucketedSeries>> BucketSeries(int64_t sweep_id, const std::string& key,
+                                                           int32_t buckets);
+  // The jobs that depend on `job_id`.
+  absl::StatusOr<std::vector<int64_t>> ChildJobIds(int64_t job_id);
+  absl::StatusOr<WriteAccess> CurrentRoleWriteAccess();
   // How many artifact records there are, and how many of them point under
   // `prefix` (a folder path, no trailing '/').
   absl::StatusOr<std::pair<int64_t, int64_t>> CountArtifactsUnder(const std::string& prefix);

@@ -49,4 +49,20 @@ absl::StatusOr<std::string> PostgresStore::JobTokenKey(const std::string& candid
   });
 }
 
+absl::StatusOr<WriteAccess> PostgresStore::CurrentRoleWriteAccess() {
+  return InSingleStatement("checking the role's privileges", [&](pqxx::transaction_base& txn)
+                                                                 -> absl::StatusOr<WriteAccess> {
+    WriteAccess access;
+    access.superuser = txn.exec1("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0].as<bool>();
+    for (const pqxx::row& row : txn.exec(
+             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+             "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND ("
+             "has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') OR "
+             "has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE')) ORDER BY c.relname")) {
+      access.writable_tables.push_back(row[0].c_str());
+    }
+    return access;
+  });
+}
+
 }  // namespace expsvc::storage

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -63,15 +64,28 @@ class LineReader {
   std::string partial_;
 };
 
-ChildExit ExitOf(int status) {
-  ChildExit exit;
-  if (WIFEXITED(status)) {
-    exit.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    exit.signal = WTERMSIG(status);
+// The process groups of programs running now, for KillAllChildGroups (read
+// from a signal handler: a fixed array of atomics, no locks).
+std::atomic<pid_t> g_live_groups[256];
+
+class LiveGroup {
+ public:
+  explicit LiveGroup(pid_t pgid) {
+    for (std::atomic<pid_t>& group : g_live_groups) {
+      pid_t empty = 0;
+      if (group.compare_exchange_strong(empty, pgid)) {
+        slot_ = &group;
+        return;
+      }
+    }
   }
-  return exit;
-}
+  ~LiveGroup() {
+    if (slot_ != nullptr) slot_->store(0);
+  }
+
+ private:
+  std::atomic<pid_t>* slot_ = nullptr;
+};
 
 }  // namespace
 
@@ -149,14 +163,17 @@ absl::StatusOr<ChildExit> RunChild(const ChildSpec& spec, const ChildCallbacks& 
   if (spawn_error != 0) {
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
-    return absl::FailedPreconditionError(absl::StrCat("cannot start ", program, ": ", std::strerror(spawn_error)));
+    const std::string message = absl::StrCat("cannot start ", program, ": ", std::strerror(spawn_error));
+    // Out of processes or memory may pass; a program that cannot run will not.
+    if (spawn_error == EAGAIN || spawn_error == ENOMEM) return absl::UnavailableError(message);
+    return absl::FailedPreconditionError(message);
   }
+  LiveGroup live(child);
 
   LineReader out(out_pipe[0], spec.max_line_bytes, callbacks.on_stdout_line);
   LineReader err(err_pipe[0], spec.max_line_bytes, callbacks.on_stderr_line);
   ChildExit result;
   bool exited = false;
-  int status = 0;
   Clock::time_point stop_at, exited_at;
   while (true) {
     pollfd fds[2];
@@ -177,15 +194,25 @@ absl::StatusOr<ChildExit> RunChild(const ChildSpec& spec, const ChildCallbacks& 
       ::usleep(100 * 1000);
     }
     if (!exited) {
-      const pid_t done = ::waitpid(child, &status, WNOHANG);
-      if (done == child) {
+      // WNOWAIT: the program stays a zombie until the end, so its pid, which
+      // is the group's id, cannot be reused while the group is signalled.
+      siginfo_t info = {};
+      const int waited = ::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT);
+      if (waited == 0 && info.si_pid == child) {
         exited = true;
         exited_at = Clock::now();
-        // What it left running in its group goes with it; the pipes then
-        // reach end of file once every holder is gone.
+        if (info.si_code == CLD_EXITED) {
+          result.exit_code = info.si_status;
+        } else {
+          result.signal = info.si_status;
+        }
+        // Not stopping: what it left running goes with it now. Stopping: the
+        // rest of the group keeps its grace period (a shell wrapper exits on
+        // SIGTERM at once; the program under it may still be saving).
+        if (!result.stopped) ::kill(-child, SIGKILL);
+      } else if (waited < 0 && errno != EINTR) {
         ::kill(-child, SIGKILL);
-      } else if (done < 0 && errno != EINTR) {
-        ::kill(-child, SIGKILL);
+        ::waitpid(child, nullptr, 0);
         return absl::InternalError(absl::StrCat("waiting for ", program, " failed: ", std::strerror(errno)));
       }
     }
@@ -195,23 +222,31 @@ absl::StatusOr<ChildExit> RunChild(const ChildSpec& spec, const ChildCallbacks& 
       ::kill(-child, SIGTERM);
       stop_at = Clock::now();
     }
-    if (!exited && result.stopped && !result.killed_after_grace && Clock::now() - stop_at >= spec.grace) {
+    if (result.stopped && !result.killed_after_grace && Clock::now() - stop_at >= spec.grace) {
       ::kill(-child, SIGKILL);
       result.killed_after_grace = true;
     }
     // A process that left the group (its own setsid) may hold the pipes:
-    // stop reading a while after the program itself ended.
-    if (exited && Clock::now() - exited_at > std::chrono::seconds(2)) {
+    // stop reading a while after the program and its group are done.
+    const bool group_done = !result.stopped || result.killed_after_grace;
+    if (exited && group_done && Clock::now() - exited_at > std::chrono::seconds(2)) {
       out.Close();
       err.Close();
       break;
     }
   }
-  const bool stopped = result.stopped, killed = result.killed_after_grace;
-  result = ExitOf(status);
-  result.stopped = stopped;
-  result.killed_after_grace = killed;
+  // Whatever is left of the group (a stopped program's children that closed
+  // their pipes), then the zombie.
+  ::kill(-child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
   return result;
+}
+
+void KillAllChildGroups() {
+  for (std::atomic<pid_t>& group : g_live_groups) {
+    const pid_t pgid = group.load();
+    if (pgid > 0) ::kill(-pgid, SIGKILL);
+  }
 }
 
 }  // namespace expsvc::worker

@@ -3,7 +3,8 @@
 // group), with its standard output and error read line by line while it
 // runs. Asked to stop, the group gets SIGTERM, then SIGKILL after a grace
 // period; when the program itself exits, whatever it left running in its
-// group is killed too, so a job never leaves a process behind.
+// group is killed too. A descendant that starts a session of its own leaves
+// the group and is not tracked (a cgroup per job would be needed).
 
 #include <chrono>
 #include <functional>
@@ -46,8 +47,16 @@ struct ChildExit {
   std::string Describe() const;
 };
 
-// Runs to the end. An error only when the program could not be started or
-// waited for; a failing program is a ChildExit with its code.
+// Runs to the end. An error only when the program could not be started
+// (NOT_FOUND, FAILED_PRECONDITION; UNAVAILABLE when out of processes or
+// memory) or waited for; a failing program is a ChildExit with its code.
+// Stopping: SIGTERM to the group, then SIGKILL once `grace` has passed, even
+// if the program itself already exited (its children keep their grace).
 absl::StatusOr<ChildExit> RunChild(const ChildSpec& spec, const ChildCallbacks& callbacks);
+
+// SIGKILLs the process group of every program RunChild is running now.
+// Async-signal-safe: the worker calls it before exiting without draining, so
+// no program outlives it.
+void KillAllChildGroups();
 
 }  // namespace expsvc::worker

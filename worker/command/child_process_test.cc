@@ -97,6 +97,27 @@ TEST(ChildProcessTest, StopKillsTheWholeTreeAfterTheGracePeriod) {
   EXPECT_FALSE(Alive(grandchild));
 }
 
+// A shell wrapper dies on SIGTERM at once; the program under it keeps its
+// grace period to finish what it was saving.
+TEST(ChildProcessTest, AWrappersChildrenKeepTheirGraceAfterItExits) {
+  std::atomic<bool> stop{false};
+  std::vector<std::string> out;
+  ChildCallbacks callbacks;
+  callbacks.should_stop = [&] { return stop.load(); };
+  callbacks.on_stdout_line = [&](std::string_view line) {
+    out.emplace_back(line);
+    if (line == "ready") stop = true;
+  };
+  ChildSpec spec = Shell(
+      "sh -c 'trap \"sleep 0.3; echo saved; exit 0\" TERM; echo ready; while :; do sleep 0.05; done'; echo never");
+  spec.grace = std::chrono::milliseconds(5000);
+  auto exit = RunChild(spec, callbacks);
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->stopped);
+  EXPECT_FALSE(exit->killed_after_grace);
+  EXPECT_EQ(out, (std::vector<std::string>{"ready", "saved"}));
+}
+
 TEST(ChildProcessTest, WhatTheProgramLeftRunningEndsWithIt) {
   const std::string pid_file = absl::StrCat(::testing::TempDir(), "/leftover-", ::getpid());
   auto exit = RunChild(Shell(absl::StrCat("sleep 300 & echo $! > ", pid_file, "; exit 0")), {});

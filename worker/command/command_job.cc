@@ -133,6 +133,11 @@ absl::Status RunCommandJob(JobContext& context, const CommandJobOptions& options
     argv.push_back(std::move(filled));
   }
 
+  if (context.leased_job().job_token().empty()) {
+    // Without it the program's client could not report anything.
+    return absl::FailedPreconditionError(
+        "the scheduler sent no job token with the lease (is it older than this worker?)");
+  }
   const fs::path scratch(context.scratch_dir());
   const fs::path outputs = scratch / "outputs";
   const fs::path stop_file = scratch / "expsvc-stop";
@@ -201,12 +206,17 @@ absl::Status RunCommandJob(JobContext& context, const CommandJobOptions& options
   context.Log(absl::StrCat("program ended: ", exit.Describe(), exit.killed_after_grace ? " (after SIGKILL)" : "",
                            "; ", metric_lines, " metric line(s) read"));
 
+  // A cancelled job (or one whose lease is gone) stores nothing more.
   const bool cancelled = exit.stopped && !context.shutting_down();
-  if (!cancelled) EXPSVC_RETURN_IF_ERROR(UploadOutputs(context, outputs));
+  absl::Status stored = cancelled ? absl::OkStatus() : UploadOutputs(context, outputs);
   if (exit.stopped) {
-    return context.shutting_down() ? absl::AbortedError("worker shutting down") : absl::CancelledError("cancelled");
+    if (!stored.ok()) context.Log(absl::StrCat("storing outputs/ failed: ", stored.ToString()));
+    return context.shutting_down() ? absl::AbortedError("worker shutting down")
+                                   : absl::CancelledError("cancelled, or the lease was lost");
   }
-  if (exit.exit_code == 0) return absl::OkStatus();
+  if (exit.exit_code == 0) return stored;
+  // The program's own failure is the reason, even when storing its outputs failed too.
+  if (!stored.ok()) context.Log(absl::StrCat("storing outputs/ failed: ", stored.ToString()));
   std::string reason = absl::StrCat(fs::path(argv[0]).filename().string(), " failed (", exit.Describe(), ")");
   if (!stderr_tail.empty()) absl::StrAppend(&reason, ": ", absl::StrJoin(stderr_tail, " | "));
   return absl::UnknownError(reason);

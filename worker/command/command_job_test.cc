@@ -171,6 +171,12 @@ TEST(CommandJobTest, BadCommandsAreRefusedWithoutRetry) {
 
   FakeJobContext missing(Params({{"command", {"no-such-program-expsvc"}}}), dir);
   EXPECT_EQ(RunCommandJob(missing, Options()).code(), absl::StatusCode::kNotFound);
+
+  FakeJobContext no_token(Params({{"command", {"true"}}}), dir);
+  no_token.mutable_leased_job().clear_job_token();
+  auto refused = RunCommandJob(no_token, Options());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("no job token"));
 }
 
 TEST(CommandJobTest, TheCommandParameterIsRequiredAtSubmit) {

@@ -321,6 +321,13 @@ void Worker::StartJob(v1::LeasedJob leased) {
     if (static_cast<int>(gpus.size()) >= job->context->leased_job().job().resources().gpus()) break;
     if (!busy.contains(device.index())) gpus.push_back(device.index());
   }
+  const int wanted = job->context->leased_job().job().resources().gpus();
+  if (static_cast<int>(gpus.size()) < wanted && job->setup_error.ok()) {
+    // The scheduler leased it on a count this worker no longer has free
+    // (e.g. a job still holding devices after its lease was released).
+    job->setup_error = absl::UnavailableError(absl::StrCat("the job asks for ", wanted, " GPU(s), ", gpus.size(),
+                                                           " of this worker's are free"));
+  }
   job->context->AssignGpus(std::move(gpus));
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });

@@ -56,7 +56,8 @@ struct WorkerOptions {
   // in MiB; 0 = memory_mb.
   int64_t group_memory_budget_mb = 0;
   // CUDA device indices this worker advertises and hands out to jobs (each
-  // job gets as many as it asks for, none shared); empty: the detected ones.
+  // job gets as many as it asks for, none shared); empty: the detected ones
+  // (none until CUDA detection is built).
   std::vector<int> gpu_indices;
 };
 

@@ -237,6 +237,8 @@ class Client:
             if len(page) < 1000:
                 break
             after_id = page[-1].id
+        for row in rows:
+            row["values"] = {}
         return self._with_param_columns(rows, ["job_id", "stage", "kind", "state", "attempt", "max_attempts",
                                                "worker_id", "group_key", "error", "parents"], [], all_params)
 
@@ -295,8 +297,9 @@ class Client:
                          "params": json.loads(row.params_json) if row.params_json else {}, "values": values})
         rows.sort(key=lambda r: r["job_id"])
         frame = self._with_param_columns(rows, list(_FIXED_COLUMNS), key_columns, all_params)
-        for key in key_columns:
-            frame[key] = pandas.to_numeric(frame[key])
+        first_key = len(frame.columns) - len(key_columns)
+        for position in range(first_key, len(frame.columns)):
+            frame.isetitem(position, pandas.to_numeric(frame.iloc[:, position]))
         return frame
 
     @staticmethod
@@ -315,12 +318,13 @@ class Client:
                              for row in rows}) > 1]
         header = {name: (f"param.{name}" if name in fixed or name in _FIXED_COLUMNS or name in key_columns else name)
                   for name in shown}
+        # Lists, not dicts: a metric key may be named like a fixed column
+        # ("state"), and then both columns are kept, as in expctl's CSV.
         records = []
         for row in rows:
-            record = {column: row[column] for column in fixed}
-            for name in shown:
-                record[header[name]] = _param_cell(row["params"][name]) if name in row["params"] else None
-            record.update(row.get("values", {}))
+            record = [row[column] for column in fixed]
+            record += [_param_cell(row["params"][name]) if name in row["params"] else None for name in shown]
+            record += [row["values"][key] for key in key_columns]
             records.append(record)
         columns = list(fixed) + [header[name] for name in shown] + list(key_columns)
         return _pandas().DataFrame(records, columns=columns)
@@ -343,14 +347,19 @@ class Client:
         """Downloads an artifact into a folder (named as the artifact) or to a
         file path; the SHA-256 is checked, and a partial file never stays."""
         artifact_id = _check_id(int(artifact_id), "artifact id")
+        as_folder = str(destination).endswith(os.sep) or Path(destination).is_dir()
         destination = Path(destination)
+        if as_folder:
+            destination.mkdir(parents=True, exist_ok=True)
+        elif not destination.parent.is_dir():
+            raise ExpsvcError(grpc.StatusCode.INVALID_ARGUMENT, f"download: folder {destination.parent} does not exist")
         request = artifacts_pb2.DownloadArtifactRequest(artifact_id=artifact_id)
         header, digest, temporary = None, hashlib.sha256(), None
         try:
             for part in self._artifacts.DownloadArtifact(request, metadata=self._metadata):
                 if part.HasField("artifact"):
                     header = part.artifact
-                    target = destination / header.name if destination.is_dir() else destination
+                    target = destination / header.name if as_folder else destination
                     temporary = target.with_name(target.name + ".part")
                     handle = open(temporary, "wb")
                 else:

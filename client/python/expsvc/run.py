@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -60,6 +61,19 @@ attempt = int(os.environ.get("EXPSVC_ATTEMPT", "1"))
 outputs_dir = Path(os.environ.get("EXPSVC_OUTPUTS_DIR", "outputs"))
 
 
+# In a job, SIGTERM (cancel, or the worker draining) becomes should_stop():
+# the program has grace_seconds to save and return before SIGKILL.
+_stop_signal = threading.Event()
+
+
+def _on_stop_signal(signum, frame):
+    _stop_signal.set()
+
+
+if in_job() and threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+
+
 class LeaseLost(ExpsvcError):
     """The job's lease is gone: nothing more it writes is accepted."""
 
@@ -82,6 +96,8 @@ class _Session:
         self._closed = False
         self.lost = None
         self.sent = 0
+        # A replace_after_step whose request failed: sent with the next batch.
+        self._pending_replace = None
         self._thread = threading.Thread(target=self._loop, name="expsvc-metrics", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -92,7 +108,10 @@ class _Session:
         with self._lock:
             self._points[(key, step)] = value
             full = len(self._points) >= _MAX_BATCH
-        if full:
+        if self._closed:
+            # Logged by an atexit handler after ours: no background thread any more.
+            self.flush()
+        elif full:
             self._wake.set()
 
     def _loop(self):
@@ -128,6 +147,9 @@ class _Session:
         with self._send_lock:
             if self.lost is not None:
                 raise self.lost
+            if replace_after_step is None and self._pending_replace is not None:
+                replace_after_step = self._pending_replace
+            self._pending_replace = None
             while True:
                 with self._lock:
                     # The oldest points first (dicts keep insertion order);
@@ -149,10 +171,13 @@ class _Session:
                     self._rpc(self._stub.ReportMetrics, request, "ReportMetrics")
                 except ExpsvcError:
                     if self.lost is None:
-                        # Not sent: keep the points (newer values of a key win) for the next try.
+                        # Not sent: keep the points (newer values of a key win)
+                        # and the replace for the next try.
                         with self._lock:
                             for item_key, value in batch:
                                 self._points.setdefault(item_key, value)
+                        if request.has_replace_after_step:
+                            self._pending_replace = request.replace_after_step
                     raise
                 self.sent += len(batch)
 
@@ -261,6 +286,8 @@ def resume_from(step):
 def should_stop():
     """True once the job was cancelled, its worker is draining (a new lease
     will resume it from outputs/), or its lease is gone: save and return."""
+    if _stop_signal.is_set():
+        return True
     stop_file = os.environ.get("EXPSVC_STOP_FILE")
     if stop_file and os.path.exists(stop_file):
         return True

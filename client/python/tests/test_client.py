@@ -95,6 +95,8 @@ def test_artifacts_download_with_checksum(client, finished_sweep, tmp_path):
     assert path.name == first["name"]
     assert path.stat().st_size == first["size_bytes"]
     assert not list(tmp_path.glob("*.part"))
+    into_new_folder = client.download(first["artifact_id"], f"{tmp_path}/new/")
+    assert into_new_folder == tmp_path / "new" / first["name"]
     per_job = client.artifacts(job=int(first["job_id"]))
     assert set(per_job["job_id"]) == {first["job_id"]}
 

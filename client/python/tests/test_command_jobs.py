@@ -84,6 +84,20 @@ def test_cancel_ends_the_whole_process_tree(client, tmp_path):
     assert final["cancelled"] == 1
 
 
+def test_a_stopped_python_job_gets_its_grace_to_save(client, tmp_path):
+    started, saved = tmp_path / "started", tmp_path / "saved"
+    submitted = client.submit(command_sweep("cmd-graceful", "graceful.py", grace_seconds=20,
+                                            params={"started_file": str(started), "saved_file": str(saved)}))
+    wait_for(started.exists, 60, "the job to start")
+    client.cancel(submitted.sweep_id, reason="test")
+    # SIGTERM became should_stop(): the script saved and returned (well inside
+    # the grace period, so it was not SIGKILLed).
+    wait_for(saved.exists, 15, "the job to save")
+    assert saved.read_text().startswith("saved at step")
+    final = client.watch(submitted.sweep_id, progress=False)
+    assert final["cancelled"] == 1
+
+
 def _report(addr, token, job_id, epoch):
     channel = open_channel(addr)
     stub = workers_pb2_grpc.WorkerServiceStub(channel)

@@ -26,6 +26,7 @@ class FakeJobContext : public JobContext {
     std::filesystem::create_directories(absl::StrCat(directory_, "/artifacts"));
     leased_.mutable_job()->set_id(1);
     leased_.mutable_job()->set_attempt(attempt_);
+    leased_.set_job_token("expsvcjob_1_1_fake");
   }
 
   int64_t job_id() const override { return 1; }

@@ -1,0 +1,303 @@
+#include "client/web/api_routes.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "client/expctl/metrics_view.h"
+#include "client/expctl/proto_json.h"
+#include "client/web/request_params.h"
+#include "common/status_macros.h"
+
+namespace expsvc::web {
+namespace {
+
+using nlohmann::json;
+using Handler = std::function<absl::StatusOr<json>(const httplib::Request&)>;
+
+constexpr int kMaxBuckets = 4000;
+
+std::optional<std::string> Query(const httplib::Request& request, const char* name) {
+  if (!request.has_param(name)) return std::nullopt;
+  return request.get_param_value(name);
+}
+
+void SendError(httplib::Response& response, const absl::Status& status) {
+  response.status = HttpStatusOf(status);
+  response.set_content(json{{"error", std::string(status.message())}}.dump(), "application/json");
+}
+
+// Authorizes, runs, answers JSON; exceptions become 500 with their text.
+httplib::Server::Handler JsonRoute(const ApiContext& context, Handler handler) {
+  return [&context, handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+    try {
+      if (context.authorize) {
+        if (absl::Status allowed = context.authorize(request); !allowed.ok()) return SendError(response, allowed);
+      }
+      absl::StatusOr<json> body = handler(request);
+      if (!body.ok()) return SendError(response, body.status());
+      response.set_header("Cache-Control", "no-store");
+      response.set_content(body->dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+    } catch (const std::exception& error) {
+      SendError(response, absl::InternalError(absl::StrCat("internal error: ", error.what())));
+    }
+  };
+}
+
+absl::StatusOr<expsvc::v1::Sweep> FindSweep(const ApiContext& context, const std::string& id_text) {
+  EXPSVC_ASSIGN_OR_RETURN(int64_t sweep_id, ParseId(id_text, "sweep id"));
+  return context.store->GetSweep(sweep_id);
+}
+
+absl::StatusOr<expsvc::v1::QueryMetricsResponse> MetricsTable(const ApiContext& context,
+                                                              const httplib::Request& request, int64_t sweep_id,
+                                                              std::vector<std::string>& keys) {
+  static const std::map<std::string, expsvc::v1::MetricsAggregate> kAggregates = {
+      {"last", expsvc::v1::METRICS_AGGREGATE_LAST},
+      {"min", expsvc::v1::METRICS_AGGREGATE_MIN},
+      {"max", expsvc::v1::METRICS_AGGREGATE_MAX},
+      {"mean", expsvc::v1::METRICS_AGGREGATE_MEAN}};
+  EXPSVC_ASSIGN_OR_RETURN(std::string aggregate,
+                          ChoiceParam(Query(request, "agg"), "agg", {"last", "min", "max", "mean"}, "last"));
+  keys = ListParam(Query(request, "keys"));
+  expsvc::v1::QueryMetricsRequest query;
+  query.set_sweep_id(sweep_id);
+  for (const std::string& key : keys) query.add_keys(key);
+  query.set_shape(expsvc::v1::METRICS_SHAPE_TABLE);
+  query.set_aggregate(kAggregates.at(aggregate));
+  query.set_params_filter_json("{}");
+  return context.store->QueryMetrics(query);
+}
+
+}  // namespace
+
+int HttpStatusOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
+  server.Get("/api/health", JsonRoute(context, [](const httplib::Request&) -> absl::StatusOr<json> {
+               return json{{"ok", true}};
+             }));
+
+  server.Get("/api/sweeps", JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(int64_t limit, IntParam(Query(request, "limit"), "limit", 100, 1, 1000));
+               EXPSVC_ASSIGN_OR_RETURN(auto sweeps, context.store->ListSweeps(static_cast<int32_t>(limit)));
+               json list = json::array();
+               for (const auto& sweep : sweeps) list.push_back(expctl::SweepToJson(sweep));
+               return json{{"sweeps", list}};
+             }));
+
+  server.Get(R"(/api/sweeps/([^/]+))",
+             JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
+               json result = expctl::SweepToJson(sweep);
+               result["spec_yaml"] = sweep.spec_yaml();
+               return result;
+             }));
+
+  server.Get(R"(/api/sweeps/([^/]+)/jobs)",
+             JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
+               storage::JobFilter filter;
+               filter.sweep_id = sweep.id();
+               for (const std::string& state : ListParam(Query(request, "state"))) {
+                 EXPSVC_ASSIGN_OR_RETURN(std::string checked,
+                                         ChoiceParam(state, "state",
+                                                     {"waiting", "queued", "running", "succeeded", "failed",
+                                                      "cancelled"},
+                                                     ""));
+                 filter.states.push_back(checked);
+               }
+               filter.kind = Query(request, "kind").value_or("");
+               EXPSVC_ASSIGN_OR_RETURN(int64_t limit, IntParam(Query(request, "limit"), "limit", 500, 1, 5000));
+               EXPSVC_ASSIGN_OR_RETURN(int64_t after,
+                                       IntParam(Query(request, "after"), "after", 0, 0, INT64_MAX));
+               filter.limit = static_cast<int32_t>(limit);
+               filter.after_id = after;
+               EXPSVC_ASSIGN_OR_RETURN(auto jobs, context.store->ListJobs(filter));
+               json list = json::array();
+               for (const auto& job : jobs) list.push_back(expctl::JobToJson(job));
+               json next = static_cast<int64_t>(jobs.size()) == limit ? json(jobs.back().id()) : json(nullptr);
+               return json{{"jobs", list}, {"next_after", next}};
+             }));
+
+  server.Get(R"(/api/sweeps/([^/]+)/metrics)",
+             JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
+               std::vector<std::string> keys;
+               EXPSVC_ASSIGN_OR_RETURN(auto table, MetricsTable(context, request, sweep.id(), keys));
+               const bool all_params = Query(request, "all_params").value_or("0") == "1";
+               // The same pivot as `expctl metrics`: one row per job, parameters that vary.
+               const expctl::MetricsView view =
+                   expctl::BuildMetricsView(table, {.all_params = all_params, .keys = keys});
+               json result = expctl::MetricsViewToJson(view);
+               return json{{"keys", view.key_columns}, {"param_columns", view.param_columns}, {"rows", result}};
+             }));
+
+  server.Get(R"(/api/sweeps/([^/]+)/metrics\.csv)", [&context](const httplib::Request& request,
+                                                                httplib::Response& response) {
+    try {
+      if (context.authorize) {
+        if (absl::Status allowed = context.authorize(request); !allowed.ok()) return SendError(response, allowed);
+      }
+      absl::StatusOr<expsvc::v1::Sweep> sweep = FindSweep(context, request.matches[1]);
+      if (!sweep.ok()) return SendError(response, sweep.status());
+      std::vector<std::string> keys;
+      auto table = MetricsTable(context, request, sweep->id(), keys);
+      if (!table.ok()) return SendError(response, table.status());
+      const bool all_params = Query(request, "all_params").value_or("0") == "1";
+      response.set_header("Content-Disposition", absl::StrCat("attachment; filename=\"sweep-", sweep->id(), ".csv\""));
+      response.set_content(expctl::RenderMetricsCsv(expctl::BuildMetricsView(*table, {.all_params = all_params, .keys = keys})),
+                           "text/csv");
+    } catch (const std::exception& error) {
+      SendError(response, absl::InternalError(absl::StrCat("internal error: ", error.what())));
+    }
+  });
+
+  server.Get(R"(/api/sweeps/([^/]+)/series)",
+             JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
+               const std::optional<std::string> key = Query(request, "key");
+               if (!key.has_value() || key->empty()) {
+                 return absl::InvalidArgumentError("query parameter 'key' is required (the metric to draw)");
+               }
+               EXPSVC_ASSIGN_OR_RETURN(int64_t buckets,
+                                       IntParam(Query(request, "buckets"), "buckets", 1000, 1, kMaxBuckets));
+               EXPSVC_ASSIGN_OR_RETURN(auto series,
+                                       context.store->BucketSeries(sweep.id(), *key, static_cast<int32_t>(buckets)));
+               json list = json::array();
+               for (const auto& one : series) {
+                 list.push_back({{"job_id", one.job_id},
+                                 {"buckets", one.buckets},
+                                 {"steps", one.steps},
+                                 {"min", one.min},
+                                 {"max", one.max},
+                                 {"points", one.points}});
+               }
+               // Bucket b (1-based) starts at first_step + (b - 1) * (end_step - first_step) / buckets.
+               json first = series.empty() ? json(nullptr) : json(series.front().first_step);
+               json end = series.empty() ? json(nullptr) : json(series.front().end_step);
+               return json{{"key", *key}, {"buckets", buckets}, {"first_step", first}, {"end_step", end},
+                           {"series", list}};
+             }));
+
+  server.Get(R"(/api/jobs/([^/]+))", JsonRoute(context, [&context](const httplib::Request& request)
+                                                              -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(int64_t job_id, ParseId(request.matches[1], "job id"));
+               EXPSVC_ASSIGN_OR_RETURN(auto job, context.store->GetJob(job_id));
+               EXPSVC_ASSIGN_OR_RETURN(auto children, context.store->ChildJobIds(job_id));
+               json result = expctl::JobToJson(job);
+               result["child_ids"] = children;
+               return result;
+             }));
+
+  server.Get(R"(/api/jobs/([^/]+)/logs)",
+             JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(int64_t job_id, ParseId(request.matches[1], "job id"));
+               EXPSVC_RETURN_IF_ERROR(context.store->GetJob(job_id).status());
+               EXPSVC_ASSIGN_OR_RETURN(int64_t after, IntParam(Query(request, "after"), "after", 0, 0, INT64_MAX));
+               EXPSVC_ASSIGN_OR_RETURN(int64_t limit, IntParam(Query(request, "limit"), "limit", 1000, 1, 10000));
+               EXPSVC_ASSIGN_OR_RETURN(auto lines, context.store->GetLogs(job_id, after, static_cast<int32_t>(limit)));
+               json list = json::array();
+               for (const auto& line : lines) list.push_back({{"seq", line.seq()}, {"attempt", line.attempt()}, {"time_ms", line.time_ms()}, {"line", line.line()}});
+               return json{{"lines", list}};
+             }));
+
+  server.Get(R"(/api/jobs/([^/]+)/artifacts)",
+             JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(int64_t job_id, ParseId(request.matches[1], "job id"));
+               EXPSVC_RETURN_IF_ERROR(context.store->GetJob(job_id).status());
+               EXPSVC_ASSIGN_OR_RETURN(auto artifacts, context.store->ListArtifacts(0, job_id));
+               json list = json::array();
+               for (const auto& artifact : artifacts) list.push_back(expctl::ArtifactToJson(artifact));
+               return json{{"artifacts", list}};
+             }));
+
+  server.Get(R"(/api/artifacts/([^/]+)/download)", [&context](const httplib::Request& request,
+                                                               httplib::Response& response) {
+    try {
+      if (context.authorize) {
+        if (absl::Status allowed = context.authorize(request); !allowed.ok()) return SendError(response, allowed);
+      }
+      absl::StatusOr<int64_t> id = ParseId(request.matches[1], "artifact id");
+      if (!id.ok()) return SendError(response, id.status());
+      absl::StatusOr<storage::StoredArtifact> artifact = context.store->GetArtifact(*id);
+      if (!artifact.ok()) return SendError(response, artifact.status());
+      // Only files under the artifact root are served.
+      const std::filesystem::path root = std::filesystem::weakly_canonical(context.artifact_root);
+      const std::filesystem::path path = std::filesystem::weakly_canonical(artifact->storage_path);
+      auto [root_end, unused] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+      if (root_end != root.end()) {
+        return SendError(response, absl::NotFoundError(absl::StrCat("artifact ", *id, " is stored outside the artifact root")));
+      }
+      auto file = std::make_shared<std::ifstream>(path, std::ios::binary);
+      if (!*file) {
+        return SendError(response, absl::NotFoundError(absl::StrCat("artifact ", *id, ": its file is missing on the server")));
+      }
+      const std::string name = artifact->ref.name();
+      response.set_header("Content-Disposition", absl::StrCat("attachment; filename=\"", name, "\""));
+      response.set_header("X-Expsvc-Sha256", artifact->ref.sha256());
+      const std::string type = name.ends_with(".mid") || name.ends_with(".midi") ? "audio/midi"
+                               : name.ends_with(".json")                        ? "application/json"
+                                                                                 : "application/octet-stream";
+      response.set_content_provider(
+          static_cast<size_t>(artifact->ref.size_bytes()), type,
+          [file](size_t offset, size_t length, httplib::DataSink& sink) {
+            std::vector<char> buffer(std::min<size_t>(length, 1 << 20));
+            file->seekg(static_cast<std::streamoff>(offset));
+            file->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+            const std::streamsize got = file->gcount();
+            if (got <= 0) return false;
+            sink.write(buffer.data(), static_cast<size_t>(got));
+            return true;
+          });
+    } catch (const std::exception& error) {
+      SendError(response, absl::InternalError(absl::StrCat("internal error: ", error.what())));
+    }
+  });
+
+  server.Get("/api/workers", JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               const bool all = Query(request, "all").value_or("0") == "1";
+               EXPSVC_ASSIGN_OR_RETURN(auto workers, context.store->ListWorkers(context.worker_offline_after_ms, all));
+               // Who holds which lease: the running jobs, by worker.
+               storage::JobFilter running;
+               running.states = {"running"};
+               running.limit = 10000;
+               EXPSVC_ASSIGN_OR_RETURN(auto jobs, context.store->ListJobs(running));
+               std::map<std::string, json> leases;
+               for (const auto& job : jobs) {
+                 leases[job.worker_id()].push_back({{"job_id", job.id()},
+                                                    {"sweep_id", job.sweep_id()},
+                                                    {"kind", job.kind()},
+                                                    {"lease_epoch", job.lease_epoch()},
+                                                    {"started_at_ms", job.started_at_ms()}});
+               }
+               json list = json::array();
+               for (const auto& worker : workers) {
+                 json entry = expctl::WorkerToJson(worker);
+                 auto held = leases.find(worker.worker_id());
+                 entry["leases"] = held == leases.end() ? json::array() : held->second;
+                 list.push_back(std::move(entry));
+               }
+               return json{{"workers", list}};
+             }));
+
+  // Anything else under /api/ is a 404 in JSON (not the front end's page).
+  server.Get(R"(/api/.*)", [](const httplib::Request& request, httplib::Response& response) {
+    SendError(response, absl::NotFoundError(absl::StrCat("no such API route: ", request.path)));
+  });
+}
+
+}  // namespace expsvc::web

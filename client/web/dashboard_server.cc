@@ -1,0 +1,104 @@
+#include "client/web/dashboard_server.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "server/auth/job_token.h"
+
+namespace expsvc::web {
+namespace {
+
+std::string BearerToken(const httplib::Request& request) {
+  const std::string header = request.get_header_value("Authorization");
+  constexpr std::string_view kPrefix = "Bearer ";
+  return header.rfind(kPrefix, 0) == 0 ? header.substr(kPrefix.size()) : "";
+}
+
+}  // namespace
+
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const DashboardOptions& options) {
+  if (options.database.empty()) {
+    return absl::InvalidArgumentError("no database given (--db: the read-only role's connection string)");
+  }
+  std::unique_ptr<DashboardServer> server(new DashboardServer());
+  // Belt and braces: even a mis-granted role cannot write through us.
+  EXPSVC_ASSIGN_OR_RETURN(server->store_,
+                          storage::PostgresStore::Open(absl::StrCat(options.database,
+                                                                    " options='-c default_transaction_read_only=on'"),
+                                                       options.pool_size));
+  EXPSVC_ASSIGN_OR_RETURN(storage::WriteAccess access, server->store_->CurrentRoleWriteAccess());
+  if (access.superuser) {
+    return absl::FailedPreconditionError(
+        "the dashboard's database role is a superuser; connect as the read-only role expsvc_reader "
+        "(created by the scheduler's migrations), e.g. user=expsvc_reader in --db");
+  }
+  if (!access.writable_tables.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("the dashboard's database role may write tables (",
+                                                      absl::StrJoin(access.writable_tables, ", "),
+                                                      "); connect as the read-only role expsvc_reader"));
+  }
+
+  server->requires_token_ = !IsLoopbackHost(options.host);
+  server->context_.store = server->store_.get();
+  server->context_.artifact_root = options.artifact_root;
+  server->context_.worker_offline_after_ms = options.worker_offline_after_ms;
+  if (server->requires_token_) {
+    storage::PostgresStore* store = server->store_.get();
+    server->context_.authorize = [store](const httplib::Request& request) -> absl::Status {
+      const std::string token = BearerToken(request);
+      if (token.empty()) return absl::UnauthenticatedError("this dashboard needs a user token: Authorization: Bearer <token>");
+      if (auth::IsJobToken(token)) return absl::PermissionDeniedError("a job token cannot read the dashboard");
+      EXPSVC_ASSIGN_OR_RETURN(auto role, store->LookupToken(Sha256Hex(token)));
+      if (!role.has_value()) return absl::UnauthenticatedError("unknown or revoked token");
+      if (*role == auth::Role::kWorker) return absl::PermissionDeniedError("a worker token cannot read the dashboard");
+      return absl::OkStatus();
+    };
+  }
+  RegisterApiRoutes(server->http_, server->context_);
+  if (!options.static_dir.empty()) {
+    if (!std::filesystem::is_directory(options.static_dir)) {
+      return absl::NotFoundError(absl::StrCat("--static_dir ", options.static_dir, " is not a folder (build the front end)"));
+    }
+    server->http_.set_mount_point("/", options.static_dir);
+  }
+  server->http_.set_payload_max_length(1 << 20);
+  if (options.port == 0) {
+    server->port_ = server->http_.bind_to_any_port(options.host);
+  } else {
+    server->port_ = server->http_.bind_to_port(options.host, options.port) ? options.port : -1;
+  }
+  if (server->port_ <= 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.host, ":", options.port));
+  }
+  DashboardServer* raw = server.get();
+  server->thread_ = std::thread([raw] { raw->http_.listen_after_bind(); });
+  // stop() before the listen loop runs would be lost (httplib checks
+  // is_running): return only once it runs.
+  for (int i = 0; i < 1000 && !server->http_.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return server;
+}
+
+void DashboardServer::Wait() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void DashboardServer::Stop() {
+  http_.stop();
+  Wait();
+}
+
+DashboardServer::~DashboardServer() {
+  Stop();
+}
+
+}  // namespace expsvc::web
