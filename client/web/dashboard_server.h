@@ -42,12 +42,12 @@ class DashboardServer {
 
   int port() const { return port_; }
   bool requires_token() const { return requires_token_; }
-  // Blocks until Stop() (from another thread or a signal handler's thread).
-  void Wait();
+  // Stops serving and joins the server's thread; call from one thread.
   void Stop();
 
  private:
   DashboardServer() = default;
+  void Wait();
 
   std::unique_ptr<storage::PostgresStore> store_;
   ApiContext context_;

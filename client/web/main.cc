@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <thread>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -63,7 +62,7 @@ int main(int argc, char** argv) {
   options.static_dir = absl::GetFlag(FLAGS_static_dir).empty() ? DefaultStaticDir() : absl::GetFlag(FLAGS_static_dir);
   options.worker_offline_after_ms = absl::GetFlag(FLAGS_worker_offline_after_ms);
 
-  // SIGTERM/SIGINT are taken by a thread of their own (sigwait), which stops the server.
+  // SIGTERM/SIGINT are blocked in every thread and taken by sigwait below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -78,13 +77,10 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "expsvc-dashboard: serving http://%s:%d/%s%s\n", options.host.c_str(), (*server)->port(),
                (*server)->requires_token() ? " (API calls need a user token)" : "",
                options.static_dir.empty() ? " (API only: the front end is not built)" : "");
-  std::thread stopper([&] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    (*server)->Stop();
-  });
-  (*server)->Wait();
-  pthread_kill(stopper.native_handle(), SIGTERM);
-  stopper.join();
+  // The server runs in its own thread; this one waits for SIGTERM/SIGINT.
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  std::fprintf(stderr, "expsvc-dashboard: stopping (signal %d)\n", signal);
+  (*server)->Stop();
   return 0;
 }

@@ -10,9 +10,10 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 
 // Colour per distinct value of `param` over `jobs` (by job id), in sorted order.
 export function colourBy(jobs, param) {
-  const values = [...new Set(jobs.map((job) => formatParam(job.params?.[param])))].sort((a, b) =>
-    a.localeCompare(b, undefined, { numeric: true }),
-  );
+  const values = [...new Set(jobs.map((job) => formatParam(job.params?.[param])))].sort((a, b) => {
+    const [x, y] = [Number(a), Number(b)];
+    return Number.isNaN(x) || Number.isNaN(y) ? a.localeCompare(b) : x - y;
+  });
   const colours = new Map(values.map((value, i) => [value, PALETTE[i % PALETTE.length]]));
   return { values, colourOf: (job) => colours.get(formatParam(job.params?.[param])) || PALETTE[0], colours };
 }
