@@ -16,6 +16,7 @@ trap 'rm -rf "$work"' EXIT
 for unit in "$source_dir"/deploy/systemd/*.service; do
   sed -e "s|/usr/local/bin/expsvc-scheduler|$build_dir/server/expsvc-scheduler|g" \
       -e "s|/usr/local/bin/expsvc-worker|$build_dir/worker/expsvc-worker|g" \
+      -e "s|/usr/local/bin/expsvc-dashboard|$build_dir/client/web/expsvc-dashboard|g" \
       "$unit" > "$work/$(basename "$unit")"
 done
 status=0
