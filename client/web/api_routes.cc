@@ -236,6 +236,9 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
       absl::StatusOr<storage::StoredArtifact> artifact = context.store->GetArtifact(*id);
       if (!artifact.ok()) return SendError(response, artifact.status());
       // Only files under the artifact root are served.
+      if (context.artifact_root.empty()) {
+        return SendError(response, absl::NotFoundError("downloads are off: the dashboard runs without --artifact_root"));
+      }
       const std::filesystem::path root = std::filesystem::weakly_canonical(context.artifact_root);
       const std::filesystem::path path = std::filesystem::weakly_canonical(artifact->storage_path);
       auto [root_end, unused] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());

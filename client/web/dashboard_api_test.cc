@@ -246,6 +246,19 @@ TEST_F(DashboardApiTest, AJobWithItsFamilyLogsAndArtifacts) {
   Get(absl::StrCat("/api/artifacts/", missing_artifact_id_, "/download"), 404);
 }
 
+TEST_F(DashboardApiTest, WithoutAnArtifactRootNothingIsServed) {
+  server_.reset();
+  DashboardOptions options;
+  options.database = *admin_ + " user=expsvc_reader";
+  options.port = 0;
+  auto server = DashboardServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+  client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  json refused = Get(absl::StrCat("/api/artifacts/", artifact_id_, "/download"), 404);
+  EXPECT_NE(refused["error"].get<std::string>().find("--artifact_root"), std::string::npos);
+}
+
 TEST_F(DashboardApiTest, WorkersWithTheirLeases) {
   json workers = Get("/api/workers?all=1");
   ASSERT_EQ(workers["workers"].size(), 1u);
