@@ -27,7 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "worker/command/child_process.h"
+#include "worker/runtime/child_process.h"
 #include "worker/command/command_job.h"
 #include "worker/diagnostic/diagnostic_jobs.h"
 #include "worker/lm/jobs/lm_jobs.h"

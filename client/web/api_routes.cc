@@ -6,9 +6,11 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/expctl/metrics_view.h"
 #include "client/expctl/proto_json.h"
 #include "client/web/request_params.h"
+#include "common/job_state_names.h"
 #include "common/status_macros.h"
 
 namespace expsvc::web {
@@ -29,21 +31,31 @@ void SendError(httplib::Response& response, const absl::Status& status) {
   response.set_content(json{{"error", std::string(status.message())}}.dump(), "application/json");
 }
 
-// Authorizes, runs, answers JSON; exceptions become 500 with their text.
-httplib::Server::Handler JsonRoute(const ApiContext& context, Handler handler) {
-  return [&context, handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+// Authorizes, then runs `body`; a status it returns becomes the JSON error,
+// and an exception a 500 with its text.
+httplib::Server::Handler GuardedRoute(
+    const ApiContext& context,
+    std::function<absl::Status(const httplib::Request&, httplib::Response&)> body) {
+  return [&context, body = std::move(body)](const httplib::Request& request, httplib::Response& response) {
     try {
-      if (context.authorize) {
-        if (absl::Status allowed = context.authorize(request); !allowed.ok()) return SendError(response, allowed);
-      }
-      absl::StatusOr<json> body = handler(request);
-      if (!body.ok()) return SendError(response, body.status());
-      response.set_header("Cache-Control", "no-store");
-      response.set_content(body->dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+      absl::Status status = context.authorize ? context.authorize(request) : absl::OkStatus();
+      if (status.ok()) status = body(request, response);
+      if (!status.ok()) SendError(response, status);
     } catch (const std::exception& error) {
       SendError(response, absl::InternalError(absl::StrCat("internal error: ", error.what())));
     }
   };
+}
+
+// A route answering the JSON its handler returns.
+httplib::Server::Handler JsonRoute(const ApiContext& context, Handler handler) {
+  return GuardedRoute(context, [handler = std::move(handler)](const httplib::Request& request,
+                                                              httplib::Response& response) -> absl::Status {
+    EXPSVC_ASSIGN_OR_RETURN(json body, handler(request));
+    response.set_header("Cache-Control", "no-store");
+    response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<expsvc::v1::Sweep> FindSweep(const ApiContext& context, const std::string& id_text) {
@@ -51,24 +63,38 @@ absl::StatusOr<expsvc::v1::Sweep> FindSweep(const ApiContext& context, const std
   return context.store->GetSweep(sweep_id);
 }
 
-absl::StatusOr<expsvc::v1::QueryMetricsResponse> MetricsTable(const ApiContext& context,
-                                                              const httplib::Request& request, int64_t sweep_id,
-                                                              std::vector<std::string>& keys) {
+// The sweep's metrics pivoted as `expctl metrics` does (query parameters
+// keys, agg, all_params): what the JSON table and the CSV both show.
+absl::StatusOr<expctl::MetricsView> MetricsViewOf(const ApiContext& context, const httplib::Request& request,
+                                                  int64_t sweep_id) {
   static const std::map<std::string, expsvc::v1::MetricsAggregate> kAggregates = {
       {"last", expsvc::v1::METRICS_AGGREGATE_LAST},
       {"min", expsvc::v1::METRICS_AGGREGATE_MIN},
       {"max", expsvc::v1::METRICS_AGGREGATE_MAX},
       {"mean", expsvc::v1::METRICS_AGGREGATE_MEAN}};
-  EXPSVC_ASSIGN_OR_RETURN(std::string aggregate,
-                          ChoiceParam(Query(request, "agg"), "agg", {"last", "min", "max", "mean"}, "last"));
-  keys = ListParam(Query(request, "keys"));
+  static const std::vector<std::string> kAggregateNames = {"last", "min", "max", "mean"};
+  EXPSVC_ASSIGN_OR_RETURN(std::string aggregate, ChoiceParam(Query(request, "agg"), "agg", kAggregateNames, "last"));
+  const std::vector<std::string> keys = ListParam(Query(request, "keys"));
   expsvc::v1::QueryMetricsRequest query;
   query.set_sweep_id(sweep_id);
   for (const std::string& key : keys) query.add_keys(key);
   query.set_shape(expsvc::v1::METRICS_SHAPE_TABLE);
   query.set_aggregate(kAggregates.at(aggregate));
   query.set_params_filter_json("{}");
-  return context.store->QueryMetrics(query);
+  EXPSVC_ASSIGN_OR_RETURN(expsvc::v1::QueryMetricsResponse table, context.store->QueryMetrics(query));
+  const bool all_params = Query(request, "all_params").value_or("0") == "1";
+  return expctl::BuildMetricsView(table, {.all_params = all_params, .keys = keys});
+}
+
+// A job state by its one spelling (common/job_state_names.h).
+absl::StatusOr<std::string> StateParam(const std::string& name) {
+  if (JobStateFromName(name).has_value()) return name;
+  std::vector<std::string> names;
+  for (int state = expsvc::v1::JOB_STATE_WAITING; state <= expsvc::v1::JOB_STATE_CANCELLED; ++state) {
+    names.emplace_back(JobStateName(static_cast<expsvc::v1::JobState>(state)));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("query parameter 'state': expected one of ", absl::StrJoin(names, ", "), ", got '", name, "'"));
 }
 
 }  // namespace
@@ -113,11 +139,7 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
                storage::JobFilter filter;
                filter.sweep_id = sweep.id();
                for (const std::string& state : ListParam(Query(request, "state"))) {
-                 EXPSVC_ASSIGN_OR_RETURN(std::string checked,
-                                         ChoiceParam(state, "state",
-                                                     {"waiting", "queued", "running", "succeeded", "failed",
-                                                      "cancelled"},
-                                                     ""));
+                 EXPSVC_ASSIGN_OR_RETURN(std::string checked, StateParam(state));
                  filter.states.push_back(checked);
                }
                filter.kind = Query(request, "kind").value_or("");
@@ -136,35 +158,21 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
   server.Get(R"(/api/sweeps/([^/]+)/metrics)",
              JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
                EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
-               std::vector<std::string> keys;
-               EXPSVC_ASSIGN_OR_RETURN(auto table, MetricsTable(context, request, sweep.id(), keys));
-               const bool all_params = Query(request, "all_params").value_or("0") == "1";
-               // The same pivot as `expctl metrics`: one row per job, parameters that vary.
-               const expctl::MetricsView view =
-                   expctl::BuildMetricsView(table, {.all_params = all_params, .keys = keys});
+               EXPSVC_ASSIGN_OR_RETURN(expctl::MetricsView view, MetricsViewOf(context, request, sweep.id()));
                json result = expctl::MetricsViewToJson(view);
                return json{{"keys", view.key_columns}, {"param_columns", view.param_columns}, {"rows", result}};
              }));
 
-  server.Get(R"(/api/sweeps/([^/]+)/metrics\.csv)", [&context](const httplib::Request& request,
-                                                                httplib::Response& response) {
-    try {
-      if (context.authorize) {
-        if (absl::Status allowed = context.authorize(request); !allowed.ok()) return SendError(response, allowed);
-      }
-      absl::StatusOr<expsvc::v1::Sweep> sweep = FindSweep(context, request.matches[1]);
-      if (!sweep.ok()) return SendError(response, sweep.status());
-      std::vector<std::string> keys;
-      auto table = MetricsTable(context, request, sweep->id(), keys);
-      if (!table.ok()) return SendError(response, table.status());
-      const bool all_params = Query(request, "all_params").value_or("0") == "1";
-      response.set_header("Content-Disposition", absl::StrCat("attachment; filename=\"sweep-", sweep->id(), ".csv\""));
-      response.set_content(expctl::RenderMetricsCsv(expctl::BuildMetricsView(*table, {.all_params = all_params, .keys = keys})),
-                           "text/csv");
-    } catch (const std::exception& error) {
-      SendError(response, absl::InternalError(absl::StrCat("internal error: ", error.what())));
-    }
-  });
+  server.Get(R"(/api/sweeps/([^/]+)/metrics\.csv)",
+             GuardedRoute(context, [&context](const httplib::Request& request,
+                                              httplib::Response& response) -> absl::Status {
+               EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
+               EXPSVC_ASSIGN_OR_RETURN(expctl::MetricsView view, MetricsViewOf(context, request, sweep.id()));
+               response.set_header("Content-Disposition",
+                                   absl::StrCat("attachment; filename=\"sweep-", sweep.id(), ".csv\""));
+               response.set_content(expctl::RenderMetricsCsv(view), "text/csv");
+               return absl::OkStatus();
+             }));
 
   server.Get(R"(/api/sweeps/([^/]+)/series)",
              JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
@@ -225,51 +233,42 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
                return json{{"artifacts", list}};
              }));
 
-  server.Get(R"(/api/artifacts/([^/]+)/download)", [&context](const httplib::Request& request,
-                                                               httplib::Response& response) {
-    try {
-      if (context.authorize) {
-        if (absl::Status allowed = context.authorize(request); !allowed.ok()) return SendError(response, allowed);
-      }
-      absl::StatusOr<int64_t> id = ParseId(request.matches[1], "artifact id");
-      if (!id.ok()) return SendError(response, id.status());
-      absl::StatusOr<storage::StoredArtifact> artifact = context.store->GetArtifact(*id);
-      if (!artifact.ok()) return SendError(response, artifact.status());
-      // Only files under the artifact root are served.
-      if (context.artifact_root.empty()) {
-        return SendError(response, absl::NotFoundError("downloads are off: the dashboard runs without --artifact_root"));
-      }
-      const std::filesystem::path root = std::filesystem::weakly_canonical(context.artifact_root);
-      const std::filesystem::path path = std::filesystem::weakly_canonical(artifact->storage_path);
-      auto [root_end, unused] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
-      if (root_end != root.end()) {
-        return SendError(response, absl::NotFoundError(absl::StrCat("artifact ", *id, " is stored outside the artifact root")));
-      }
-      auto file = std::make_shared<std::ifstream>(path, std::ios::binary);
-      if (!*file) {
-        return SendError(response, absl::NotFoundError(absl::StrCat("artifact ", *id, ": its file is missing on the server")));
-      }
-      const std::string name = artifact->ref.name();
-      response.set_header("Content-Disposition", absl::StrCat("attachment; filename=\"", name, "\""));
-      response.set_header("X-Expsvc-Sha256", artifact->ref.sha256());
-      const std::string type = name.ends_with(".mid") || name.ends_with(".midi") ? "audio/midi"
-                               : name.ends_with(".json")                        ? "application/json"
-                                                                                 : "application/octet-stream";
-      response.set_content_provider(
-          static_cast<size_t>(artifact->ref.size_bytes()), type,
-          [file](size_t offset, size_t length, httplib::DataSink& sink) {
-            std::vector<char> buffer(std::min<size_t>(length, 1 << 20));
-            file->seekg(static_cast<std::streamoff>(offset));
-            file->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-            const std::streamsize got = file->gcount();
-            if (got <= 0) return false;
-            sink.write(buffer.data(), static_cast<size_t>(got));
-            return true;
-          });
-    } catch (const std::exception& error) {
-      SendError(response, absl::InternalError(absl::StrCat("internal error: ", error.what())));
-    }
-  });
+  server.Get(R"(/api/artifacts/([^/]+)/download)",
+             GuardedRoute(context, [&context](const httplib::Request& request,
+                                              httplib::Response& response) -> absl::Status {
+               EXPSVC_ASSIGN_OR_RETURN(int64_t id, ParseId(request.matches[1], "artifact id"));
+               EXPSVC_ASSIGN_OR_RETURN(storage::StoredArtifact artifact, context.store->GetArtifact(id));
+               // Only files under the artifact root are served.
+               if (context.artifact_root.empty()) {
+                 return absl::NotFoundError("downloads are off: the dashboard runs without --artifact_root");
+               }
+               const std::filesystem::path root = std::filesystem::weakly_canonical(context.artifact_root);
+               const std::filesystem::path path = std::filesystem::weakly_canonical(artifact.storage_path);
+               auto [root_end, unused] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+               if (root_end != root.end()) {
+                 return absl::NotFoundError(absl::StrCat("artifact ", id, " is stored outside the artifact root"));
+               }
+               auto file = std::make_shared<std::ifstream>(path, std::ios::binary);
+               if (!*file) return absl::NotFoundError(absl::StrCat("artifact ", id, ": its file is missing on the server"));
+               const std::string name = artifact.ref.name();
+               response.set_header("Content-Disposition", absl::StrCat("attachment; filename=\"", name, "\""));
+               response.set_header("X-Expsvc-Sha256", artifact.ref.sha256());
+               const std::string type = name.ends_with(".mid") || name.ends_with(".midi") ? "audio/midi"
+                                        : name.ends_with(".json")                        ? "application/json"
+                                                                                          : "application/octet-stream";
+               response.set_content_provider(
+                   static_cast<size_t>(artifact.ref.size_bytes()), type,
+                   [file](size_t offset, size_t length, httplib::DataSink& sink) {
+                     std::vector<char> buffer(std::min<size_t>(length, 1 << 20));
+                     file->seekg(static_cast<std::streamoff>(offset));
+                     file->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+                     const std::streamsize got = file->gcount();
+                     if (got <= 0) return false;
+                     sink.write(buffer.data(), static_cast<size_t>(got));
+                     return true;
+                   });
+               return absl::OkStatus();
+             }));
 
   server.Get("/api/workers", JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
                const bool all = Query(request, "all").value_or("0") == "1";

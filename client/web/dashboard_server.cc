@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "server/auth/job_token.h"
+#include "server/auth/token_authenticator.h"
 
 namespace expsvc::web {
 namespace {
@@ -51,14 +51,17 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const Da
   server->context_.artifact_root = options.artifact_root;
   server->context_.worker_offline_after_ms = options.worker_offline_after_ms;
   if (server->requires_token_) {
-    storage::PostgresStore* store = server->store_.get();
-    server->context_.authorize = [store](const httplib::Request& request) -> absl::Status {
+    // The scheduler's own token check, with its short cache: not a database
+    // round trip per API call.
+    server->tokens_ = std::make_unique<auth::TokenAuthenticator>(server->store_.get());
+    auth::TokenAuthenticator* tokens = server->tokens_.get();
+    server->context_.authorize = [tokens](const httplib::Request& request) -> absl::Status {
       const std::string token = BearerToken(request);
       if (token.empty()) return absl::UnauthenticatedError("this dashboard needs a user token: Authorization: Bearer <token>");
+      // Checked first: verifying one would need the signing key, which this role may not read.
       if (auth::IsJobToken(token)) return absl::PermissionDeniedError("a job token cannot read the dashboard");
-      EXPSVC_ASSIGN_OR_RETURN(auto role, store->LookupToken(Sha256Hex(token)));
-      if (!role.has_value()) return absl::UnauthenticatedError("unknown or revoked token");
-      if (*role == auth::Role::kWorker) return absl::PermissionDeniedError("a worker token cannot read the dashboard");
+      EXPSVC_ASSIGN_OR_RETURN(auth::Role role, tokens->Authenticate(token));
+      if (role == auth::Role::kWorker) return absl::PermissionDeniedError("a worker token cannot read the dashboard");
       return absl::OkStatus();
     };
   }

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/web/api_routes.h"
+#include "server/auth/token_authenticator.h"
 #include "server/storage/postgres_store.h"
 
 namespace expsvc::web {
@@ -50,6 +51,7 @@ class DashboardServer {
   void Wait();
 
   std::unique_ptr<storage::PostgresStore> store_;
+  std::unique_ptr<auth::TokenAuthenticator> tokens_;
   ApiContext context_;
   httplib::Server http_;
   std::thread thread_;

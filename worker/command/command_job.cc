@@ -14,7 +14,7 @@
 #include "common/kinds/command_kinds.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
-#include "worker/command/child_process.h"
+#include "worker/runtime/child_process.h"
 #include "worker/command/metric_lines.h"
 #include "worker/command/placeholders.h"
 
@@ -35,7 +35,7 @@ std::string EnvName(const std::string& param) {
 
 // The worker's environment without anything of expsvc's own (above all its
 // token) or the GPU list, then the job's variables.
-std::vector<std::string> ChildEnvironment(const JobContext& context, const CommandJobOptions& options,
+std::vector<std::string> ChildEnvironment(const CommandJobOptions& options,
                                           const std::map<std::string, std::string>& job_vars) {
   std::vector<std::string> env;
   std::string python_path;
@@ -174,7 +174,7 @@ absl::Status RunCommandJob(JobContext& context, const CommandJobOptions& options
 
   ChildSpec spec;
   spec.argv = argv;
-  spec.env = ChildEnvironment(context, options, vars);
+  spec.env = ChildEnvironment(options, vars);
   spec.working_dir = scratch.string();
   spec.grace = std::chrono::milliseconds(static_cast<int64_t>(params.grace_seconds * 1000));
 

@@ -1,7 +1,7 @@
 #pragma once
-// Runs a helper program of the project as a child process for a job: its
-// stdout and stderr go to a log file in the job's scratch folder and, line by
-// line, to the job's log; a cancelled or stopping job terminates it.
+// Runs a helper program of the project as a child process for a job
+// (child_process.h): its stdout and stderr go, line by line, to the job's
+// log; a cancelled or stopping job terminates it.
 //
 // Why a separate process: the LM corpus builder links libsentencepiece,
 // whose bundled protobuf symbols cannot share a process with the full

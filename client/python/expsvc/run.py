@@ -124,6 +124,17 @@ class _Session:
                 if self.lost is None:
                     print(f"expsvc: sending metrics failed: {error}", file=sys.stderr)
 
+    def _code_unless_lease_lost(self, error, name):
+        """The call's status code; raises LeaseLost (and drops the buffer)
+        when the scheduler says the lease is gone or not this token's."""
+        code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+        if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED):
+            self.lost = LeaseLost(code, error.details() or "", name)
+            with self._lock:
+                self._points.clear()
+            raise self.lost from None
+        return code
+
     def _rpc(self, method, request, name):
         """Calls with retries on transient errors (about a minute in all)."""
         delay = 0.1
@@ -132,12 +143,7 @@ class _Session:
             try:
                 return method(request, metadata=self._metadata, timeout=30)
             except grpc.RpcError as error:
-                code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-                if code == grpc.StatusCode.FAILED_PRECONDITION or code == grpc.StatusCode.PERMISSION_DENIED:
-                    self.lost = LeaseLost(code, error.details() or "", name)
-                    with self._lock:
-                        self._points.clear()
-                    raise self.lost from None
+                code = self._code_unless_lease_lost(error, name)
                 if code not in _RETRYABLE or time.monotonic() > deadline:
                     raise from_rpc_error(error, name) from None
                 time.sleep(delay)
@@ -202,10 +208,7 @@ class _Session:
             try:
                 return self._stub.UploadArtifact(messages(), metadata=self._metadata, timeout=600).artifact
             except grpc.RpcError as error:
-                code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-                if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED):
-                    self.lost = LeaseLost(code, error.details() or "", "UploadArtifact")
-                    raise self.lost from None
+                code = self._code_unless_lease_lost(error, "UploadArtifact")
                 if code not in _RETRYABLE:
                     raise from_rpc_error(error, "UploadArtifact") from None
                 time.sleep(delay)

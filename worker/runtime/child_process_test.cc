@@ -1,4 +1,4 @@
-#include "worker/command/child_process.h"
+#include "worker/runtime/child_process.h"
 
 #include <signal.h>
 #include <unistd.h>
