@@ -23,8 +23,6 @@ namespace {
 
 enum class ReportFormat { kMarkdown, kCsv, kJson };
 
-constexpr char kAnalyzeSaeKind[] = "analyze_sae";
-
 absl::StatusOr<ReportFormat> ParseReportFormat(const ParsedArgs& args) {
   std::string format = args.ValueOr("format", "markdown");
   if (format == "markdown" || format == "md") return ReportFormat::kMarkdown;
@@ -66,20 +64,7 @@ CommandResult PrintSaeReport(CommandContext& context, ReportFormat format, const
   if (args.Has("layer")) {
     EXPSVC_ASSIGN_OR_RETURN(options.layer, args.IntValueOr("layer", 0));
   }
-  // Every analysis, reported or not, so pending cells show as "-".
-  std::map<int64_t, const ReportJob*> metrics_by_job;
-  for (const ReportJob& job : reported) metrics_by_job[job.job_id] = &job;
-  std::vector<ReportJob> analyses;
-  for (const v1::Job& job : jobs) {
-    if (job.kind() != kAnalyzeSaeKind) continue;
-    ReportJob& analysis = analyses.emplace_back();
-    analysis.job_id = job.id();
-    analysis.params = ParseParamsJson(job.params_json());
-    if (auto found = metrics_by_job.find(job.id()); found != metrics_by_job.end()) {
-      analysis.metrics = found->second->metrics;
-    }
-  }
-  absl::StatusOr<SaeReport> report = BuildSaeReport(analyses, options);
+  absl::StatusOr<SaeReport> report = BuildSaeReport(SaeAnalysisJobs(jobs, reported), options);
   if (!report.ok()) {
     if (IsUsageError(report.status())) return report.status();
     return absl::Status(report.status().code(),
@@ -132,13 +117,7 @@ CommandResult RunReport(CommandContext& context) {
   if (WantsSaeReport(args, page.jobs, jobs)) return PrintSaeReport(context, format, sweep, page.jobs, jobs);
   if (args.Has("layer")) return UsageError("--layer is for the SAE report (analyze_sae jobs; see --sae)");
 
-  std::map<int64_t, std::vector<int64_t>> parents;
-  std::map<int64_t, nlohmann::json> params;
-  for (const v1::Job& job : page.jobs) {
-    parents[job.id()] = std::vector<int64_t>(job.parent_ids().begin(), job.parent_ids().end());
-    params[job.id()] = nlohmann::json::parse(job.params_json(), nullptr, /*allow_exceptions=*/false);
-  }
-  InheritParentParams(jobs, parents, params);
+  InheritParentParams(jobs, page.jobs);
   absl::StatusOr<ReportTable> table = BuildReportTable(jobs, options);
   if (!table.ok()) {
     if (IsUsageError(table.status())) return table.status();

@@ -79,7 +79,8 @@ Connection::Connection(ConnectionOptions options, std::shared_ptr<grpc::Channel>
       jobs_(v1::JobService::NewStub(channel_)),
       workers_(v1::WorkerService::NewStub(channel_)),
       metrics_(v1::MetricsService::NewStub(channel_)),
-      artifacts_(v1::ArtifactService::NewStub(channel_)) {}
+      artifacts_(v1::ArtifactService::NewStub(channel_)),
+      ratings_(v1::RatingService::NewStub(channel_)) {}
 
 std::chrono::system_clock::time_point Connection::Deadline() const {
   auto timeout = std::chrono::duration_cast<std::chrono::system_clock::duration>(

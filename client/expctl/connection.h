@@ -15,6 +15,7 @@
 #include "expsvc/v1/artifacts.grpc.pb.h"
 #include "expsvc/v1/jobs.grpc.pb.h"
 #include "expsvc/v1/metrics.grpc.pb.h"
+#include "expsvc/v1/ratings.grpc.pb.h"
 #include "expsvc/v1/sweeps.grpc.pb.h"
 #include "expsvc/v1/workers.grpc.pb.h"
 
@@ -76,6 +77,7 @@ class Connection {
   v1::WorkerService::Stub& workers() { return *workers_; }
   v1::MetricsService::Stub& metrics() { return *metrics_; }
   v1::ArtifactService::Stub& artifacts() { return *artifacts_; }
+  v1::RatingService::Stub& ratings() { return *ratings_; }
 
  private:
   Connection(ConnectionOptions options, std::shared_ptr<grpc::Channel> channel);
@@ -89,6 +91,7 @@ class Connection {
   std::unique_ptr<v1::WorkerService::Stub> workers_;
   std::unique_ptr<v1::MetricsService::Stub> metrics_;
   std::unique_ptr<v1::ArtifactService::Stub> artifacts_;
+  std::unique_ptr<v1::RatingService::Stub> ratings_;
 };
 
 }  // namespace expsvc::expctl

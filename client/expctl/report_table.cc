@@ -205,6 +205,16 @@ ReportColumn ColumnForMetricKey(const std::string& key) {
   return column;
 }
 
+void InheritParentParams(std::vector<ReportJob>& jobs, const std::vector<v1::Job>& records) {
+  std::map<int64_t, std::vector<int64_t>> parents;
+  std::map<int64_t, nlohmann::json> params;
+  for (const v1::Job& job : records) {
+    parents[job.id()] = std::vector<int64_t>(job.parent_ids().begin(), job.parent_ids().end());
+    params[job.id()] = nlohmann::json::parse(job.params_json(), nullptr, /*allow_exceptions=*/false);
+  }
+  InheritParentParams(jobs, parents, params);
+}
+
 void InheritParentParams(std::vector<ReportJob>& jobs, const std::map<int64_t, std::vector<int64_t>>& parents,
                          const std::map<int64_t, nlohmann::json>& params) {
   const auto missing = [](const nlohmann::json& object, const std::string& key) {

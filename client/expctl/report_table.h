@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "expsvc/v1/jobs.pb.h"
 #include "expsvc/v1/metrics.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -32,6 +33,8 @@ struct ReportJob {
 // or not).
 void InheritParentParams(std::vector<ReportJob>& jobs, const std::map<int64_t, std::vector<int64_t>>& parents,
                          const std::map<int64_t, nlohmann::json>& params);
+// The same from the sweep's job records (their parent_ids and params_json).
+void InheritParentParams(std::vector<ReportJob>& jobs, const std::vector<v1::Job>& records);
 
 // From a METRICS_SHAPE_TABLE response queried with METRICS_AGGREGATE_LAST.
 std::vector<ReportJob> ReportJobsFromMetrics(const v1::QueryMetricsResponse& response);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "client/expctl/exit_codes.h"
 #include "client/expctl/format.h"
+#include "client/expctl/params.h"
 #include "client/expctl/table.h"
 
 namespace expsvc::expctl {
@@ -110,9 +111,26 @@ std::string LanguagesMarkdown(const SaeModelReport& model) {
 
 }  // namespace
 
+std::vector<ReportJob> SaeAnalysisJobs(const std::vector<v1::Job>& records, const std::vector<ReportJob>& reported) {
+  std::map<int64_t, const ReportJob*> metrics_by_job;
+  for (const ReportJob& job : reported) metrics_by_job[job.job_id] = &job;
+  std::vector<ReportJob> analyses;
+  for (const v1::Job& job : records) {
+    if (job.kind() != kAnalyzeSaeKind) continue;
+    ReportJob& analysis = analyses.emplace_back();
+    analysis.job_id = job.id();
+    analysis.params = ParseParamsJson(job.params_json());
+    if (auto found = metrics_by_job.find(job.id()); found != metrics_by_job.end()) {
+      analysis.metrics = found->second->metrics;
+    }
+  }
+  return analyses;
+}
+
 const std::vector<std::string>& SaeMetricKeys() {
   static const auto* const keys = new std::vector<std::string>{kSaeFractionJapanese, kSaeFractionEnglish,
-                                                               kSaeFractionMixed, kSaeFractionDead, kSaeMeanR};
+                                                               kSaeFractionMixed, kSaeFractionDead, kSaeMeanR,
+                                                               kSaeMeanSpan};
   return *keys;
 }
 

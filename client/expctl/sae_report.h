@@ -26,6 +26,7 @@ inline constexpr char kSaeFractionEnglish[] = "fraction_english";
 inline constexpr char kSaeFractionMixed[] = "fraction_mixed";
 inline constexpr char kSaeFractionDead[] = "fraction_dead";
 inline constexpr char kSaeMeanR[] = "mean_r";
+inline constexpr char kSaeMeanSpan[] = "mean_span";
 
 // The metrics shown, in CSV and JSON order.
 const std::vector<std::string>& SaeMetricKeys();
@@ -72,6 +73,12 @@ struct SaeReportOptions {
   std::optional<int64_t> layer;
 };
 
+inline constexpr char kAnalyzeSaeKind[] = "analyze_sae";
+
+// Every analyze_sae job of `records`, reported or not (pending cells show as
+// "-"), with its last values from `reported` when it has any.
+std::vector<ReportJob> SaeAnalysisJobs(const std::vector<v1::Job>& records, const std::vector<ReportJob>& reported);
+
 // `jobs` are the sweep's analyze_sae jobs, reported or not (a job without
 // metrics keeps its place with "-" cells). Layers and checkpoints are
 // ordered numerically; a job whose `layer` or `checkpoint` is not an
@@ -85,7 +92,7 @@ absl::StatusOr<SaeReport> BuildSaeReport(const std::vector<ReportJob>& jobs, con
 // decimals, "-" for a missing value, " (n=k)" for a mean over k > 1 jobs.
 std::string RenderSaeReportMarkdown(const SaeReport& report);
 // Long form, one line per model x layer x checkpoint: model, layer,
-// checkpoint, the five metrics (full precision, empty when missing), jobs.
+// checkpoint, the six metrics (full precision, empty when missing), jobs.
 std::string RenderSaeReportCsv(const SaeReport& report);
 // {"models": [{"model", "layers", "checkpoints", "language_layer",
 //   "values": {METRIC: [[per checkpoint] per layer]}, "jobs": [[..]]}]};

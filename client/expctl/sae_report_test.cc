@@ -93,10 +93,10 @@ TEST(SaeReportTest, MissingMetricsAndPendingJobsShowAsDashes) {
 
   // CSV: one line per job site, empty cells for missing values.
   EXPECT_EQ(RenderSaeReportCsv(report),
-            "model,layer,checkpoint,fraction_japanese,fraction_english,fraction_mixed,fraction_dead,mean_r,jobs\n"
-            ",1,10,,,0.67,,,1\n"
-            ",1,100,,,,,,1\n"
-            ",2,10,0.25,0.25,0.25,0.25,0.9,1\n");
+            "model,layer,checkpoint,fraction_japanese,fraction_english,fraction_mixed,fraction_dead,mean_r,mean_span,jobs\n"
+            ",1,10,,,0.67,,,,1\n"
+            ",1,100,,,,,,,1\n"
+            ",2,10,0.25,0.25,0.25,0.25,0.9,,1\n");
   const nlohmann::json json = SaeReportToJson(report);
   EXPECT_EQ(json["models"][0]["values"]["mean_r"], nlohmann::json::parse("[[null, null], [0.9, null]]"));
   EXPECT_EQ(json["models"][0]["language_layer"], 1);

@@ -9,7 +9,10 @@
 #include "absl/strings/str_join.h"
 #include "client/expctl/metrics_view.h"
 #include "client/expctl/proto_json.h"
+#include "client/web/music_routes.h"
 #include "client/web/request_params.h"
+#include "client/web/route_support.h"
+#include "client/web/sae_routes.h"
 #include "common/job_state_names.h"
 #include "common/status_macros.h"
 
@@ -17,51 +20,8 @@ namespace expsvc::web {
 namespace {
 
 using nlohmann::json;
-using Handler = std::function<absl::StatusOr<json>(const httplib::Request&)>;
 
 constexpr int kMaxBuckets = 4000;
-
-std::optional<std::string> Query(const httplib::Request& request, const char* name) {
-  if (!request.has_param(name)) return std::nullopt;
-  return request.get_param_value(name);
-}
-
-void SendError(httplib::Response& response, const absl::Status& status) {
-  response.status = HttpStatusOf(status);
-  response.set_content(json{{"error", std::string(status.message())}}.dump(), "application/json");
-}
-
-// Authorizes, then runs `body`; a status it returns becomes the JSON error,
-// and an exception a 500 with its text.
-httplib::Server::Handler GuardedRoute(
-    const ApiContext& context,
-    std::function<absl::Status(const httplib::Request&, httplib::Response&)> body) {
-  return [&context, body = std::move(body)](const httplib::Request& request, httplib::Response& response) {
-    try {
-      absl::Status status = context.authorize ? context.authorize(request) : absl::OkStatus();
-      if (status.ok()) status = body(request, response);
-      if (!status.ok()) SendError(response, status);
-    } catch (const std::exception& error) {
-      SendError(response, absl::InternalError(absl::StrCat("internal error: ", error.what())));
-    }
-  };
-}
-
-// A route answering the JSON its handler returns.
-httplib::Server::Handler JsonRoute(const ApiContext& context, Handler handler) {
-  return GuardedRoute(context, [handler = std::move(handler)](const httplib::Request& request,
-                                                              httplib::Response& response) -> absl::Status {
-    EXPSVC_ASSIGN_OR_RETURN(json body, handler(request));
-    response.set_header("Cache-Control", "no-store");
-    response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<expsvc::v1::Sweep> FindSweep(const ApiContext& context, const std::string& id_text) {
-  EXPSVC_ASSIGN_OR_RETURN(int64_t sweep_id, ParseId(id_text, "sweep id"));
-  return context.store->GetSweep(sweep_id);
-}
 
 // The sweep's metrics pivoted as `expctl metrics` does (query parameters
 // keys, agg, all_params): what the JSON table and the CSV both show.
@@ -107,6 +67,9 @@ int HttpStatusOf(const absl::Status& status) {
     case absl::StatusCode::kUnauthenticated: return 401;
     case absl::StatusCode::kPermissionDenied: return 403;
     case absl::StatusCode::kNotFound: return 404;
+    // A stored file the dashboard cannot read as what it claims to be (a
+    // corrupt MIDI or features.json): the request was fine, the data is not.
+    case absl::StatusCode::kDataLoss: return 422;
     case absl::StatusCode::kUnavailable: return 503;
     default: return 500;
   }
@@ -237,19 +200,10 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
              GuardedRoute(context, [&context](const httplib::Request& request,
                                               httplib::Response& response) -> absl::Status {
                EXPSVC_ASSIGN_OR_RETURN(int64_t id, ParseId(request.matches[1], "artifact id"));
-               EXPSVC_ASSIGN_OR_RETURN(storage::StoredArtifact artifact, context.store->GetArtifact(id));
-               // Only files under the artifact root are served.
-               if (context.artifact_root.empty()) {
-                 return absl::NotFoundError("downloads are off: the dashboard runs without --artifact_root");
-               }
-               const std::filesystem::path root = std::filesystem::weakly_canonical(context.artifact_root);
-               const std::filesystem::path path = std::filesystem::weakly_canonical(artifact.storage_path);
-               auto [root_end, unused] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
-               if (root_end != root.end()) {
-                 return absl::NotFoundError(absl::StrCat("artifact ", id, " is stored outside the artifact root"));
-               }
-               auto file = std::make_shared<std::ifstream>(path, std::ios::binary);
-               if (!*file) return absl::NotFoundError(absl::StrCat("artifact ", id, ": its file is missing on the server"));
+               EXPSVC_ASSIGN_OR_RETURN(ArtifactFile found, OpenArtifactFile(context, id));
+               const storage::StoredArtifact& artifact = found.artifact;
+               auto file = std::make_shared<std::ifstream>(found.path, std::ios::binary);
+               if (!*file) return absl::NotFoundError(absl::StrCat("artifact ", id, ": its file cannot be read"));
                const std::string name = artifact.ref.name();
                response.set_header("Content-Disposition", absl::StrCat("attachment; filename=\"", name, "\""));
                response.set_header("X-Expsvc-Sha256", artifact.ref.sha256());
@@ -295,6 +249,9 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
                }
                return json{{"workers", list}};
              }));
+
+  RegisterMusicRoutes(server, context);
+  RegisterSaeRoutes(server, context);
 
   // Anything else under /api/ is a 404 in JSON (not the front end's page).
   server.Get(R"(/api/.*)", [](const httplib::Request& request, httplib::Response& response) {

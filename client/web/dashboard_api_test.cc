@@ -14,8 +14,10 @@
 #include "client/web/dashboard_server.h"
 #include "common/sha256.h"
 #include "common/sweep/sweep_spec.h"
+#include "server/grpc/scheduler_server.h"
 #include "server/storage/migrator.h"
 #include "server/testing/postgres_cluster.h"
+#include "worker/music/data/midi_writer.h"
 
 namespace expsvc::web {
 namespace {
@@ -35,6 +37,7 @@ class DashboardApiTest : public ::testing::Test {
     artifact_root_ = new std::string(::testing::TempDir() + "/dashboard-artifacts");
     std::filesystem::create_directories(*artifact_root_);
     Seed();
+    SeedStudies();
   }
   static void TearDownTestSuite() {
     delete cluster_;
@@ -105,6 +108,110 @@ stages:
     txn.commit();
   }
 
+
+  // Writes `bytes` under the artifact root and records it for `job_id`.
+  static int64_t AddArtifact(pqxx::work& txn, int64_t job_id, const std::string& name, const std::string& bytes) {
+    const std::string path = absl::StrCat(*artifact_root_, "/studies/job-", job_id, "/", name);
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path, std::ios::binary) << bytes;
+    return txn
+        .exec_params1("INSERT INTO artifacts (job_id, name, attempt, size_bytes, sha256, storage_path) "
+                      "VALUES ($1, $2, 1, $3, $4, $5) RETURNING id",
+                      job_id, name, static_cast<int64_t>(bytes.size()), Sha256Hex(bytes), path)[0]
+        .as<int64_t>();
+  }
+
+  // The two studies' shapes: trainings with the paper's metrics, a
+  // generation with a piece and its original (MIDI), an evaluation with
+  // self-similarity, and SAE analyses over layer x checkpoint with a
+  // features.json. Kinds are set afterwards (the sweep is parsed as noop).
+  static void SeedStudies() {
+    auto store = storage::PostgresStore::Open(*admin_, 2);
+    ASSERT_TRUE(store.ok());
+    auto plan = ParseSweep(R"(
+name: studies
+stages:
+  - name: music
+    kind: noop
+    grid: {attention: [Attn, CirRelAttn-H], seed: [1, 2]}
+  - name: generate
+    kind: noop
+    depends_on: music
+    grid: {attention: [CirRelAttn-H]}
+  - name: analysis
+    kind: noop
+    grid: {layer: [1, 2], checkpoint: [10, 20]}
+)",
+                           "studies.yaml");
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    auto created = (*store)->CreateSweep(*plan, "name: studies", "");
+    ASSERT_TRUE(created.ok());
+    studies_sweep_id_ = created->sweep_id;
+    pqxx::connection connection(*admin_);
+    pqxx::work txn(connection);
+    const auto ids = [&](const char* stage) {
+      std::vector<int64_t> out;
+      for (const auto& row : txn.exec_params("SELECT id FROM jobs WHERE sweep_id = $1 AND stage = $2 ORDER BY id",
+                                             studies_sweep_id_, stage)) {
+        out.push_back(row[0].as<int64_t>());
+      }
+      return out;
+    };
+    const std::vector<int64_t> music = ids("music"), generate = ids("generate"), analysis = ids("analysis");
+    txn.exec_params("UPDATE jobs SET kind = 'train_music', state = 'succeeded' WHERE sweep_id = $1 AND stage = 'music'",
+                    studies_sweep_id_);
+    txn.exec_params("UPDATE jobs SET kind = 'generate_music' WHERE sweep_id = $1 AND stage = 'generate'",
+                    studies_sweep_id_);
+    txn.exec_params("UPDATE jobs SET kind = 'analyze_sae' WHERE sweep_id = $1 AND stage = 'analysis'",
+                    studies_sweep_id_);
+    // test_loss: Attn 1.0 and 1.2 over its seeds, CirRelAttn-H 0.8 and 0.9.
+    const double losses[] = {1.0, 1.2, 0.8, 0.9};
+    for (size_t i = 0; i < music.size(); ++i) {
+      txn.exec_params("INSERT INTO metrics (job_id, key, step, value) VALUES ($1, 'test_loss', 100, $2), "
+                      "($1, 'note_f1', 100, 0.5)",
+                      music[i], losses[i]);
+    }
+    // SAE analyses: layer L, checkpoint C -> fraction_mixed = L / 10 + C / 1000.
+    for (int64_t job : analysis) {
+      pqxx::row params = txn.exec_params1(
+          "SELECT (params->>'layer')::int, (params->>'checkpoint')::int FROM jobs WHERE id = $1", job);
+      const double mixed = params[0].as<int>() / 10.0 + params[1].as<int>() / 1000.0;
+      txn.exec_params("INSERT INTO metrics (job_id, key, step, value) VALUES ($1, 'fraction_mixed', 0, $2), "
+                      "($1, 'fraction_japanese', 0, 0.3), ($1, 'fraction_english', 0, 0.3), "
+                      "($1, 'fraction_dead', 0, 0.1), ($1, 'mean_r', 0, 0.7), ($1, 'mean_span', 0, 1.5)",
+                      job, mixed);
+    }
+    sae_job_id_ = analysis[0];
+    json features = {{"rule", "all_activations"}, {"threshold", 0.9}, {"summary", {{"n_latents", 4}, {"live", 3}}}};
+    features["features"] = json::array({
+        {{"id", 0}, {"class", "japanese"}, {"r", 0.9}, {"mean_span", 1.0}, {"count", 30},
+         {"top", json::array({{{"value", 2.0}, {"text", "…の [[猫]] が…"}}})}},
+        {{"id", 1}, {"class", "dead"}, {"r", nullptr}, {"mean_span", 0}, {"count", 0}},
+        {{"id", 2}, {"class", "english"}, {"r", 0.4}, {"mean_span", 2.5}, {"count", 50}},
+        {{"id", 3}, {"class", "mixed"}, {"r", 0.6}, {"mean_span", 1.2}, {"count", 10}}});
+    AddArtifact(txn, sae_job_id_, "features.json", features.dump());
+    AddArtifact(txn, analysis[1], "features.json", "{not json");
+    // The piece: two notes (C4 then E4, a beat each at 120 bpm); the original one note.
+    music::MidiWriterScore score;
+    score.tracks.push_back({.name = "piano", .notes = {{.pitch = 60, .velocity = 100, .start_tick = 0, .duration_ticks = 480},
+                                                       {.pitch = 64, .velocity = 80, .start_tick = 480, .duration_ticks = 480}}});
+    auto piece = music::EncodeStandardMidiFile(score);
+    ASSERT_TRUE(piece.ok());
+    score.tracks[0].notes.resize(1);
+    auto original = music::EncodeStandardMidiFile(score);
+    ASSERT_TRUE(original.ok());
+    piece_id_ = AddArtifact(txn, generate[0], "piece_0.mid", *piece);
+    original_id_ = AddArtifact(txn, generate[0], "original_0.mid", *original);
+    AddArtifact(txn, generate[0], "piece_0.json",
+                json{{"window", 7}, {"prompt_bars", 1}, {"stop_reason", "eos"}, {"generated_notes", 2},
+                     {"tokens", json::array({1, 2, 3})}}
+                    .dump());
+    corrupt_piece_id_ = AddArtifact(txn, generate[0], "piece_1.mid", "MThd garbage");
+    AddArtifact(txn, music[0], "self_similarity.json",
+                json{{"pieces", json::array({{{"window", 7}, {"truth", {{"values", {{1, 0}, {0, 1}}}}}}})}}.dump());
+    txn.commit();
+  }
+
   void SetUp() override { StartServer("127.0.0.1"); }
 
   void StartServer(const std::string& host) {
@@ -123,6 +230,15 @@ stages:
   // GET path; expects `status` and returns the parsed body.
   json Get(const std::string& path, int status = 200, const httplib::Headers& headers = {}) {
     auto response = client_->Get(path.c_str(), headers);
+    return Checked(response, path, status);
+  }
+
+  json Post(const std::string& path, const std::string& body, int status,
+            const std::string& content_type = "application/json") {
+    return Checked(client_->Post(path.c_str(), body, content_type.c_str()), path, status);
+  }
+
+  json Checked(const httplib::Result& response, const std::string& path, int status) {
     EXPECT_TRUE(response) << path;
     if (!response) return json();
     EXPECT_EQ(response->status, status) << path << ": " << response->body;
@@ -141,14 +257,19 @@ stages:
   static inline int64_t job_ids_[4] = {};
   static inline int64_t artifact_id_ = 0;
   static inline int64_t missing_artifact_id_ = 0;
+  static inline int64_t studies_sweep_id_ = 0;
+  static inline int64_t sae_job_id_ = 0;
+  static inline int64_t piece_id_ = 0;
+  static inline int64_t original_id_ = 0;
+  static inline int64_t corrupt_piece_id_ = 0;
   std::unique_ptr<DashboardServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };
 
 TEST_F(DashboardApiTest, SweepsWithCountsPerState) {
   json sweeps = Get("/api/sweeps");
-  ASSERT_EQ(sweeps["sweeps"].size(), 1u);
-  const json& sweep = sweeps["sweeps"][0];
+  ASSERT_EQ(sweeps["sweeps"].size(), 2u);
+  const json& sweep = sweeps["sweeps"][1];  // newest first
   EXPECT_EQ(sweep["id"], sweep_id_);
   EXPECT_EQ(sweep["name"], "seeded");
   EXPECT_EQ(sweep["counts"]["total"], 8);
@@ -322,7 +443,169 @@ TEST_F(DashboardApiTest, OffLoopbackEveryCallNeedsAUserToken) {
   Get("/api/sweeps", 401);
   Get("/api/sweeps", 401, {{"Authorization", "Bearer wrong"}});
   Get("/api/sweeps", 403, {{"Authorization", "Bearer worker-token"}});
-  EXPECT_EQ(Get("/api/sweeps", 200, {{"Authorization", "Bearer user-token"}})["sweeps"].size(), 1u);
+  EXPECT_EQ(Get("/api/sweeps", 200, {{"Authorization", "Bearer user-token"}})["sweeps"].size(), 2u);
+}
+
+
+TEST_F(DashboardApiTest, MusicPageHasThePaperTablePiecesAndSelfSimilarity) {
+  json music = Get(absl::StrCat("/api/sweeps/", studies_sweep_id_, "/music"));
+  const json& report = music["report"];
+  ASSERT_TRUE(report.contains("rows")) << report;
+  EXPECT_EQ(report["row_params"], json({"attention"}));
+  ASSERT_EQ(report["rows"].size(), 2u);
+  // Paper order: Attn first; mean and sample std over the two seeds.
+  EXPECT_EQ(report["rows"][0]["params"]["attention"], "Attn");
+  EXPECT_EQ(report["rows"][0]["n"], 2);
+  EXPECT_DOUBLE_EQ(report["rows"][0]["values"]["loss"]["mean"].get<double>(), 1.1);
+  EXPECT_NEAR(report["rows"][0]["values"]["loss"]["std"].get<double>(), 0.141421, 1e-6);
+  EXPECT_DOUBLE_EQ(report["rows"][1]["values"]["loss"]["mean"].get<double>(), 0.85);
+
+  ASSERT_EQ(music["pieces"].size(), 2u);
+  const json& piece = music["pieces"][0];
+  EXPECT_EQ(piece["piece"]["id"], piece_id_);
+  EXPECT_EQ(piece["original"]["id"], original_id_);
+  EXPECT_EQ(piece["kind"], "generate_music");
+  EXPECT_EQ(piece["params"]["attention"], "CirRelAttn-H");
+  EXPECT_EQ(piece["record"]["stop_reason"], "eos");
+  EXPECT_FALSE(piece["record"].contains("tokens"));  // the token list stays on disk
+  EXPECT_EQ(piece["ratings"]["count"], 0);
+  EXPECT_TRUE(music["pieces"][1]["original"].is_null());  // piece_1 has no original
+  ASSERT_EQ(music["self_similarity"].size(), 1u);
+  EXPECT_EQ(music["self_similarity"][0]["params"]["attention"], "Attn");
+
+  // A sweep without music metrics: no table, and why.
+  json other = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/music"));
+  EXPECT_TRUE(other["report"].contains("error"));
+  EXPECT_TRUE(other["pieces"].empty());
+}
+
+TEST_F(DashboardApiTest, MidiArtifactsAsNotes) {
+  json notes = Get(absl::StrCat("/api/artifacts/", piece_id_, "/notes"));
+  EXPECT_EQ(notes["notes"], 2);
+  EXPECT_NEAR(notes["duration_seconds"].get<double>(), 1.0, 1e-6);  // two beats at 120 bpm
+  json all = json::array();
+  for (const json& track : notes["tracks"]) {
+    for (const json& note : track["notes"]) all.push_back(note);
+  }
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0][0], 60);
+  EXPECT_EQ(all[0][1], 100);
+  EXPECT_NEAR(all[1][2].get<double>(), 0.5, 1e-6);
+  EXPECT_NEAR(all[1][4].get<double>(), 1.0, 1e-6);  // onset in beats
+  // Not MIDI: 400; a corrupt MIDI file: 422, naming the artifact.
+  Get(absl::StrCat("/api/artifacts/", artifact_id_, "/notes"), 400);
+  json corrupt = Get(absl::StrCat("/api/artifacts/", corrupt_piece_id_, "/notes"), 422);
+  EXPECT_NE(corrupt["error"].get<std::string>().find("piece_1.mid"), std::string::npos) << corrupt;
+  Get("/api/artifacts/999999/notes", 404);
+  Get("/api/artifacts/x/notes", 400);
+}
+
+TEST_F(DashboardApiTest, SaeGridsAndTheFeatureBrowser) {
+  json sae = Get(absl::StrCat("/api/sweeps/", studies_sweep_id_, "/sae"));
+  ASSERT_EQ(sae["models"].size(), 1u);
+  const json& model = sae["models"][0];
+  EXPECT_EQ(model["layers"], json({1, 2}));
+  EXPECT_EQ(model["checkpoints"], json({10, 20}));
+  EXPECT_DOUBLE_EQ(model["values"]["fraction_mixed"][1][0].get<double>(), 0.21);  // layer 2, checkpoint 10
+  EXPECT_DOUBLE_EQ(model["values"]["mean_span"][0][1].get<double>(), 1.5);
+  EXPECT_EQ(model["analyses"][0][0]["job_id"], sae_job_id_);
+  EXPECT_FALSE(model["analyses"][0][0]["features_artifact_id"].is_null());
+  Get(absl::StrCat("/api/sweeps/", studies_sweep_id_, "/sae?layer=7"), 400);
+  Get(absl::StrCat("/api/sweeps/", sweep_id_, "/sae"), 404);  // no analyze_sae jobs
+
+  // Live features (dead left out) by firing count, descending.
+  json live = Get(absl::StrCat("/api/jobs/", sae_job_id_, "/features"));
+  EXPECT_EQ(live["total"], 3);
+  ASSERT_EQ(live["features"].size(), 3u);
+  EXPECT_EQ(live["features"][0]["id"], 2);
+  EXPECT_EQ(live["summary"]["n_latents"], 4);
+  json by_r = Get(absl::StrCat("/api/jobs/", sae_job_id_, "/features?class=any&sort=r&order=asc&limit=2&offset=1"));
+  EXPECT_EQ(by_r["total"], 4);
+  ASSERT_EQ(by_r["features"].size(), 2u);
+  EXPECT_EQ(by_r["features"][0]["id"], 2);  // r: null (sorted first ascending), 0.4, 0.6, 0.9
+  EXPECT_EQ(by_r["features"][1]["id"], 3);
+  json japanese = Get(absl::StrCat("/api/jobs/", sae_job_id_, "/features?class=japanese"));
+  ASSERT_EQ(japanese["features"].size(), 1u);
+  EXPECT_EQ(japanese["features"][0]["top"][0]["text"], "…の [[猫]] が…");
+  Get(absl::StrCat("/api/jobs/", sae_job_id_, "/features?class=french"), 400);
+  Get(absl::StrCat("/api/jobs/", sae_job_id_, "/features?limit=0"), 400);
+  Get(absl::StrCat("/api/jobs/", job_ids_[0], "/features"), 404);  // no features.json
+  json corrupt = Get(absl::StrCat("/api/jobs/", sae_job_id_ + 1, "/features"), 422);
+  EXPECT_NE(corrupt["error"].get<std::string>().find("features.json"), std::string::npos) << corrupt;
+}
+
+TEST_F(DashboardApiTest, RatingsGoThroughTheScheduler) {
+  // Without a scheduler the form is off; bad bodies are refused either way.
+  Post("/api/ratings", R"({"artifact_id": 1, "rater": "a", "coherence": 3, "musicality": 3, "overall": 3})", 503);
+  Post("/api/ratings", "coherence=3", 400, "application/x-www-form-urlencoded");
+
+  server::ServerOptions scheduler_options;
+  scheduler_options.listen_address = "127.0.0.1:0";
+  scheduler_options.database = *admin_;
+  scheduler_options.migrations_dir = EXPSVC_DEFAULT_MIGRATIONS_DIR;
+  scheduler_options.artifact_root = *artifact_root_;
+  auto scheduler = server::SchedulerServer::Start(scheduler_options);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  server_.reset();
+  DashboardOptions options;
+  options.database = *admin_ + " user=expsvc_reader";
+  options.port = 0;
+  options.artifact_root = *artifact_root_;
+  options.scheduler_address = absl::StrCat("127.0.0.1:", (*scheduler)->port());
+  options.scheduler_token = "user-token";
+  auto dashboard = DashboardServer::Start(options);
+  ASSERT_TRUE(dashboard.ok()) << dashboard.status();
+  server_ = *std::move(dashboard);
+  client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+
+  const auto rating = [&](const std::string& rater, int score) {
+    return json{{"artifact_id", piece_id_}, {"rater", rater}, {"coherence", score}, {"musicality", 4}, {"overall", 5}}
+        .dump();
+  };
+  json first = Post("/api/ratings", rating("ann", 2), 200);
+  EXPECT_EQ(first["rating"]["rater"], "ann");
+  EXPECT_EQ(first["ratings"]["count"], 1);
+  Post("/api/ratings", rating("bob", 4), 200);
+  // Ann changes her mind: her rating is replaced, not added.
+  json again = Post("/api/ratings", rating("ann", 3), 200);
+  EXPECT_EQ(again["ratings"]["count"], 2);
+  EXPECT_DOUBLE_EQ(again["ratings"]["coherence"].get<double>(), 3.5);
+  json music = Get(absl::StrCat("/api/sweeps/", studies_sweep_id_, "/music"));
+  EXPECT_EQ(music["pieces"][0]["ratings"]["count"], 2);
+  EXPECT_DOUBLE_EQ(music["pieces"][0]["ratings"]["overall"].get<double>(), 5.0);
+
+  // Refused with a message: a score out of range, no rater, not a piece, no such artifact.
+  Post("/api/ratings", rating("ann", 6), 400);
+  Post("/api/ratings", rating("", 3), 400);
+  json not_midi = Post("/api/ratings",
+                       json{{"artifact_id", artifact_id_}, {"rater", "ann"}, {"coherence", 3}, {"musicality", 3},
+                            {"overall", 3}}
+                           .dump(),
+                       400);
+  EXPECT_NE(not_midi["error"].get<std::string>().find("model.bin"), std::string::npos) << not_midi;
+  Post("/api/ratings",
+       json{{"artifact_id", 999999}, {"rater", "ann"}, {"coherence", 3}, {"musicality", 3}, {"overall", 3}}.dump(),
+       404);
+  // The scheduler checks on its own too (other clients than the dashboard).
+  expsvc::v1::Rating direct;
+  direct.set_artifact_id(piece_id_);
+  direct.set_rater("   ");
+  direct.set_coherence(3);
+  direct.set_musicality(3);
+  direct.set_overall(3);
+  EXPECT_EQ((*scheduler)->scheduler().SubmitRating(direct).status().code(), absl::StatusCode::kInvalidArgument);
+  direct.set_rater("cy");
+  direct.set_overall(0);
+  EXPECT_EQ((*scheduler)->scheduler().SubmitRating(direct).status().code(), absl::StatusCode::kInvalidArgument);
+  direct.set_overall(1);
+  ASSERT_TRUE((*scheduler)->scheduler().SubmitRating(direct).ok());
+  expsvc::v1::ListRatingsRequest list;
+  list.set_sweep_id(studies_sweep_id_);
+  auto listed = (*scheduler)->scheduler().ListRatings(list);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->ratings_size(), 3);  // ann, bob, cy
+  server_.reset();
+  (*scheduler)->Shutdown();
 }
 
 }  // namespace

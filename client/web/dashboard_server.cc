@@ -18,6 +18,33 @@ std::string BearerToken(const httplib::Request& request) {
   return header.rfind(kPrefix, 0) == 0 ? header.substr(kPrefix.size()) : "";
 }
 
+// Sends a rating to the scheduler with the browser's token, else ours.
+absl::StatusOr<expsvc::v1::Rating> SubmitRatingVia(expctl::Connection& scheduler, const std::string& fallback_token,
+                                                   const httplib::Request& request, const expsvc::v1::Rating& rating) {
+  std::string token = BearerToken(request);
+  if (token.empty()) token = fallback_token;
+  if (token.empty()) {
+    return absl::UnauthenticatedError(
+        "a rating needs a user token (the dashboard has none for the scheduler: start it with "
+        "--scheduler_token_file, or send Authorization: Bearer <token>)");
+  }
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(scheduler.options().timeout_seconds * 1000)));
+  call.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  expsvc::v1::SubmitRatingRequest message;
+  *message.mutable_rating() = rating;
+  expsvc::v1::SubmitRatingResponse response;
+  const grpc::Status status = scheduler.ratings().SubmitRating(&call, message, &response);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("the scheduler did not store the rating: ",
+                                     status.error_message().empty() ? absl::StrCat("gRPC status ", status.error_code())
+                                                                    : status.error_message()));
+  }
+  return response.rating();
+}
+
 }  // namespace
 
 bool IsLoopbackHost(const std::string& host) {
@@ -63,6 +90,18 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const Da
       EXPSVC_ASSIGN_OR_RETURN(auth::Role role, tokens->Authenticate(token));
       if (role == auth::Role::kWorker) return absl::PermissionDeniedError("a worker token cannot read the dashboard");
       return absl::OkStatus();
+    };
+  }
+  if (!options.scheduler_address.empty()) {
+    expctl::ConnectionOptions connection;
+    connection.address = options.scheduler_address;
+    connection.tls_ca_file = options.scheduler_tls_ca_file;
+    connection.timeout_seconds = 10;
+    EXPSVC_ASSIGN_OR_RETURN(std::unique_ptr<expctl::Connection> opened, expctl::Connection::Open(connection));
+    server->scheduler_ = std::move(opened);
+    server->context_.submit_rating = [scheduler = server->scheduler_, token = options.scheduler_token](
+                                         const httplib::Request& request, const expsvc::v1::Rating& rating) {
+      return SubmitRatingVia(*scheduler, token, request, rating);
     };
   }
   RegisterApiRoutes(server->http_, server->context_);

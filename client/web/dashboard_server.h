@@ -15,6 +15,7 @@
 #include <httplib.h>
 
 #include "absl/status/statusor.h"
+#include "client/expctl/connection.h"
 #include "client/web/api_routes.h"
 #include "server/auth/token_authenticator.h"
 #include "server/storage/postgres_store.h"
@@ -32,6 +33,13 @@ struct DashboardOptions {
   std::string static_dir;
   int64_t worker_offline_after_ms = 30000;
   int pool_size = 4;
+  // The scheduler that stores listening-test ratings; empty: ratings are off.
+  std::string scheduler_address;
+  // The user token a rating is sent with when the browser sent none (a
+  // loopback dashboard asks for none); a token the browser sends wins.
+  std::string scheduler_token;
+  // PEM of the CA that signed the scheduler's certificate; empty: plaintext.
+  std::string scheduler_tls_ca_file;
 };
 
 class DashboardServer {
@@ -52,6 +60,7 @@ class DashboardServer {
 
   std::unique_ptr<storage::PostgresStore> store_;
   std::unique_ptr<auth::TokenAuthenticator> tokens_;
+  std::shared_ptr<expctl::Connection> scheduler_;
   ApiContext context_;
   httplib::Server http_;
   std::thread thread_;

@@ -1,7 +1,8 @@
 // expsvc-dashboard: the web dashboard on the results database.
 //
 //   expsvc-dashboard --db="host=... dbname=expsvc user=expsvc_reader" \
-//       [--listen=127.0.0.1:8080] [--artifact_root=DIR] [--static_dir=DIR]
+//       [--listen=127.0.0.1:8080] [--artifact_root=DIR] [--static_dir=DIR] \
+//       [--scheduler=HOST:PORT --scheduler_token_file=FILE]   (the listening-test form)
 
 #include <signal.h>
 
@@ -15,7 +16,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "client/web/dashboard_server.h"
+#include "common/fs/file_io.h"
 
 namespace {
 // build/client/web/expsvc-dashboard -> build/client/web/dist.
@@ -42,6 +45,14 @@ ABSL_FLAG(std::string, artifact_root, EnvOr("EXPSVC_ARTIFACT_ROOT", ""),
 ABSL_FLAG(std::string, static_dir, "",
           "The built front end to serve at / (default: dist/ beside this binary, where the build puts it; "
           "none there: the API only).");
+ABSL_FLAG(std::string, scheduler, EnvOr("EXPSVC_ADDR", ""),
+          "host:port of the scheduler that stores listening-test ratings (default: $EXPSVC_ADDR; empty: the "
+          "rating form is off).");
+ABSL_FLAG(std::string, scheduler_token_file, "",
+          "File holding the user token ratings are sent with when the browser sends none (never the token "
+          "itself on the command line).");
+ABSL_FLAG(std::string, scheduler_tls_ca, EnvOr("EXPSVC_TLS_CA", ""),
+          "PEM of the CA that signed the scheduler's certificate (default: $EXPSVC_TLS_CA; empty: plaintext).");
 ABSL_FLAG(int64_t, worker_offline_after_ms, 30000, "A worker not seen for this long is shown offline.");
 
 int main(int argc, char** argv) {
@@ -61,6 +72,16 @@ int main(int argc, char** argv) {
   options.artifact_root = absl::GetFlag(FLAGS_artifact_root);
   options.static_dir = absl::GetFlag(FLAGS_static_dir).empty() ? DefaultStaticDir() : absl::GetFlag(FLAGS_static_dir);
   options.worker_offline_after_ms = absl::GetFlag(FLAGS_worker_offline_after_ms);
+  options.scheduler_address = absl::GetFlag(FLAGS_scheduler);
+  options.scheduler_tls_ca_file = absl::GetFlag(FLAGS_scheduler_tls_ca);
+  if (const std::string path = absl::GetFlag(FLAGS_scheduler_token_file); !path.empty()) {
+    absl::StatusOr<std::string> token = expsvc::fs::ReadFile(path);
+    if (!token.ok()) {
+      std::fprintf(stderr, "expsvc-dashboard: --scheduler_token_file: %s\n", std::string(token.status().message()).c_str());
+      return 2;
+    }
+    options.scheduler_token = std::string(absl::StripAsciiWhitespace(*token));
+  }
 
   // SIGTERM/SIGINT are blocked in every thread and taken by sigwait below.
   sigset_t stop_signals;

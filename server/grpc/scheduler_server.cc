@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(const Se
   server->workers_ = std::make_unique<WorkerServiceImpl>(deps);
   server->metrics_ = std::make_unique<MetricsServiceImpl>(deps);
   server->artifact_service_ = std::make_unique<ArtifactServiceImpl>(deps);
+  server->ratings_ = std::make_unique<RatingServiceImpl>(deps);
 
   EXPSVC_ASSIGN_OR_RETURN(auto credentials, Credentials(options));
   grpc::EnableDefaultHealthCheckService(true);
@@ -56,6 +57,7 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(const Se
   builder.RegisterService(server->workers_.get());
   builder.RegisterService(server->metrics_.get());
   builder.RegisterService(server->artifact_service_.get());
+  builder.RegisterService(server->ratings_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));

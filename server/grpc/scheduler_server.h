@@ -56,6 +56,7 @@ class SchedulerServer {
   std::unique_ptr<WorkerServiceImpl> workers_;
   std::unique_ptr<MetricsServiceImpl> metrics_;
   std::unique_ptr<ArtifactServiceImpl> artifact_service_;
+  std::unique_ptr<RatingServiceImpl> ratings_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

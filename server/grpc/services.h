@@ -5,6 +5,7 @@
 #include "expsvc/v1/artifacts.grpc.pb.h"
 #include "expsvc/v1/jobs.grpc.pb.h"
 #include "expsvc/v1/metrics.grpc.pb.h"
+#include "expsvc/v1/ratings.grpc.pb.h"
 #include "expsvc/v1/sweeps.grpc.pb.h"
 #include "expsvc/v1/workers.grpc.pb.h"
 #include "server/auth/token_authenticator.h"
@@ -83,6 +84,16 @@ class ArtifactServiceImpl final : public v1::ArtifactService::Service {
                              v1::ListArtifactsResponse*) override;
   grpc::Status DownloadArtifact(grpc::ServerContext*, const v1::DownloadArtifactRequest*,
                                 grpc::ServerWriter<v1::DownloadArtifactResponse>*) override;
+
+ private:
+  ServiceDeps deps_;
+};
+
+class RatingServiceImpl final : public v1::RatingService::Service {
+ public:
+  explicit RatingServiceImpl(ServiceDeps deps) : deps_(deps) {}
+  grpc::Status SubmitRating(grpc::ServerContext*, const v1::SubmitRatingRequest*, v1::SubmitRatingResponse*) override;
+  grpc::Status ListRatings(grpc::ServerContext*, const v1::ListRatingsRequest*, v1::ListRatingsResponse*) override;
 
  private:
   ServiceDeps deps_;

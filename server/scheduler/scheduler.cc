@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/job_state_names.h"
@@ -500,6 +501,32 @@ absl::StatusOr<expsvc::v1::ListArtifactsResponse> Scheduler::ListArtifacts(
 absl::StatusOr<storage::StoredArtifact> Scheduler::GetArtifact(int64_t artifact_id) {
   EXPSVC_RETURN_IF_ERROR(RequirePositiveId(artifact_id, "artifact"));
   return store_->GetArtifact(artifact_id);
+}
+
+absl::StatusOr<expsvc::v1::Rating> Scheduler::SubmitRating(const expsvc::v1::Rating& rating) {
+  EXPSVC_RETURN_IF_ERROR(RequirePositiveId(rating.artifact_id(), "artifact"));
+  expsvc::v1::Rating checked = rating;
+  checked.set_rater(std::string(absl::StripAsciiWhitespace(rating.rater())));
+  if (checked.rater().empty() || checked.rater().size() > 100) {
+    return absl::InvalidArgumentError("a rating needs the rater's name (1 to 100 characters)");
+  }
+  for (const auto& [name, score] : {std::pair{"coherence", rating.coherence()},
+                                    std::pair{"musicality", rating.musicality()}, std::pair{"overall", rating.overall()}}) {
+    if (score < 1 || score > 5) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be a score from 1 to 5, got ", score));
+    }
+  }
+  return store_->UpsertRating(checked);
+}
+
+absl::StatusOr<expsvc::v1::ListRatingsResponse> Scheduler::ListRatings(const expsvc::v1::ListRatingsRequest& request) {
+  if (request.sweep_id() < 0 || request.artifact_id() < 0) {
+    return absl::InvalidArgumentError("sweep and artifact ids are positive (or 0 for any)");
+  }
+  EXPSVC_ASSIGN_OR_RETURN(auto ratings, store_->ListRatings(request.sweep_id(), request.artifact_id()));
+  expsvc::v1::ListRatingsResponse response;
+  for (auto& rating : ratings) *response.add_ratings() = std::move(rating);
+  return response;
 }
 
 }  // namespace expsvc::scheduler

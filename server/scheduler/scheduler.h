@@ -17,6 +17,7 @@
 #include "expsvc/v1/artifacts.pb.h"
 #include "expsvc/v1/jobs.pb.h"
 #include "expsvc/v1/metrics.pb.h"
+#include "expsvc/v1/ratings.pb.h"
 #include "expsvc/v1/sweeps.pb.h"
 #include "expsvc/v1/workers.pb.h"
 #include "server/scheduler/artifact_store.h"
@@ -99,6 +100,10 @@ class Scheduler {
   absl::StatusOr<expsvc::v1::QueryMetricsResponse> QueryMetrics(const expsvc::v1::QueryMetricsRequest& request);
   absl::StatusOr<expsvc::v1::ListArtifactsResponse> ListArtifacts(const expsvc::v1::ListArtifactsRequest& request);
   absl::StatusOr<storage::StoredArtifact> GetArtifact(int64_t artifact_id);
+
+  // The listening test: scores 1..5, a rater of 1..100 characters (trimmed).
+  absl::StatusOr<expsvc::v1::Rating> SubmitRating(const expsvc::v1::Rating& rating);
+  absl::StatusOr<expsvc::v1::ListRatingsResponse> ListRatings(const expsvc::v1::ListRatingsRequest& request);
 
   // One rescuer pass (also run by the background thread).
   absl::StatusOr<storage::RescueOutcome> RescueExpiredLeases();

@@ -20,6 +20,7 @@
 #include "expsvc/v1/common.pb.h"
 #include "expsvc/v1/jobs.pb.h"
 #include "expsvc/v1/metrics.pb.h"
+#include "expsvc/v1/ratings.pb.h"
 #include "expsvc/v1/workers.pb.h"
 #include "server/auth/role.h"
 #include "server/auth/token_store.h"
@@ -229,6 +230,13 @@ class PostgresStore final : public auth::TokenStore {
   absl::StatusOr<std::pair<int64_t, int64_t>> CountArtifactsUnder(const std::string& prefix);
   // Which of `paths` some artifact record points at.
   absl::StatusOr<std::set<std::string>> RecordedArtifactPaths(const std::vector<std::string>& paths);
+
+  // The listening test (ratings_table.cc). Upsert by (artifact, rater);
+  // NOT_FOUND for an unknown artifact, INVALID_ARGUMENT for one that is not
+  // MIDI. The scores' range is the caller's check (and the table's).
+  absl::StatusOr<expsvc::v1::Rating> UpsertRating(const expsvc::v1::Rating& rating);
+  // 0 for either id: any.
+  absl::StatusOr<std::vector<expsvc::v1::Rating>> ListRatings(int64_t sweep_id, int64_t artifact_id);
 
   // Called after every successful commit with its description; a test
   // throws pqxx::in_doubt_error from it to simulate a connection lost while

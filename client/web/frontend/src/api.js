@@ -59,3 +59,14 @@ export async function fetchBytes(path) {
   if (!response.ok) throw new ApiError(response.status, `api/${path}: ${response.status}`);
   return new Uint8Array(await response.arrayBuffer());
 }
+
+export async function post(path, body) {
+  const response = await fetch(`api/${path}`, {
+    method: "POST",
+    headers: { ...headers(), "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, answer.error || `api/${path}: ${response.status}`);
+  return answer;
+}

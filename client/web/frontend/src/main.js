@@ -4,13 +4,19 @@
 import "./style.css";
 import { ApiError, setToken, token } from "./api.js";
 import { el } from "./dom.js";
+import { featuresPage } from "./pages/features.js";
 import { jobPage } from "./pages/job.js";
+import { musicPage } from "./pages/music.js";
+import { saePage } from "./pages/sae.js";
 import { sweepPage } from "./pages/sweep.js";
 import { sweepsPage } from "./pages/sweeps.js";
 import { workersPage } from "./pages/workers.js";
 
 const routes = [
   [/^#\/sweeps\/(\d+)$/, sweepPage],
+  [/^#\/sweeps\/(\d+)\/music$/, musicPage],
+  [/^#\/sweeps\/(\d+)\/sae$/, saePage],
+  [/^#\/jobs\/(\d+)\/features$/, featuresPage],
   [/^#\/jobs\/(\d+)$/, jobPage],
   [/^#\/workers$/, workersPage],
   [/^#\/sweeps$/, sweepsPage],

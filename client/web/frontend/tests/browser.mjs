@@ -1,16 +1,17 @@
 // The dashboard in a real headless Chromium (Debian's, driven by
-// playwright-core; no browser download). Opens every page on a sweep the
-// caller ran, checks that tables and the chart show the numbers the API
-// gives, and saves a screenshot of each page.
+// playwright-core; no browser download). Opens every page on the sweeps the
+// caller ran (a diagnostic one, and the demo sweep of both studies), checks
+// that tables and charts show the numbers the API gives, plays a piece,
+// submits a listening-test rating, and saves a screenshot of each page.
 //
-//   node tests/browser.mjs URL SWEEP_ID SCREENSHOT_DIR
+//   node tests/browser.mjs URL SWEEP_ID STUDIES_SWEEP_ID SCREENSHOT_DIR
 
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
-const [url, sweepId, shots] = process.argv.slice(2);
-if (!url || !sweepId || !shots) {
-  console.error("usage: node tests/browser.mjs URL SWEEP_ID SCREENSHOT_DIR");
+const [url, sweepId, studiesId, shots] = process.argv.slice(2);
+if (!url || !sweepId || !studiesId || !shots) {
+  console.error("usage: node tests/browser.mjs URL SWEEP_ID STUDIES_SWEEP_ID SCREENSHOT_DIR");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -33,7 +34,7 @@ async function api(path) {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"],
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const errors = [];
@@ -104,6 +105,69 @@ try {
   const workerRows = await page.locator("#workers-table tbody tr").count();
   check(workerRows === workers.length, `workers: ${workerRows} rows (API: ${workers.length})`);
   await page.screenshot({ path: `${shots}/dashboard-workers.png`, fullPage: true });
+
+  // The music study: the paper table, a piece played, a rating stored.
+  const music = await api(`sweeps/${studiesId}/music`);
+  await page.goto(`${url}#/sweeps/${studiesId}/music`);
+  await page.locator("#music-report").waitFor();
+  const reportRows = await page.locator("#music-report tbody tr").count();
+  check(reportRows === music.report.rows.length && reportRows > 0, `music: table has ${reportRows} rows (API: ${music.report.rows.length})`);
+  const lossRow = music.report.rows.find((row) => row.values.loss);
+  const lossIndex = music.report.rows.indexOf(lossRow);
+  const lossText = await page.locator("#music-report tbody tr").nth(lossIndex).locator("td[data-column=loss]").textContent();
+  const expectedLoss = String(Number(lossRow.values.loss.mean.toPrecision(6)));
+  check(lossText.startsWith(expectedLoss), `music: ${JSON.stringify(lossRow.params)} loss ${lossText} (API: ${expectedLoss})`);
+  check(music.pieces.length > 0, `music: the sweep has ${music.pieces.length} generated piece(s)`);
+  const piece = music.pieces[0];
+  const card = page.locator(`.piece[data-artifact="${piece.piece.id}"]`);
+  await card.waitFor();
+  const notes = await api(`artifacts/${piece.piece.id}/notes`);
+  const rollNotes = Number(await card.locator("canvas.pianoroll").last().getAttribute("data-notes"));
+  check(rollNotes === notes.notes, `music: the piano roll draws ${rollNotes} notes (API: ${notes.notes})`);
+  const play = card.locator("button.play").last();
+  await play.click();
+  await page.waitForFunction((id) => {
+    const button = [...document.querySelectorAll(`.piece[data-artifact="${id}"] button.play`)].pop();
+    return button.dataset.state === "playing" && Number(button.dataset.position || 0) > 0.1;
+  }, piece.piece.id, { timeout: 10000 });
+  const scheduled = Number(await play.getAttribute("data-scheduled"));
+  check(scheduled === notes.notes, `music: playing: ${scheduled} notes scheduled on the audio clock, position advancing`);
+  await page.screenshot({ path: `${shots}/dashboard-music.png`, fullPage: true });
+  const form = card.locator("form.rating");
+  await form.locator("input[name=rater]").fill("browser-test");
+  await form.locator("select[name=coherence]").selectOption("4");
+  await form.locator("select[name=musicality]").selectOption("2");
+  await form.locator("select[name=overall]").selectOption("5");
+  await form.locator("button[type=submit]").click();
+  await card.locator(".rating-summary [data-count]").waitFor();
+  const rated = (await api(`sweeps/${studiesId}/music`)).pieces.find((p) => p.piece.id === piece.piece.id).ratings;
+  check(rated.count === piece.ratings.count + 1 && rated.musicality !== null, `music: the rating is stored (API: ${rated.count} rating(s), musicality ${rated.musicality})`);
+  const matrices = await page.locator("#self-similarity canvas.matrix").count();
+  check(matrices > 0 && matrices >= music.self_similarity.length, `music: ${matrices} self-similarity matrices drawn`);
+
+  // The SAE study: layer x checkpoint grids, the languages chart, the feature browser.
+  const sae = await api(`sweeps/${studiesId}/sae`);
+  const model = sae.models[0];
+  await page.goto(`${url}#/sweeps/${studiesId}/sae`);
+  await page.locator("#heat-fraction_mixed").first().waitFor();
+  const gridRows = await page.locator("#heat-fraction_mixed tbody tr").count();
+  check(gridRows === model.layers.length, `sae: Mixed grid has ${gridRows} layers (API: ${model.layers.length})`);
+  const mixed = model.values.fraction_mixed[0][0];
+  const mixedText = await page.locator("#heat-fraction_mixed tbody tr").first().locator("td").first().textContent();
+  check(mixed !== null && mixedText === mixed.toFixed(3), `sae: layer ${model.layers[0]} checkpoint ${model.checkpoints[0]} Mixed ${mixedText} (API: ${mixed})`);
+  await page.locator(".sae-model .chart canvas").first().waitFor();
+  const lines = Number(await page.locator(".sae-model .chart").first().getAttribute("data-series"));
+  check(lines === 4, "sae: the languages-over-checkpoints chart draws Japanese, English, Mixed and dead");
+  await page.screenshot({ path: `${shots}/dashboard-sae.png`, fullPage: true });
+  const analysis = model.analyses[0][0];
+  await page.locator("#heat-fraction_mixed tbody tr").first().locator("td a").first().click();
+  await page.locator("#features-table tbody tr").first().waitFor();
+  const features = await api(`jobs/${analysis.job_id}/features`);
+  const featureRows = await page.locator("#features-table tbody tr").count();
+  const firstFeature = Number(await page.locator("#features-table tbody tr").first().getAttribute("data-feature"));
+  check(featureRows === features.features.length && firstFeature === features.features[0].id,
+    `features: ${featureRows} rows, first feature ${firstFeature} (API: ${features.features.length}, ${features.features[0].id})`);
+  await page.screenshot({ path: `${shots}/dashboard-features.png`, fullPage: false });
 
   check(errors.length === 0, `no errors in the browser console${errors.length ? `: ${errors.join(" | ")}` : ""}`);
 } finally {

@@ -85,9 +85,17 @@ export async function sweepPage(root, { id, every }) {
   );
   const csv = el("button", { onclick: () => download(`sweeps/${id}/metrics.csv`, `sweep-${id}.csv`) }, "CSV");
 
+  // The studies' own pages, when the sweep has their jobs.
+  const kinds = new Set(jobs.map((job) => job.kind));
+  const studies = [];
+  if (["train_music", "evaluate_music", "generate_music"].some((k) => kinds.has(k))) {
+    studies.push(el("a", { href: `#/sweeps/${id}/music`, id: "music-link" }, "music study: table, pieces, self-similarity"));
+  }
+  if (kinds.has("analyze_sae")) studies.push(el("a", { href: `#/sweeps/${id}/sae`, id: "sae-link" }, "SAE study: layer × checkpoint, languages, features"));
   root.replaceChildren(
     el("h1", {}, `Sweep ${sweep.id}: ${sweep.name}`),
     el("p", { className: "meta" }, `created ${formatTime(sweep.created_at_ms)} · ${sweep.groups} groups`),
+    studies.length ? el("p", { className: "studies" }, "Pages: ", studies.flatMap((link, i) => (i ? [" · ", link] : [link]))) : "",
     counts,
     el("section", {}, el("h2", {}, "Curves"), el("div", { className: "controls" }, "metric ", keySelect, " colour by ", colourSelect), chartBox),
     el("section", {}, el("h2", {}, "Jobs"), jobTable),
