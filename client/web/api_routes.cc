@@ -146,22 +146,40 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
                }
                EXPSVC_ASSIGN_OR_RETURN(int64_t buckets,
                                        IntParam(Query(request, "buckets"), "buckets", 1000, 1, kMaxBuckets));
-               EXPSVC_ASSIGN_OR_RETURN(auto series,
-                                       context.store->BucketSeries(sweep.id(), *key, static_cast<int32_t>(buckets)));
-               json list = json::array();
-               for (const auto& one : series) {
-                 list.push_back({{"job_id", one.job_id},
+               storage::SeriesRequest query{.sweep_id = sweep.id(), .key = *key, .buckets = static_cast<int32_t>(buckets)};
+               query.group_param = Query(request, "group").value_or("");
+               EXPSVC_ASSIGN_OR_RETURN(storage::SeriesAnswer answer, context.store->SweepSeries(query));
+               json jobs = json::array();
+               for (const auto& one : answer.jobs) {
+                 jobs.push_back({{"job_id", one.job_id},
                                  {"buckets", one.buckets},
                                  {"steps", one.steps},
                                  {"min", one.min},
                                  {"max", one.max},
                                  {"points", one.points}});
                }
-               // Bucket b (1-based) starts at first_step + (b - 1) * (end_step - first_step) / buckets.
-               json first = series.empty() ? json(nullptr) : json(series.front().first_step);
-               json end = series.empty() ? json(nullptr) : json(series.front().end_step);
-               return json{{"key", *key}, {"buckets", buckets}, {"first_step", first}, {"end_step", end},
-                           {"series", list}};
+               json groups = json::array();
+               for (const auto& one : answer.groups) {
+                 groups.push_back({{"value", one.value},
+                                   {"jobs", one.jobs},
+                                   {"buckets", one.buckets},
+                                   {"steps", one.steps},
+                                   {"min", one.min},
+                                   {"max", one.max},
+                                   {"mean", one.mean},
+                                   {"points", one.points}});
+               }
+               const bool empty = answer.jobs_with_key == 0;
+               return json{{"key", *key},
+                           {"buckets", buckets},
+                           {"first_step", empty ? json(nullptr) : json(answer.first_step)},
+                           {"end_step", empty ? json(nullptr) : json(answer.end_step)},
+                           {"width", answer.width},
+                           {"jobs_with_key", answer.jobs_with_key},
+                           {"grouped", answer.grouped},
+                           {"group", query.group_param},
+                           {"series", jobs},
+                           {"groups", groups}};
              }));
 
   server.Get(R"(/api/jobs/([^/]+))", JsonRoute(context, [&context](const httplib::Request& request)

@@ -324,24 +324,99 @@ TEST_F(DashboardApiTest, MetricsTableAsExpctlAndCsv) {
 }
 
 TEST_F(DashboardApiTest, SeriesAreBucketedOnTheServer) {
-  json series = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/series?key=loss&buckets=100"));
-  ASSERT_EQ(series["series"].size(), 4u);
-  EXPECT_EQ(series["first_step"], 0);
-  EXPECT_EQ(series["end_step"], 1000);
-  EXPECT_EQ(series["series"][0]["buckets"][0], 1);
-  EXPECT_EQ(series["series"][0]["buckets"][99], 100);
+  // 1000 buckets of one step: read from the points, exact.
+  json exact = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/series?key=loss&buckets=1000"));
+  EXPECT_EQ(exact["width"], 1);
+  EXPECT_FALSE(exact["grouped"]);
+  ASSERT_EQ(exact["series"].size(), 4u);
+  EXPECT_EQ(exact["first_step"], 0);
+  EXPECT_EQ(exact["end_step"], 1000);
   for (int i = 0; i < 4; ++i) {
-    const json& one = series["series"][i];
+    const json& one = exact["series"][i];
     EXPECT_EQ(one["job_id"], job_ids_[i]);
     EXPECT_EQ(one["points"], 1000);
-    ASSERT_EQ(one["steps"].size(), 100u);  // 1000 points, 100 buckets of 10 steps
-    EXPECT_EQ(one["steps"][0], 0);
-    EXPECT_EQ(one["steps"][1], 10);
-    // Bucket 0 holds steps 0..9: max at step 0, min at step 9.
-    EXPECT_DOUBLE_EQ(one["max"][0].get<double>(), 1.0 / (i + 1));
-    EXPECT_DOUBLE_EQ(one["min"][0].get<double>(), 1.0 / (9 + i + 1));
+    ASSERT_EQ(one["steps"].size(), 1000u);
+    EXPECT_EQ(one["buckets"][999], 1000);
+    EXPECT_DOUBLE_EQ(one["min"][999].get<double>(), 1.0 / (999 + i + 1));
   }
+  // 50 buckets of 20 steps: read from the 16-step rollups kept on write; a
+  // rollup counts in the bucket of its first step (0 and 16 -> bucket 1).
+  json series = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/series?key=loss&buckets=50"));
+  EXPECT_EQ(series["width"], 16);
+  ASSERT_EQ(series["series"].size(), 4u);
+  EXPECT_EQ(series["series"][0]["buckets"][0], 1);
+  for (int i = 0; i < 4; ++i) {
+    const json& one = series["series"][i];
+    EXPECT_EQ(one["points"], 1000);
+    ASSERT_EQ(one["steps"].size(), 50u);
+    EXPECT_EQ(one["steps"][0], 0);
+    EXPECT_EQ(one["steps"][1], 32);
+    EXPECT_DOUBLE_EQ(one["max"][0].get<double>(), 1.0 / (i + 1));
+    EXPECT_DOUBLE_EQ(one["min"][0].get<double>(), 1.0 / (31 + i + 1));
+  }
+  // 100 buckets of 10 steps: narrower than a rollup, so the points, exact.
+  json fine = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/series?key=loss&buckets=100"));
+  EXPECT_EQ(fine["width"], 1);
+  EXPECT_EQ(fine["series"][0]["steps"][1], 10);
+  EXPECT_DOUBLE_EQ(fine["series"][0]["min"][0].get<double>(), 1.0 / 10);
+  // Grouped by a parameter: Attn is jobs 0 and 2, RelAttn 1 and 3.
+  json grouped = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/series?key=loss&buckets=1000&group=variant"));
+  EXPECT_TRUE(grouped["grouped"]);
+  EXPECT_TRUE(grouped["series"].empty());
+  ASSERT_EQ(grouped["groups"].size(), 2u);
+  const json& attn = grouped["groups"][0];
+  EXPECT_EQ(attn["value"], "Attn");
+  EXPECT_EQ(attn["jobs"], 2);
+  EXPECT_EQ(attn["points"], 2000);
+  EXPECT_DOUBLE_EQ(attn["max"][0].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(attn["min"][0].get<double>(), 1.0 / 3);
+  EXPECT_DOUBLE_EQ(attn["mean"][0].get<double>(), (1.0 + 1.0 / 3) / 2);
   EXPECT_TRUE(Get(absl::StrCat("/api/sweeps/", sweep_id_, "/series?key=nothing"))["series"].empty());
+}
+
+TEST_F(DashboardApiTest, SummariesFollowEveryWrite) {
+  // The summaries and rollups are kept by triggers: an overwritten point and
+  // a deleted tail are reflected, as the points themselves say.
+  pqxx::connection connection(*admin_);
+  const int64_t job = job_ids_[1];
+  const auto last = [&]() {
+    return Get(absl::StrCat("/api/sweeps/", sweep_id_, "/metrics?agg=last"))["rows"][1]["metrics"]["loss"];
+  };
+  const auto max = [&]() {
+    return Get(absl::StrCat("/api/sweeps/", sweep_id_, "/metrics?agg=max"))["rows"][1]["metrics"]["loss"];
+  };
+  EXPECT_DOUBLE_EQ(last().get<double>(), 1.0 / 1001);
+  {
+    pqxx::work txn(connection);
+    txn.exec_params("UPDATE metrics SET value = 7 WHERE job_id = $1 AND key = 'loss' AND step = 500", job);
+    txn.commit();
+  }
+  EXPECT_DOUBLE_EQ(max().get<double>(), 7.0);
+  {
+    pqxx::work txn(connection);
+    txn.exec_params("DELETE FROM metrics WHERE job_id = $1 AND key = 'loss' AND step >= 500", job);
+    txn.commit();
+  }
+  EXPECT_DOUBLE_EQ(last().get<double>(), 1.0 / 501);
+  EXPECT_DOUBLE_EQ(max().get<double>(), 0.5);
+  {
+    pqxx::work txn(connection);
+    txn.exec_params("INSERT INTO metrics (job_id, key, step, value) SELECT $1, 'loss', s, 1.0 / (s + 2) "
+                    "FROM generate_series(500, 999) s",
+                    job);
+    txn.commit();
+  }
+  EXPECT_DOUBLE_EQ(last().get<double>(), 1.0 / 1001);
+  pqxx::work txn(connection);
+  pqxx::row rollup = txn.exec_params1(
+      "SELECT r.points, r.min_value, r.sum_value FROM metric_rollups r WHERE job_id = $1 AND key = 'loss' "
+      "AND width = 1024 AND bucket = 0",
+      job);
+  pqxx::row truth = txn.exec_params1(
+      "SELECT count(*), min(value), sum(value) FROM metrics WHERE job_id = $1 AND key = 'loss'", job);
+  EXPECT_EQ(rollup[0].as<int64_t>(), truth[0].as<int64_t>());
+  EXPECT_DOUBLE_EQ(rollup[1].as<double>(), truth[1].as<double>());
+  EXPECT_NEAR(rollup[2].as<double>(), truth[2].as<double>(), 1e-9);
 }
 
 TEST_F(DashboardApiTest, AJobWithItsFamilyLogsAndArtifacts) {

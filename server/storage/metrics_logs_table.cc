@@ -1,6 +1,8 @@
 // PostgresStore: tables metrics and job_logs. Writes go through the lease
 // check (leases_table.cc); reads need no lease.
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -14,14 +16,22 @@ namespace {
 
 using expsvc::v1::JobLease;
 
-// Last point wins when a batch repeats a (key, step).
-constexpr char kWriteMetricsSql[] = R"sql(
-INSERT INTO metrics (job_id, key, step, value)
-SELECT DISTINCT ON (key, step) $1::bigint, key, step, value
-FROM unnest($2::text[], $3::bigint[], $4::float8[]) WITH ORDINALITY AS p(key, step, value, position)
-ORDER BY key, step, position DESC
-ON CONFLICT (job_id, key, step) DO UPDATE SET value = EXCLUDED.value
-)sql";
+// Last point wins when a batch repeats a (key, step). New points are
+// inserted, then points already stored with another value updated (a second
+// statement, run only when some point was not new). Not one INSERT ... ON
+// CONFLICT DO UPDATE: the summary triggers (migration 0006) would count its
+// new points twice.
+#define EXPSVC_INCOMING_POINTS                                                                        \
+  "SELECT DISTINCT ON (key, step) key, step, value "                                                 \
+  "FROM unnest($2::text[], $3::bigint[], $4::float8[]) WITH ORDINALITY AS p(key, step, value, position) " \
+  "ORDER BY key, step, position DESC"
+constexpr char kUpdateMetricsSql[] =
+    "UPDATE metrics m SET value = p.value FROM (" EXPSVC_INCOMING_POINTS
+    ") p WHERE m.job_id = $1::bigint AND m.key = p.key AND m.step = p.step AND m.value IS DISTINCT FROM p.value";
+constexpr char kWriteMetricsSql[] = "INSERT INTO metrics (job_id, key, step, value) SELECT $1::bigint, p.key, p.step, "
+                                    "p.value FROM (" EXPSVC_INCOMING_POINTS
+                                    ") p ON CONFLICT (job_id, key, step) DO NOTHING";
+#undef EXPSVC_INCOMING_POINTS
 
 constexpr char kAppendLogsSql[] = R"sql(
 INSERT INTO job_logs (job_id, attempt, line)
@@ -52,14 +62,17 @@ constexpr char kMetricsSeriesSql[] =
     "WHERE " EXPSVC_METRICS_JOB_FILTER " AND " EXPSVC_METRICS_KEY_FILTER " ORDER BY m.job_id, m.key, m.step";
 
 // One row per matching job (with no metrics too), each key reduced to one value.
-#define EXPSVC_METRICS_ROWS_SQL(aggregate)                                             \
-  "SELECT j.id, j.stage, j.params::text, j.state, m.key, " aggregate                   \
-  " FROM jobs j LEFT JOIN metrics m ON m.job_id = j.id AND " EXPSVC_METRICS_KEY_FILTER \
-  " WHERE " EXPSVC_METRICS_JOB_FILTER " GROUP BY j.id, m.key ORDER BY j.id, m.key"
-constexpr char kMetricsLastSql[] = EXPSVC_METRICS_ROWS_SQL("(array_agg(m.value ORDER BY m.step DESC))[1]");
-constexpr char kMetricsMinSql[] = EXPSVC_METRICS_ROWS_SQL("min(m.value)");
-constexpr char kMetricsMaxSql[] = EXPSVC_METRICS_ROWS_SQL("max(m.value)");
-constexpr char kMetricsMeanSql[] = EXPSVC_METRICS_ROWS_SQL("avg(m.value)");
+// One row per matching job (with no metrics too), each key reduced to one
+// value, read from the summaries kept on write (migration 0006).
+#define EXPSVC_METRICS_ROWS_SQL(column)                                                             \
+  "SELECT j.id, j.stage, j.params::text, j.state, s.key, " column                                   \
+  " FROM jobs j LEFT JOIN metric_summaries s ON s.job_id = j.id AND "                               \
+  "(cardinality($3::text[]) = 0 OR s.key = ANY($3::text[])) WHERE " EXPSVC_METRICS_JOB_FILTER \
+  " ORDER BY j.id, s.key"
+constexpr char kMetricsLastSql[] = EXPSVC_METRICS_ROWS_SQL("s.last_value");
+constexpr char kMetricsMinSql[] = EXPSVC_METRICS_ROWS_SQL("s.min_value");
+constexpr char kMetricsMaxSql[] = EXPSVC_METRICS_ROWS_SQL("s.max_value");
+constexpr char kMetricsMeanSql[] = EXPSVC_METRICS_ROWS_SQL("s.sum_value / s.points");
 #undef EXPSVC_METRICS_ROWS_SQL
 #undef EXPSVC_METRICS_KEY_FILTER
 #undef EXPSVC_METRICS_JOB_FILTER
@@ -73,27 +86,62 @@ const char* MetricsRowsSql(expsvc::v1::MetricsAggregate aggregate) {
   }
 }
 
-// Buckets over the sweep's step range of the key, then min/max per (job,
-// bucket). The metrics primary key (job_id, key, step) serves each job.
-constexpr char kBucketSeriesSql[] = R"sql(
-WITH points AS (
-  SELECT m.job_id, m.step, m.value
-  FROM jobs j JOIN metrics m ON m.job_id = j.id AND m.key = $2
-  WHERE j.sweep_id = $1
-), span AS (
-  SELECT min(step) AS lo, max(step) + 1 AS hi FROM points
-)
-SELECT p.job_id, width_bucket(p.step, span.lo, span.hi, $3::int) AS bucket, min(p.step), min(p.value),
-       max(p.value), count(*), min(span.lo), min(span.hi)
-FROM points p, span
-GROUP BY p.job_id, bucket
-ORDER BY p.job_id, bucket
-)sql";
+// SweepSeries: the key's step range and size over the sweep. $1 sweep, $2 key.
+constexpr char kSeriesSpanSql[] = R"sql(
+SELECT min(s.first_step), max(s.last_step) + 1, count(*), coalesce(sum(s.points), 0)
+FROM jobs j JOIN metric_summaries s ON s.job_id = j.id AND s.key = $2 WHERE j.sweep_id = $1)sql";
+
+// Jobs per group. $3 the parameter.
+constexpr char kSeriesGroupJobsSql[] = R"sql(
+SELECT coalesce(j.params ->> $3, ''), count(*)
+FROM jobs j JOIN metric_summaries s ON s.job_id = j.id AND s.key = $2 WHERE j.sweep_id = $1 GROUP BY 1)sql";
+
+// Rows per (job or group, bucket). $3 first step, $4 end step, $5 buckets,
+// $6 the rollup width (rollup sources) and $7 the group parameter (grouped).
+// Columns: job id or group value, bucket, first step, min, max, sum, points.
+#define EXPSVC_SERIES_SQL(owner, source, step, min, max, sum, points)                                          \
+  "SELECT " owner ", width_bucket(" step "::float8, $3::float8, $4::float8, $5::int) AS b, min(" step "), min(" min \
+  "), max(" max "), sum(" sum "), sum(" points ") FROM jobs j JOIN " source " WHERE j.sweep_id = $1 GROUP BY 1, b "   \
+  "ORDER BY 1, b"
+#define EXPSVC_POINTS "metrics m ON m.job_id = j.id AND m.key = $2"
+#define EXPSVC_ROLLUPS "metric_rollups m ON m.job_id = j.id AND m.key = $2 AND m.width = $6"
+constexpr char kSeriesJobsFromPointsSql[] =
+    EXPSVC_SERIES_SQL("m.job_id", EXPSVC_POINTS, "m.step", "m.value", "m.value", "m.value", "1");
+constexpr char kSeriesJobsFromRollupsSql[] = EXPSVC_SERIES_SQL(
+    "m.job_id", EXPSVC_ROLLUPS, "m.first_step", "m.min_value", "m.max_value", "m.sum_value", "m.points");
+constexpr char kSeriesGroupsFromPointsSql[] = EXPSVC_SERIES_SQL(
+    "coalesce(j.params ->> $7, '')", EXPSVC_POINTS " AND $6::int = 1", "m.step", "m.value", "m.value", "m.value", "1");
+constexpr char kSeriesGroupsFromRollupsSql[] =
+    EXPSVC_SERIES_SQL("coalesce(j.params ->> $7, '')", EXPSVC_ROLLUPS, "m.first_step", "m.min_value", "m.max_value",
+                      "m.sum_value", "m.points");
+#undef EXPSVC_ROLLUPS
+#undef EXPSVC_POINTS
+#undef EXPSVC_SERIES_SQL
+
+// The rollup widths of migration 0006, and 1 for the points themselves.
+constexpr int32_t kSeriesWidths[] = {1, 16, 64, 256, 1024};
+
+// The coarsest width no wider than one bucket, or coarser when the finer
+// would read more than the budget.
+int32_t SeriesWidth(int64_t range, int32_t buckets, int64_t points, int64_t row_budget) {
+  int32_t chosen = 1;
+  for (int32_t width : kSeriesWidths) {
+    if (static_cast<double>(width) <= static_cast<double>(range) / std::max(buckets, 1)) chosen = width;
+  }
+  for (int32_t width : kSeriesWidths) {
+    if (width <= chosen) continue;
+    if (points / std::max<int64_t>(chosen, 1) <= row_budget) break;
+    chosen = width;
+  }
+  return chosen;
+}
 
 }  // namespace
 
 std::map<std::string, std::string> MetricsLogsStatements() {
-  return {{kWriteMetricsStatement, kWriteMetricsSql}, {kAppendLogsStatement, kAppendLogsSql}};
+  return {{kUpdateMetricsStatement, kUpdateMetricsSql},
+          {kWriteMetricsStatement, kWriteMetricsSql},
+          {kAppendLogsStatement, kAppendLogsSql}};
 }
 
 absl::StatusOr<int64_t> PostgresStore::WriteMetrics(const expsvc::v1::ReportMetricsRequest& request) {
@@ -112,9 +160,24 @@ absl::StatusOr<int64_t> PostgresStore::WriteMetrics(const expsvc::v1::ReportMetr
       txn.exec_params(kDeleteMetricsAfterStepSql, request.lease().job_id(), request.replace_after_step());
     }
     if (keys.empty()) return int64_t{0};
-    pqxx::result written = txn.exec_prepared(kWriteMetricsStatement, request.lease().job_id(), TextArrayLiteral(keys),
-                                             IntArrayLiteral(steps), DoubleArrayLiteral(values));
-    return static_cast<int64_t>(written.affected_rows());
+    const std::string key_array = TextArrayLiteral(keys), step_array = IntArrayLiteral(steps),
+                      value_array = DoubleArrayLiteral(values);
+    pqxx::result inserted = txn.exec_prepared(kWriteMetricsStatement, request.lease().job_id(), key_array,
+                                              step_array, value_array);
+    // Only a batch that repeats stored steps (a retry, a resumed run) needs
+    // the update; most are all new.
+    const std::set<std::pair<std::string, int64_t>> distinct = [&] {
+      std::set<std::pair<std::string, int64_t>> points;
+      for (size_t i = 0; i < keys.size(); ++i) points.emplace(keys[i], steps[i]);
+      return points;
+    }();
+    int64_t updated = 0;
+    if (static_cast<size_t>(inserted.affected_rows()) < distinct.size()) {
+      updated = txn.exec_prepared(kUpdateMetricsStatement, request.lease().job_id(), key_array, step_array,
+                                  value_array)
+                    .affected_rows();
+    }
+    return static_cast<int64_t>(inserted.affected_rows()) + updated;
   });
 }
 
@@ -197,25 +260,58 @@ absl::StatusOr<expsvc::v1::QueryMetricsResponse> PostgresStore::QueryMetrics(
   });
 }
 
-absl::StatusOr<std::vector<BucketedSeries>> PostgresStore::BucketSeries(int64_t sweep_id, const std::string& key,
-                                                                         int32_t buckets) {
-  return InSingleStatement("bucketing a series", [&](pqxx::transaction_base& txn)
-                                                     -> absl::StatusOr<std::vector<BucketedSeries>> {
-    std::vector<BucketedSeries> series;
-    for (const pqxx::row& row : txn.exec_params(kBucketSeriesSql, sweep_id, key, buckets)) {
-      const int64_t job_id = row[0].as<int64_t>();
-      if (series.empty() || series.back().job_id != job_id) {
-        series.push_back(
-            BucketedSeries{.job_id = job_id, .first_step = row[6].as<int64_t>(), .end_step = row[7].as<int64_t>()});
+absl::StatusOr<SeriesAnswer> PostgresStore::SweepSeries(const SeriesRequest& request) {
+  return InTransaction("reading a sweep's curves", [&](pqxx::work& txn) -> absl::StatusOr<SeriesAnswer> {
+    SeriesAnswer answer;
+    const pqxx::row span = txn.exec_params1(kSeriesSpanSql, request.sweep_id, request.key);
+    answer.jobs_with_key = span[2].as<int64_t>();
+    if (answer.jobs_with_key == 0) return answer;
+    answer.first_step = span[0].as<int64_t>();
+    answer.end_step = span[1].as<int64_t>();
+    const int64_t points = span[3].as<int64_t>();
+    answer.width =
+        SeriesWidth(answer.end_step - answer.first_step, request.buckets, points, request.row_budget);
+    answer.grouped = !request.group_param.empty() || answer.jobs_with_key > request.max_jobs;
+    const std::string& group = request.group_param;
+    if (!answer.grouped) {
+      const char* sql = answer.width == 1 ? kSeriesJobsFromPointsSql : kSeriesJobsFromRollupsSql;
+      pqxx::result rows = answer.width == 1 ? txn.exec_params(sql, request.sweep_id, request.key, answer.first_step,
+                                                              answer.end_step, request.buckets)
+                                            : txn.exec_params(sql, request.sweep_id, request.key, answer.first_step,
+                                                              answer.end_step, request.buckets, answer.width);
+      for (const pqxx::row& row : rows) {
+        const int64_t job_id = row[0].as<int64_t>();
+        if (answer.jobs.empty() || answer.jobs.back().job_id != job_id) answer.jobs.push_back({.job_id = job_id});
+        BucketedSeries& current = answer.jobs.back();
+        current.buckets.push_back(row[1].as<int32_t>());
+        current.steps.push_back(row[2].as<int64_t>());
+        current.min.push_back(row[3].as<double>());
+        current.max.push_back(row[4].as<double>());
+        current.points += row[6].as<int64_t>();
       }
-      BucketedSeries& current = series.back();
+      return answer;
+    }
+    std::map<std::string, int64_t> jobs_per_group;
+    for (const pqxx::row& row : txn.exec_params(kSeriesGroupJobsSql, request.sweep_id, request.key, group)) {
+      jobs_per_group[row[0].as<std::string>()] = row[1].as<int64_t>();
+    }
+    const char* sql = answer.width == 1 ? kSeriesGroupsFromPointsSql : kSeriesGroupsFromRollupsSql;
+    for (const pqxx::row& row : txn.exec_params(sql, request.sweep_id, request.key, answer.first_step,
+                                                answer.end_step, request.buckets, answer.width, group)) {
+      const std::string value = row[0].as<std::string>();
+      if (answer.groups.empty() || answer.groups.back().value != value) {
+        answer.groups.push_back({.value = value, .jobs = jobs_per_group[value]});
+      }
+      GroupedSeries& current = answer.groups.back();
+      const int64_t count = row[6].as<int64_t>();
       current.buckets.push_back(row[1].as<int32_t>());
       current.steps.push_back(row[2].as<int64_t>());
       current.min.push_back(row[3].as<double>());
       current.max.push_back(row[4].as<double>());
-      current.points += row[5].as<int64_t>();
+      current.mean.push_back(row[5].as<double>() / static_cast<double>(std::max<int64_t>(count, 1)));
+      current.points += count;
     }
-    return series;
+    return answer;
   });
 }
 

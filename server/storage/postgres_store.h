@@ -76,20 +76,60 @@ struct JobFilter {
   int64_t after_id = 0;
 };
 
-// One job's curve of one key, cut into buckets of steps: per bucket its first
-// step and the smallest and largest value in it (min/max per pixel column).
+// A sweep's curves of one key for a chart `buckets` pixels wide (the
+// dashboard's). They are read from the rollups kept on write (migration
+// 0006) at the coarsest step width that still gives every bucket its own
+// rows, or from the points when a bucket spans fewer than 16 steps; and
+// coarser still when that would read more than `row_budget` rows.
+struct SeriesRequest {
+  int64_t sweep_id = 0;
+  std::string key;
+  int32_t buckets = 1000;
+  // One curve per value of this parameter (mean, min and max over the
+  // group's jobs) instead of one per job. Empty: per job, unless more than
+  // `max_jobs` jobs have the key (then one group of them all).
+  std::string group_param;
+  int32_t max_jobs = 200;
+  int64_t row_budget = 100000;
+};
+
+// Buckets b = 1..N over the sweep's step range [first_step, end_step) of the
+// key: bucket b starts at first_step + (b - 1) * (end_step - first_step) / N.
+// A rollup row counts in the bucket of its first step, so a bucket boundary
+// is exact to within one rollup width (at most the bucket's own width).
 struct BucketedSeries {
   int64_t job_id = 0;
-  // The sweep's step range of the key, [first_step, end_step), cut into the
-  // buckets: bucket b (1-based) starts at first_step + (b - 1) * width.
-  int64_t first_step = 0;
-  int64_t end_step = 0;
   std::vector<int32_t> buckets;
+  // Per bucket: its first step with a point, the smallest and largest value.
   std::vector<int64_t> steps;
   std::vector<double> min;
   std::vector<double> max;
   // Points before bucketing.
   int64_t points = 0;
+};
+
+struct GroupedSeries {
+  // The parameter's value as text (JSON text for non-strings; "" when absent).
+  std::string value;
+  int64_t jobs = 0;
+  std::vector<int32_t> buckets;
+  std::vector<int64_t> steps;
+  std::vector<double> min;
+  std::vector<double> max;
+  // The mean of every point of the group's jobs in the bucket.
+  std::vector<double> mean;
+  int64_t points = 0;
+};
+
+struct SeriesAnswer {
+  int64_t first_step = 0;
+  int64_t end_step = 0;
+  // Steps per row read: 1 (the points) or a rollup width.
+  int32_t width = 1;
+  int64_t jobs_with_key = 0;
+  bool grouped = false;
+  std::vector<BucketedSeries> jobs;
+  std::vector<GroupedSeries> groups;
 };
 
 // What the connected role may change: the dashboard refuses to run with a
@@ -217,11 +257,8 @@ class PostgresStore final : public auth::TokenStore {
   absl::StatusOr<expsvc::v1::QueryMetricsResponse> QueryMetrics(const expsvc::v1::QueryMetricsRequest& request);
   absl::StatusOr<std::vector<expsvc::v1::ArtifactRef>> ListArtifacts(int64_t sweep_id, int64_t job_id);
   absl::StatusOr<StoredArtifact> GetArtifact(int64_t artifact_id);
-  // Every job of the sweep with points of `key`, its steps cut into `buckets`
-  // equal ranges over the sweep's whole step range (so all curves share the
-  // x axis): what a chart that many pixels wide can show.
-  absl::StatusOr<std::vector<BucketedSeries>> BucketSeries(int64_t sweep_id, const std::string& key,
-                                                           int32_t buckets);
+  // The sweep's curves of one key (SeriesRequest says how they are read).
+  absl::StatusOr<SeriesAnswer> SweepSeries(const SeriesRequest& request);
   // The jobs that depend on `job_id`.
   absl::StatusOr<std::vector<int64_t>> ChildJobIds(int64_t job_id);
   absl::StatusOr<WriteAccess> CurrentRoleWriteAccess();

@@ -319,6 +319,31 @@ TEST_F(PostgresStoreTest, StaleEpochIsRefusedAndWritesNothing) {
   auto written = store_->WriteMetrics(early);
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(*written, 3);
+  // The same batch again (a retried call) changes nothing and counts nothing
+  // twice; a changed value and a new step are written, and the summaries the
+  // metrics table reads follow (mean over steps 1..4: (1 + 0.5 + 3 + 0.25) / 4).
+  auto repeated = store_->WriteMetrics(early);
+  ASSERT_TRUE(repeated.ok()) << repeated.status();
+  EXPECT_EQ(*repeated, 0);
+  v1::ReportMetricsRequest revised = early;
+  revised.mutable_points(2)->set_value(3.0);
+  auto* fourth = revised.add_points();
+  fourth->set_key("loss");
+  fourth->set_step(4);
+  fourth->set_value(0.25);
+  auto revised_written = store_->WriteMetrics(revised);
+  ASSERT_TRUE(revised_written.ok()) << revised_written.status();
+  EXPECT_EQ(*revised_written, 2);
+  v1::QueryMetricsRequest mean;
+  mean.add_job_ids(job_id);
+  mean.set_shape(v1::METRICS_SHAPE_TABLE);
+  mean.set_aggregate(v1::METRICS_AGGREGATE_MEAN);
+  auto means = store_->QueryMetrics(mean);
+  ASSERT_TRUE(means.ok()) << means.status();
+  ASSERT_EQ(means->rows_size(), 1);
+  EXPECT_DOUBLE_EQ(means->rows(0).values().at("loss"), (1 + 0.5 + 3 + 0.25) / 4);
+  mean.set_aggregate(v1::METRICS_AGGREGATE_LAST);
+  EXPECT_DOUBLE_EQ(store_->QueryMetrics(mean)->rows(0).values().at("loss"), 0.25);
 
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   auto rescued = store_->RescueExpiredLeases(/*backoff_base_ms=*/0, /*backoff_max_ms=*/0,
@@ -378,7 +403,8 @@ TEST_F(PostgresStoreTest, StaleEpochIsRefusedAndWritesNothing) {
   EXPECT_EQ(after[0][2].c_str(), worker_a_);
   EXPECT_EQ(after[0][3].c_str(), lease_before) << "a stale renew moved the lease";
   EXPECT_EQ(after[0][4].as<int>(), 2);
-  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM metrics WHERE job_id = ", job_id, " AND key = 'loss'")), 3)
+  // Steps 1..4, written while the lease was current.
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM metrics WHERE job_id = ", job_id, " AND key = 'loss'")), 4)
       << "a stale replace_after_step deleted points";
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM metrics WHERE job_id = ", job_id, " AND key = 'stale-key'")), 0);
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM job_logs WHERE job_id = ", job_id)), log_lines_before);

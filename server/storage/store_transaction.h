@@ -96,6 +96,7 @@ inline constexpr char kClaimStatement[] = "claim_jobs";
 inline constexpr char kRenewStatement[] = "renew_leases";
 inline constexpr char kCompleteStatement[] = "complete_jobs";
 inline constexpr char kCheckLeaseStatement[] = "check_lease";
+inline constexpr char kUpdateMetricsStatement[] = "update_metrics";
 inline constexpr char kWriteMetricsStatement[] = "write_metrics";
 inline constexpr char kAppendLogsStatement[] = "append_logs";
 

@@ -23,6 +23,7 @@
 #include "expsvc/v1/artifacts.grpc.pb.h"
 #include "expsvc/v1/jobs.grpc.pb.h"
 #include "expsvc/v1/metrics.grpc.pb.h"
+#include "expsvc/v1/ratings.grpc.pb.h"
 #include "expsvc/v1/sweeps.grpc.pb.h"
 #include "expsvc/v1/workers.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -37,7 +38,7 @@ enum class Caller { kUser, kWorker };
 // server/grpc/*_service.cc; this is the policy those files must implement.
 std::set<Caller> AllowedCallers(const std::string& service, const std::string& method) {
   if (service == "expsvc.v1.SweepService" || service == "expsvc.v1.JobService" ||
-      service == "expsvc.v1.MetricsService") {
+      service == "expsvc.v1.MetricsService" || service == "expsvc.v1.RatingService") {
     return {Caller::kUser};
   }
   if (service == "expsvc.v1.ArtifactService") return {Caller::kUser, Caller::kWorker};
@@ -50,7 +51,7 @@ std::set<Caller> AllowedCallers(const std::string& service, const std::string& m
 bool HasPolicy(const std::string& service) {
   return service == "expsvc.v1.SweepService" || service == "expsvc.v1.JobService" ||
          service == "expsvc.v1.MetricsService" || service == "expsvc.v1.ArtifactService" ||
-         service == "expsvc.v1.WorkerService";
+         service == "expsvc.v1.WorkerService" || service == "expsvc.v1.RatingService";
 }
 
 // Calls `method` ("/pkg.Service/Method") with an empty request, framed as a
@@ -89,6 +90,7 @@ std::vector<const google::protobuf::FileDescriptor*> ServiceFiles() {
   (void)expsvc::v1::LeaseJobsRequest::descriptor();
   (void)expsvc::v1::QueryMetricsRequest::descriptor();
   (void)expsvc::v1::ListArtifactsRequest::descriptor();
+  (void)expsvc::v1::SubmitRatingRequest::descriptor();
   (void)expsvc::v1::Job::descriptor();
   std::vector<const google::protobuf::FileDescriptor*> files;
   const char* source = std::getenv("EXPSVC_SOURCE_DIR");

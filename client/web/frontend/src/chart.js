@@ -72,3 +72,43 @@ export function legend(colours) {
     [...colours.entries()].map(([value, colour]) => el("span", {}, el("i", { style: `background:${colour}` }), value)),
   );
 }
+
+// Curves per group (the API's grouped /series answer, for sweeps too large
+// to draw job by job): the group's mean, with a band from its min to max.
+export function groupChart(series, { width = 900, height = 360, title = "" } = {}) {
+  if (!series.groups.length) return el("p", { className: "empty" }, `no points of ${series.key} yet`);
+  const buckets = series.buckets;
+  const first = series.first_step;
+  const widthSteps = (series.end_step - first) / buckets;
+  const x = Array.from({ length: buckets }, (_, i) => first + i * widthSteps);
+  const values = series.groups.map((g) => g.value).sort((a, b) => {
+    const [p, q] = [Number(a), Number(b)];
+    return Number.isNaN(p) || Number.isNaN(q) ? a.localeCompare(b) : p - q;
+  });
+  const colours = new Map(values.map((value, i) => [value, PALETTE[i % PALETTE.length]]));
+  const data = [x];
+  const uSeries = [{ label: "step" }];
+  const bands = [];
+  for (const group of series.groups) {
+    const colour = colours.get(group.value);
+    const lines = { mean: new Array(buckets).fill(null), min: new Array(buckets).fill(null), max: new Array(buckets).fill(null) };
+    group.buckets.forEach((bucket, i) => {
+      for (const key of ["mean", "min", "max"]) lines[key][bucket - 1] = group[key][i];
+    });
+    const label = `${group.value || "–"} (${group.jobs} jobs)`;
+    data.push(lines.mean, lines.min, lines.max);
+    uSeries.push({ label, stroke: colour, width: 2, spanGaps: true },
+      { label: `${label} min`, stroke: colour + "44", width: 0.5, spanGaps: true },
+      { label: `${label} max`, stroke: colour + "44", width: 0.5, spanGaps: true });
+    bands.push({ series: [data.length - 1, data.length - 2], fill: colour + "22" });
+  }
+  const holder = el("div", { className: "chart", "data-series": String(series.groups.length), "data-grouped": "true" });
+  holder.plot = new uPlot(
+    { title, width, height, series: uSeries, bands, legend: { show: false }, scales: { x: { time: false } },
+      axes: [{ label: "step" }, { label: series.key }] },
+    data,
+    holder,
+  );
+  holder.colours = new Map([...colours].map(([value, colour]) => [value || "–", colour]));
+  return holder;
+}

@@ -62,6 +62,15 @@ try {
   const series = await api(`sweeps/${sweepId}/series?key=${encodeURIComponent(key)}&buckets=10`);
   const drawn = Number(await page.locator("#curves .chart").getAttribute("data-series"));
   check(drawn === series.series.length && drawn > 0, `sweep: chart of ${key} draws ${drawn} jobs (API: ${series.series.length})`);
+  // Grouped: one curve per colour value (mean and range of its jobs).
+  const colourParam = await page.locator("#colour-by").inputValue();
+  await page.locator("#group-curves").check();
+  await page.locator('#curves .chart[data-grouped="true"] canvas').waitFor();
+  const groupSeries = await api(`sweeps/${sweepId}/series?key=${encodeURIComponent(key)}&buckets=10&group=${encodeURIComponent(colourParam)}`);
+  const groupsDrawn = Number(await page.locator("#curves .chart").getAttribute("data-series"));
+  check(groupsDrawn === groupSeries.groups.length && groupsDrawn > 1, `sweep: grouped by ${colourParam}: ${groupsDrawn} curves (API: ${groupSeries.groups.length})`);
+  await page.locator("#group-curves").uncheck();
+  await page.locator('#curves .chart:not([data-grouped]) canvas').waitFor();
   const metricRows = await page.locator("#metrics-table tbody tr").count();
   check(metricRows === metrics.rows.length, `sweep: metrics table has ${metricRows} rows (API: ${metrics.rows.length})`);
   const first = metrics.rows[0];

@@ -2,8 +2,12 @@
 // parameters as columns, the metrics table (as `expctl metrics`), CSV.
 
 import { download, get } from "../api.js";
-import { colourBy, curveChart, legend } from "../chart.js";
+import { colourBy, curveChart, groupChart, legend } from "../chart.js";
 import { dataTable, el, formatNumber, formatParam, formatTime, stateBadge } from "../dom.js";
+
+// Above this many jobs the curves start grouped by colour (the server
+// groups above 200 anyway).
+const GROUP_ABOVE_JOBS = 200;
 
 async function allJobs(sweepId) {
   const jobs = [];
@@ -47,12 +51,24 @@ export async function sweepPage(root, { id, every }) {
       return;
     }
     const width = Math.max(400, Math.min(1100, root.clientWidth - 40));
-    const series = await get(`sweeps/${id}/series`, { key: keySelect.value, buckets: width });
+    // A sweep too large to draw job by job comes as one curve per colour
+    // group (mean, with a min-max band), read from the server's rollups.
+    const grouped = groupBox.checked && colourSelect.value;
+    const series = await get(`sweeps/${id}/series`, { key: keySelect.value, buckets: width, group: grouped ? colourSelect.value : undefined });
+    if (series.grouped) {
+      const chart = groupChart(series, { width, title: `${series.key}: mean and range by ${colourSelect.value || "sweep"} (${series.jobs_with_key} jobs, summed every ${series.width} steps)` });
+      chartBox.replaceChildren(chart, chart.colours ? legend(chart.colours) : "");
+      return;
+    }
     const { colourOf, colours } = colourBy(jobs, colourSelect.value);
     chartBox.replaceChildren(curveChart(series, jobsById, colourOf, { width, title: `${series.key} by ${colourSelect.value || "job"}` }), legend(colours));
   }
+  // One curve per colour group (the mean over its jobs, with its range):
+  // for seeds, or for a sweep too large to draw job by job.
+  const groupBox = el("input", { type: "checkbox", id: "group-curves", checked: jobs.length > GROUP_ABOVE_JOBS });
   keySelect.addEventListener("change", drawChart);
   colourSelect.addEventListener("change", drawChart);
+  groupBox.addEventListener("change", drawChart);
   const preferred = metrics.keys.find((key) => /val.*loss/.test(key)) || metrics.keys.find((key) => /loss/.test(key)) || metrics.keys.find((key) => key !== "attempt");
   if (preferred) keySelect.value = preferred;
   const preferredParam = params.find((p) => /attention|variant|lr/.test(p));
@@ -97,7 +113,7 @@ export async function sweepPage(root, { id, every }) {
     el("p", { className: "meta" }, `created ${formatTime(sweep.created_at_ms)} · ${sweep.groups} groups`),
     studies.length ? el("p", { className: "studies" }, "Pages: ", studies.flatMap((link, i) => (i ? [" · ", link] : [link]))) : "",
     counts,
-    el("section", {}, el("h2", {}, "Curves"), el("div", { className: "controls" }, "metric ", keySelect, " colour by ", colourSelect), chartBox),
+    el("section", {}, el("h2", {}, "Curves"), el("div", { className: "controls" }, "metric ", keySelect, " colour by ", colourSelect, " ", el("label", {}, groupBox, " mean per group")), chartBox),
     el("section", {}, el("h2", {}, "Jobs"), jobTable),
     el("section", {}, el("h2", {}, "Metrics (last value per job)"), csv, metricsTable),
     el("section", {}, el("h2", {}, "Sweep file"), el("pre", { className: "spec" }, sweep.spec_yaml)),
