@@ -10,6 +10,7 @@
 #include "client/expctl/metrics_view.h"
 #include "client/expctl/proto_json.h"
 #include "client/web/music_routes.h"
+#include "client/web/report_view.h"
 #include "client/web/request_params.h"
 #include "client/web/route_support.h"
 #include "client/web/sae_routes.h"
@@ -46,6 +47,13 @@ absl::StatusOr<expctl::MetricsView> MetricsViewOf(const ApiContext& context, con
   return expctl::BuildMetricsView(table, {.all_params = all_params, .keys = keys});
 }
 
+absl::StatusOr<expctl::ReportTable> ReportTableOrNotFound(const ApiContext& context, const expsvc::v1::Sweep& sweep,
+                                                          const std::vector<expsvc::v1::Job>& jobs) {
+  absl::StatusOr<expctl::ReportTable> table = SweepReportTable(context, sweep.id(), jobs);
+  if (table.ok() || table.status().code() != absl::StatusCode::kFailedPrecondition) return table;
+  return absl::NotFoundError(absl::StrCat("sweep ", sweep.id(), " has no report table: ", table.status().message()));
+}
+
 // A job state by its one spelling (common/job_state_names.h).
 absl::StatusOr<std::string> StateParam(const std::string& name) {
   if (JobStateFromName(name).has_value()) return name;
@@ -76,9 +84,10 @@ int HttpStatusOf(const absl::Status& status) {
 }
 
 void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
-  server.Get("/api/health", JsonRoute(context, [](const httplib::Request&) -> absl::StatusOr<json> {
-               return json{{"ok", true}};
-             }));
+  // Liveness for probes (Kubernetes, load balancers): no token, no database.
+  server.Get("/api/health", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(R"({"ok":true})", "application/json");
+  });
 
   server.Get("/api/sweeps", JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
                EXPSVC_ASSIGN_OR_RETURN(int64_t limit, IntParam(Query(request, "limit"), "limit", 100, 1, 1000));
@@ -134,6 +143,34 @@ void RegisterApiRoutes(httplib::Server& server, const ApiContext& context) {
                response.set_header("Content-Disposition",
                                    absl::StrCat("attachment; filename=\"sweep-", sweep.id(), ".csv\""));
                response.set_content(expctl::RenderMetricsCsv(view), "text/csv");
+               return absl::OkStatus();
+             }));
+
+  // The paper-style table of `expctl report`, as JSON and CSV; 404 with the
+  // reason for a sweep whose jobs report none of its columns.
+  server.Get(R"(/api/sweeps/([^/]+)/report)",
+             JsonRoute(context, [&context](const httplib::Request& request) -> absl::StatusOr<json> {
+               EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
+               EXPSVC_ASSIGN_OR_RETURN(auto jobs, AllJobsOf(context, sweep.id()));
+               absl::StatusOr<expctl::ReportTable> table = ReportTableOrNotFound(context, sweep, jobs);
+               // if_any=1: a sweep without the table is an answer, not an
+               // error (the sweep page asks every sweep).
+               if (!table.ok() && table.status().code() == absl::StatusCode::kNotFound &&
+                   Query(request, "if_any").value_or("0") == "1") {
+                 return json{{"rows", nullptr}, {"reason", std::string(table.status().message())}};
+               }
+               EXPSVC_RETURN_IF_ERROR(table.status());
+               return expctl::ReportTableToJson(*table);
+             }));
+  server.Get(R"(/api/sweeps/([^/]+)/report\.csv)",
+             GuardedRoute(context, [&context](const httplib::Request& request,
+                                              httplib::Response& response) -> absl::Status {
+               EXPSVC_ASSIGN_OR_RETURN(auto sweep, FindSweep(context, request.matches[1]));
+               EXPSVC_ASSIGN_OR_RETURN(auto jobs, AllJobsOf(context, sweep.id()));
+               EXPSVC_ASSIGN_OR_RETURN(expctl::ReportTable table, ReportTableOrNotFound(context, sweep, jobs));
+               response.set_header("Content-Disposition",
+                                   absl::StrCat("attachment; filename=\"sweep-", sweep.id(), "-report.csv\""));
+               response.set_content(expctl::RenderReportCsv(table), "text/csv");
                return absl::OkStatus();
              }));
 

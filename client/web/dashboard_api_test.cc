@@ -517,6 +517,7 @@ TEST_F(DashboardApiTest, OffLoopbackEveryCallNeedsAUserToken) {
   client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
   Get("/api/sweeps", 401);
   Get("/api/sweeps", 401, {{"Authorization", "Bearer wrong"}});
+  EXPECT_EQ(Get("/api/health")["ok"], true);  // for probes: no token needed
   Get("/api/sweeps", 403, {{"Authorization", "Bearer worker-token"}});
   EXPECT_EQ(Get("/api/sweeps", 200, {{"Authorization", "Bearer user-token"}})["sweeps"].size(), 2u);
 }
@@ -547,6 +548,18 @@ TEST_F(DashboardApiTest, MusicPageHasThePaperTablePiecesAndSelfSimilarity) {
   EXPECT_TRUE(music["pieces"][1]["original"].is_null());  // piece_1 has no original
   ASSERT_EQ(music["self_similarity"].size(), 1u);
   EXPECT_EQ(music["self_similarity"][0]["params"]["attention"], "Attn");
+
+  // The same table on its own, and as CSV; 404 with the reason where there is none.
+  EXPECT_EQ(Get(absl::StrCat("/api/sweeps/", studies_sweep_id_, "/report")), report);
+  auto csv = client_->Get(absl::StrCat("/api/sweeps/", studies_sweep_id_, "/report.csv").c_str());
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->status, 200);
+  EXPECT_EQ(csv->body.rfind("attention,n,loss_mean,loss_std,loss_n", 0), 0u) << csv->body;
+  Get(absl::StrCat("/api/sweeps/", sweep_id_, "/report"), 404);
+  json none = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/report?if_any=1"));
+  EXPECT_TRUE(none["rows"].is_null());
+  EXPECT_FALSE(none["reason"].get<std::string>().empty());
+  Get(absl::StrCat("/api/sweeps/", sweep_id_, "/report.csv"), 404);
 
   // A sweep without music metrics: no table, and why.
   json other = Get(absl::StrCat("/api/sweeps/", sweep_id_, "/music"));

@@ -8,6 +8,7 @@
 #include "client/expctl/params.h"
 #include "client/expctl/proto_json.h"
 #include "client/expctl/report_table.h"
+#include "client/web/report_view.h"
 #include "client/web/request_params.h"
 #include "client/web/route_support.h"
 #include "common/fs/file_io.h"
@@ -39,16 +40,7 @@ std::map<int64_t, json> InheritedParams(const std::vector<expsvc::v1::Job>& jobs
 
 // The report table, or why there is none (a sweep without music metrics).
 json ReportOf(const ApiContext& context, int64_t sweep_id, const std::vector<expsvc::v1::Job>& jobs) {
-  expsvc::v1::QueryMetricsRequest query;
-  query.set_sweep_id(sweep_id);
-  query.set_shape(expsvc::v1::METRICS_SHAPE_TABLE);
-  query.set_aggregate(expsvc::v1::METRICS_AGGREGATE_LAST);
-  query.set_params_filter_json("{}");
-  absl::StatusOr<expsvc::v1::QueryMetricsResponse> last = context.store->QueryMetrics(query);
-  if (!last.ok()) return json{{"error", std::string(last.status().message())}};
-  std::vector<expctl::ReportJob> reported = expctl::ReportJobsFromMetrics(*last);
-  expctl::InheritParentParams(reported, jobs);
-  absl::StatusOr<expctl::ReportTable> table = expctl::BuildReportTable(reported, {});
+  absl::StatusOr<expctl::ReportTable> table = SweepReportTable(context, sweep_id, jobs);
   if (!table.ok()) return json{{"error", std::string(table.status().message())}};
   return expctl::ReportTableToJson(*table);
 }

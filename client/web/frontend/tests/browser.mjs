@@ -115,6 +115,15 @@ try {
   check(workerRows === workers.length, `workers: ${workerRows} rows (API: ${workers.length})`);
   await page.screenshot({ path: `${shots}/dashboard-workers.png`, fullPage: true });
 
+  // The studies' sweep: its paper table on the sweep page, links to the study pages.
+  const report = await api(`sweeps/${studiesId}/report`);
+  await page.goto(`${url}#/sweeps/${studiesId}`);
+  await page.locator("#sweep-report tbody tr").first().waitFor();
+  const sweepReportRows = await page.locator("#sweep-report tbody tr").count();
+  check(sweepReportRows === report.rows.length, `studies sweep: report table has ${sweepReportRows} rows (API: ${report.rows.length})`);
+  check((await page.locator("#music-link").count()) === 1 && (await page.locator("#sae-link").count()) === 1,
+    "studies sweep: links to the music and SAE pages");
+
   // The music study: the paper table, a piece played, a rating stored.
   const music = await api(`sweeps/${studiesId}/music`);
   await page.goto(`${url}#/sweeps/${studiesId}/music`);

@@ -2,6 +2,7 @@
 // parameters as columns, the metrics table (as `expctl metrics`), CSV.
 
 import { download, get } from "../api.js";
+import { reportTable } from "../report.js";
 import { colourBy, curveChart, groupChart, legend } from "../chart.js";
 import { dataTable, el, formatNumber, formatParam, formatTime, stateBadge } from "../dom.js";
 
@@ -31,6 +32,9 @@ export async function sweepPage(root, { id, every }) {
   const jobsById = new Map(jobs.map((job) => [job.id, job]));
   const params = varyingParams(jobs);
   const metrics = await get(`sweeps/${id}/metrics`);
+  // The paper-style table, when the sweep's jobs report its columns.
+  const answer = await get(`sweeps/${id}/report`, { if_any: 1 });
+  const report = answer.rows ? answer : null;
 
   const counts = el("p", { className: "counts", id: "sweep-counts" });
   function drawCounts(current) {
@@ -114,6 +118,8 @@ export async function sweepPage(root, { id, every }) {
     studies.length ? el("p", { className: "studies" }, "Pages: ", studies.flatMap((link, i) => (i ? [" · ", link] : [link]))) : "",
     counts,
     el("section", {}, el("h2", {}, "Curves"), el("div", { className: "controls" }, "metric ", keySelect, " colour by ", colourSelect, " ", el("label", {}, groupBox, " mean per group")), chartBox),
+    report ? el("section", { id: "sweep-report" }, el("h2", {}, "Results (as expctl report)"),
+      el("button", { onclick: () => download(`sweeps/${id}/report.csv`, `sweep-${id}-report.csv`) }, "CSV"), reportTable(report)) : "",
     el("section", {}, el("h2", {}, "Jobs"), jobTable),
     el("section", {}, el("h2", {}, "Metrics (last value per job)"), csv, metricsTable),
     el("section", {}, el("h2", {}, "Sweep file"), el("pre", { className: "spec" }, sweep.spec_yaml)),
