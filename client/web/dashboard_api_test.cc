@@ -503,6 +503,14 @@ TEST_F(DashboardApiTest, TheReaderRoleCannotWriteAndAWriterRoleIsRefused) {
   EXPECT_NE(refused.status().message().find("superuser"), std::string_view::npos);
 }
 
+TEST_F(DashboardApiTest, OnLoopbackOnlyRequestsForALoopbackNameAreAnswered) {
+  // DNS rebinding, or a proxy passing its public name: refused with a message.
+  json refused = Get("/api/sweeps", 403, {{"Host", "evil.example:8080"}});
+  EXPECT_NE(refused["error"].get<std::string>().find("--listen"), std::string::npos) << refused;
+  EXPECT_EQ(Get("/api/sweeps", 200, {{"Host", "localhost:8080"}})["sweeps"].size(), 2u);
+  EXPECT_EQ(Get("/api/sweeps", 200, {{"Host", "[::1]:8080"}})["sweeps"].size(), 2u);
+}
+
 TEST_F(DashboardApiTest, OffLoopbackEveryCallNeedsAUserToken) {
   // 127.0.0.2 is loopback too; "0.0.0.0" is not, and is reached on 127.0.0.1.
   server_.reset();
@@ -682,6 +690,13 @@ TEST_F(DashboardApiTest, RatingsGoThroughTheScheduler) {
   direct.set_musicality(3);
   direct.set_overall(3);
   EXPECT_EQ((*scheduler)->scheduler().SubmitRating(direct).status().code(), absl::StatusCode::kInvalidArgument);
+  // The limit is 100 characters, not bytes: 100 three-byte characters pass, 101 do not.
+  std::string name;
+  for (int i = 0; i < 100; ++i) name += "\u732b";
+  direct.set_rater(name);
+  EXPECT_TRUE((*scheduler)->scheduler().SubmitRating(direct).ok());
+  direct.set_rater(name + "x");
+  EXPECT_EQ((*scheduler)->scheduler().SubmitRating(direct).status().code(), absl::StatusCode::kInvalidArgument);
   direct.set_rater("cy");
   direct.set_overall(0);
   EXPECT_EQ((*scheduler)->scheduler().SubmitRating(direct).status().code(), absl::StatusCode::kInvalidArgument);
@@ -691,7 +706,7 @@ TEST_F(DashboardApiTest, RatingsGoThroughTheScheduler) {
   list.set_sweep_id(studies_sweep_id_);
   auto listed = (*scheduler)->scheduler().ListRatings(list);
   ASSERT_TRUE(listed.ok());
-  EXPECT_EQ(listed->ratings_size(), 3);  // ann, bob, cy
+  EXPECT_EQ(listed->ratings_size(), 4);  // ann, bob, the 100-character name, cy
   server_.reset();
   (*scheduler)->Shutdown();
 }

@@ -51,6 +51,17 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+namespace {
+// The host part of a Host header: "127.0.0.1:8080" -> "127.0.0.1", "[::1]:80" -> "::1".
+std::string HostOfHeader(const std::string& header) {
+  if (!header.empty() && header.front() == '[') {
+    const size_t close = header.find(']');
+    return close == std::string::npos ? header : header.substr(1, close - 1);
+  }
+  return header.substr(0, header.find(':'));
+}
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const DashboardOptions& options) {
   if (options.database.empty()) {
     return absl::InvalidArgumentError("no database given (--db: the read-only role's connection string)");
@@ -77,6 +88,19 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const Da
   server->context_.store = server->store_.get();
   server->context_.artifact_root = options.artifact_root;
   server->context_.worker_offline_after_ms = options.worker_offline_after_ms;
+  if (!server->requires_token_) {
+    // A loopback dashboard trusts its callers, so it answers only requests
+    // addressed to a loopback name: a web page that rebinds its own domain
+    // to 127.0.0.1, or a reverse proxy passing its public name, is refused
+    // (a proxied dashboard must listen beyond loopback and ask for tokens).
+    server->context_.authorize = [](const httplib::Request& request) -> absl::Status {
+      const std::string host = HostOfHeader(request.get_header_value("Host"));
+      if (host.empty() || IsLoopbackHost(host)) return absl::OkStatus();
+      return absl::PermissionDeniedError(absl::StrCat(
+          "this dashboard listens on loopback and answers only requests for 127.0.0.1 or localhost, not '", host,
+          "'; behind a proxy, start it with --listen on a non-loopback address (it then asks for user tokens)"));
+    };
+  }
   if (server->requires_token_) {
     // The scheduler's own token check, with its short cache: not a database
     // round trip per API call.

@@ -21,8 +21,11 @@ using nlohmann::json;
 
 constexpr char kFeaturesName[] = "features.json";
 // Parsed features.json files kept in memory: one of 32,768 latents is tens
-// of MB of text, so a page turn should not parse it again.
+// of MB of text (several times that parsed), so a page turn should not parse
+// it again, but only a few stay: at most 4, and while their files total at
+// most 128 MB (the newest is always kept).
 constexpr size_t kCachedFeatureFiles = 4;
+constexpr uintmax_t kCachedFeatureBytes = 128u << 20;
 
 // The last parsed features.json files, by artifact id and checksum (a
 // re-run analysis replaces the file under the same id).
@@ -33,26 +36,49 @@ class FeatureFileCache {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-        if (it->first != key) continue;
+        if (it->key != key) continue;
         entries_.splice(entries_.begin(), entries_, it);
-        return it->second;
+        return it->document;
+      }
+    }
+    // One parse at a time: two page requests for a file not yet cached
+    // parse it once, not twice side by side.
+    std::lock_guard<std::mutex> parsing(parse_mutex_);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& entry : entries_) {
+        if (entry.key == key) return entry.document;
       }
     }
     EXPSVC_ASSIGN_OR_RETURN(std::string text, fs::ReadFile(file.path));
+    const uintmax_t bytes = text.size();
     auto parsed = std::make_shared<json>(json::parse(text, nullptr, /*allow_exceptions=*/false));
+    text.clear();
+    text.shrink_to_fit();
     if (!parsed->is_object() || !(*parsed)["features"].is_array()) {
       return absl::DataLossError(absl::StrCat("artifact ", file.artifact.ref.id(),
                                               " is not a features.json of an SAE analysis (no 'features' list)"));
     }
     std::lock_guard<std::mutex> lock(mutex_);
-    entries_.emplace_front(key, parsed);
-    if (entries_.size() > kCachedFeatureFiles) entries_.pop_back();
+    entries_.push_front({key, parsed, bytes});
+    uintmax_t total = 0;
+    for (const auto& entry : entries_) total += entry.bytes;
+    while (entries_.size() > 1 && (entries_.size() > kCachedFeatureFiles || total > kCachedFeatureBytes)) {
+      total -= entries_.back().bytes;
+      entries_.pop_back();
+    }
     return std::shared_ptr<const json>(parsed);
   }
 
  private:
+  struct Entry {
+    std::string key;
+    std::shared_ptr<const json> document;
+    uintmax_t bytes = 0;
+  };
+  std::mutex parse_mutex_;
   std::mutex mutex_;
-  std::list<std::pair<std::string, std::shared_ptr<const json>>> entries_;
+  std::list<Entry> entries_;
 };
 
 absl::StatusOr<json> SaeOfSweep(const ApiContext& context, const expsvc::v1::Sweep& sweep,

@@ -507,7 +507,10 @@ absl::StatusOr<expsvc::v1::Rating> Scheduler::SubmitRating(const expsvc::v1::Rat
   EXPSVC_RETURN_IF_ERROR(RequirePositiveId(rating.artifact_id(), "artifact"));
   expsvc::v1::Rating checked = rating;
   checked.set_rater(std::string(absl::StripAsciiWhitespace(rating.rater())));
-  if (checked.rater().empty() || checked.rater().size() > 100) {
+  // Characters, not bytes: a 40-character Japanese name is 120 bytes.
+  const int64_t characters = std::count_if(checked.rater().begin(), checked.rater().end(),
+                                           [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  if (characters == 0 || characters > 100) {
     return absl::InvalidArgumentError("a rating needs the rater's name (1 to 100 characters)");
   }
   for (const auto& [name, score] : {std::pair{"coherence", rating.coherence()},

@@ -23,7 +23,9 @@ export async function play(notes, onTick) {
   const master = ctx.createGain();
   master.gain.value = 0.2;
   master.connect(ctx.destination);
+  // Seconds from `start` until the last note has faded.
   let end = 0;
+  const voices = [];
   for (const [pitch, velocity, onset, offset] of notes) {
     const oscillator = ctx.createOscillator();
     const gain = ctx.createGain();
@@ -38,7 +40,8 @@ export async function play(notes, onTick) {
     oscillator.connect(gain).connect(master);
     oscillator.start(on);
     oscillator.stop(off + 0.3);
-    end = Math.max(end, off + 0.3);
+    voices.push(oscillator);
+    end = Math.max(end, off + 0.3 - start);
   }
   const handle = {
     scheduled: notes.length,
@@ -47,6 +50,14 @@ export async function play(notes, onTick) {
       if (handle.stopped) return;
       handle.stopped = true;
       clearInterval(handle.timer);
+      // Stop every voice now, not at its scheduled end.
+      for (const voice of voices) {
+        try {
+          voice.stop();
+        } catch {
+          // already stopped
+        }
+      }
       master.disconnect();
       onTick(null);
       if (current === handle) current = null;

@@ -86,7 +86,7 @@ try {
   const failedShown = await page.locator("#jobs-table tbody tr").count();
   check(failedShown === sweep.counts.failed, `sweep: filter 'failed' leaves ${failedShown} (API: ${sweep.counts.failed})`);
   await page.locator("#jobs-table input[type=search]").fill("");
-  await page.screenshot({ path: `${shots}/dashboard-sweep.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/dashboard-sweep-retries.png`, fullPage: true });
 
   // A job: parameters, log lines, artifacts.
   const jobId = first.job_id;
@@ -123,6 +123,8 @@ try {
   check(sweepReportRows === report.rows.length, `studies sweep: report table has ${sweepReportRows} rows (API: ${report.rows.length})`);
   check((await page.locator("#music-link").count()) === 1 && (await page.locator("#sae-link").count()) === 1,
     "studies sweep: links to the music and SAE pages");
+  await page.locator("#curves .chart canvas").first().waitFor();
+  await page.screenshot({ path: `${shots}/dashboard-sweep.png`, fullPage: false });
 
   // The music study: the paper table, a piece played, a rating stored.
   const music = await api(`sweeps/${studiesId}/music`);
@@ -149,8 +151,14 @@ try {
     return button.dataset.state === "playing" && Number(button.dataset.position || 0) > 0.1;
   }, piece.piece.id, { timeout: 10000 });
   const scheduled = Number(await play.getAttribute("data-scheduled"));
-  check(scheduled === notes.notes, `music: playing: ${scheduled} notes scheduled on the audio clock, position advancing`);
   await page.screenshot({ path: `${shots}/dashboard-music.png`, fullPage: true });
+  check(scheduled === notes.notes, `music: playing: ${scheduled} notes scheduled on the audio clock, position advancing`);
+  // And it ends by itself once the piece is over.
+  await page.waitForFunction((id) => {
+    const button = [...document.querySelectorAll(`.piece[data-artifact="${id}"] button.play`)].pop();
+    return button.dataset.state === "stopped";
+  }, piece.piece.id, { timeout: (notes.duration_seconds + 10) * 1000 });
+  check(true, `music: playback ended by itself after the piece (${notes.duration_seconds.toFixed(1)} s)`);
   const form = card.locator("form.rating");
   await form.locator("input[name=rater]").fill("browser-test");
   await form.locator("select[name=coherence]").selectOption("4");

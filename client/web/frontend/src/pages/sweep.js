@@ -73,7 +73,7 @@ export async function sweepPage(root, { id, every }) {
   keySelect.addEventListener("change", drawChart);
   colourSelect.addEventListener("change", drawChart);
   groupBox.addEventListener("change", drawChart);
-  const preferred = metrics.keys.find((key) => /val.*loss/.test(key)) || metrics.keys.find((key) => /loss/.test(key)) || metrics.keys.find((key) => key !== "attempt");
+  const preferred = metrics.keys.find((key) => key === "val_loss") || metrics.keys.find((key) => /val.*loss/.test(key)) || metrics.keys.find((key) => /loss/.test(key)) || metrics.keys.find((key) => key !== "attempt");
   if (preferred) keySelect.value = preferred;
   const preferredParam = params.find((p) => /attention|variant|lr/.test(p));
   if (preferredParam) colourSelect.value = preferredParam;
