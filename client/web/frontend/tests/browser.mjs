@@ -168,6 +168,11 @@ try {
   await card.locator(".rating-summary [data-count]").waitFor();
   const rated = (await api(`sweeps/${studiesId}/music`)).pieces.find((p) => p.piece.id === piece.piece.id).ratings;
   check(rated.count === piece.ratings.count + 1 && rated.musicality !== null, `music: the rating is stored (API: ${rated.count} rating(s), musicality ${rated.musicality})`);
+  // The listening-test table counts the new rating once the page is reloaded.
+  await page.reload();
+  await page.locator("#listening-table tbody tr").first().waitFor();
+  const listened = await page.locator("#listening-table tbody tr").evaluateAll((rows) => rows.reduce((n, r) => n + Number(r.dataset.ratings), 0));
+  check(listened === rated.count, `music: the listening-test table counts ${listened} rating(s) (API: ${rated.count})`);
   const matrices = await page.locator("#self-similarity canvas.matrix").count();
   check(matrices > 0 && matrices >= music.self_similarity.length, `music: ${matrices} self-similarity matrices drawn`);
 

@@ -111,6 +111,26 @@ async function similarityFigures(entry, rowParams) {
     ])));
 }
 
+// The listening test per row of the paper table (e.g. per attention
+// variant): each score's mean over every rating of the row's pieces.
+function listeningTable(pieces, rowParams) {
+  const rows = new Map();
+  for (const piece of pieces) {
+    const label = rowParams.length ? rowParams.map((p) => formatParam(piece.params[p])).join(" · ") : "all pieces";
+    const row = rows.get(label) || { label, pieces: 0, ratings: 0, sums: { coherence: 0, musicality: 0, overall: 0 } };
+    row.pieces += 1;
+    row.ratings += piece.ratings.count;
+    for (const [name] of SCORES) row.sums[name] += piece.ratings.count ? piece.ratings[name] * piece.ratings.count : 0;
+    rows.set(label, row);
+  }
+  return el("table", { id: "listening-table" },
+    el("thead", {}, el("tr", {}, el("th", {}, rowParams.join(" · ") || "pieces"), el("th", { className: "num" }, "pieces"),
+      el("th", { className: "num" }, "ratings"), SCORES.map(([, label]) => el("th", { className: "num" }, label)))),
+    el("tbody", {}, [...rows.values()].map((row) => el("tr", { "data-ratings": row.ratings },
+      el("td", {}, row.label), el("td", { className: "num" }, row.pieces), el("td", { className: "num" }, row.ratings),
+      SCORES.map(([name]) => el("td", { className: "num" }, row.ratings ? (row.sums[name] / row.ratings).toFixed(2) : "–"))))));
+}
+
 export async function musicPage(root, { id }) {
   const [sweep, music] = await Promise.all([get(`sweeps/${id}`), get(`sweeps/${id}/music`)]);
   const rowParams = music.report.row_params || [];
@@ -120,6 +140,9 @@ export async function musicPage(root, { id }) {
     el("h1", {}, `Sweep ${sweep.id}: ${sweep.name} · music study`),
     el("p", { className: "meta" }, el("a", { href: `#/sweeps/${id}` }, "the sweep"), " · last value of each metric; mean ± sample std over repetitions"),
     el("section", {}, el("h2", {}, "Results (as expctl report)"), reportTable(music.report)),
+    el("section", { id: "listening" }, el("h2", {}, "Listening test"),
+      el("p", { className: "meta" }, "mean of every rating (1 to 5) of the row's pieces; rate pieces below"),
+      music.pieces.length ? listeningTable(music.pieces, rowParams) : el("p", { className: "empty" }, "no pieces to rate")),
     el("section", { id: "pieces" }, el("h2", {}, "Generated pieces"),
       pieces.length ? pieces : el("p", { className: "empty" }, "no generated pieces (generate_music jobs write piece_N.mid)")),
     el("section", { id: "self-similarity" }, el("h2", {}, "Bar self-similarity"),
