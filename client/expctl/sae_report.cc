@@ -111,6 +111,13 @@ std::string LanguagesMarkdown(const SaeModelReport& model) {
 
 }  // namespace
 
+std::optional<SaeSite> SaeSiteOf(const nlohmann::json& params) {
+  const std::optional<int64_t> layer = IntegerParam(params, "layer");
+  const std::optional<int64_t> checkpoint = IntegerParam(params, "checkpoint");
+  if (!layer.has_value() || !checkpoint.has_value()) return std::nullopt;
+  return SaeSite{.model = ModelOf(params), .layer = *layer, .checkpoint = *checkpoint};
+}
+
 std::vector<ReportJob> SaeAnalysisJobs(const std::vector<v1::Job>& records, const std::vector<ReportJob>& reported) {
   std::map<int64_t, const ReportJob*> metrics_by_job;
   for (const ReportJob& job : reported) metrics_by_job[job.job_id] = &job;
@@ -158,12 +165,10 @@ absl::StatusOr<SaeReport> BuildSaeReport(const std::vector<ReportJob>& jobs, con
   std::vector<std::string> model_order;
   std::map<std::string, std::vector<Site>> sites;
   for (const ReportJob* job : by_id) {
-    const std::optional<int64_t> layer = IntegerParam(job->params, "layer");
-    const std::optional<int64_t> checkpoint = IntegerParam(job->params, "checkpoint");
-    if (!layer || !checkpoint) continue;
-    const std::string model = ModelOf(job->params);
-    if (!sites.contains(model)) model_order.push_back(model);
-    sites[model].push_back({job, *layer, *checkpoint});
+    const std::optional<SaeSite> site = SaeSiteOf(job->params);
+    if (!site) continue;
+    if (!sites.contains(site->model)) model_order.push_back(site->model);
+    sites[site->model].push_back({job, site->layer, site->checkpoint});
   }
   if (model_order.empty()) {
     return absl::FailedPreconditionError("the sweep has no analyze_sae jobs with integer 'layer' and 'checkpoint'");

@@ -75,6 +75,17 @@ struct SaeReportOptions {
 
 inline constexpr char kAnalyzeSaeKind[] = "analyze_sae";
 
+// Where an analysis sits in the report: its `model` param ("" when absent,
+// JSON text when not a string), and integer `layer` and `checkpoint`
+// (12.0 counts). Unset when either is not an integer (left out of reports).
+struct SaeSite {
+  std::string model;
+  int64_t layer = 0;
+  int64_t checkpoint = 0;
+  auto operator<=>(const SaeSite&) const = default;
+};
+std::optional<SaeSite> SaeSiteOf(const nlohmann::json& params);
+
 // Every analyze_sae job of `records`, reported or not (pending cells show as
 // "-"), with its last values from `reported` when it has any.
 std::vector<ReportJob> SaeAnalysisJobs(const std::vector<v1::Job>& records, const std::vector<ReportJob>& reported);

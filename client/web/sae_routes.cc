@@ -117,34 +117,31 @@ absl::StatusOr<json> SaeOfSweep(const ApiContext& context, const expsvc::v1::Swe
   for (const auto& artifact : artifacts) {
     if (artifact.name() == kFeaturesName) features_of_job[artifact.job_id()] = artifact.id();
   }
-  const auto integer = [](const json& value) -> std::optional<int64_t> {
-    if (value.is_number_integer()) return value.get<int64_t>();
-    if (value.is_string()) {
-      int64_t parsed = 0;
-      if (absl::SimpleAtoi(value.get<std::string>(), &parsed)) return parsed;
+  // Each site's analysis, by the report's own reading of the params (once,
+  // not per cell): the first with a features.json, else the first.
+  std::map<expctl::SaeSite, int64_t> analysis_at;
+  for (const expctl::ReportJob& job : analyses) {
+    const std::optional<expctl::SaeSite> site = expctl::SaeSiteOf(job.params);
+    if (!site.has_value()) continue;
+    auto [found, inserted] = analysis_at.emplace(*site, job.job_id);
+    if (!inserted && !features_of_job.count(found->second) && features_of_job.count(job.job_id)) {
+      found->second = job.job_id;
     }
-    return std::nullopt;
-  };
+  }
   for (size_t m = 0; m < report->models.size(); ++m) {
     const expctl::SaeModelReport& model = report->models[m];
     json cells = json::array();
     for (int64_t layer : model.layers) {
       json row = json::array();
       for (int64_t checkpoint : model.checkpoints) {
-        json cell = nullptr;
-        for (const expctl::ReportJob& job : analyses) {
-          const json& params = job.params;
-          const std::string name = params.contains("model") && params["model"].is_string() ? params["model"].get<std::string>() : "";
-          if (name != model.model || integer(params.value("layer", json())) != layer ||
-              integer(params.value("checkpoint", json())) != checkpoint) {
-            continue;
-          }
-          auto features = features_of_job.find(job.job_id);
-          cell = {{"job_id", job.job_id},
-                  {"features_artifact_id", features == features_of_job.end() ? json(nullptr) : json(features->second)}};
-          if (features != features_of_job.end()) break;
+        auto analysis = analysis_at.find({model.model, layer, checkpoint});
+        if (analysis == analysis_at.end()) {
+          row.push_back(nullptr);
+          continue;
         }
-        row.push_back(cell);
+        auto features = features_of_job.find(analysis->second);
+        row.push_back({{"job_id", analysis->second},
+                       {"features_artifact_id", features == features_of_job.end() ? json(nullptr) : json(features->second)}});
       }
       cells.push_back(row);
     }
