@@ -41,8 +41,8 @@ ABSL_FLAG(int64_t, retry_backoff_max_ms, 60000, "longest retry delay");
 ABSL_FLAG(int64_t, max_sweep_jobs, 100000, "largest sweep accepted, in jobs");
 ABSL_FLAG(int32_t, max_lease_batch, 32,
           "concurrent lease and completion requests share one transaction (one commit), up to this many; 1: each alone");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (enables TLS with --tls_key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(std::string, tls_cert, EnvOr("EXPSVC_TLS_CERT", ""), "PEM certificate chain (enables TLS with --tls_key)");
+ABSL_FLAG(std::string, tls_key, EnvOr("EXPSVC_TLS_KEY", ""), "PEM private key");
 ABSL_FLAG(std::string, role, "user", "create-token: admin, user or worker");
 ABSL_FLAG(std::string, name, "", "create-token: who the token is for; revoke-token: whose tokens to revoke");
 ABSL_FLAG(int64_t, unrecorded_file_age_s, 600,

@@ -60,7 +60,8 @@ ABSL_FLAG(int64_t, group_memory_budget_mb, 0,
           "runs its members in subsets (0: --memory_mb).");
 ABSL_FLAG(std::string, scratch_dir, "/tmp/expsvc-worker", "Folder for the jobs' scratch folders.");
 ABSL_FLAG(int, lease_wait_ms, 2000, "LeaseJobs long-poll wait when no job is ready.");
-ABSL_FLAG(std::string, tls_ca, "", "CA bundle to verify the scheduler's TLS certificate (empty: no TLS).");
+ABSL_FLAG(std::string, tls_ca, EnvOr("EXPSVC_TLS_CA", ""),
+          "CA bundle to verify the scheduler's TLS certificate (empty: no TLS).");
 ABSL_FLAG(int, drain_timeout_ms, 30000, "On SIGTERM, how long running jobs get before their leases are released.");
 ABSL_FLAG(int, metric_flush_ms, 500, "How often buffered metrics and logs are sent.");
 ABSL_FLAG(std::vector<std::string>, gpus, {},

@@ -6,6 +6,7 @@
 #include "common/fs/file_io.h"
 #include "common/status_macros.h"
 #include "server/storage/migrator.h"
+#include "server/storage/network_timeouts.h"
 
 namespace expsvc::server {
 namespace {
@@ -64,8 +65,11 @@ absl::StatusOr<std::unique_ptr<SchedulerServer>> SchedulerServer::Start(const Se
   }
   server->scheduler_->Start();
   scheduler::Scheduler* scheduler = server->scheduler_.get();
-  server->work_listener_ =
-      std::make_unique<scheduler::WorkListener>(options.database, [scheduler] { scheduler->WakeLeaseWaiters(); });
+  // The same network time limits as the store's: a LISTEN on a host cut off
+  // is noticed and reopened by keepalives, not after TCP's minutes.
+  EXPSVC_ASSIGN_OR_RETURN(std::string listen_database, storage::WithNetworkTimeouts(options.database));
+  server->work_listener_ = std::make_unique<scheduler::WorkListener>(
+      std::move(listen_database), [scheduler] { scheduler->WakeLeaseWaiters(); });
   server->work_listener_->Start();
   return server;
 }

@@ -10,6 +10,7 @@
 #include "common/fs/file_io.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "server/storage/network_timeouts.h"
 
 namespace expsvc::storage {
 namespace {
@@ -51,8 +52,10 @@ absl::StatusOr<std::vector<MigrationFile>> LoadMigrations(const std::string& dir
 absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& conninfo, const std::string& directory) {
   auto files = LoadMigrations(directory);
   if (!files.ok()) return files.status();
+  auto limited = WithNetworkTimeouts(conninfo);
+  if (!limited.ok()) return limited.status();
   try {
-    pqxx::connection connection(conninfo);
+    pqxx::connection connection(*limited);
     pqxx::work txn(connection);
     txn.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockId);
     txn.exec(

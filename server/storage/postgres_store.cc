@@ -4,6 +4,7 @@
 #include "server/storage/postgres_store.h"
 
 #include "absl/strings/cord.h"
+#include "server/storage/network_timeouts.h"
 #include "server/storage/store_transaction.h"
 
 namespace expsvc::storage {
@@ -25,7 +26,10 @@ bool IsCommitOutcomeUnknown(const absl::Status& status) {
 absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& conninfo, int pool_size) {
   std::map<std::string, std::string> statements = LeaseStatements();
   statements.merge(MetricsLogsStatements());
-  auto pool = ConnectionPool::Create(conninfo, pool_size, std::move(statements));
+  // A database host gone from the network must cost callers seconds, not TCP's minutes.
+  auto limited = WithNetworkTimeouts(conninfo);
+  if (!limited.ok()) return limited.status();
+  auto pool = ConnectionPool::Create(*limited, pool_size, std::move(statements));
   if (!pool.ok()) return pool.status();
   return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(*pool)));
 }
