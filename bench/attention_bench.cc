@@ -1,6 +1,8 @@
 // Study 1 attention variants on this CPU: forward+backward time of one
 // attention layer and of the 4-layer model, as ratios to Attn measured in the
-// same run, and the memory the relative terms take at two lengths.
+// same run, and the memory the relative terms take at two lengths. Times
+// are the fastest of several round-robin runs (see bench_timing.h), with the
+// worker's allocator policy (worker/runtime/heap_policy.h).
 //
 //   attention_bench [--quick]
 //
@@ -18,7 +20,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -27,9 +28,11 @@
 #include "worker/music/model/attention.h"
 #include "worker/music/model/music_transformer.h"
 #include "worker/music/model/reference_attention.h"
+#include "worker/runtime/heap_policy.h"
 
 namespace {
 
+using expsvc::bench::Fastest;
 using expsvc::bench::Median;
 
 using expsvc::music::AllAttentionKinds;
@@ -168,9 +171,13 @@ double PeakExtraMiB(const std::function<void()>& run) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The worker's allocator policy, so the times are the ones its jobs see.
+  const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
+  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
+                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads);
+  // Torch's own default, as the worker's jobs use (threads: 0).
+  const int threads = torch::get_num_threads();
   std::printf("attention_bench: torch threads=%d, B=%ld D=%ld H=%ld (D_h=%ld), 16-bar windows, float32\n", threads,
               static_cast<long>(kBatch), static_cast<long>(kModelDim), static_cast<long>(kHeads),
               static_cast<long>(kModelDim / kHeads));
@@ -182,8 +189,8 @@ int main(int argc, char** argv) {
   const std::vector<int64_t> lengths = {512, 1024};
   const std::vector<AttentionKind> kinds = AllAttentionKinds();
   const int warmup = quick ? 1 : 2;
-  const int layer_reps = quick ? 3 : 7;
-  const int model_reps = quick ? 2 : 5;
+  const int layer_reps = quick ? 5 : 11;
+  const int model_reps = quick ? 3 : 5;
   std::map<std::string, double> summary;
 
   // ---- one attention layer, forward + backward ----
@@ -208,15 +215,15 @@ int main(int argc, char** argv) {
         layout_samples[k].push_back(TimeMs([&] { layers[k]->MakeLayout(in.times, in.pitches, in.has_pitch); }));
       }
     }
-    const double attn_ms = Median(samples[0]);
+    const double attn_ms = Fastest(samples[0]);
     for (size_t k = 0; k < kinds.size(); ++k) {
-      const double ms = Median(samples[k]);
-      const double layout_ms = Median(layout_samples[k]);
+      const double ms = Fastest(samples[k]);
+      const double layout_ms = Fastest(layout_samples[k]);
       std::printf(
-          "layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  "
+          "layer  L=%-5ld %-13s fwd+bwd best of %d %8.2f ms (median %8.2f)  ratio to Attn %.2f  "
           "(+ layout once per batch %6.2f ms: ratio %.2f if one layer paid it)\n",
-          static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms, ms / attn_ms, layout_ms,
-          (ms + layout_ms) / (attn_ms + Median(layout_samples[0])));
+          static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), layer_reps, ms, Median(samples[k]), ms / attn_ms,
+          layout_ms, (ms + layout_ms) / (attn_ms + Fastest(layout_samples[0])));
       summary["layer_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms;
       summary["layer_ratio_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms / attn_ms;
       summary["layout_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = layout_ms;
@@ -235,12 +242,12 @@ int main(int argc, char** argv) {
       generic_ms.push_back(TimeMs([&] { LayerStep(generic, in, generic_layout); }));
       naive_ms.push_back(TimeMs([&] { NaiveLayerStep(layers.back(), in); }));
     }
-    std::printf("layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  (generic skew + gather path)\n",
-                static_cast<long>(L), "CirRelAttn-H", Median(generic_ms), Median(generic_ms) / attn_ms);
-    std::printf("layer  L=%-5ld %-13s fwd+bwd median %8.2f ms  ratio to Attn %.2f  (naive L×L×D_h reference)\n",
-                static_cast<long>(L), "CirRelAttn-H", Median(naive_ms), Median(naive_ms) / attn_ms);
-    summary["layer_ratio_cirrel_h_generic_" + std::to_string(L)] = Median(generic_ms) / attn_ms;
-    summary["layer_ratio_cirrel_h_naive_" + std::to_string(L)] = Median(naive_ms) / attn_ms;
+    std::printf("layer  L=%-5ld %-13s fwd+bwd best of %zu %8.2f ms  ratio to Attn %.2f  (generic skew + gather path)\n",
+                static_cast<long>(L), "CirRelAttn-H", generic_ms.size(), Fastest(generic_ms), Fastest(generic_ms) / attn_ms);
+    std::printf("layer  L=%-5ld %-13s fwd+bwd best of %zu %8.2f ms  ratio to Attn %.2f  (naive L×L×D_h reference)\n",
+                static_cast<long>(L), "CirRelAttn-H", naive_ms.size(), Fastest(naive_ms), Fastest(naive_ms) / attn_ms);
+    summary["layer_ratio_cirrel_h_generic_" + std::to_string(L)] = Fastest(generic_ms) / attn_ms;
+    summary["layer_ratio_cirrel_h_naive_" + std::to_string(L)] = Fastest(naive_ms) / attn_ms;
   }
 
   // ---- the 4-layer model (event-based, default sizes), forward + loss + backward ----
@@ -274,11 +281,12 @@ int main(int argc, char** argv) {
     for (int r = 0; r < model_reps; ++r) {
       for (size_t k = 0; k < kinds.size(); ++k) samples[k].push_back(TimeMs([&] { step(models[k]); }));
     }
-    const double attn_ms = Median(samples[0]);
+    const double attn_ms = Fastest(samples[0]);
     for (size_t k = 0; k < kinds.size(); ++k) {
-      const double ms = Median(samples[k]);
-      std::printf("model  L=%-5ld %-13s fwd+bwd median %8.2f ms (%.3f ms/token)  ratio to Attn %.2f  params %ld\n",
-                  static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), ms, ms / static_cast<double>(kBatch * L),
+      const double ms = Fastest(samples[k]);
+      std::printf("model  L=%-5ld %-13s fwd+bwd best of %d %8.2f ms (%.3f ms/token)  ratio to Attn %.2f  params %ld\n",
+                  static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), model_reps, ms,
+                  ms / static_cast<double>(kBatch * L),
                   ms / attn_ms, static_cast<long>(expsvc::music::CountParameters(*models[k])));
       summary["model_ratio_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms / attn_ms;
     }

@@ -20,6 +20,7 @@
 #include "worker/music/data/synthetic_songs.h"
 #include "worker/music/model/music_generator.h"
 #include "worker/music/model/music_transformer.h"
+#include "worker/runtime/heap_policy.h"
 
 namespace {
 
@@ -57,6 +58,10 @@ Timing TimeGeneration(MusicTransformer& model, const TokenSequence& prompt, int6
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The worker's allocator policy, so the times are the ones its jobs see.
+  const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
+  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
+                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
   // Up to 40 notes per bar: about 20 on average, as in POP909 (1,533,438 notes in 74,919 bars).
   int notes_per_bar = 40;
   int64_t d_model = 256;

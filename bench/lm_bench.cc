@@ -27,6 +27,7 @@
 
 #include "bench/bench_timing.h"
 #include "worker/lm/model/llama_model.h"
+#include "worker/runtime/heap_policy.h"
 
 namespace {
 
@@ -71,6 +72,10 @@ std::string Format(double value) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The worker's allocator policy, so the times are the ones its jobs see.
+  const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
+  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
+                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
   bool quick = false;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < argc; ++i) {

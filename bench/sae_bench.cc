@@ -29,6 +29,7 @@
 #include "worker/lm/sae/dense_sae_reference.h"
 #include "worker/lm/sae/sparse_sae_step.h"
 #include "worker/lm/sae/topk_sae.h"
+#include "worker/runtime/heap_policy.h"
 
 namespace {
 
@@ -96,6 +97,10 @@ bool Validate(const torch::Device& device) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The worker's allocator policy, so the times are the ones its jobs see.
+  const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
+  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
+                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
   const int64_t d = Flag(argc, argv, "d", 512);
   const int64_t n = Flag(argc, argv, "n", 8192);
   const int64_t k = Flag(argc, argv, "k", 32);

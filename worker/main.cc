@@ -34,6 +34,7 @@
 #include "worker/lm/jobs/sae_jobs.h"
 #include "worker/music/jobs/train_music.h"
 #include "worker/runtime/event_log.h"
+#include "worker/runtime/heap_policy.h"
 #include "worker/runtime/job_kind_registry.h"
 #include "worker/runtime/worker.h"
 
@@ -137,6 +138,8 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts (see heap_policy.h).
+  const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
   absl::SetProgramUsageMessage("Leases jobs from the expsvc scheduler and runs them.");
   // --help lists this file's flags (by default it looks for a file named
   // after the binary).
@@ -192,6 +195,7 @@ int main(int argc, char** argv) {
                               static_cast<int>(::getuid()), command.python_path.empty() ? "none" : command.python_path);
   }
   if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");
+  if (!heap_policy) expsvc::worker::LogEvent("EXPSVC_SYSTEM_MALLOC=1: large tensors are mmapped and unmapped each time");
 
   expsvc::worker::Worker worker(options, registry);
   std::thread stop_watcher([&worker] { WatchStopPipe(worker); });

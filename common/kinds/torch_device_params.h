@@ -17,7 +17,7 @@ struct TorchDeviceParams {
 template <typename P>
 void AddTorchDeviceParams(KindDefinition<P>& d) {
   d.Choice("device", &P::device, {"auto", "cpu", "cuda"}, "auto picks CUDA when available.")
-      .Int("threads", &P::threads, "CPU threads for Torch (0 = all cores).", {0, 1024});
+      .Int("threads", &P::threads, "CPU threads for Torch (0 = Torch's default: its count of physical cores).", {0, 1024});
 }
 
 }  // namespace expsvc::kinds

@@ -14,6 +14,7 @@
 #include "common/kinds/job_kind_catalog.h"
 #include "common/status_macros.h"
 #include "worker/runtime/event_log.h"
+#include "worker/runtime/heap_policy.h"
 #include "worker/runtime/retry.h"
 
 namespace expsvc::worker {
@@ -350,12 +351,17 @@ void Worker::FinishJob(RunningJob& job, const absl::Status& status) {
   job.context->MarkLeaseLost();
   std::error_code error;
   std::filesystem::remove_all(job.context->scratch_dir(), error);
+  bool idle;
   {
     absl::MutexLock lock(&mu_);
     job.finished = true;
     ++finished_unreaped_;
+    idle = std::none_of(running_.begin(), running_.end(), [](const auto& entry) { return !entry.second->finished; });
   }
   changed_.SignalAll();
+  // The heap keeps a job's large blocks for its next step (heap_policy.h);
+  // an idle worker gives them back.
+  if (idle) ReturnFreeHeapMemory();
 }
 
 void Worker::RunJob(RunningJob& job) {

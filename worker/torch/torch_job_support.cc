@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <thread>
 
 namespace expsvc::worker {
 
@@ -18,8 +17,9 @@ absl::StatusOr<torch::Device> SelectDevice(const std::string& requested) {
 }
 
 void SetTorchThreads(int64_t threads) {
-  torch::set_num_threads(
-      static_cast<int>(threads > 0 ? threads : std::max<unsigned>(1, std::thread::hardware_concurrency())));
+  // Read before any job changes it (static initialisation is thread-safe).
+  static const int torch_default = torch::get_num_threads();
+  torch::set_num_threads(threads > 0 ? static_cast<int>(threads) : torch_default);
 }
 
 absl::Status StopStatus(const JobContext& context) {

@@ -21,7 +21,10 @@ namespace expsvc::worker {
 // "auto" → CUDA when available, else CPU; "cuda" without CUDA is an error.
 absl::StatusOr<torch::Device> SelectDevice(const std::string& requested);
 
-// torch::set_num_threads(threads), or every core when 0.
+// torch::set_num_threads(threads), or, when 0, Torch's own default (its count
+// of physical cores), which the first call records. Not every logical core:
+// on our 2-vCPU build machines two threads made an attention layer 1.5-2x
+// slower than one, and SMT siblings rarely help dense kernels anyway.
 void SetTorchThreads(int64_t threads);
 
 // For a job that saw should_stop(): Aborted when the worker is shutting
