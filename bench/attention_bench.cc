@@ -173,8 +173,7 @@ double PeakExtraMiB(const std::function<void()>& run) {
 int main(int argc, char** argv) {
   // The worker's allocator policy, so the times are the ones its jobs see.
   const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
-  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
-                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
+  std::printf("allocator: %s\n", expsvc::worker::HeapPolicyDescription(heap_policy));
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   // Torch's own default, as the worker's jobs use (threads: 0).
   const int threads = torch::get_num_threads();

@@ -60,8 +60,7 @@ Timing TimeGeneration(MusicTransformer& model, const TokenSequence& prompt, int6
 int main(int argc, char** argv) {
   // The worker's allocator policy, so the times are the ones its jobs see.
   const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
-  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
-                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
+  std::printf("allocator: %s\n", expsvc::worker::HeapPolicyDescription(heap_policy));
   // Up to 40 notes per bar: about 20 on average, as in POP909 (1,533,438 notes in 74,919 bars).
   int notes_per_bar = 40;
   int64_t d_model = 256;

@@ -74,8 +74,7 @@ std::string Format(double value) {
 int main(int argc, char** argv) {
   // The worker's allocator policy, so the times are the ones its jobs see.
   const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
-  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
-                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
+  std::printf("allocator: %s\n", expsvc::worker::HeapPolicyDescription(heap_policy));
   bool quick = false;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < argc; ++i) {

@@ -99,8 +99,7 @@ bool Validate(const torch::Device& device) {
 int main(int argc, char** argv) {
   // The worker's allocator policy, so the times are the ones its jobs see.
   const bool heap_policy = expsvc::worker::KeepLargeAllocationsInHeap();
-  std::printf("allocator: %s\n", heap_policy ? "large blocks kept in one heap (the worker's policy)"
-                                              : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1)");
+  std::printf("allocator: %s\n", expsvc::worker::HeapPolicyDescription(heap_policy));
   const int64_t d = Flag(argc, argv, "d", 512);
   const int64_t n = Flag(argc, argv, "n", 8192);
   const int64_t k = Flag(argc, argv, "k", 32);

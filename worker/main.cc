@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
                               static_cast<int>(::getuid()), command.python_path.empty() ? "none" : command.python_path);
   }
   if (!InstallStopSignals()) return Fail("cannot install the SIGTERM/SIGINT handlers");
-  if (!heap_policy) expsvc::worker::LogEvent("EXPSVC_SYSTEM_MALLOC=1: large tensors are mmapped and unmapped each time");
+  if (!heap_policy) expsvc::worker::LogEvent(expsvc::worker::HeapPolicyDescription(heap_policy));
 
   expsvc::worker::Worker worker(options, registry);
   std::thread stop_watcher([&worker] { WatchStopPipe(worker); });

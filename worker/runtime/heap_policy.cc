@@ -14,6 +14,11 @@ bool KeepLargeAllocationsInHeap() {
   return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_ARENA_MAX, 1) == 1 && mallopt(M_TRIM_THRESHOLD, kKeepTopBytes) == 1;
 }
 
+const char* HeapPolicyDescription(bool kept_in_heap) {
+  return kept_in_heap ? "large blocks kept in one heap (the worker's policy)"
+                      : "glibc defaults (EXPSVC_SYSTEM_MALLOC=1): large blocks are mapped and unmapped each time";
+}
+
 void ReturnFreeHeapMemory() {
   malloc_trim(0);
 }

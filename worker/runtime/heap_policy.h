@@ -15,6 +15,9 @@ namespace expsvc::worker {
 // EXPSVC_SYSTEM_MALLOC=1 keeps glibc's defaults. Returns whether it applied.
 bool KeepLargeAllocationsInHeap();
 
+// What a log or bench header says about it, given that return value.
+const char* HeapPolicyDescription(bool kept_in_heap);
+
 // Gives free heap memory back to the system: between jobs, so an idle worker
 // does not sit on its last job's peak.
 void ReturnFreeHeapMemory();

@@ -351,17 +351,15 @@ void Worker::FinishJob(RunningJob& job, const absl::Status& status) {
   job.context->MarkLeaseLost();
   std::error_code error;
   std::filesystem::remove_all(job.context->scratch_dir(), error);
-  bool idle;
   {
     absl::MutexLock lock(&mu_);
     job.finished = true;
     ++finished_unreaped_;
-    idle = std::none_of(running_.begin(), running_.end(), [](const auto& entry) { return !entry.second->finished; });
   }
   changed_.SignalAll();
   // The heap keeps a job's large blocks for its next step (heap_policy.h);
   // an idle worker gives them back.
-  if (idle) ReturnFreeHeapMemory();
+  if (UnfinishedJobs() == 0) ReturnFreeHeapMemory();
 }
 
 void Worker::RunJob(RunningJob& job) {
