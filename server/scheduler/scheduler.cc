@@ -360,8 +360,14 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
     const auto wait = std::min<std::chrono::steady_clock::duration>(
         deadline - now, std::chrono::milliseconds(options_.lease_poll_interval_ms));
     auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) { return wake_generation_ != generation; };
+    const auto until = now + wait;
     absl::MutexLock lock(&wake_mu_);
-    wake_mu_.AwaitWithTimeout(absl::Condition(&woken), absl::FromChrono(wait));
+    // absl times the wait on its own clock, which can end it a little before
+    // steady_clock reaches `until`; wait out the rest, or a poll would claim
+    // once more just before its deadline as well as at it.
+    while (!woken() && std::chrono::steady_clock::now() < until) {
+      wake_mu_.AwaitWithTimeout(absl::Condition(&woken), absl::FromChrono(until - std::chrono::steady_clock::now()));
+    }
   }
 }
 
