@@ -11,6 +11,9 @@
 // inputs. Needs only LibTorch (bench/gpu/ builds it on a machine with a
 // pip-installed torch and no Debian packages). Each timed step is a whole optimiser step
 // (zero grads, forward, backward, decoder projection, Adam, renormalise).
+// Built with the TopK-SAE CUDA kernels (a CUDA LibTorch and nvcc), the
+// sparse step on the GPU uses them, and the same step with Torch's own ops
+// is timed beside it (vs_torch_ops=).
 // Last line: key=value pairs, with vs_dense= and of_bound=.
 
 #include <algorithm>
@@ -134,6 +137,18 @@ int main(int argc, char** argv) {
     sparse_adam.step();
     sparse_sae->NormalizeDecoderRows();
   };
+  // With the CUDA kernels, the same sparse step with Torch's ops instead.
+  const bool kernels = sparse_sae->UsesCudaKernels(device);
+  TopKSae torch_ops_sae(TopKSaeOptions(d, n, k).cuda_kernels(false));
+  torch_ops_sae->to(device);
+  torch::optim::Adam torch_ops_adam(torch_ops_sae->parameters(), torch::optim::AdamOptions(1e-4).eps(6.25e-10));
+  auto torch_ops_step = [&] {
+    torch_ops_adam.zero_grad();
+    SparseSaeForwardBackward(*torch_ops_sae, x);
+    torch_ops_sae->ProjectDecoderGradient();
+    torch_ops_adam.step();
+    torch_ops_sae->NormalizeDecoderRows();
+  };
   auto dense_step = [&] {
     dense_adam.zero_grad();
     DenseSaeLoss(*dense_sae, x).backward();
@@ -149,7 +164,8 @@ int main(int argc, char** argv) {
   sparse_step();
   dense_step();
   matmul();
-  std::vector<double> sparse_s, dense_s, matmul_s;
+  if (kernels) torch_ops_step();
+  std::vector<double> sparse_s, dense_s, matmul_s, torch_ops_s;
   auto timed = [&](const std::function<void()>& body) {
     return [&device, body] {
       body();
@@ -161,7 +177,9 @@ int main(int argc, char** argv) {
     sparse_s.push_back(Seconds(timed(sparse_step)));
     dense_s.push_back(Seconds(timed(dense_step)));
     matmul_s.push_back(Seconds(timed(matmul)));
+    if (kernels) torch_ops_s.push_back(Seconds(timed(torch_ops_step)));
   }
+  const double torch_ops_tps = kernels ? batch / Median(torch_ops_s) : 0.0;
   const double sparse_tps = batch / Median(sparse_s);
   const double dense_tps = batch / Median(dense_s);
   const double gflops = 2.0 * batch * d * n / Median(matmul_s) / 1e9;
@@ -169,15 +187,19 @@ int main(int argc, char** argv) {
   std::printf("\nmedian of %d repetitions\n", repeats);
   std::printf("%-44s %10s %12s\n", "", "s/step", "tokens/s");
   std::printf("%-44s %10.4f %12.0f\n", "dense autograd trainer (baseline)", Median(dense_s), dense_tps);
-  std::printf("%-44s %10.4f %12.0f\n", "sparse trainer", Median(sparse_s), sparse_tps);
+  std::printf("%-44s %10.4f %12.0f\n", kernels ? "sparse trainer, CUDA kernels" : "sparse trainer", Median(sparse_s),
+              sparse_tps);
+  if (kernels) {
+    std::printf("%-44s %10.4f %12.0f\n", "sparse trainer, Torch ops", Median(torch_ops_s), torch_ops_tps);
+  }
   std::printf("%-44s %10.4f %12.0f   (%.1f GFLOP/s)\n", "encoder product alone (the bound)", Median(matmul_s),
               bound_tps, gflops);
   std::printf("\nsparse vs dense: %.2fx; sparse of bound: %.0f%%\n", sparse_tps / dense_tps,
               100.0 * sparse_tps / bound_tps);
   std::printf(
       "device=%s d=%ld n=%ld k=%ld batch=%ld sparse_tokens_per_s=%.0f dense_tokens_per_s=%.0f bound_tokens_per_s=%.0f "
-      "gemm_gflops=%.1f vs_dense=%.2f of_bound=%.2f\n",
+      "gemm_gflops=%.1f vs_dense=%.2f of_bound=%.2f kernels=%s vs_torch_ops=%.2f\n",
       cuda ? "cuda" : "cpu", d, n, k, batch, sparse_tps, dense_tps, bound_tps, gflops, sparse_tps / dense_tps,
-      sparse_tps / bound_tps);
+      sparse_tps / bound_tps, kernels ? "cuda" : "torch", kernels ? sparse_tps / torch_ops_tps : 1.0);
   return 0;
 }

@@ -58,7 +58,7 @@ ABSL_FLAG(int, cpu_cores, 0, "CPU cores to advertise (0: all of this machine's).
 ABSL_FLAG(int64_t, memory_mb, 0, "Memory to advertise in MiB (0: this machine's total).");
 ABSL_FLAG(int64_t, group_memory_budget_mb, 0,
           "Memory a leased group of a group kind (train_sae, analyze_sae) may use in MiB; a group needing more "
-          "runs its members in subsets (0: --memory_mb).");
+          "runs its members in subsets (0: 90% of its GPU's memory when it has one, else --memory_mb).");
 ABSL_FLAG(std::string, scratch_dir, "/tmp/expsvc-worker", "Folder for the jobs' scratch folders.");
 ABSL_FLAG(int, lease_wait_ms, 2000, "LeaseJobs long-poll wait when no job is ready.");
 ABSL_FLAG(std::string, tls_ca, EnvOr("EXPSVC_TLS_CA", ""),
@@ -66,9 +66,9 @@ ABSL_FLAG(std::string, tls_ca, EnvOr("EXPSVC_TLS_CA", ""),
 ABSL_FLAG(int, drain_timeout_ms, 30000, "On SIGTERM, how long running jobs get before their leases are released.");
 ABSL_FLAG(int, metric_flush_ms, 500, "How often buffered metrics and logs are sent.");
 ABSL_FLAG(std::vector<std::string>, gpus, {},
-          "CUDA device indices this worker hands out, e.g. 0,1 (default: none; CUDA device detection is not built "
-          "yet). A job asking for N GPUs gets N of them, not shared with another running job, as "
-          "CUDA_VISIBLE_DEVICES for command jobs.");
+          "CUDA device indices this worker hands out, e.g. 0,1, or 'none' (default: every device the NVIDIA driver "
+          "shows). A job asking for N GPUs gets N of them, not shared with another running job: Torch jobs run on "
+          "the first, command jobs see them as CUDA_VISIBLE_DEVICES.");
 ABSL_FLAG(bool, allow_command_jobs, false,
           "Run `command` jobs: any program a sweep names, as this worker's user. Off by default: whoever can submit "
           "a sweep can then run code on this machine.");
@@ -165,7 +165,9 @@ int main(int argc, char** argv) {
   options.drain_timeout_ms = std::max(absl::GetFlag(FLAGS_drain_timeout_ms), 0);
   options.metric_flush_ms = std::max(absl::GetFlag(FLAGS_metric_flush_ms), 10);
 
-  for (const std::string& index : absl::GetFlag(FLAGS_gpus)) {
+  const std::vector<std::string> gpus = absl::GetFlag(FLAGS_gpus);
+  if (gpus.size() == 1 && gpus[0] == "none") options.use_gpus = false;
+  for (const std::string& index : options.use_gpus ? gpus : std::vector<std::string>{}) {
     int value = -1;
     if (!absl::SimpleAtoi(index, &value) || value < 0) return Fail(absl::StrCat("--gpus: '", index, "' is not a device index"));
     if (std::find(options.gpu_indices.begin(), options.gpu_indices.end(), value) != options.gpu_indices.end()) {

@@ -25,8 +25,4 @@ int64_t DetectMemoryMb() {
   return 0;
 }
 
-std::vector<expsvc::v1::CudaDevice> DetectCudaDevices() {
-  return {};
-}
-
 }  // namespace expsvc::worker

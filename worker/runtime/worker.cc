@@ -124,16 +124,7 @@ absl::Status Worker::Run() {
                           SchedulerClient::Connect(options_.scheduler_address, options_.token, options_.tls_ca_file));
   completions_ = std::make_unique<CompletionBatcher>(
       [this](const std::vector<v1::JobLease>& leases) { return SendCompletions(leases); });
-  cuda_devices_ = DetectCudaDevices();
-  if (!options_.gpu_indices.empty()) {
-    cuda_devices_.clear();
-    for (int index : options_.gpu_indices) {
-      v1::CudaDevice device;
-      device.set_index(index);
-      device.set_name("declared by --gpus");
-      cuda_devices_.push_back(device);
-    }
-  }
+  EXPSVC_RETURN_IF_ERROR(ChooseGpus());
 
   absl::Status registered = Register([this] { return stop_requested_.load(); });
   if (!registered.ok()) return stop_requested_.load() ? absl::OkStatus() : registered;
@@ -152,6 +143,40 @@ absl::Status Worker::Run() {
   if (UnfinishedJobs() == 0) scratch_.reset();
   LogEvent(fatal_error_.ok() ? "stopped" : absl::StrCat("stopped: ", fatal_error_.ToString()));
   return fatal_error_;
+}
+
+absl::Status Worker::ChooseGpus() {
+  cuda_devices_.clear();
+  if (!options_.use_gpus) return absl::OkStatus();
+  const absl::StatusOr<std::vector<v1::CudaDevice>> detected = DetectCudaDevices();
+  if (options_.gpu_indices.empty()) {
+    if (detected.ok()) {
+      cuda_devices_ = *detected;
+    } else {
+      LogEventF("no GPUs: %s", detected.status().message());
+    }
+  }
+  for (int index : options_.gpu_indices) {
+    if (!detected.ok()) {
+      // No driver to ask (e.g. a container that hides it): trust the list.
+      v1::CudaDevice& device = cuda_devices_.emplace_back();
+      device.set_index(index);
+      device.set_name("declared by --gpus");
+      continue;
+    }
+    const auto found = std::find_if(detected->begin(), detected->end(),
+                                    [index](const v1::CudaDevice& device) { return device.index() == index; });
+    if (found == detected->end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--gpus: device ", index, " does not exist; the driver shows ",
+                                                     detected->size(), " device(s)"));
+    }
+    cuda_devices_.push_back(*found);
+  }
+  if (!options_.gpu_indices.empty() && !detected.ok()) {
+    LogEventF("GPUs declared by --gpus without a driver to check them: %s", detected.status().message());
+  }
+  for (const v1::CudaDevice& device : cuda_devices_) LogEventF("GPU %s", DescribeCudaDevice(device));
+  return absl::OkStatus();
 }
 
 absl::Status Worker::Register(const std::function<bool()>& give_up) {
@@ -196,13 +221,13 @@ absl::Status Worker::RegisterAgain(const std::string& stale_worker_id, const std
 v1::Resources Worker::FreeResources() const {
   int64_t cpu = options_.cpu_cores;
   int64_t memory = options_.memory_mb;
-  int64_t gpus = static_cast<int64_t>(cuda_devices_.size());
   for (const auto& [run_id, job] : running_) {
     const v1::Resources& used = job->context->leased_job().job().resources();
     cpu -= used.cpu_cores();
     memory -= used.memory_mb();
-    gpus -= used.gpus();
   }
+  // Devices, not requests: a group's members share theirs.
+  const int64_t gpus = static_cast<int64_t>(cuda_devices_.size()) - static_cast<int64_t>(BusyGpus().size());
   v1::Resources free;
   free.set_cpu_cores(static_cast<int32_t>(std::max<int64_t>(cpu, 0)));
   free.set_memory_mb(std::max<int64_t>(memory, 0));
@@ -308,28 +333,47 @@ std::shared_ptr<Worker::RunningJob> Worker::PrepareJob(v1::LeasedJob leased) {
   return job;
 }
 
-void Worker::StartJob(v1::LeasedJob leased) {
-  std::shared_ptr<RunningJob> job = PrepareJob(std::move(leased));
-  absl::MutexLock lock(&mu_);
-  // The lowest free device indices: the scheduler leased the job only if
-  // enough GPUs were free.
+std::set<int> Worker::BusyGpus() const {
   std::set<int> busy;
   for (const auto& [run_id, running] : running_) {
     for (int gpu : running->context->assigned_gpus()) busy.insert(gpu);
   }
+  return busy;
+}
+
+std::vector<int> Worker::TakeGpus(int wanted, absl::Status& setup_error) {
+  // The lowest free device indices: the scheduler leased the job only if
+  // enough GPUs were free.
+  const std::set<int> busy = BusyGpus();
   std::vector<int> gpus;
   for (const v1::CudaDevice& device : cuda_devices_) {
-    if (static_cast<int>(gpus.size()) >= job->context->leased_job().job().resources().gpus()) break;
+    if (static_cast<int>(gpus.size()) >= wanted) break;
     if (!busy.contains(device.index())) gpus.push_back(device.index());
   }
-  const int wanted = job->context->leased_job().job().resources().gpus();
-  if (static_cast<int>(gpus.size()) < wanted && job->setup_error.ok()) {
+  if (static_cast<int>(gpus.size()) < wanted && setup_error.ok()) {
     // The scheduler leased it on a count this worker no longer has free
     // (e.g. a job still holding devices after its lease was released).
-    job->setup_error = absl::UnavailableError(absl::StrCat("the job asks for ", wanted, " GPU(s), ", gpus.size(),
-                                                           " of this worker's are free"));
+    setup_error = absl::UnavailableError(absl::StrCat("the job asks for ", wanted, " GPU(s), ", gpus.size(),
+                                                      " of this worker's are free"));
   }
-  job->context->AssignGpus(std::move(gpus));
+  return gpus;
+}
+
+void Worker::LogAssignedGpus(RunningJob& job) const {
+  std::vector<std::string> names;
+  for (int gpu : job.context->assigned_gpus()) {
+    for (const v1::CudaDevice& device : cuda_devices_) {
+      if (device.index() == gpu) names.push_back(DescribeCudaDevice(device));
+    }
+  }
+  if (!names.empty()) job.context->Log(absl::StrCat("GPU(s) of worker ", options_.name, ": ", absl::StrJoin(names, "; ")));
+}
+
+void Worker::StartJob(v1::LeasedJob leased) {
+  std::shared_ptr<RunningJob> job = PrepareJob(std::move(leased));
+  absl::MutexLock lock(&mu_);
+  job->context->AssignGpus(TakeGpus(job->context->leased_job().job().resources().gpus(), job->setup_error));
+  LogAssignedGpus(*job);
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });
 }

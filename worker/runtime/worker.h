@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -20,6 +21,7 @@
 #include "absl/time/time.h"
 #include "expsvc/v1/workers.pb.h"
 #include "worker/runtime/capabilities.h"
+#include "worker/runtime/cuda_devices.h"
 #include "worker/runtime/completion_batcher.h"
 #include "worker/runtime/job_kind_registry.h"
 #include "worker/runtime/leased_job_context.h"
@@ -53,12 +55,13 @@ struct WorkerOptions {
   // their leases are released anyway.
   int drain_timeout_ms = 30000;
   // Memory a group kind's leased group may use (JobGroup::memory_budget_mb),
-  // in MiB; 0 = memory_mb.
+  // in MiB; 0 = 90% of the group's GPU's memory, or memory_mb without a GPU.
   int64_t group_memory_budget_mb = 0;
   // CUDA device indices this worker advertises and hands out to jobs (each
-  // job gets as many as it asks for, none shared); empty: the detected ones
-  // (none until CUDA detection is built).
+  // job gets as many as it asks for, none shared); empty: every device the
+  // driver shows (cuda_devices.h), unless use_gpus is false.
   std::vector<int> gpu_indices;
+  bool use_gpus = true;
 };
 
 class Worker {
@@ -98,6 +101,8 @@ class Worker {
   };
   class LeasedGroup;
 
+  // The GPUs to advertise: the driver's devices, or those --gpus names.
+  absl::Status ChooseGpus();
   absl::Status Register(const std::function<bool()>& give_up);
   // Registers again unless another thread already did since `stale_worker_id`.
   absl::Status RegisterAgain(const std::string& stale_worker_id, const std::function<bool()>& give_up);
@@ -124,6 +129,13 @@ class Worker {
   // Joins and forgets finished jobs.
   void ReapFinished();
   expsvc::v1::Resources FreeResources() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Device indices held by running jobs (a group's members share theirs).
+  std::set<int> BusyGpus() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The `wanted` lowest free devices; finding fewer sets `setup_error`
+  // (unless it already holds an error).
+  std::vector<int> TakeGpus(int wanted, absl::Status& setup_error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the job's devices (index, name, memory) into its log.
+  void LogAssignedGpus(RunningJob& job) const;
   void Drain();
 
   void HeartbeatLoop();

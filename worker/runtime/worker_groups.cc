@@ -2,6 +2,7 @@
 // group run on one thread, through one call of the kind's function, each
 // finished through the same FinishJob as an ordinary job.
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <utility>
@@ -14,6 +15,9 @@
 namespace expsvc::worker {
 
 namespace v1 = expsvc::v1;
+
+// The share of a GPU's memory a group plans to use.
+constexpr int64_t kUsableGpuMemoryPercent = 90;
 
 // What a group kind's function sees: the members still running, each
 // finished through the worker as soon as the function says so.
@@ -31,8 +35,18 @@ class Worker::LeasedGroup : public JobGroup {
   }
   bool finished(int index) const override { return finished_.at(index); }
   int64_t memory_budget_mb() const override {
-    return worker_.options_.group_memory_budget_mb > 0 ? worker_.options_.group_memory_budget_mb
-                                                       : worker_.options_.memory_mb;
+    if (worker_.options_.group_memory_budget_mb > 0) return worker_.options_.group_memory_budget_mb;
+    // On a GPU the device's memory binds, less what the CUDA context and the
+    // caching allocator's fragments take.
+    const std::vector<int> gpus = members_.front()->context->assigned_gpus();
+    if (!gpus.empty()) {
+      for (const v1::CudaDevice& device : worker_.cuda_devices_) {
+        if (device.index() == gpus.front() && device.memory_mb() > 0) {
+          return device.memory_mb() * kUsableGpuMemoryPercent / 100;
+        }
+      }
+    }
+    return worker_.options_.memory_mb;
   }
   // Gives every unfinished member `status`.
   void FinishRest(const absl::Status& status) {
@@ -50,6 +64,17 @@ void Worker::StartGroup(std::vector<v1::LeasedJob> members, const GroupJobFuncti
   for (v1::LeasedJob& leased : members) jobs.push_back(PrepareJob(std::move(leased)));
   auto group = std::make_shared<RunningGroup>();
   absl::MutexLock lock(&mu_);
+  // The members run in one function on the same devices: the group takes
+  // as many GPUs as its largest request, and every member names them.
+  int wanted = 0;
+  for (const auto& job : jobs) wanted = std::max(wanted, job->context->leased_job().job().resources().gpus());
+  absl::Status shortfall;
+  const std::vector<int> gpus = TakeGpus(wanted, shortfall);
+  for (const auto& job : jobs) {
+    if (job->setup_error.ok()) job->setup_error = shortfall;
+    job->context->AssignGpus(gpus);
+    LogAssignedGpus(*job);
+  }
   for (const auto& job : jobs) running_.emplace(next_run_id_++, job);
   groups_.push_back(group);
   group->thread = std::thread([this, jobs, group, &function] {

@@ -600,6 +600,43 @@ TEST_F(WorkerTest, HandsEachJobItsOwnGpus) {
   EXPECT_EQ(state_.registered_gpus, 3);
 }
 
+TEST_F(WorkerTest, AGroupsMembersShareItsGpusAndEachLogNamesThem) {
+  // Members of a group kind run in one call on the same device: the group
+  // takes as many GPUs as its largest request, not one per member, and the
+  // worker's free count (what it leases on next) stays right.
+  JobKindRegistry registry;
+  std::mutex mu;
+  std::map<int64_t, std::vector<int>> seen;
+  ASSERT_TRUE(registry
+                  .RegisterGroup("train_sae",
+                                 [&](JobGroup& group) {
+                                   for (int i = 0; i < group.size(); ++i) {
+                                     std::lock_guard lock(mu);
+                                     seen[group.member(i).job_id()] = group.member(i).assigned_gpus();
+                                   }
+                                   for (int i = 0; i < group.size(); ++i) group.Finish(i, absl::OkStatus());
+                                 })
+                  .ok());
+  options_.gpu_indices = {4, 6};
+  for (int64_t id : {40, 41, 42}) Enqueue(id, "train_sae", {{"layer", id - 39}}, 1, 1, {}, "sae|checkpoint=20");
+  {
+    std::lock_guard lock(state_.mu);
+    for (auto& leased : state_.queue) leased.mutable_job()->mutable_resources()->set_gpus(1);
+  }
+  StartWorker(registry);
+  ASSERT_TRUE(WaitFor([&] { return Completed(40) && Completed(41) && Completed(42); }));
+  {
+    std::lock_guard lock(mu);
+    for (int64_t id : {40, 41, 42}) EXPECT_EQ(seen[id], (std::vector<int>{4})) << "job " << id;
+  }
+  std::lock_guard lock(state_.mu);
+  for (int64_t id : {40, 41, 42}) {
+    bool named = false;
+    for (const std::string& line : state_.logs[id]) named |= line.find("GPU(s) of worker") == 0 && line.find("4: declared by --gpus") != std::string::npos;
+    EXPECT_TRUE(named) << "job " << id << "'s log does not name its GPU";
+  }
+}
+
 TEST_F(WorkerTest, CarriesOnAcrossASchedulerRestart) {
   Enqueue(12, "sleep", {{"seconds", 1.5}, {"steps", 15}});
   StartWorker();

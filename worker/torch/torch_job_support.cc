@@ -5,15 +5,28 @@
 
 namespace expsvc::worker {
 
-absl::StatusOr<torch::Device> SelectDevice(const std::string& requested) {
+absl::StatusOr<torch::Device> SelectDevice(const std::string& requested, const JobContext& context) {
   if (requested != "auto" && requested != "cpu" && requested != "cuda") {
     return absl::InvalidArgumentError(absl::StrCat("device must be auto, cpu or cuda, got '", requested, "'"));
   }
-  if (requested == "cuda" && !torch::cuda::is_available()) {
-    return absl::FailedPreconditionError("device 'cuda' was asked for but CUDA is not available on this worker");
+  if (requested == "cpu") return torch::Device(torch::kCPU);
+  const std::vector<int> gpus = context.assigned_gpus();
+  if (requested == "cuda") {
+    if (!torch::cuda::is_available()) {
+      return absl::FailedPreconditionError(
+          "device 'cuda' was asked for but this worker's LibTorch has no CUDA (or sees no device)");
+    }
+    if (gpus.empty()) {
+      return absl::FailedPreconditionError(
+          "device 'cuda' needs a GPU reserved for the job: add resources: {gpus: 1} to its stage");
+    }
   }
-  return (requested == "cuda" || (requested == "auto" && torch::cuda::is_available())) ? torch::Device(torch::kCUDA)
-                                                                                       : torch::Device(torch::kCPU);
+  if (gpus.empty() || !torch::cuda::is_available()) return torch::Device(torch::kCPU);
+  if (gpus.front() >= static_cast<int>(torch::cuda::device_count())) {
+    return absl::FailedPreconditionError(absl::StrCat("the job was given GPU ", gpus.front(), " but LibTorch sees ",
+                                                      torch::cuda::device_count(), " device(s)"));
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpus.front()));
 }
 
 void SetTorchThreads(int64_t threads) {

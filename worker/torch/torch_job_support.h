@@ -18,8 +18,11 @@
 
 namespace expsvc::worker {
 
-// "auto" → CUDA when available, else CPU; "cuda" without CUDA is an error.
-absl::StatusOr<torch::Device> SelectDevice(const std::string& requested);
+// Where a job's Torch work runs. "cpu"; "cuda": the first GPU the worker
+// reserved for the job (resources.gpus ≥ 1), an error without one or
+// without CUDA in this LibTorch; "auto": that GPU when there is one, else
+// the CPU. A job never takes a GPU the scheduler did not reserve for it.
+absl::StatusOr<torch::Device> SelectDevice(const std::string& requested, const JobContext& context);
 
 // torch::set_num_threads(threads), or, when 0, Torch's own default (its count
 // of physical cores), which the first call records. Not every logical core:

@@ -93,7 +93,7 @@ class AnalysisRun {
 
   absl::Status Analyze() {
     const AnalyzeSaeParams& p = members_.front().params;
-    EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device));
+    EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device, lead_));
     SetTorchThreads(p.threads);
     EXPSVC_ASSIGN_OR_RETURN(lm::LmCorpus corpus, FetchParentCorpus(lead_));
     EXPSVC_ASSIGN_OR_RETURN(const LmCheckpointFolder checkpoint, FetchLmCheckpoint(lead_, p.model, p.checkpoint));

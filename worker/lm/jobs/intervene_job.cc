@@ -68,7 +68,7 @@ absl::StatusOr<std::map<std::string, std::vector<int64_t>>> ReadFeatureSets(JobC
 absl::Status Intervene(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(const InterveneParams p, InterveneParams::FromJson(context.params()));
   if (p.target_checkpoint == 0) return absl::InvalidArgumentError("target_checkpoint (a training step) is required");
-  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device));
+  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device, context));
   SetTorchThreads(p.threads);
   EXPSVC_ASSIGN_OR_RETURN(lm::LmCorpus corpus, FetchParentCorpus(context));
   EXPSVC_ASSIGN_OR_RETURN(const LmCheckpointFolder trained_folder, FetchLmCheckpoint(context, p.model, p.checkpoint));

@@ -225,7 +225,7 @@ absl::Status TrainLm(JobContext& context) {
     return absl::InvalidArgumentError(absl::StrCat("kv_heads (", kv_heads, ") must divide heads (", p.heads, ")"));
   }
   EXPSVC_ASSIGN_OR_RETURN(std::vector<int64_t> checkpoint_steps, CheckpointSteps(p.steps, p.checkpoint_steps));
-  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device));
+  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device, context));
   SetTorchThreads(p.threads);
 
   EXPSVC_ASSIGN_OR_RETURN(std::string corpus_path, FetchParent(context, kCorpusArtifact));

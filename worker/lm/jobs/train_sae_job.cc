@@ -80,7 +80,7 @@ class SaeGroupRun {
 
   absl::Status Train() {
     const TrainSaeParams& p = members_.front().params;
-    EXPSVC_ASSIGN_OR_RETURN(device_, SelectDevice(p.device));
+    EXPSVC_ASSIGN_OR_RETURN(device_, SelectDevice(p.device, lead_));
     SetTorchThreads(p.threads);
     EXPSVC_ASSIGN_OR_RETURN(lm::LmCorpus corpus, FetchParentCorpus(lead_));
     EXPSVC_ASSIGN_OR_RETURN(const LmCheckpointFolder checkpoint, FetchLmCheckpoint(lead_, p.model, p.checkpoint));

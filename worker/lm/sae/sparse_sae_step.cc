@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#ifdef EXPSVC_TOPK_SAE_CUDA
+#include "worker/kernels/topk_sae/topk_sae_torch.h"
+#endif
+
 namespace expsvc::lm {
 namespace {
 
@@ -59,14 +63,26 @@ SaeStepResult SparseSaeForwardBackward(TopKSaeImpl& sae, const torch::Tensor& x)
   const torch::Tensor encoder = sae.w_enc.to(torch::kFloat32);
   const torch::Tensor decoder = sae.w_dec.to(torch::kFloat32);
   const torch::Tensor centered = f.x - sae.b_pre.to(torch::kFloat32);
+  // ∂FVU/∂x̂.
+  const torch::Tensor grad_x_hat = (f.x_hat - f.x) * (2.0 / f.variance);  // [N, d]
+#ifdef EXPSVC_TOPK_SAE_CUDA
+  if (sae.UsesCudaKernels(f.x.device())) {
+    const kernels::TopKSaeTorchGradients grads =
+        kernels::SparseBackwardTorch(grad_x_hat.contiguous(), centered.contiguous(), f.codes.values.contiguous(),
+                                     f.codes.indices.contiguous(), decoder.contiguous(), encoder.contiguous());
+    AccumulateGrad(sae.w_dec, grads.w_dec);
+    AccumulateGrad(sae.w_enc, grads.w_enc);
+    AccumulateGrad(sae.b_enc, grads.b_enc);
+    AccumulateGrad(sae.b_pre, grads.b_pre);
+    return SaeStepResult{f.loss, f.codes, f.x_hat};
+  }
+#endif
   // Gradients are summed in float32 tables and added to .grad() once.
   const auto float32 = torch::TensorOptions().dtype(torch::kFloat32).device(sae.w_enc.device());
   torch::Tensor grad_w_dec = torch::zeros({n, d}, float32);
   torch::Tensor grad_w_enc = torch::zeros({n, d}, float32);
   torch::Tensor grad_b_enc = torch::zeros({n}, float32);
 
-  // ∂FVU/∂x̂.
-  const torch::Tensor grad_x_hat = (f.x_hat - f.x) * (2.0 / f.variance);  // [N, d]
   // Token chunks keep the [chunk, k, d] temporaries in cache.
   for (int64_t start = 0; start < tokens; start += kTokensPerChunk) {
     const int64_t count = std::min(kTokensPerChunk, tokens - start);

@@ -1,5 +1,9 @@
 #include "worker/lm/sae/topk_sae.h"
 
+#ifdef EXPSVC_TOPK_SAE_CUDA
+#include "worker/kernels/topk_sae/topk_sae_torch.h"
+#endif
+
 #include <cmath>
 
 namespace expsvc::lm {
@@ -28,12 +32,30 @@ void TopKSaeImpl::reset() {
   b_pre = register_parameter("b_pre", torch::zeros({d}, dtype));
 }
 
+bool BuiltWithSaeCudaKernels() {
+#ifdef EXPSVC_TOPK_SAE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool TopKSaeImpl::UsesCudaKernels(const torch::Device& device) const {
+  return BuiltWithSaeCudaKernels() && options_.cuda_kernels() && device.is_cuda();
+}
+
 TopKCodes TopKSaeImpl::Encode(const torch::Tensor& x) const {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options_.d_in(), "x must be [N, d_in]");
   const torch::Tensor xf = x.to(torch::kFloat32);
   const torch::Tensor pre =
       torch::addmm(b_enc.to(torch::kFloat32), xf - b_pre.to(torch::kFloat32), w_enc.to(torch::kFloat32).t());
+#ifdef EXPSVC_TOPK_SAE_CUDA
+  if (UsesCudaKernels(x.device())) {
+    auto [values, indices] = kernels::RowTopKTorch(pre.contiguous(), options_.k());
+    return TopKCodes{values, indices};
+  }
+#endif
   auto [values, indices] = torch::topk(pre, options_.k(), /*dim=*/1, /*largest=*/true, /*sorted=*/false);
   // ReLU then top-k keeps the same set as top-k then ReLU: ReLU is monotone.
   return TopKCodes{values.clamp_min(0), indices};
@@ -41,6 +63,12 @@ TopKCodes TopKSaeImpl::Encode(const torch::Tensor& x) const {
 
 torch::Tensor TopKSaeImpl::Decode(const TopKCodes& codes) const {
   torch::NoGradGuard no_grad;
+#ifdef EXPSVC_TOPK_SAE_CUDA
+  if (UsesCudaKernels(codes.indices.device())) {
+    return kernels::SparseDecodeTorch(codes.values.to(torch::kFloat32).contiguous(), codes.indices.contiguous(),
+                                      w_dec.to(torch::kFloat32).contiguous(), b_pre.to(torch::kFloat32).contiguous());
+  }
+#endif
   const torch::Tensor decoder = w_dec.to(torch::kFloat32);
   const torch::Tensor sum = std::get<0>(torch::embedding_bag(
       decoder, codes.indices.reshape({-1}),

@@ -33,6 +33,10 @@ struct TopKSaeOptions {
   // sparse step accumulates in float32 either way).
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
   TORCH_ARG(uint64_t, seed) = 1;
+  // On a GPU, with a build that has them (UsesCudaKernels), the top-k, the
+  // decode and the sparse backward run as the hand-written kernels of
+  // worker/kernels/topk_sae; false keeps Torch's own ops (to compare).
+  TORCH_ARG(bool, cuda_kernels) = true;
 };
 
 // What the encoder keeps for a batch of N inputs.
@@ -60,6 +64,9 @@ class TopKSaeImpl : public torch::nn::Module {
   void InitializePreBias(const torch::Tensor& x);
 
   const TopKSaeOptions& options() const { return options_; }
+  // Whether Encode, Decode and the sparse step use the CUDA kernels for
+  // inputs on `device`.
+  bool UsesCudaKernels(const torch::Device& device) const;
 
   torch::Tensor w_enc;  // [n, d]
   torch::Tensor b_enc;  // [n]
@@ -70,6 +77,9 @@ class TopKSaeImpl : public torch::nn::Module {
   TopKSaeOptions options_;
 };
 TORCH_MODULE(TopKSae);
+
+// Whether this build has the TopK-SAE CUDA kernels (a CUDA LibTorch and nvcc).
+bool BuiltWithSaeCudaKernels();
 
 // Weiszfeld's iteration for the point minimising the summed distances to
 // the rows of `points` [N, d]; starts at the mean.

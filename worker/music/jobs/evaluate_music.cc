@@ -52,7 +52,7 @@ struct LoadedForEvaluation {
 
 absl::StatusOr<LoadedForEvaluation> LoadModelAndData(JobContext& context, const kinds::MusicSamplingParams& params) {
   SetTorchThreads(params.threads);
-  EXPSVC_ASSIGN_OR_RETURN(torch::Device device, SelectDevice(params.device));
+  EXPSVC_ASSIGN_OR_RETURN(torch::Device device, SelectDevice(params.device, context));
   EXPSVC_ASSIGN_OR_RETURN(TrainedMusicModel trained, LoadParentMusicModel(context, params, device));
   music::CorpusLoadCallbacks callbacks;
   callbacks.warning = [&](const std::string& line) { context.Log(absl::StrCat("data: ", line)); };

@@ -232,7 +232,7 @@ struct ResumedState {
 absl::Status Train(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(TrainMusicSettings p, ParseParams(context.params()));
   SetTorchThreads(p.threads);
-  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device));
+  EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device, context));
 
   music::CorpusLoadCallbacks callbacks;
   callbacks.warning = [&](const std::string& line) { context.Log(absl::StrCat("data: ", line)); };

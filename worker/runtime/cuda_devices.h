@@ -1,0 +1,27 @@
+#pragma once
+// The NVIDIA GPUs of this machine, read from the driver (libcuda) at run
+// time, so the worker needs no CUDA toolkit or CUDA LibTorch to advertise
+// them: a CPU-built worker on a GPU host still reports its devices (and
+// hands them to command jobs), and a host without a driver reports none.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "expsvc/v1/workers.pb.h"
+
+namespace expsvc::worker {
+
+// The driver library the worker opens by default.
+inline constexpr char kCudaDriverLibrary[] = "libcuda.so.1";
+
+// Index (as CUDA numbers them, after CUDA_VISIBLE_DEVICES), name and memory
+// of every device the driver shows. NotFound when the library is missing (no
+// driver); Unavailable when the driver fails (cuInit's error named).
+absl::StatusOr<std::vector<expsvc::v1::CudaDevice>> DetectCudaDevices(
+    const std::string& driver_library = kCudaDriverLibrary);
+
+// "0: NVIDIA H200, 143771 MiB" for the worker's and jobs' logs.
+std::string DescribeCudaDevice(const expsvc::v1::CudaDevice& device);
+
+}  // namespace expsvc::worker
