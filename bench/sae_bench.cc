@@ -4,6 +4,10 @@
 // of the encoder's shape reaches, also measured in this run.
 //
 //   sae_bench [--d=512] [--n=8192] [--k=32] [--batch=8192] [--repeats=3] [--threads=0] [--cuda=0]
+//             [--bf16_encoder=0]
+//
+// --bf16_encoder=1: the sparse trainers run the encoder product in bf16
+// (TopKSaeOptions::encoder_dtype), and the bound is a bf16 product too.
 //
 // First checks that the sparse step's loss and gradients equal dense
 // autograd's on the device it times (exit 1 otherwise), and on CUDA also
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
   // 0: every core, as a job with threads: 0 runs.
   const int64_t threads = Flag(argc, argv, "threads", 0);
   const bool cuda = Flag(argc, argv, "cuda", 0) != 0;
+  const torch::Dtype encoder_dtype = Flag(argc, argv, "bf16_encoder", 0) != 0 ? torch::kBFloat16 : torch::kFloat32;
   if (cuda && !torch::cuda::is_available()) {
     std::fprintf(stderr, "sae_bench: --cuda=1 but this LibTorch sees no CUDA device\n");
     return 2;
@@ -124,7 +129,7 @@ int main(int argc, char** argv) {
 
   torch::manual_seed(3);
   const torch::Tensor x = UnitRows(torch::randn({batch, d})).to(device);
-  TopKSae sparse_sae(TopKSaeOptions(d, n, k));
+  TopKSae sparse_sae(TopKSaeOptions(d, n, k).encoder_dtype(encoder_dtype));
   TopKSae dense_sae(TopKSaeOptions(d, n, k));
   sparse_sae->to(device);
   dense_sae->to(device);
@@ -139,7 +144,7 @@ int main(int argc, char** argv) {
   };
   // With the CUDA kernels, the same sparse step with Torch's ops instead.
   const bool kernels = sparse_sae->UsesCudaKernels(device);
-  TopKSae torch_ops_sae(TopKSaeOptions(d, n, k).cuda_kernels(false));
+  TopKSae torch_ops_sae(TopKSaeOptions(d, n, k).cuda_kernels(false).encoder_dtype(encoder_dtype));
   torch_ops_sae->to(device);
   torch::optim::Adam torch_ops_adam(torch_ops_sae->parameters(), torch::optim::AdamOptions(1e-4).eps(6.25e-10));
   auto torch_ops_step = [&] {
@@ -157,8 +162,9 @@ int main(int argc, char** argv) {
     dense_sae->NormalizeDecoderRows();
   };
   // The bound: the encoder's product alone, [batch, d] × [d, n].
-  const torch::Tensor encoder = torch::randn({n, d}).to(device);
-  auto matmul = [&] { torch::mm(x, encoder.t()); };
+  const torch::Tensor encoder = torch::randn({n, d}).to(device).to(encoder_dtype);
+  const torch::Tensor x_product = x.to(encoder_dtype);
+  auto matmul = [&] { torch::mm(x_product, encoder.t()); };
 
   // Warm up, then alternate so drift hits all three alike.
   sparse_step();
@@ -198,8 +204,9 @@ int main(int argc, char** argv) {
               100.0 * sparse_tps / bound_tps);
   std::printf(
       "device=%s d=%ld n=%ld k=%ld batch=%ld sparse_tokens_per_s=%.0f dense_tokens_per_s=%.0f bound_tokens_per_s=%.0f "
-      "gemm_gflops=%.1f vs_dense=%.2f of_bound=%.2f kernels=%s vs_torch_ops=%.2f\n",
+      "gemm_gflops=%.1f vs_dense=%.2f of_bound=%.2f kernels=%s vs_torch_ops=%.2f encoder=%s\n",
       cuda ? "cuda" : "cpu", d, n, k, batch, sparse_tps, dense_tps, bound_tps, gflops, sparse_tps / dense_tps,
-      sparse_tps / bound_tps, kernels ? "cuda" : "torch", kernels ? sparse_tps / torch_ops_tps : 1.0);
+      sparse_tps / bound_tps, kernels ? "cuda" : "torch", kernels ? sparse_tps / torch_ops_tps : 1.0,
+      encoder_dtype == torch::kBFloat16 ? "bf16" : "float32");
   return 0;
 }

@@ -142,7 +142,8 @@ void PrintDryRunJson(const SweepPlan& plan, const std::string& file, std::ostrea
                       {"resources",
                        {{"cpu_cores", job.resources.cpu_cores},
                         {"memory_mb", job.resources.memory_mb},
-                        {"gpus", job.resources.gpus}}}});
+                        {"gpus", job.resources.gpus},
+                        {"gpu_memory_gb", job.resources.gpu_memory_gb}}}});
   }
   nlohmann::json report = {{"dry_run", true},       {"name", plan.name}, {"file", file},   {"jobs", plan.jobs.size()},
                            {"groups", plan.groups}, {"stages", stages},  {"kinds", kinds}, {"sample", sample}};

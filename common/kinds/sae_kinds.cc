@@ -30,6 +30,9 @@ const KindDefinition<TrainSaeParams>& TrainSae() {
     d->Int("n_latents", &P::n_latents, "SAE latents (study: 32768).", {2, 1 << 24})
         .Int("k", &P::k, "Latents kept per token (study: 32).", {1, 4096})
         .Choice("dtype", &P::dtype, {"float32", "bfloat16"}, "Parameter dtype.")
+        .Choice("encoder_precision", &P::encoder_precision, {"float32", "bfloat16"},
+                "Dtype of the encoder product, the one dense matrix product (bfloat16: mixed precision, for "
+                "GPUs; the rest of the step stays float32).")
         .Int("steps", &P::steps, "Optimizer steps; 0 = one pass over the training split.", {0, {}})
         .Int("max_windows", &P::max_windows,
              "Training windows used, spread evenly over the split (both languages); 0 = all.", {0, {}})

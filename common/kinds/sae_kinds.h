@@ -35,6 +35,7 @@ struct TrainSaeParams : SaeSiteParams {
   int64_t n_latents = 32768;
   int64_t k = 32;
   std::string dtype = "float32";
+  std::string encoder_precision = "float32";
   // Optimiser steps; 0 = one pass over the training split (capped by max_windows).
   int64_t steps = 0;
   // Windows of the training split used; 0 = all.

@@ -110,7 +110,7 @@ stages:
     kind: noop
     priority: -7
     max_attempts: 1
-    resources: {gpus: 1, memory_mb: 4096}
+    resources: {gpus: 1, memory_mb: 4096, gpu_memory_gb: 40}
 )");
   ASSERT_EQ(plan.jobs.size(), 2u);
   const PlannedJob& inherits = plan.jobs[0];
@@ -125,6 +125,7 @@ stages:
   EXPECT_EQ(overrides.resources.cpu_cores, 2);  // fields not given are inherited
   EXPECT_EQ(overrides.resources.memory_mb, 4096);
   EXPECT_EQ(overrides.resources.gpus, 1);
+  EXPECT_EQ(overrides.resources.gpu_memory_gb, 40);
 
   SweepPlan bare = ParseOk("name: bare\nstages: [{name: a, kind: noop}]\n");
   ASSERT_EQ(bare.jobs.size(), 1u);
@@ -144,7 +145,9 @@ TEST(SweepExpansionTest, RejectsBadSettings) {
             "sweep.yaml:3:37: 'priority' must be an integer in [-2147483648, 2147483647], got \"high\"");
   EXPECT_EQ(ErrorOf("name: x\nstages:\n  - {name: a, kind: noop, resources: {tpus: 1}}\n"),
             "sweep.yaml:3:39: unknown key 'tpus' in the resources of stage 'a' (known: cpu_cores, memory_mb, "
-            "gpus)");
+            "gpus, gpu_memory_gb)");
+  EXPECT_EQ(ErrorOf("name: x\nstages:\n  - {name: a, kind: noop, resources: {gpu_memory_gb: 40}}\n"),
+            "sweep.yaml:3:5: stage 'a' asks for gpu_memory_gb: 40 but no GPU (add gpus: 1 to its resources)");
   EXPECT_EQ(ErrorOf("name: x\ndefaults: {retries: 1}\nstages: [{name: a, kind: noop}]\n"),
             "sweep.yaml:2:12: unknown key 'retries' in 'defaults' (known: priority, max_attempts, resources)");
 }

@@ -178,7 +178,7 @@ absl::Status SweepParser::ReadSettings(const Fields& fields, absl::string_view w
   }
   if (auto it = fields.find("resources"); it != fields.end() && !it->second.IsNull()) {
     EXPSVC_ASSIGN_OR_RETURN(Fields resources, ReadFields(it->second, absl::StrCat("the resources of ", what),
-                                                         {"cpu_cores", "memory_mb", "gpus"}));
+                                                         {"cpu_cores", "memory_mb", "gpus", "gpu_memory_gb"}));
     JobResources& target = settings.resources;
     if (auto r = resources.find("cpu_cores"); r != resources.end()) {
       EXPSVC_ASSIGN_OR_RETURN(target.cpu_cores, ReadInt(r->second, "cpu_cores", 0, kInt32Max));
@@ -188,6 +188,9 @@ absl::Status SweepParser::ReadSettings(const Fields& fields, absl::string_view w
     }
     if (auto r = resources.find("gpus"); r != resources.end()) {
       EXPSVC_ASSIGN_OR_RETURN(target.gpus, ReadInt(r->second, "gpus", 0, kInt32Max));
+    }
+    if (auto r = resources.find("gpu_memory_gb"); r != resources.end()) {
+      EXPSVC_ASSIGN_OR_RETURN(target.gpu_memory_gb, ReadInt(r->second, "gpu_memory_gb", 0, kInt32Max));
     }
   }
   return absl::OkStatus();
@@ -355,6 +358,11 @@ absl::StatusOr<Stage> SweepParser::ReadStage(const YAML::Node& node, const Stage
 
   stage.settings = defaults;
   EXPSVC_RETURN_IF_ERROR(ReadSettings(fields, absl::StrCat("stage '", stage.name, "'"), stage.settings));
+  if (stage.settings.resources.gpu_memory_gb > 0 && stage.settings.resources.gpus == 0) {
+    return ErrorAt(stage.mark, absl::StrCat("stage '", stage.name, "' asks for gpu_memory_gb: ",
+                                            stage.settings.resources.gpu_memory_gb,
+                                            " but no GPU (add gpus: 1 to its resources)"));
+  }
   return stage;
 }
 

@@ -11,7 +11,7 @@
 //       zip: {a: [1, 2], b: [x, y]}             # lists walked together
 //       group_by: [seed]                # parameters that form the group_key
 //       depends_on: [prepare]           # matched on shared axis values
-//       resources: {cpu_cores: 1, memory_mb: 256, gpus: 0}
+//       resources: {cpu_cores: 1, memory_mb: 256, gpus: 0, gpu_memory_gb: 0}
 //       priority: 5
 //       max_attempts: 2
 //     - name: probe
@@ -51,6 +51,7 @@ struct JobResources {
   int32_t cpu_cores = 0;
   int64_t memory_mb = 0;
   int32_t gpus = 0;
+  int32_t gpu_memory_gb = 0;  // each GPU's, at least
 };
 
 struct PlannedJob {

@@ -325,6 +325,7 @@ absl::StatusOr<expsvc::v1::LeaseJobsResponse> Scheduler::LeaseJobs(const expsvc:
   claim.free_cpu_cores = request.free().cpu_cores();
   claim.free_memory_mb = request.free().memory_mb();
   claim.free_gpus = request.free().gpus();
+  claim.free_gpu_memory_gb = request.free().gpu_memory_gb();
   claim.max_jobs = std::clamp(request.max_jobs(), 1, 1024);
   claim.kinds.assign(request.kinds().begin(), request.kinds().end());
   if (claim.kinds.empty()) {

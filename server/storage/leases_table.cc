@@ -29,12 +29,13 @@ using expsvc::v1::JobLease;
 // most that many attempts; the group's next queued member heads the next
 // claim. All of them are leased under a new epoch.
 // $1 worker, $2 cpu, $3 memory, $4 gpus, $5 max jobs, $6 kinds, $7 ttl ms,
-// $8 group kinds.
+// $8 group kinds, $9 the memory of the worker's largest free GPU (GiB; a
+// job's gpu_memory_gb is per device, so it is compared, not summed).
 constexpr char kClaimJobsSql[] = R"sql(
 WITH head AS MATERIALIZED (
   SELECT id, sweep_id, group_key, kind = ANY($8::text[]) AS whole_group FROM jobs
   WHERE state = 'queued' AND run_after <= now() AND kind = ANY($6::text[])
-    AND cpu_cores <= $2 AND memory_mb <= $3 AND gpus <= $4
+    AND cpu_cores <= $2 AND memory_mb <= $3 AND gpus <= $4 AND gpu_memory_gb <= $9
     AND EXISTS (SELECT 1 FROM workers WHERE id = $1)
     -- Only a group's first ready member may head a claim: a second claimer
     -- that skipped it (locked) must not start on the rest of that group. (A
@@ -49,7 +50,7 @@ WITH head AS MATERIALIZED (
   SELECT j.id, j.priority, j.cpu_cores, j.memory_mb, j.gpus FROM jobs j
   WHERE EXISTS (SELECT 1 FROM head WHERE head.group_key IS NULL)
     AND j.state = 'queued' AND j.group_key IS NULL AND j.run_after <= now() AND j.kind = ANY($6::text[])
-    AND j.cpu_cores <= $2 AND j.memory_mb <= $3 AND j.gpus <= $4
+    AND j.cpu_cores <= $2 AND j.memory_mb <= $3 AND j.gpus <= $4 AND j.gpu_memory_gb <= $9
   ORDER BY j.priority DESC, j.id
   LIMIT $5
   FOR UPDATE OF j SKIP LOCKED
@@ -57,7 +58,7 @@ WITH head AS MATERIALIZED (
   SELECT j.id, j.cpu_cores, j.memory_mb, j.gpus FROM jobs j, head h
   WHERE h.group_key IS NOT NULL AND j.sweep_id = h.sweep_id AND j.group_key = h.group_key
     AND j.state = 'queued' AND j.run_after <= now() AND j.kind = ANY($6::text[])
-    AND j.cpu_cores <= $2 AND j.memory_mb <= $3 AND j.gpus <= $4
+    AND j.cpu_cores <= $2 AND j.memory_mb <= $3 AND j.gpus <= $4 AND j.gpu_memory_gb <= $9
   ORDER BY j.id
   LIMIT (SELECT CASE WHEN whole_group THEN 4096 ELSE $5 END FROM head)
   FOR UPDATE OF j SKIP LOCKED
@@ -229,7 +230,7 @@ absl::StatusOr<std::vector<expsvc::v1::LeasedJob>> ClaimIn(pqxx::transaction_bas
   pqxx::result rows = txn.exec_prepared(
       kClaimStatement, request.worker_id, request.free_cpu_cores, request.free_memory_mb, request.free_gpus,
       static_cast<int64_t>(std::max(1, request.max_jobs)), TextArrayLiteral(request.kinds), request.lease_ttl_ms,
-      TextArrayLiteral(request.group_kinds));
+      TextArrayLiteral(request.group_kinds), request.free_gpu_memory_gb);
   std::vector<expsvc::v1::LeasedJob> leased;
   leased.reserve(rows.size());
   for (const auto& row : rows) {

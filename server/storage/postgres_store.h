@@ -45,6 +45,7 @@ struct ClaimRequest {
   int32_t free_cpu_cores = 0;
   int64_t free_memory_mb = 0;
   int32_t free_gpus = 0;
+  int32_t free_gpu_memory_gb = 0;  // the largest free GPU's
   int32_t max_jobs = 1;
   std::vector<std::string> kinds;
   // Kinds the worker runs one function per group for: their groups are

@@ -219,6 +219,38 @@ TEST_F(PostgresStoreTest, UngroupedClaimsRespectMaxJobsAndFreeResources) {
             (std::vector<int64_t>{ids[6], ids[7], ids[8]}));
 }
 
+// gpu_memory_gb is per device: a job is leased only when the worker's largest
+// free GPU has that much, and GPU counts (not memory) add up within a claim.
+TEST_F(PostgresStoreTest, ClaimsMatchGpuCountAndPerDeviceMemory) {
+  std::vector<PlannedJob> plan;
+  for (int i = 0; i < 3; ++i) {
+    PlannedJob job = Job(i);
+    job.resources.gpus = 1;
+    job.resources.gpu_memory_gb = i == 0 ? 120 : 40;
+    plan.push_back(job);
+  }
+  const std::vector<int64_t> ids = CreateSweep(std::move(plan));
+  ASSERT_EQ(ids.size(), 3u);
+
+  ClaimRequest small = Claim(worker_a_, /*max_jobs=*/10);
+  small.free_gpus = 2;
+  small.free_gpu_memory_gb = 80;
+  // The 120 GiB job is skipped; the two 40 GiB ones come, one device each.
+  EXPECT_EQ(ClaimIds(small), (std::vector<int64_t>{ids[1], ids[2]}));
+  ClaimRequest no_gpu = Claim(worker_a_, /*max_jobs=*/10);
+  no_gpu.free_gpus = 0;
+  no_gpu.free_gpu_memory_gb = 0;
+  EXPECT_TRUE(ClaimIds(no_gpu).empty());
+  ClaimRequest large = Claim(worker_a_, /*max_jobs=*/10);
+  large.free_gpus = 1;
+  large.free_gpu_memory_gb = 140;
+  const auto leased = store_->ClaimJobs(large);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  ASSERT_EQ(leased->size(), 1u);
+  EXPECT_EQ((*leased)[0].job().id(), ids[0]);
+  EXPECT_EQ((*leased)[0].job().resources().gpu_memory_gb(), 120);  // read back with the job
+}
+
 // A group of a kind the worker runs job by job comes at most max_jobs members
 // at a time (and only while their resources fit together), never mixed with
 // ungrouped jobs; the group's next queued member heads the next claim. A

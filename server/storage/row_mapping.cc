@@ -27,6 +27,7 @@ expsvc::v1::Job RowToJob(const pqxx::row& row) {
   job.set_finished_at_ms(row[17].as<int64_t>());
   job.set_lease_epoch(row[18].as<int64_t>());
   for (int64_t parent : ParseIntArray(row[19].c_str())) job.add_parent_ids(parent);
+  job.mutable_resources()->set_gpu_memory_gb(row[20].as<int32_t>());
   return job;
 }
 

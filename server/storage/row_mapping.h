@@ -20,7 +20,7 @@
   EXPSVC_MS("j.created_at") ", " EXPSVC_MS("j.started_at") ", " EXPSVC_MS("j.finished_at")              \
   ", j.lease_epoch, "                                                                                   \
   "ARRAY(SELECT d.parent_id FROM job_dependencies d WHERE d.job_id = j.id ORDER BY d.parent_id)::text, " \
-  EXPSVC_MS("j.lease_expires_at")
+  "j.gpu_memory_gb, " EXPSVC_MS("j.lease_expires_at")
 
 // The columns RowToArtifact reads, in order, from an `artifacts` row aliased `a`.
 #define EXPSVC_ARTIFACT_COLUMNS \
@@ -46,7 +46,7 @@
 namespace expsvc::storage {
 
 // Where columns past RowToJob's and RowToArtifact's start.
-inline constexpr int kJobLeaseExpiresColumn = 20;
+inline constexpr int kJobLeaseExpiresColumn = 21;
 inline constexpr int kArtifactColumnCount = 8;
 
 expsvc::v1::Job RowToJob(const pqxx::row& row);

@@ -21,11 +21,13 @@ constexpr char kNextJobIdsSql[] = "SELECT nextval('jobs_id_seq') FROM generate_s
 // One row per job, each column a parallel array.
 constexpr char kInsertJobsSql[] = R"sql(
 INSERT INTO jobs (id, sweep_id, stage, kind, params, state, group_key, priority, max_attempts,
-                  cpu_cores, memory_mb, gpus, pending_parents)
-SELECT id, $2, stage, kind, params, state, group_key, priority, max_attempts, cpu_cores, memory_mb, gpus, pending
+                  cpu_cores, memory_mb, gpus, pending_parents, gpu_memory_gb)
+SELECT id, $2, stage, kind, params, state, group_key, priority, max_attempts, cpu_cores, memory_mb, gpus, pending,
+       gpu_memory_gb
 FROM unnest($1::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::int[], $9::int[],
-            $10::int[], $11::bigint[], $12::int[], $13::int[])
-  AS t(id, stage, kind, params, state, group_key, priority, max_attempts, cpu_cores, memory_mb, gpus, pending))sql";
+            $10::int[], $11::bigint[], $12::int[], $13::int[], $14::int[])
+  AS t(id, stage, kind, params, state, group_key, priority, max_attempts, cpu_cores, memory_mb, gpus, pending,
+       gpu_memory_gb))sql";
 
 constexpr char kInsertDependenciesSql[] =
     "INSERT INTO job_dependencies (job_id, parent_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])";
@@ -63,7 +65,8 @@ absl::StatusOr<CreatedSweep> PostgresStore::CreateSweep(const SweepPlan& plan, c
       ids.push_back(row[0].as<int64_t>());
     }
     std::vector<std::string> stages, kinds, params, states, group_keys;
-    std::vector<int64_t> priorities, max_attempts, cpu_cores, memory_mb, gpus, pending, children, parents;
+    std::vector<int64_t> priorities, max_attempts, cpu_cores, memory_mb, gpus, gpu_memory_gb, pending, children,
+        parents;
     for (size_t i = 0; i < count; ++i) {
       const PlannedJob& job = plan.jobs[i];
       stages.push_back(job.stage);
@@ -76,6 +79,7 @@ absl::StatusOr<CreatedSweep> PostgresStore::CreateSweep(const SweepPlan& plan, c
       cpu_cores.push_back(job.resources.cpu_cores);
       memory_mb.push_back(job.resources.memory_mb);
       gpus.push_back(job.resources.gpus);
+      gpu_memory_gb.push_back(job.resources.gpu_memory_gb);
       pending.push_back(static_cast<int64_t>(job.parents.size()));
       for (int64_t parent : job.parents) {
         children.push_back(ids[i]);
@@ -85,7 +89,8 @@ absl::StatusOr<CreatedSweep> PostgresStore::CreateSweep(const SweepPlan& plan, c
     txn.exec_params(kInsertJobsSql, IntArrayLiteral(ids), sweep_id, TextArrayLiteral(stages), TextArrayLiteral(kinds),
                     TextArrayLiteral(params), TextArrayLiteral(states), TextArrayLiteral(group_keys, true),
                     IntArrayLiteral(priorities), IntArrayLiteral(max_attempts), IntArrayLiteral(cpu_cores),
-                    IntArrayLiteral(memory_mb), IntArrayLiteral(gpus), IntArrayLiteral(pending));
+                    IntArrayLiteral(memory_mb), IntArrayLiteral(gpus), IntArrayLiteral(pending),
+                    IntArrayLiteral(gpu_memory_gb));
     if (!children.empty()) {
       txn.exec_params(kInsertDependenciesSql, IntArrayLiteral(children), IntArrayLiteral(parents));
     }

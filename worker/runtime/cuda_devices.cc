@@ -80,6 +80,8 @@ absl::StatusOr<std::vector<v1::CudaDevice>> DetectCudaDevices(const std::string&
   return devices;
 }
 
+int32_t DeviceMemoryGb(const v1::CudaDevice& device) { return static_cast<int32_t>(device.memory_mb() / 1024); }
+
 std::string DescribeCudaDevice(const v1::CudaDevice& device) {
   return absl::StrCat(device.index(), ": ", device.name().empty() ? "unnamed device" : device.name(),
                       device.memory_mb() > 0 ? absl::StrCat(", ", device.memory_mb(), " MiB") : "");

@@ -4,6 +4,7 @@
 // them: a CPU-built worker on a GPU host still reports its devices (and
 // hands them to command jobs), and a host without a driver reports none.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ inline constexpr char kCudaDriverLibrary[] = "libcuda.so.1";
 // driver); Unavailable when the driver fails (cuInit's error named).
 absl::StatusOr<std::vector<expsvc::v1::CudaDevice>> DetectCudaDevices(
     const std::string& driver_library = kCudaDriverLibrary);
+
+// The device's memory in whole GiB (rounded down), as jobs' gpu_memory_gb
+// and a worker's free resources count it.
+int32_t DeviceMemoryGb(const expsvc::v1::CudaDevice& device);
 
 // "0: NVIDIA H200, 143771 MiB" for the worker's and jobs' logs.
 std::string DescribeCudaDevice(const expsvc::v1::CudaDevice& device);

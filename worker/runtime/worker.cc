@@ -148,7 +148,7 @@ absl::Status Worker::Run() {
 absl::Status Worker::ChooseGpus() {
   cuda_devices_.clear();
   if (!options_.use_gpus) return absl::OkStatus();
-  const absl::StatusOr<std::vector<v1::CudaDevice>> detected = DetectCudaDevices();
+  const absl::StatusOr<std::vector<v1::CudaDevice>> detected = DetectCudaDevices(options_.cuda_driver_library);
   if (options_.gpu_indices.empty()) {
     if (detected.ok()) {
       cuda_devices_ = *detected;
@@ -227,11 +227,19 @@ v1::Resources Worker::FreeResources() const {
     memory -= used.memory_mb();
   }
   // Devices, not requests: a group's members share theirs.
-  const int64_t gpus = static_cast<int64_t>(cuda_devices_.size()) - static_cast<int64_t>(BusyGpus().size());
+  const std::set<int> busy = BusyGpus();
+  int64_t gpus = 0;
+  int32_t largest_gb = 0;
+  for (const v1::CudaDevice& device : cuda_devices_) {
+    if (busy.contains(device.index())) continue;
+    ++gpus;
+    largest_gb = std::max(largest_gb, DeviceMemoryGb(device));
+  }
   v1::Resources free;
   free.set_cpu_cores(static_cast<int32_t>(std::max<int64_t>(cpu, 0)));
   free.set_memory_mb(std::max<int64_t>(memory, 0));
-  free.set_gpus(static_cast<int32_t>(std::max<int64_t>(gpus, 0)));
+  free.set_gpus(static_cast<int32_t>(gpus));
+  free.set_gpu_memory_gb(largest_gb);
   return free;
 }
 
@@ -341,20 +349,25 @@ std::set<int> Worker::BusyGpus() const {
   return busy;
 }
 
-std::vector<int> Worker::TakeGpus(int wanted, absl::Status& setup_error) {
-  // The lowest free device indices: the scheduler leased the job only if
-  // enough GPUs were free.
+std::vector<int> Worker::TakeGpus(const v1::Resources& wanted, absl::Status& setup_error) {
+  // The lowest free device indices with enough memory: the scheduler leased
+  // the job only if enough GPUs were free and the largest had the memory.
   const std::set<int> busy = BusyGpus();
   std::vector<int> gpus;
   for (const v1::CudaDevice& device : cuda_devices_) {
-    if (static_cast<int>(gpus.size()) >= wanted) break;
-    if (!busy.contains(device.index())) gpus.push_back(device.index());
+    if (static_cast<int>(gpus.size()) >= wanted.gpus()) break;
+    if (!busy.contains(device.index()) && DeviceMemoryGb(device) >= wanted.gpu_memory_gb()) {
+      gpus.push_back(device.index());
+    }
   }
-  if (static_cast<int>(gpus.size()) < wanted && setup_error.ok()) {
+  if (static_cast<int>(gpus.size()) < wanted.gpus() && setup_error.ok()) {
     // The scheduler leased it on a count this worker no longer has free
-    // (e.g. a job still holding devices after its lease was released).
-    setup_error = absl::UnavailableError(absl::StrCat("the job asks for ", wanted, " GPU(s), ", gpus.size(),
-                                                      " of this worker's are free"));
+    // (e.g. a job still holding devices after its lease was released), or
+    // on one large device when it asks for several.
+    setup_error = absl::UnavailableError(absl::StrCat(
+        "the job asks for ", wanted.gpus(), " GPU(s)",
+        wanted.gpu_memory_gb() > 0 ? absl::StrCat(" of ", wanted.gpu_memory_gb(), " GiB") : "", ", ", gpus.size(),
+        " of this worker's are free"));
   }
   return gpus;
 }
@@ -372,7 +385,7 @@ void Worker::LogAssignedGpus(RunningJob& job) const {
 void Worker::StartJob(v1::LeasedJob leased) {
   std::shared_ptr<RunningJob> job = PrepareJob(std::move(leased));
   absl::MutexLock lock(&mu_);
-  job->context->AssignGpus(TakeGpus(job->context->leased_job().job().resources().gpus(), job->setup_error));
+  job->context->AssignGpus(TakeGpus(job->context->leased_job().job().resources(), job->setup_error));
   LogAssignedGpus(*job);
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });

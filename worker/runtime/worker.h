@@ -62,6 +62,8 @@ struct WorkerOptions {
   // driver shows (cuda_devices.h), unless use_gpus is false.
   std::vector<int> gpu_indices;
   bool use_gpus = true;
+  // The NVIDIA driver library the GPUs are read from (tests use a fake one).
+  std::string cuda_driver_library = kCudaDriverLibrary;
 };
 
 class Worker {
@@ -131,9 +133,11 @@ class Worker {
   expsvc::v1::Resources FreeResources() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Device indices held by running jobs (a group's members share theirs).
   std::set<int> BusyGpus() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The `wanted` lowest free devices; finding fewer sets `setup_error`
-  // (unless it already holds an error).
-  std::vector<int> TakeGpus(int wanted, absl::Status& setup_error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lowest free devices, as many as wanted.gpus() with at least
+  // wanted.gpu_memory_gb each; finding fewer sets `setup_error` (unless it
+  // already holds an error).
+  std::vector<int> TakeGpus(const expsvc::v1::Resources& wanted, absl::Status& setup_error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the job's devices (index, name, memory) into its log.
   void LogAssignedGpus(RunningJob& job) const;
   void Drain();

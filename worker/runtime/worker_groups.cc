@@ -66,8 +66,12 @@ void Worker::StartGroup(std::vector<v1::LeasedJob> members, const GroupJobFuncti
   absl::MutexLock lock(&mu_);
   // The members run in one function on the same devices: the group takes
   // as many GPUs as its largest request, and every member names them.
-  int wanted = 0;
-  for (const auto& job : jobs) wanted = std::max(wanted, job->context->leased_job().job().resources().gpus());
+  v1::Resources wanted;
+  for (const auto& job : jobs) {
+    const v1::Resources& member = job->context->leased_job().job().resources();
+    wanted.set_gpus(std::max(wanted.gpus(), member.gpus()));
+    wanted.set_gpu_memory_gb(std::max(wanted.gpu_memory_gb(), member.gpu_memory_gb()));
+  }
   absl::Status shortfall;
   const std::vector<int> gpus = TakeGpus(wanted, shortfall);
   for (const auto& job : jobs) {

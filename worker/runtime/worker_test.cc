@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -581,6 +582,7 @@ TEST_F(WorkerTest, HandsEachJobItsOwnGpus) {
                             })
                   .ok());
   options_.gpu_indices = {3, 5, 7};
+  options_.cuda_driver_library = "libexpsvc-no-driver.so";  // declared devices, on any machine
   Enqueue(31, "noop", nlohmann::json::object());
   Enqueue(32, "noop", nlohmann::json::object());
   {
@@ -618,6 +620,7 @@ TEST_F(WorkerTest, AGroupsMembersShareItsGpusAndEachLogNamesThem) {
                                  })
                   .ok());
   options_.gpu_indices = {4, 6};
+  options_.cuda_driver_library = "libexpsvc-no-driver.so";  // declared devices, on any machine
   for (int64_t id : {40, 41, 42}) Enqueue(id, "train_sae", {{"layer", id - 39}}, 1, 1, {}, "sae|checkpoint=20");
   {
     std::lock_guard lock(state_.mu);
@@ -635,6 +638,43 @@ TEST_F(WorkerTest, AGroupsMembersShareItsGpusAndEachLogNamesThem) {
     for (const std::string& line : state_.logs[id]) named |= line.find("GPU(s) of worker") == 0 && line.find("4: declared by --gpus") != std::string::npos;
     EXPECT_TRUE(named) << "job " << id << "'s log does not name its GPU";
   }
+}
+
+TEST_F(WorkerTest, AdvertisesDriverGpusAndHandsOutOnlyOnesWithTheMemoryAsked) {
+  // The fake driver shows GPU 0 with 80 GiB and GPU 1 with 81 GiB.
+  setenv("FAKE_CUDA_DEVICES", "2", 1);
+  options_.cuda_driver_library = std::string(std::getenv("EXPSVC_BUILD_DIR")) + "/worker/libfake_cuda_driver.so";
+  JobKindRegistry registry;
+  std::mutex mu;
+  std::map<int64_t, std::vector<int>> seen;
+  ASSERT_TRUE(registry
+                  .Register("noop",
+                            [&](JobContext& context) {
+                              std::lock_guard lock(mu);
+                              seen[context.job_id()] = context.assigned_gpus();
+                              return absl::OkStatus();
+                            })
+                  .ok());
+  Enqueue(51, "noop", nlohmann::json::object());
+  {
+    std::lock_guard lock(state_.mu);
+    state_.queue[0].mutable_job()->mutable_resources()->set_gpus(1);
+    state_.queue[0].mutable_job()->mutable_resources()->set_gpu_memory_gb(81);
+  }
+  StartWorker(registry);
+  ASSERT_TRUE(WaitFor([&] { return Completed(51); }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen[51], (std::vector<int>{1}));  // not the lower, smaller device 0
+  }
+  std::lock_guard lock(state_.mu);
+  EXPECT_EQ(state_.registered_gpus, 2);
+  ASSERT_FALSE(state_.lease_requests.empty());
+  EXPECT_EQ(state_.lease_requests.front().free().gpus(), 2);
+  EXPECT_EQ(state_.lease_requests.front().free().gpu_memory_gb(), 81);
+  bool named = false;
+  for (const std::string& line : state_.logs[51]) named |= line.find("1: Fake GPU 1, 82944 MiB") != std::string::npos;
+  EXPECT_TRUE(named) << "job 51's log does not name its GPU";
 }
 
 TEST_F(WorkerTest, CarriesOnAcrossASchedulerRestart) {

@@ -135,6 +135,20 @@ TEST_F(SaeJobsTest, EveryLayerTrainsFromOneSharedForwardPassPerBatch) {
   EXPECT_FALSE(torch::equal(EncoderOf(*members[0]), EncoderOf(*members[1])));
 }
 
+TEST_F(SaeJobsTest, ABf16EncoderProductTrainsAndSavesAFloat32Sae) {
+  // encoder_precision: bfloat16 rounds only the product; the SAE it saves
+  // keeps its float32 parameters.
+  auto members = Members("mixed", {2}, {{"encoder_precision", "bfloat16"}});
+  FakeJobGroup group = GroupOf(members);
+  RunTrainSaeGroup(group);
+  ASSERT_TRUE(group.outcome(0).has_value());
+  ASSERT_TRUE(group.outcome(0)->ok()) << *group.outcome(0);
+  const auto& fvu = members[0]->metrics().at("fvu");
+  EXPECT_EQ(fvu.size(), 8u);
+  EXPECT_TRUE(std::isfinite(fvu.at(8)));
+  EXPECT_EQ(EncoderOf(*members[0]).scalar_type(), torch::kFloat32);
+}
+
 TEST_F(SaeJobsTest, ACancelledOrBrokenMemberEndsAloneWhileTheOthersFinish) {
   auto members = Members("alone", {1, 2, 3});
   members[1]->RequestStop();

@@ -46,14 +46,15 @@ std::vector<int64_t> EvenlySpacedWindows(int64_t available, int64_t wanted) {
 }
 
 SaeMemoryEstimate EstimateSaeMemory(int64_t d_in, int64_t n_latents, int64_t k, int64_t parameter_bytes,
-                                    int64_t batch_rows) {
+                                    int64_t batch_rows, int64_t encoder_bytes) {
   const int64_t parameters = 2 * n_latents * d_in + n_latents + d_in;
   SaeMemoryEstimate estimate;
   // Parameters and their gradients in the parameter dtype, Adam's two moments too.
   estimate.resident_bytes = parameters * parameter_bytes * 4 + n_latents * 8;
-  // Float32 pre-activations [rows, n] and their ReLU, codes [rows, k] (values
-  // and int64 indices), input, reconstruction and its gradient [rows, d].
-  estimate.transient_bytes = batch_rows * (2 * n_latents * 4 + k * 12 + 4 * d_in * 4);
+  // The encoder product [rows, n] and its float32 copy for the top-k (or
+  // ReLU), codes [rows, k] (values and int64 indices), input,
+  // reconstruction and its gradient [rows, d].
+  estimate.transient_bytes = batch_rows * (n_latents * (encoder_bytes + 4) + k * 12 + 4 * d_in * 4);
   return estimate;
 }
 

@@ -44,9 +44,10 @@ struct SaeMemoryEstimate {
   int64_t transient_bytes = 0;  // per step, once for the subset: pre-activations, codes, reconstruction
 };
 
-// d_in, n_latents, k, bytes per parameter (4 float32, 2 bfloat16), rows per step.
+// d_in, n_latents, k, bytes per parameter (4 float32, 2 bfloat16), rows per
+// step, bytes per encoder-product element (4 float32, 2 bfloat16).
 SaeMemoryEstimate EstimateSaeMemory(int64_t d_in, int64_t n_latents, int64_t k, int64_t parameter_bytes,
-                                    int64_t batch_rows);
+                                    int64_t batch_rows, int64_t encoder_bytes = 4);
 
 // Splits members (their resident bytes) into consecutive subsets so that
 // shared_bytes + max transient + Σ resident of each subset ≤ budget.

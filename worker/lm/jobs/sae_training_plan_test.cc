@@ -56,6 +56,9 @@ TEST(EstimateSaeMemory, CountsParametersGradientsAndAdamMoments) {
   EXPECT_EQ(estimate.resident_bytes, parameters * 16 + 32768 * 8);
   EXPECT_GT(estimate.transient_bytes, 2048LL * 32768 * 4);
   EXPECT_LT(EstimateSaeMemory(512, 32768, 32, 2, 2048).resident_bytes, estimate.resident_bytes);
+  // A bf16 encoder product: 2 of its 8 bytes per [rows, n] element saved.
+  EXPECT_EQ(estimate.transient_bytes - EstimateSaeMemory(512, 32768, 32, 4, 2048, 2).transient_bytes,
+            2048LL * 32768 * 2);
 }
 
 }  // namespace

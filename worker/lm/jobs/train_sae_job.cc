@@ -119,7 +119,8 @@ class SaeGroupRun {
       if (!active(member)) continue;
       live.push_back(&member);
       estimates.push_back(EstimateSaeMemory(config.hidden_size, member.params.n_latents, member.params.k,
-                                            member.params.dtype == "bfloat16" ? 2 : 4, rows));
+                                            member.params.dtype == "bfloat16" ? 2 : 4, rows,
+                                            member.params.encoder_precision == "bfloat16" ? 2 : 4));
     }
     if (live.empty()) return absl::OkStatus();
     const int64_t shared = lm_bytes + static_cast<int64_t>(live.size()) * rows * config.hidden_size * 4;
@@ -143,6 +144,7 @@ class SaeGroupRun {
     const TrainSaeParams& p = member.params;
     lm::TopKSae sae(lm::TopKSaeOptions(d_in, p.n_latents, p.k)
                         .dtype(p.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32)
+                        .encoder_dtype(p.encoder_precision == "bfloat16" ? torch::kBFloat16 : torch::kFloat32)
                         .seed(static_cast<uint64_t>(p.seed)));
     sae->to(device_);
     lm::SaeTrainerOptions options;

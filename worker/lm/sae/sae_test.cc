@@ -59,6 +59,30 @@ TEST(TopKSaeTest, RefusesBadOptions) {
   EXPECT_THROW(TopKSae(TopKSaeOptions(16, 8, 9)), c10::Error);
   EXPECT_THROW(TopKSae(TopKSaeOptions(0, 8, 1)), c10::Error);
   EXPECT_THROW(TopKSae(TopKSaeOptions(4, 8, 1).dtype(torch::kFloat64)), c10::Error);
+  EXPECT_THROW(TopKSae(TopKSaeOptions(4, 8, 1).encoder_dtype(torch::kHalf)), c10::Error);
+}
+
+TEST(TopKSaeTest, Bf16EncoderProductKeepsTheCodesAndTheLoss) {
+  // Mixed precision: only the encoder product is rounded to bf16 (8 bits of
+  // mantissa), so most selected latents and the loss barely move, and the
+  // step's outputs stay float32.
+  torch::manual_seed(6);
+  TopKSae exact(TopKSaeOptions(64, 512, 8).seed(3));
+  TopKSae mixed(TopKSaeOptions(64, 512, 8).seed(3).encoder_dtype(torch::kBFloat16));
+  const torch::Tensor x = UnitRows(torch::randn({128, 64}));
+  const TopKCodes a = exact->Encode(x);
+  const TopKCodes b = mixed->Encode(x);
+  EXPECT_EQ(b.values.scalar_type(), torch::kFloat32);
+  int64_t shared = 0;
+  for (int64_t t = 0; t < x.size(0); ++t) {
+    shared += torch::isin(b.indices[t], a.indices[t]).sum().item<int64_t>();
+  }
+  EXPECT_GT(static_cast<double>(shared) / a.indices.numel(), 0.9);
+  const double exact_loss = SparseSaeForwardBackward(*exact, x).loss.item<double>();
+  const double mixed_loss = SparseSaeForwardBackward(*mixed, x).loss.item<double>();
+  EXPECT_NEAR(mixed_loss, exact_loss, 0.02 * exact_loss);
+  EXPECT_EQ(mixed->w_enc.grad().scalar_type(), torch::kFloat32);
+  EXPECT_GT(mixed->w_enc.grad().abs().sum().item<double>(), 0.0);
 }
 
 TEST(TopKSaeTest, DecoderRowsStayUnitAndTheProjectedGradientIsTangent) {

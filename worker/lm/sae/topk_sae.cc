@@ -19,6 +19,8 @@ void TopKSaeImpl::reset() {
   TORCH_CHECK(options_.k() > 0 && options_.k() <= n, "k must be in [1, n_latents]");
   TORCH_CHECK(options_.dtype() == torch::kFloat32 || options_.dtype() == torch::kBFloat16,
               "dtype must be float32 or bfloat16");
+  TORCH_CHECK(options_.encoder_dtype() == torch::kFloat32 || options_.encoder_dtype() == torch::kBFloat16,
+              "encoder_dtype must be float32 or bfloat16");
   // A private generator: the same seed gives the same SAE whatever else ran.
   auto generator = at::detail::createCPUGenerator(options_.seed());
   torch::Tensor decoder = at::normal(0.0, 1.0, {n, d}, generator, torch::TensorOptions().dtype(torch::kFloat32));
@@ -48,15 +50,17 @@ TopKCodes TopKSaeImpl::Encode(const torch::Tensor& x) const {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options_.d_in(), "x must be [N, d_in]");
   const torch::Tensor xf = x.to(torch::kFloat32);
-  const torch::Tensor pre =
-      torch::addmm(b_enc.to(torch::kFloat32), xf - b_pre.to(torch::kFloat32), w_enc.to(torch::kFloat32).t());
+  const torch::Dtype product = options_.encoder_dtype();
+  const torch::Tensor pre = torch::addmm(b_enc.to(product), (xf - b_pre.to(torch::kFloat32)).to(product),
+                                         w_enc.to(product).t());
 #ifdef EXPSVC_TOPK_SAE_CUDA
   if (UsesCudaKernels(x.device())) {
     auto [values, indices] = kernels::RowTopKTorch(pre.contiguous(), options_.k());
     return TopKCodes{values, indices};
   }
 #endif
-  auto [values, indices] = torch::topk(pre, options_.k(), /*dim=*/1, /*largest=*/true, /*sorted=*/false);
+  auto [values, indices] =
+      torch::topk(pre.to(torch::kFloat32), options_.k(), /*dim=*/1, /*largest=*/true, /*sorted=*/false);
   // ReLU then top-k keeps the same set as top-k then ReLU: ReLU is monotone.
   return TopKCodes{values.clamp_min(0), indices};
 }

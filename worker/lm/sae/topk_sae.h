@@ -32,6 +32,10 @@ struct TopKSaeOptions {
   // Parameter dtype: kFloat32 or kBFloat16 (bf16 halves the memory; the
   // sparse step accumulates in float32 either way).
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
+  // The encoder product's dtype: kBFloat16 runs the one dense product in
+  // bf16 (float32 accumulation, the tensor cores' rate on a GPU) and keeps
+  // its [N, n] output in bf16; everything after it stays float32.
+  TORCH_ARG(torch::Dtype, encoder_dtype) = torch::kFloat32;
   TORCH_ARG(uint64_t, seed) = 1;
   // On a GPU, with a build that has them (UsesCudaKernels), the top-k, the
   // decode and the sparse backward run as the hand-written kernels of
