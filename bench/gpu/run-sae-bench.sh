@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 log="${OUT:-/tmp}/sae-bench-gpu.log"
+if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
 build=/tmp/expsvc-sae-gpu
 cmake -S bench/gpu -B "$build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null

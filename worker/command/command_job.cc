@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/kinds/command_kinds.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -31,6 +33,20 @@ std::string EnvName(const std::string& param) {
   std::string name = "EXPSVC_PARAM_";
   for (char c : param) name.push_back(std::isalnum(static_cast<unsigned char>(c)) ? std::toupper(c) : '_');
   return name;
+}
+
+// The child's CUDA_VISIBLE_DEVICES. The worker numbers its GPUs as CUDA does
+// inside its own CUDA_VISIBLE_DEVICES (0.. over that list, as under Slurm's
+// --gres), so each index is mapped back to the entry it stands for (an
+// index, a UUID or a MIG id); without one the indices are the machine's.
+std::string VisibleDevicesFor(const std::vector<int>& gpus, const char* worker_visible) {
+  if (worker_visible == nullptr || *worker_visible == '\0') return absl::StrJoin(gpus, ",");
+  const std::vector<std::string> entries = absl::StrSplit(worker_visible, ',', absl::SkipWhitespace());
+  std::vector<std::string> mapped;
+  for (int gpu : gpus) {
+    if (gpu >= 0 && gpu < static_cast<int>(entries.size())) mapped.push_back(entries[static_cast<size_t>(gpu)]);
+  }
+  return absl::StrJoin(mapped, ",");
 }
 
 // The worker's environment without anything of expsvc's own (above all its
@@ -164,7 +180,7 @@ absl::Status RunCommandJob(JobContext& context, const CommandJobOptions& options
       {"EXPSVC_OUTPUTS_DIR", outputs.string()},
       {"EXPSVC_STOP_FILE", stop_file.string()},
       {"EXPSVC_PARAMS_FILE", params_file.string()},
-      {"CUDA_VISIBLE_DEVICES", absl::StrJoin(context.assigned_gpus(), ",")},
+      {"CUDA_VISIBLE_DEVICES", VisibleDevicesFor(context.assigned_gpus(), std::getenv("CUDA_VISIBLE_DEVICES"))},
       {"PYTHONUNBUFFERED", "1"},
   };
   if (!options.tls_ca_file.empty()) vars["EXPSVC_TLS_CA"] = options.tls_ca_file;

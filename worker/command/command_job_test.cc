@@ -69,6 +69,28 @@ CommandJobOptions Options() {
   return {.scheduler_address = "127.0.0.1:1", .tls_ca_file = "", .python_path = "/opt/expsvc-python"};
 }
 
+TEST(CommandJobTest, GpusAreNamedAsTheWorkersOwnCudaVisibleDevicesNamesThem) {
+  // The worker numbers GPUs within its own CUDA_VISIBLE_DEVICES (Slurm's
+  // --gres sets it): the child must get the entries those numbers stand for.
+  const std::string dir = FreshDir("gpus");
+  for (const auto& [worker_visible, expected] :
+       std::vector<std::pair<const char*, std::string>>{{"GPU-aaa,GPU-bbb,GPU-ccc", "[GPU-ccc,GPU-aaa]"},
+                                                        {"", "[2,0]"},
+                                                        {nullptr, "[2,0]"}}) {
+    if (worker_visible == nullptr) {
+      ::unsetenv("CUDA_VISIBLE_DEVICES");
+    } else {
+      ::setenv("CUDA_VISIBLE_DEVICES", worker_visible, 1);
+    }
+    FakeJobContext context(Params({{"command", {"sh", "-c", "echo \"gpus=[$CUDA_VISIBLE_DEVICES]\""}}}), dir);
+    context.set_assigned_gpus({2, 0});
+    ASSERT_TRUE(RunCommandJob(context, Options()).ok());
+    EXPECT_TRUE(LogHas(context, "gpus=" + expected)) << "worker's CUDA_VISIBLE_DEVICES: "
+                                                     << (worker_visible ? worker_visible : "(unset)");
+  }
+  ::unsetenv("CUDA_VISIBLE_DEVICES");
+}
+
 TEST(CommandJobTest, RunsTheProgramWithItsParametersMetricsAndOutputs) {
   ::setenv("EXPSVC_TOKEN", "worker-secret", 1);
   const std::string dir = FreshDir("run");

@@ -20,7 +20,10 @@ using CuGetErrorString = int (*)(int error, const char** text);
 
 class DriverLibrary {
  public:
-  explicit DriverLibrary(const std::string& path) : handle_(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {}
+  // RTLD_NODELETE: once cuInit ran, the driver may keep threads and exit
+  // handlers of its own, so it must stay mapped after dlclose.
+  explicit DriverLibrary(const std::string& path)
+      : handle_(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) {}
   ~DriverLibrary() {
     if (handle_ != nullptr) dlclose(handle_);
   }
@@ -80,7 +83,9 @@ absl::StatusOr<std::vector<v1::CudaDevice>> DetectCudaDevices(const std::string&
   return devices;
 }
 
-int32_t DeviceMemoryGb(const v1::CudaDevice& device) { return static_cast<int32_t>(device.memory_mb() / 1024); }
+int32_t DeviceMemoryGb(const v1::CudaDevice& device) {
+  return static_cast<int32_t>((device.memory_mb() + 512) / 1024);
+}
 
 std::string DescribeCudaDevice(const v1::CudaDevice& device) {
   return absl::StrCat(device.index(), ": ", device.name().empty() ? "unnamed device" : device.name(),

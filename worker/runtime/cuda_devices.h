@@ -22,8 +22,9 @@ inline constexpr char kCudaDriverLibrary[] = "libcuda.so.1";
 absl::StatusOr<std::vector<expsvc::v1::CudaDevice>> DetectCudaDevices(
     const std::string& driver_library = kCudaDriverLibrary);
 
-// The device's memory in whole GiB (rounded down), as jobs' gpu_memory_gb
-// and a worker's free resources count it.
+// The device's memory in whole GiB, rounded to nearest, as jobs'
+// gpu_memory_gb and a worker's free resources count it: an "80 GB" H100
+// (81,559 MiB) is 80, an H200 (143,771 MiB) 140, a 40 GB A100 40.
 int32_t DeviceMemoryGb(const expsvc::v1::CudaDevice& device);
 
 // "0: NVIDIA H200, 143771 MiB" for the worker's and jobs' logs.

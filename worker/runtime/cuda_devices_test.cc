@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 namespace expsvc::worker {
 namespace {
@@ -28,6 +30,15 @@ TEST(CudaDevicesTest, ReadsIndexNameAndMemoryFromTheDriver) {
   EXPECT_EQ((*devices)[1].name(), "Fake GPU 1");
   EXPECT_EQ((*devices)[1].memory_mb(), 81 * 1024);
   EXPECT_EQ(DescribeCudaDevice((*devices)[0]), "0: Fake GPU 0, 81920 MiB");
+}
+
+TEST(CudaDevicesTest, MemoryInGibIsRoundedToNearestSoNominalSizesMatch) {
+  expsvc::v1::CudaDevice device;
+  for (const auto& [mib, gib] : std::vector<std::pair<int64_t, int32_t>>{
+           {81559, 80}, {143771, 140}, {40960, 40}, {24564, 24}, {511, 0}}) {
+    device.set_memory_mb(mib);
+    EXPECT_EQ(DeviceMemoryGb(device), gib) << mib << " MiB";
+  }
 }
 
 TEST(CudaDevicesTest, DriverErrorsAreNamed) {

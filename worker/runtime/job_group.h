@@ -35,10 +35,12 @@ class JobGroup {
   // finished when the group function returns get an internal error.
   virtual void Finish(int index, absl::Status status) = 0;
   virtual bool finished(int index) const = 0;
-  // Memory the group may use, in MiB (the worker's budget: its own flag, or
-  // on a GPU the device's memory). A group needing more trains its members
-  // in subsets.
+  // Host memory the group may use, in MiB (the worker's own flag, else its
+  // memory). A group needing more trains its members in subsets.
   virtual int64_t memory_budget_mb() const = 0;
+  // The same for the memory of the group's GPU, for a group that runs there:
+  // the flag, else 90% of the device's memory; 0 when it has no GPU.
+  virtual int64_t gpu_memory_budget_mb() const { return 0; }
 };
 
 using GroupJobFunction = std::function<void(JobGroup&)>;

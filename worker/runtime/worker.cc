@@ -173,7 +173,9 @@ absl::Status Worker::ChooseGpus() {
     cuda_devices_.push_back(*found);
   }
   if (!options_.gpu_indices.empty() && !detected.ok()) {
-    LogEventF("GPUs declared by --gpus without a driver to check them: %s", detected.status().message());
+    LogEventF("GPUs declared by --gpus without a driver to check them (their memory is unknown, so jobs asking for "
+              "gpu_memory_gb never run here): %s",
+              detected.status().message());
   }
   for (const v1::CudaDevice& device : cuda_devices_) LogEventF("GPU %s", DescribeCudaDevice(device));
   return absl::OkStatus();
@@ -349,25 +351,33 @@ std::set<int> Worker::BusyGpus() const {
   return busy;
 }
 
-std::vector<int> Worker::TakeGpus(const v1::Resources& wanted, absl::Status& setup_error) {
-  // The lowest free device indices with enough memory: the scheduler leased
-  // the job only if enough GPUs were free and the largest had the memory.
+std::vector<int> Worker::TakeGpus(const v1::Resources& wanted, RunningJob& job) {
+  // Best fit: the smallest free devices with enough memory (lowest index
+  // among equals), so a small job leaves a large device to a job that needs it.
   const std::set<int> busy = BusyGpus();
-  std::vector<int> gpus;
+  std::vector<const v1::CudaDevice*> fitting;
   for (const v1::CudaDevice& device : cuda_devices_) {
-    if (static_cast<int>(gpus.size()) >= wanted.gpus()) break;
-    if (!busy.contains(device.index()) && DeviceMemoryGb(device) >= wanted.gpu_memory_gb()) {
-      gpus.push_back(device.index());
-    }
+    if (!busy.contains(device.index()) && DeviceMemoryGb(device) >= wanted.gpu_memory_gb()) fitting.push_back(&device);
   }
-  if (static_cast<int>(gpus.size()) < wanted.gpus() && setup_error.ok()) {
+  std::stable_sort(fitting.begin(), fitting.end(), [](const v1::CudaDevice* a, const v1::CudaDevice* b) {
+    return a->memory_mb() < b->memory_mb();
+  });
+  std::vector<int> gpus;
+  for (const v1::CudaDevice* device : fitting) {
+    if (static_cast<int>(gpus.size()) >= wanted.gpus()) break;
+    gpus.push_back(device->index());
+  }
+  std::sort(gpus.begin(), gpus.end());
+  if (static_cast<int>(gpus.size()) < wanted.gpus() && job.setup_error.ok()) {
     // The scheduler leased it on a count this worker no longer has free
     // (e.g. a job still holding devices after its lease was released), or
-    // on one large device when it asks for several.
-    setup_error = absl::UnavailableError(absl::StrCat(
+    // on its largest free device when the job needs several that large. The
+    // job never started: its lease is handed back without spending an attempt.
+    job.setup_error = absl::UnavailableError(absl::StrCat(
         "the job asks for ", wanted.gpus(), " GPU(s)",
         wanted.gpu_memory_gb() > 0 ? absl::StrCat(" of ", wanted.gpu_memory_gb(), " GiB") : "", ", ", gpus.size(),
         " of this worker's are free"));
+    job.release_unstarted = true;
   }
   return gpus;
 }
@@ -385,7 +395,7 @@ void Worker::LogAssignedGpus(RunningJob& job) const {
 void Worker::StartJob(v1::LeasedJob leased) {
   std::shared_ptr<RunningJob> job = PrepareJob(std::move(leased));
   absl::MutexLock lock(&mu_);
-  job->context->AssignGpus(TakeGpus(job->context->leased_job().job().resources(), job->setup_error));
+  job->context->AssignGpus(TakeGpus(job->context->leased_job().job().resources(), *job));
   LogAssignedGpus(*job);
   running_.emplace(next_run_id_++, job);
   job->thread = std::thread([this, job] { RunJob(*job); });
@@ -484,6 +494,12 @@ void Worker::ReportOutcome(RunningJob& job, const absl::Status& status) {
     return;
   }
 
+  if (job.release_unstarted && !status.ok()) {
+    absl::StatusOr<v1::JobState> released = SendFailJob(context.lease(), Reason(status), true, /*release=*/true, give_up);
+    LogEventF("job %d released unstarted: %s%s", job_id, status.message(),
+              released.ok() ? "" : absl::StrCat(" (", released.status().ToString(), ")"));
+    return;
+  }
   const bool retryable = IsRetryable(status);
   absl::StatusOr<v1::JobState> new_state =
       SendFailJob(context.lease(), Reason(status), retryable, /*release=*/false, give_up);

@@ -94,6 +94,9 @@ class Worker {
     absl::Time started;
     std::thread thread;
     bool finished = false;  // guarded by the worker's mu_
+    // The worker could not give it the GPUs it was leased for: the lease is
+    // handed back unstarted (no attempt spent) rather than failed.
+    bool release_unstarted = false;
   };
   // The one thread that runs a group kind's members (their RunningJobs have
   // no thread of their own).
@@ -133,13 +136,12 @@ class Worker {
   expsvc::v1::Resources FreeResources() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Device indices held by running jobs (a group's members share theirs).
   std::set<int> BusyGpus() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The lowest free devices, as many as wanted.gpus() with at least
-  // wanted.gpu_memory_gb each; finding fewer sets `setup_error` (unless it
-  // already holds an error).
-  std::vector<int> TakeGpus(const expsvc::v1::Resources& wanted, absl::Status& setup_error)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Free devices for `job`, as many as wanted.gpus() with at least
+  // wanted.gpu_memory_gb each (the smallest that fit); finding fewer sets
+  // the job's setup_error (unless it holds one) and release_unstarted.
+  std::vector<int> TakeGpus(const expsvc::v1::Resources& wanted, RunningJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the job's devices (index, name, memory) into its log.
-  void LogAssignedGpus(RunningJob& job) const;
+  void LogAssignedGpus(RunningJob& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Drain();
 
   void HeartbeatLoop();

@@ -35,18 +35,20 @@ class Worker::LeasedGroup : public JobGroup {
   }
   bool finished(int index) const override { return finished_.at(index); }
   int64_t memory_budget_mb() const override {
-    if (worker_.options_.group_memory_budget_mb > 0) return worker_.options_.group_memory_budget_mb;
-    // On a GPU the device's memory binds, less what the CUDA context and the
-    // caching allocator's fragments take.
+    return worker_.options_.group_memory_budget_mb > 0 ? worker_.options_.group_memory_budget_mb
+                                                       : worker_.options_.memory_mb;
+  }
+  int64_t gpu_memory_budget_mb() const override {
     const std::vector<int> gpus = members_.front()->context->assigned_gpus();
-    if (!gpus.empty()) {
-      for (const v1::CudaDevice& device : worker_.cuda_devices_) {
-        if (device.index() == gpus.front() && device.memory_mb() > 0) {
-          return device.memory_mb() * kUsableGpuMemoryPercent / 100;
-        }
+    if (gpus.empty()) return 0;
+    if (worker_.options_.group_memory_budget_mb > 0) return worker_.options_.group_memory_budget_mb;
+    // Less what the CUDA context and the caching allocator's fragments take.
+    for (const v1::CudaDevice& device : worker_.cuda_devices_) {
+      if (device.index() == gpus.front() && device.memory_mb() > 0) {
+        return device.memory_mb() * kUsableGpuMemoryPercent / 100;
       }
     }
-    return worker_.options_.memory_mb;
+    return 0;
   }
   // Gives every unfinished member `status`.
   void FinishRest(const absl::Status& status) {
@@ -72,10 +74,13 @@ void Worker::StartGroup(std::vector<v1::LeasedJob> members, const GroupJobFuncti
     wanted.set_gpus(std::max(wanted.gpus(), member.gpus()));
     wanted.set_gpu_memory_gb(std::max(wanted.gpu_memory_gb(), member.gpu_memory_gb()));
   }
-  absl::Status shortfall;
+  RunningJob shortfall;  // collects a GPU shortfall, if any, for every member
   const std::vector<int> gpus = TakeGpus(wanted, shortfall);
   for (const auto& job : jobs) {
-    if (job->setup_error.ok()) job->setup_error = shortfall;
+    if (job->setup_error.ok() && !shortfall.setup_error.ok()) {
+      job->setup_error = shortfall.setup_error;
+      job->release_unstarted = true;
+    }
     job->context->AssignGpus(gpus);
     LogAssignedGpus(*job);
   }

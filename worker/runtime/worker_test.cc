@@ -643,7 +643,8 @@ TEST_F(WorkerTest, AGroupsMembersShareItsGpusAndEachLogNamesThem) {
 TEST_F(WorkerTest, AdvertisesDriverGpusAndHandsOutOnlyOnesWithTheMemoryAsked) {
   // The fake driver shows GPU 0 with 80 GiB and GPU 1 with 81 GiB.
   setenv("FAKE_CUDA_DEVICES", "2", 1);
-  options_.cuda_driver_library = std::string(std::getenv("EXPSVC_BUILD_DIR")) + "/worker/libfake_cuda_driver.so";
+  const char* build_dir = std::getenv("EXPSVC_BUILD_DIR");  // set by ctest
+  options_.cuda_driver_library = std::string(build_dir != nullptr ? build_dir : "build") + "/worker/libfake_cuda_driver.so";
   JobKindRegistry registry;
   std::mutex mu;
   std::map<int64_t, std::vector<int>> seen;

@@ -1,7 +1,7 @@
 #include "worker/kernels/topk_sae/topk_sae_torch.h"
 
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include "worker/kernels/topk_sae/topk_sae_cuda.h"
 
@@ -29,7 +29,7 @@ std::pair<torch::Tensor, torch::Tensor> RowTopKTorch(const torch::Tensor& pre, i
   const TopKSaeShape shape{pre.size(0), 1, pre.size(1), k};
   torch::Tensor values = torch::empty({pre.size(0), k}, pre.options().dtype(torch::kFloat32));
   torch::Tensor indices = torch::empty({pre.size(0), k}, pre.options().dtype(torch::kLong));
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   if (pre.scalar_type() == torch::kFloat32) {
     CheckLaunch(RowTopKCuda(pre.data_ptr<float>(), shape, values.data_ptr<float>(), indices.data_ptr<int64_t>(), stream),
                 "RowTopKCuda");
@@ -54,7 +54,7 @@ torch::Tensor SparseDecodeTorch(const torch::Tensor& values, const torch::Tensor
   torch::Tensor x_hat = torch::empty({shape.tokens, shape.d_in}, values.options());
   CheckLaunch(SparseDecodeCuda(values.data_ptr<float>(), indices.data_ptr<int64_t>(), w_dec.data_ptr<float>(),
                                b_pre.data_ptr<float>(), shape, x_hat.data_ptr<float>(),
-                               at::cuda::getCurrentCUDAStream()),
+                               c10::cuda::getCurrentCUDAStream()),
               "SparseDecodeCuda");
   return x_hat;
 }
@@ -80,7 +80,7 @@ TopKSaeTorchGradients SparseBackwardTorch(const torch::Tensor& grad_x_hat, const
                                  indices.data_ptr<int64_t>(), w_dec.data_ptr<float>(), w_enc.data_ptr<float>(), shape,
                                  TopKSaeGradientPointers{grads.w_dec.data_ptr<float>(), grads.w_enc.data_ptr<float>(),
                                                          grads.b_enc.data_ptr<float>(), grads.b_pre.data_ptr<float>()},
-                                 at::cuda::getCurrentCUDAStream()),
+                                 c10::cuda::getCurrentCUDAStream()),
               "SparseBackwardCuda");
   return grads;
 }

@@ -124,13 +124,16 @@ class SaeGroupRun {
     }
     if (live.empty()) return absl::OkStatus();
     const int64_t shared = lm_bytes + static_cast<int64_t>(live.size()) * rows * config.hidden_size * 4;
-    const int64_t budget = group_.memory_budget_mb() * (int64_t{1} << 20);
+    // On a GPU its memory binds; on the CPU the host's.
+    const int64_t budget_mb = device_.is_cuda() && group_.gpu_memory_budget_mb() > 0 ? group_.gpu_memory_budget_mb()
+                                                                                      : group_.memory_budget_mb();
+    const int64_t budget = budget_mb * (int64_t{1} << 20);
     EXPSVC_ASSIGN_OR_RETURN(const std::vector<std::vector<int>> subsets, PlanMemberSubsets(estimates, shared, budget));
     LogAll(absl::StrFormat(
         "train_sae: %d SAE(s) on %s (%d layers, width %d), %d steps of %d windows (%d tokens) from %d training "
-        "windows; %d subset(s) within the %d MiB budget",
+        "windows; %d subset(s) within the %d MiB budget of the %s",
         live.size(), checkpoint.dir.string(), config.num_hidden_layers, config.hidden_size, total_steps_,
-        p.batch_windows, rows, windows, subsets.size(), group_.memory_budget_mb()));
+        p.batch_windows, rows, windows, subsets.size(), budget_mb, device_.is_cuda() ? "GPU" : "host"));
 
     for (const std::vector<int>& subset : subsets) {
       std::vector<Member*> chosen;

@@ -1,5 +1,6 @@
 #include "worker/lm/sae/topk_sae.h"
 
+#include "worker/kernels/topk_sae/topk_sae_shapes.h"
 #ifdef EXPSVC_TOPK_SAE_CUDA
 #include "worker/kernels/topk_sae/topk_sae_torch.h"
 #endif
@@ -43,7 +44,8 @@ bool BuiltWithSaeCudaKernels() {
 }
 
 bool TopKSaeImpl::UsesCudaKernels(const torch::Device& device) const {
-  return BuiltWithSaeCudaKernels() && options_.cuda_kernels() && device.is_cuda();
+  // Larger k than the top-k kernel ranks in shared memory: Torch's ops.
+  return BuiltWithSaeCudaKernels() && options_.cuda_kernels() && device.is_cuda() && options_.k() <= kernels::kMaxTopK;
 }
 
 TopKCodes TopKSaeImpl::Encode(const torch::Tensor& x) const {

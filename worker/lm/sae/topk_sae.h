@@ -69,7 +69,7 @@ class TopKSaeImpl : public torch::nn::Module {
 
   const TopKSaeOptions& options() const { return options_; }
   // Whether Encode, Decode and the sparse step use the CUDA kernels for
-  // inputs on `device`.
+  // inputs on `device` (a CUDA build, cuda_kernels, a GPU, k ≤ kMaxTopK).
   bool UsesCudaKernels(const torch::Device& device) const;
 
   torch::Tensor w_enc;  // [n, d]

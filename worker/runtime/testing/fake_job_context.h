@@ -87,6 +87,8 @@ class FakeJobContext : public JobContext {
     if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no artifact ", artifact.name()));
     return path;
   }
+  std::vector<int> assigned_gpus() const override { return assigned_gpus_; }
+  void set_assigned_gpus(std::vector<int> gpus) { assigned_gpus_ = std::move(gpus); }
   const std::string& scratch_dir() const override { return scratch_; }
 
   // Makes every artifact uploaded so far visible as "from an earlier attempt".
@@ -126,6 +128,7 @@ class FakeJobContext : public JobContext {
   const std::vector<int64_t>& replaced_after() const { return replaced_after_; }
 
  private:
+  std::vector<int> assigned_gpus_;
   nlohmann::json params_;
   std::string directory_;
   std::string scratch_;
