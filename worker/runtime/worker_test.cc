@@ -678,6 +678,43 @@ TEST_F(WorkerTest, AdvertisesDriverGpusAndHandsOutOnlyOnesWithTheMemoryAsked) {
   EXPECT_TRUE(named) << "job 51's log does not name its GPU";
 }
 
+TEST_F(WorkerTest, AJobLeasedWithoutAFittingFreeGpuIsHandedBackUnstarted) {
+  // Two jobs that each need the 81 GiB device arrive in one lease (as a
+  // claim on a worker with mixed GPU sizes can give them): the second never
+  // starts and its lease is released, spending no attempt.
+  setenv("FAKE_CUDA_DEVICES", "2", 1);
+  const char* build_dir = std::getenv("EXPSVC_BUILD_DIR");  // set by ctest
+  options_.cuda_driver_library = std::string(build_dir != nullptr ? build_dir : "build") + "/worker/libfake_cuda_driver.so";
+  options_.slots = 2;
+  JobKindRegistry registry;
+  std::atomic<int> started{0};
+  ASSERT_TRUE(registry
+                  .Register("noop",
+                            [&](JobContext&) {
+                              ++started;
+                              absl::SleepFor(absl::Milliseconds(300));
+                              return absl::OkStatus();
+                            })
+                  .ok());
+  Enqueue(61, "noop", nlohmann::json::object());
+  Enqueue(62, "noop", nlohmann::json::object());
+  {
+    std::lock_guard lock(state_.mu);
+    for (auto& leased : state_.queue) {
+      leased.mutable_job()->mutable_resources()->set_gpus(1);
+      leased.mutable_job()->mutable_resources()->set_gpu_memory_gb(81);
+    }
+  }
+  StartWorker(registry);
+  ASSERT_TRUE(WaitFor([&] { return !state_.failures.empty() && (Completed(61) || Completed(62)); }));
+  EXPECT_EQ(started.load(), 1);
+  std::lock_guard lock(state_.mu);
+  ASSERT_EQ(state_.failures.size(), 1u);
+  EXPECT_TRUE(state_.failures[0].release()) << state_.failures[0].reason();
+  EXPECT_NE(state_.failures[0].reason().find("asks for 1 GPU(s) of 81 GiB"), std::string::npos)
+      << state_.failures[0].reason();
+}
+
 TEST_F(WorkerTest, CarriesOnAcrossASchedulerRestart) {
   Enqueue(12, "sleep", {{"seconds", 1.5}, {"steps", 15}});
   StartWorker();
