@@ -135,25 +135,23 @@ int main(int argc, char** argv) {
   dense_sae->to(device);
   torch::optim::Adam sparse_adam(sparse_sae->parameters(), torch::optim::AdamOptions(1e-4).eps(6.25e-10));
   torch::optim::Adam dense_adam(dense_sae->parameters(), torch::optim::AdamOptions(1e-4).eps(6.25e-10));
-  auto sparse_step = [&] {
-    sparse_adam.zero_grad();
-    SparseSaeForwardBackward(*sparse_sae, x);
-    sparse_sae->ProjectDecoderGradient();
-    sparse_adam.step();
-    sparse_sae->NormalizeDecoderRows();
+  // One optimiser step of the hand-written sparse trainer.
+  auto sparse_step_of = [&x](TopKSae& sae, torch::optim::Adam& adam) {
+    return [&x, &sae, &adam] {
+      adam.zero_grad();
+      SparseSaeForwardBackward(*sae, x);
+      sae->ProjectDecoderGradient();
+      adam.step();
+      sae->NormalizeDecoderRows();
+    };
   };
+  auto sparse_step = sparse_step_of(sparse_sae, sparse_adam);
   // With the CUDA kernels, the same sparse step with Torch's ops instead.
   const bool kernels = sparse_sae->UsesCudaKernels(device);
   TopKSae torch_ops_sae(TopKSaeOptions(d, n, k).cuda_kernels(false).encoder_dtype(encoder_dtype));
   torch_ops_sae->to(device);
   torch::optim::Adam torch_ops_adam(torch_ops_sae->parameters(), torch::optim::AdamOptions(1e-4).eps(6.25e-10));
-  auto torch_ops_step = [&] {
-    torch_ops_adam.zero_grad();
-    SparseSaeForwardBackward(*torch_ops_sae, x);
-    torch_ops_sae->ProjectDecoderGradient();
-    torch_ops_adam.step();
-    torch_ops_sae->NormalizeDecoderRows();
-  };
+  auto torch_ops_step = sparse_step_of(torch_ops_sae, torch_ops_adam);
   auto dense_step = [&] {
     dense_adam.zero_grad();
     DenseSaeLoss(*dense_sae, x).backward();

@@ -336,6 +336,15 @@ class WorkerTest : public ::testing::Test {
     }
     return nullptr;
   }
+  // The worker reads its GPUs from the fake driver (fake_cuda_driver.cc):
+  // GPU 0 with 80 GiB and GPU 1 with 81 GiB.
+  void UseFakeCudaDriver() {
+    setenv("FAKE_CUDA_DEVICES", "2", 1);
+    const char* build_dir = std::getenv("EXPSVC_BUILD_DIR");  // set by ctest
+    options_.cuda_driver_library =
+        std::string(build_dir != nullptr ? build_dir : "build") + "/worker/libfake_cuda_driver.so";
+  }
+
   bool Completed(int64_t job_id) {
     for (const auto& lease : state_.completed) {
       if (lease.job_id() == job_id) return true;
@@ -641,10 +650,7 @@ TEST_F(WorkerTest, AGroupsMembersShareItsGpusAndEachLogNamesThem) {
 }
 
 TEST_F(WorkerTest, AdvertisesDriverGpusAndHandsOutOnlyOnesWithTheMemoryAsked) {
-  // The fake driver shows GPU 0 with 80 GiB and GPU 1 with 81 GiB.
-  setenv("FAKE_CUDA_DEVICES", "2", 1);
-  const char* build_dir = std::getenv("EXPSVC_BUILD_DIR");  // set by ctest
-  options_.cuda_driver_library = std::string(build_dir != nullptr ? build_dir : "build") + "/worker/libfake_cuda_driver.so";
+  UseFakeCudaDriver();
   JobKindRegistry registry;
   std::mutex mu;
   std::map<int64_t, std::vector<int>> seen;
@@ -682,9 +688,7 @@ TEST_F(WorkerTest, AJobLeasedWithoutAFittingFreeGpuIsHandedBackUnstarted) {
   // Two jobs that each need the 81 GiB device arrive in one lease (as a
   // claim on a worker with mixed GPU sizes can give them): the second never
   // starts and its lease is released, spending no attempt.
-  setenv("FAKE_CUDA_DEVICES", "2", 1);
-  const char* build_dir = std::getenv("EXPSVC_BUILD_DIR");  // set by ctest
-  options_.cuda_driver_library = std::string(build_dir != nullptr ? build_dir : "build") + "/worker/libfake_cuda_driver.so";
+  UseFakeCudaDriver();
   options_.slots = 2;
   JobKindRegistry registry;
   std::atomic<int> started{0};
