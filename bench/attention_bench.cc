@@ -99,6 +99,41 @@ void LayerStep(RelativeAttention& attention, const Inputs& in) {
   LayerStep(attention, in, attention->MakeLayout(in.times, in.pitches, in.has_pitch));
 }
 
+// The matrix products CirRelAttn-H's fused path cannot avoid, timed alone:
+// per query chunk, its Q rows times the stacked index, time and pitch rows
+// it reads (widths from the layout, as attention.cc builds them), forward
+// and both backward products. Attn's time plus this is the floor of the
+// method before its one pass over the logits: no tuning of that pass gets
+// the layer below it.
+double RelativeTableProductsMs(const expsvc::music::RelativeLayout& layout, int64_t length, int reps) {
+  const int64_t head_dim = kModelDim / kHeads;
+  torch::manual_seed(7);
+  const torch::Tensor q = torch::randn({kBatch, kHeads, length, head_dim}).requires_grad_(true);
+  std::vector<torch::Tensor> rows;
+  std::vector<torch::Tensor> grads;
+  const std::vector<torch::Tensor> q_chunks = q.split(layout.query_chunk, 2);
+  for (size_t k = 0; k < q_chunks.size(); ++k) {
+    const int64_t end = std::min<int64_t>(length, (static_cast<int64_t>(k) + 1) * layout.query_chunk);
+    const int64_t width = end + layout.chunk_num_bars[k] * kPositionsPerBar +
+                          layout.num_octaves * expsvc::music::kSemitonesPerOctave + 1;
+    rows.push_back(torch::randn({width, head_dim}).requires_grad_(true));
+    grads.push_back(torch::randn({kBatch, kHeads, q_chunks[k].size(2), width}));
+  }
+  std::vector<double> samples;
+  for (int r = 0; r < reps + 1; ++r) {
+    const double ms = TimeMs([&] {
+      const std::vector<torch::Tensor> chunks = q.split(layout.query_chunk, 2);
+      std::vector<torch::Tensor> tables;
+      for (size_t k = 0; k < chunks.size(); ++k) tables.push_back(torch::matmul(chunks[k], rows[k].t()));
+      torch::autograd::backward(tables, grads);
+    });
+    if (r > 0) samples.push_back(ms);  // the first run allocates
+    q.mutable_grad() = torch::Tensor();
+    for (torch::Tensor& t : rows) t.mutable_grad() = torch::Tensor();
+  }
+  return Fastest(samples);
+}
+
 void NaiveLayerStep(RelativeAttention& attention, const Inputs& in) {
   const torch::Tensor x = in.x.detach().requires_grad_(true);
   const torch::Tensor out = expsvc::music::ReferenceAttentionForward(*attention, x, in.times, in.pitches, in.has_pitch);
@@ -227,11 +262,22 @@ int main(int argc, char** argv) {
       summary["layer_ratio_" + Key(kinds[k]) + "_" + std::to_string(L)] = ms / attn_ms;
       summary["layout_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = layout_ms;
     }
+    {
+      const double products_ms = RelativeTableProductsMs(layouts.back(), L, layer_reps);
+      const double floor_ratio = (attn_ms + products_ms) / attn_ms;
+      std::printf(
+          "layer  L=%-5ld %-13s its table products alone (fwd+bwd) %8.2f ms: Attn + these = ratio %.2f, the floor "
+          "of this method before its pass over the logits\n",
+          static_cast<long>(L), "CirRelAttn-H", products_ms, floor_ratio);
+      summary["layer_ms_cirrel_h_table_products_" + std::to_string(L)] = products_ms;
+      summary["layer_ratio_cirrel_h_floor_" + std::to_string(L)] = floor_ratio;
+    }
     // For scale: CirRelAttn-H through the generic skew + gather path (what
-    // CUDA runs), and the naive O(L²·D_h) reference, same parameters.
+    // CUDA runs without the CUDA kernel), and the naive O(L²·D_h) reference,
+    // same parameters.
     torch::manual_seed(1);
     RelativeAttention generic(
-        RelativeAttentionOptions(kModelDim, kHeads).kind(AttentionKind::kCirRelAttnH).fused_cpu_kernel(false));
+        RelativeAttentionOptions(kModelDim, kHeads).kind(AttentionKind::kCirRelAttnH).fused_kernel(false));
     std::vector<double> generic_ms;
     std::vector<double> naive_ms;
     const auto generic_layout = generic->MakeLayout(in.times, in.pitches, in.has_pitch);

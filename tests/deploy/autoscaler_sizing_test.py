@@ -51,6 +51,14 @@ class WorkersNeededTest(unittest.TestCase):
         # CPU-only workers can run no GPU job at all.
         self.assertEqual(autoscaler.workers_needed([1, 1, 0], 4, 0, 100), (1, [1, 1]))
 
+    def test_gpu_memory_per_device(self):
+        # (GPUs, GiB per GPU): on 80 GiB GPUs a 141 GiB request cannot run.
+        self.assertEqual(autoscaler.workers_needed([(1, 80), (1, 141), (1, 0)], 4, 2, 100, 80), (1, [(1, 141)]))
+        # Workers whose GPU memory is not stated take any request.
+        self.assertEqual(autoscaler.workers_needed([(1, 141)], 4, 1, 100), (1, []))
+        # Counts and memory both bound: two 1-GPU, 40 GiB jobs per 2-GPU worker.
+        self.assertEqual(autoscaler.workers_needed([(1, 40)] * 4, 8, 2, 100, 80), (2, []))
+
     def test_capped_at_max_workers(self):
         self.assertEqual(autoscaler.workers_needed([1] * 1572, 4, 1, 16), (16, []))
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <fstream>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
 namespace expsvc::worker {
 
 absl::StatusOr<torch::Device> SelectDevice(const std::string& requested, const JobContext& context) {
@@ -26,7 +28,10 @@ absl::StatusOr<torch::Device> SelectDevice(const std::string& requested, const J
     return absl::FailedPreconditionError(absl::StrCat("the job was given GPU ", gpus.front(), " but LibTorch sees ",
                                                       torch::cuda::device_count(), " device(s)"));
   }
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpus.front()));
+  const torch::Device device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpus.front()));
+  // Per thread, like CUDA's own current device; each job's call sets it anew.
+  c10::impl::getDeviceGuardImpl(torch::kCUDA)->setDevice(device);
+  return device;
 }
 
 void SetTorchThreads(int64_t threads) {

@@ -22,6 +22,9 @@ namespace expsvc::worker {
 // reserved for the job (resources.gpus ≥ 1), an error without one or
 // without CUDA in this LibTorch; "auto": that GPU when there is one, else
 // the CPU. A job never takes a GPU the scheduler did not reserve for it.
+// A GPU also becomes the calling thread's current CUDA device, so code that
+// names "cuda" without an index (or asks for the current stream) lands on
+// the job's GPU and not on device 0 of a worker with several.
 absl::StatusOr<torch::Device> SelectDevice(const std::string& requested, const JobContext& context);
 
 // torch::set_num_threads(threads), or, when 0, Torch's own default (its count

@@ -1,5 +1,5 @@
 #pragma once
-// Relative-attention logits on the CPU: adds the relative-distance terms
+// Relative-attention logits on the CPU and on CUDA: adds the relative-distance terms
 // (index, time, pitch) from small per-chunk tables and the causal/blocked
 // mask to the content logits in one pass, forward and backward, without
 // ever building an L×L×D tensor. A hand-written kernel with its own
@@ -25,21 +25,9 @@
 
 #include <torch/torch.h>
 
+#include "worker/kernels/relative_logits/relative_logits_shapes.h"
+
 namespace expsvc::kernels {
-
-enum class TableMode {
-  kMaskOnly,   // Attn
-  kIndexOnly,  // RelAttn
-  kCombined,   // RIPOAttn, CirRelAttn-H: one time and one pitch segment
-  kSplit,      // CirRelAttn-S: bar, position, octave, semitone segments
-};
-
-struct ChunkColumns {
-  int64_t time = 0;      // column of time row 0 (kCombined) or of bar row 0 (kSplit)
-  int64_t position = 0;  // kSplit
-  int64_t pitch = 0;     // column of pitch row 0 (kCombined) or of octave row 0 (kSplit)
-  int64_t semitone = 0;  // kSplit
-};
 
 struct FusedLogitsArgs {
   TableMode mode = TableMode::kMaskOnly;
@@ -60,7 +48,13 @@ struct FusedLogitsArgs {
 };
 
 // Adds the terms to `content` ([B,H,L,L], contiguous) in place and returns
-// it; differentiable in `content` and every chunk table.
-torch::Tensor RelativeLogitsCpu(torch::Tensor content, at::TensorList chunk_tables, const FusedLogitsArgs& args);
+// it; differentiable in `content` and every chunk table. Every tensor on one
+// device, whose pass RelativeLogitsRunsOn must accept.
+torch::Tensor RelativeLogits(torch::Tensor content, at::TensorList chunk_tables, const FusedLogitsArgs& args);
+
+// Whether RelativeLogits takes logits of this device and dtype: float32 or
+// float64, on the CPU always, on CUDA where this build has the CUDA pass (a
+// CUDA LibTorch and nvcc: the target defines EXPSVC_RELATIVE_LOGITS_CUDA).
+bool RelativeLogitsRunsOn(const torch::Device& device, torch::ScalarType dtype);
 
 }  // namespace expsvc::kernels

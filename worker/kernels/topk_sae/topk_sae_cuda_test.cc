@@ -14,59 +14,12 @@
 #include <random>
 #include <vector>
 
+#include "worker/kernels/cuda_test_support.h"
 #include "worker/kernels/topk_sae/topk_sae_cuda.h"
 #include "worker/kernels/topk_sae/topk_sae_reference.h"
 
 namespace expsvc::kernels {
 namespace {
-
-#define ASSERT_CUDA(call)                                        \
-  do {                                                           \
-    const cudaError_t cuda_error = (call);                       \
-    ASSERT_EQ(cuda_error, cudaSuccess) << cudaGetErrorString(cuda_error); \
-  } while (false)
-
-// Why there is no device to test on, or "" when there is one.
-std::string NoDeviceReason() {
-  int count = 0;
-  const cudaError_t error = cudaGetDeviceCount(&count);
-  if (error != cudaSuccess) return cudaGetErrorString(error);
-  return count > 0 ? "" : "no CUDA device";
-}
-
-// EXPSVC_REQUIRE_GPU=1 (scripts/gpu-check sets it) turns the skip into a
-// failure, so a broken driver on a GPU machine cannot pass as a skip.
-#define SKIP_WITHOUT_GPU()                                                          \
-  if (const std::string reason = NoDeviceReason(); !reason.empty()) {               \
-    if (const char* required = std::getenv("EXPSVC_REQUIRE_GPU"); required != nullptr && \
-        std::string(required) == "1") {                                             \
-      FAIL() << "EXPSVC_REQUIRE_GPU=1 but " << reason;                              \
-    }                                                                               \
-    GTEST_SKIP() << "gpu test skipped: " << reason;                                 \
-  }
-
-// A device buffer holding a copy of `host`, freed at scope exit.
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t count) : count_(count) { cudaMalloc(reinterpret_cast<void**>(&data_), std::max<size_t>(count, 1) * sizeof(T)); }
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    cudaMemcpy(data_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  ~DeviceBuffer() { cudaFree(data_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  T* get() const { return data_; }
-  std::vector<T> ToHost() const {
-    std::vector<T> host(count_);
-    cudaMemcpy(host.data(), data_, count_ * sizeof(T), cudaMemcpyDeviceToHost);
-    return host;
-  }
-
- private:
-  T* data_ = nullptr;
-  size_t count_;
-};
 
 std::vector<float> Normal(size_t count, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> normal(0.0f, scale);

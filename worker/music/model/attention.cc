@@ -148,7 +148,7 @@ RelativeAttentionImpl::Projections RelativeAttentionImpl::Project(const torch::T
 }
 
 bool RelativeAttentionImpl::UseFusedKernel(const torch::Tensor& x) const {
-  return options_.fused_cpu_kernel() && x.device().is_cpu();
+  return options_.fused_kernel() && kernels::RelativeLogitsRunsOn(x.device(), x.scalar_type());
 }
 
 torch::Tensor RelativeAttentionImpl::IndexTable(const torch::Tensor& q, RelativeTermBytes* bytes) const {
@@ -267,7 +267,7 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
   std::vector<torch::Tensor> tables;
   if (!HasIndexBias(kind)) {
     args.mode = kernels::TableMode::kMaskOnly;
-    return kernels::RelativeLogitsCpu(content, at::TensorList(tables), args);
+    return kernels::RelativeLogits(content, at::TensorList(tables), args);
   }
   const bool time_pitch = HasTimePitchBias(kind);
   const bool split = kind == AttentionKind::kCirRelAttnS;
@@ -350,7 +350,7 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
       if (segments.size() > 1) bytes->embedding_rows += embeddings.nbytes();
     }
   }
-  return kernels::RelativeLogitsCpu(content, at::TensorList(tables), args);
+  return kernels::RelativeLogits(content, at::TensorList(tables), args);
 }
 
 torch::Tensor RelativeAttentionImpl::forward(const torch::Tensor& x, const RelativeLayout& layout) {

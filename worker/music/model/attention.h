@@ -15,9 +15,9 @@
 // table of distinct relative-distance embeddings ([B,H,L,rows]) and the
 // result is gathered with an L×L row-index matrix, so no L×L×D_h tensor is
 // ever built. Two implementations give the same values: a generic one from
-// tensor ops (skew, gather; what CUDA runs) and, on CPU, a fused kernel that
-// adds every term and the mask in one pass over the logits, per chunk of
-// query rows so that causality halves the tables. worker/music/model/README.md
+// tensor ops (skew, gather) and a fused kernel (CPU, and CUDA where built)
+// that adds every term and the mask in one pass over the logits, per chunk
+// of query rows so that causality halves the tables. worker/music/model/README.md
 // has the details and the choices made.
 
 #include <cstdint>
@@ -66,11 +66,12 @@ struct RelativeAttentionOptions {
   TORCH_ARG(double, sinusoid_base) = 10000.0;
   // Dropout on the attention weights.
   TORCH_ARG(double, dropout) = 0.0;
-  // On CPU, add the relative terms and the mask in one hand-written pass
-  // (forward and backward) over query chunks, instead of the generic
-  // skew + gather path that CUDA uses. Same values; false forces the generic
+  // Add the relative terms and the mask in one hand-written pass (forward
+  // and backward) over query chunks (worker/kernels/relative_logits), on the
+  // CPU, and on CUDA where the build has that kernel; otherwise the generic
+  // skew + gather path of tensor ops. Same values; false forces the generic
   // path (tests compare both).
-  TORCH_ARG(bool, fused_cpu_kernel) = true;
+  TORCH_ARG(bool, fused_kernel) = true;
   // Query rows per chunk of the fused path (MakeLayout passes it on).
   TORCH_ARG(int64_t, query_chunk) = 128;
 };
@@ -175,7 +176,7 @@ class RelativeAttentionImpl : public torch::nn::Module {
                               RelativeTermBytes* bytes) const;
   // Generic path: the [B,H,L,L] terms (skew for S_idx, gathers for S^T, S^P).
   AttentionLogitTerms GenericTerms(const Projections& p, const RelativeLayout& layout, RelativeTermBytes* bytes) const;
-  // Fused CPU path: adds every relative term to `content` in place and
+  // Fused path: adds every relative term to `content` in place and
   // masks it; returns content.
   torch::Tensor FusedLogits(torch::Tensor content, const torch::Tensor& q, const RelativeLayout& layout,
                             RelativeTermBytes* bytes) const;

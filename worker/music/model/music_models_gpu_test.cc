@@ -1,46 +1,62 @@
 // CUDA checks; skipped where torch::cuda::is_available() is false (Debian's
 // LibTorch is CPU-only, so this only runs against a CUDA build of LibTorch).
 
+#include <cstdio>
+
 #include <torch/torch.h>
 
 #include "gtest/gtest.h"
+#include "worker/kernels/relative_logits/relative_logits.h"
 #include "worker/music/model/attention.h"
 #include "worker/music/model/music_transformer.h"
 
 namespace expsvc::music {
 namespace {
 
-TEST(MusicModelsGpu, CirRelAttnHMatchesCpu) {
+// Every kind, through the fused kernel (its CUDA pass, where the build has
+// it) and through the generic tensor-op path, against the CPU's fused pass;
+// chunks of 16 query rows, so the 40 rows span three chunk tables.
+TEST(MusicModelsGpu, EveryKindMatchesCpuFusedAndGeneric) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  torch::manual_seed(1);
-  RelativeAttention cpu(RelativeAttentionOptions(32, 4).kind(AttentionKind::kCirRelAttnH).max_len(64));
-  cpu->to(torch::kDouble);
-  const int64_t B = 2, L = 40;
-  const torch::Tensor x = torch::randn({B, L, 32}, torch::kDouble);
-  const torch::Tensor times = torch::randint(0, 16 * kPositionsPerBar, {B, L}, torch::kLong);
-  const torch::Tensor pitches = torch::randint(0, kNumPitches, {B, L}, torch::kLong);
-  const torch::Tensor has_pitch = torch::rand({B, L}) > 0.2;
-
-  const torch::Tensor x_cpu = x.clone().requires_grad_(true);
-  const torch::Tensor out_cpu = cpu->forward(x_cpu, times, pitches, has_pitch);
-  out_cpu.sum().backward();
-
   const torch::Device cuda(torch::kCUDA);
-  RelativeAttention gpu(RelativeAttentionOptions(32, 4).kind(AttentionKind::kCirRelAttnH).max_len(64));
-  gpu->to(torch::kDouble);
-  torch::NoGradGuard copying;
-  for (size_t n = 0; n < cpu->parameters().size(); ++n) gpu->parameters()[n].copy_(cpu->parameters()[n]);
-  gpu->to(cuda);
-  {
-    torch::AutoGradMode enabled(true);
-    const torch::Tensor x_gpu = x.to(cuda).requires_grad_(true);
-    const torch::Tensor out_gpu = gpu->forward(x_gpu, times.to(cuda), pitches.to(cuda), has_pitch.to(cuda));
-    out_gpu.sum().backward();
-    EXPECT_LE((out_gpu.cpu() - out_cpu).abs().max().item<double>(), 1e-9);
-    EXPECT_LE((x_gpu.grad().cpu() - x_cpu.grad()).abs().max().item<double>(), 1e-9);
-    for (size_t n = 0; n < cpu->parameters().size(); ++n) {
-      EXPECT_LE((gpu->parameters()[n].grad().cpu() - cpu->parameters()[n].grad()).abs().max().item<double>(), 1e-9)
-          << n;
+  std::printf("fused kernel on CUDA in this build: %s\n", kernels::RelativeLogitsRunsOn(cuda, torch::kFloat64) ? "yes" : "no");
+  for (AttentionKind kind : AllAttentionKinds()) {
+    for (bool fused : {true, false}) {
+      SCOPED_TRACE(AttentionKindName(kind) + (fused ? " fused" : " generic"));
+      torch::manual_seed(1);
+      RelativeAttention cpu(RelativeAttentionOptions(32, 4).kind(kind).max_len(64).query_chunk(16));
+      cpu->to(torch::kDouble);
+      const int64_t B = 2, L = 40;
+      const torch::Tensor x = torch::randn({B, L, 32}, torch::kDouble);
+      const torch::Tensor times =
+          std::get<0>(torch::sort(torch::randint(0, 16 * kPositionsPerBar, {B, L}, torch::kLong), 1));
+      const torch::Tensor pitches = torch::randint(0, kNumPitches, {B, L}, torch::kLong);
+      const torch::Tensor has_pitch = torch::rand({B, L}) > 0.2;
+      const torch::Tensor padding = torch::rand({B, L}) < 0.1;
+
+      const torch::Tensor x_cpu = x.clone().requires_grad_(true);
+      const torch::Tensor out_cpu = cpu->forward(x_cpu, times, pitches, has_pitch, padding);
+      out_cpu.sum().backward();
+
+      RelativeAttention gpu(
+          RelativeAttentionOptions(32, 4).kind(kind).max_len(64).query_chunk(16).fused_kernel(fused));
+      gpu->to(torch::kDouble);
+      {
+        torch::NoGradGuard copying;
+        for (size_t n = 0; n < cpu->parameters().size(); ++n) gpu->parameters()[n].copy_(cpu->parameters()[n]);
+      }
+      gpu->to(cuda);
+      const torch::Tensor x_gpu = x.to(cuda).requires_grad_(true);
+      const torch::Tensor out_gpu =
+          gpu->forward(x_gpu, times.to(cuda), pitches.to(cuda), has_pitch.to(cuda), padding.to(cuda));
+      out_gpu.sum().backward();
+      EXPECT_LE((out_gpu.cpu() - out_cpu).abs().max().item<double>(), 1e-9);
+      EXPECT_LE((x_gpu.grad().cpu() - x_cpu.grad()).abs().max().item<double>(), 1e-9);
+      for (size_t n = 0; n < cpu->parameters().size(); ++n) {
+        EXPECT_LE((gpu->parameters()[n].grad().cpu() - cpu->parameters()[n].grad()).abs().max().item<double>(),
+                  1e-9)
+            << n;
+      }
     }
   }
 }

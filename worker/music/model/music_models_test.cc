@@ -49,7 +49,7 @@ RelativeAttention MakeAttention(AttentionKind kind, bool fused = true, int64_t s
                                   .kind(kind)
                                   .max_len(kMaxLen)
                                   .max_relative_bars(kMaxBars)
-                                  .fused_cpu_kernel(fused)
+                                  .fused_kernel(fused)
                                   .query_chunk(kQueryChunk));
   attention->to(torch::kDouble);
   return attention;
@@ -70,7 +70,7 @@ void ExpectClose(const torch::Tensor& actual, const torch::Tensor& expected, con
 }
 
 class AttentionKindTest : public ::testing::TestWithParam<AttentionKind> {};
-// (kind, fused CPU kernel or the generic skew/gather path)
+// (kind, fused kernel or the generic skew/gather path)
 class AttentionPathTest : public ::testing::TestWithParam<std::tuple<AttentionKind, bool>> {};
 
 TEST_P(AttentionPathTest, ForwardAndGradientsMatchNaiveReference) {
@@ -379,7 +379,7 @@ TEST(MusicTransformer, FusedAndGenericPathsAgree) {
     std::vector<std::vector<torch::Tensor>> logits;
     for (bool fused : {true, false}) {
       torch::manual_seed(8);
-      MusicTransformer model(TinyOptions(Representation::kEventBased, kind).fused_cpu_kernel(fused).query_chunk(7));
+      MusicTransformer model(TinyOptions(Representation::kEventBased, kind).fused_kernel(fused).query_chunk(7));
       const auto out = model->Forward(MakeBatch(Representation::kEventBased, 2, 20, 9));
       ASSERT_TRUE(out.ok()) << out.status();
       logits.push_back(*out);

@@ -42,7 +42,7 @@ RelativeAttentionOptions MusicTransformerOptions::attention_options() const {
       .max_relative_bars(max_relative_bars())
       .sinusoid_base(sinusoid_base())
       .dropout(dropout())
-      .fused_cpu_kernel(fused_cpu_kernel())
+      .fused_kernel(fused_kernel())
       .query_chunk(query_chunk());
 }
 

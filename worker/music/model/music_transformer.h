@@ -43,8 +43,8 @@ struct MusicTransformerOptions {
   // Adds a sinusoidal encoding of the token index to the embeddings, for
   // every attention kind alike (Attn has no other notion of order).
   TORCH_ARG(bool, absolute_positions) = true;
-  // CPU kernel settings of RelativeAttentionOptions (same values either way).
-  TORCH_ARG(bool, fused_cpu_kernel) = true;
+  // The fused-kernel setting of RelativeAttentionOptions (same values either way).
+  TORCH_ARG(bool, fused_kernel) = true;
   TORCH_ARG(int64_t, query_chunk) = 128;
 
  public:

@@ -15,7 +15,7 @@ std::optional<std::pair<int64_t, int64_t>> MaskedRange(const torch::Tensor& valu
   return std::make_pair(kept.min().item<int64_t>(), kept.max().item<int64_t>());
 }
 
-// Device-agnostic version (what CUDA runs): L×L integer tensor ops.
+// Device-agnostic version (for devices other than the CPU): L×L integer tensor ops.
 void FillTimePitchRowsWithTensorOps(RelativeLayout& layout, const torch::Tensor& times, const torch::Tensor& pitches,
                                     const torch::Tensor& has_pitch, int64_t max_relative_bars) {
   const int64_t L = layout.length;

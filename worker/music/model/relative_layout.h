@@ -56,7 +56,7 @@ struct RelativeLayout {
   torch::Tensor pitch_row;
   int64_t first_octave = 0;
   int64_t num_octaves = 0;
-  // The fused CPU path works on query chunks of this many rows: chunk k only
+  // The fused path works on query chunks of this many rows: chunk k only
   // needs index distances < its last row + 1 and the bar span its own
   // visible pairs use, which is about half of the full tables (causality).
   int64_t query_chunk = 0;
