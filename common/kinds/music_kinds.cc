@@ -65,6 +65,10 @@ const KindDefinition<TrainMusicParams>& TrainMusic() {
                 "nothing.")
         .Int("split_seed", &P::split_seed, "Seed of the 8:1:1 song split.", {0, {}})
         .Int("seed", &P::seed, "Seed of initialisation and batch order.", {0, {}})
+        .Choice("precision", &P::precision, {"float32", "bfloat16"},
+                "Training steps' arithmetic. bfloat16: mixed precision (autocast), the matrix products in bf16 while "
+                "weights, optimizer and loss stay float32; meant for GPUs (on a CPU it runs, slowly). Validation and "
+                "test losses are always computed in float32.")
         .String("data_dir", &P::data_dir, "Folder holding POP909/; empty means $EXPSVC_DATA_DIR.");
     AddTorchDeviceParams(*d);
     return d;

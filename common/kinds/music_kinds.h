@@ -47,6 +47,7 @@ struct TrainMusicParams : TorchDeviceParams {
   std::string event_pitch_rule = "causal";
   int64_t split_seed = 1;
   int64_t seed = 1;
+  std::string precision = "float32";
   std::string data_dir;
 
   static const JobKindSpec& Spec();

@@ -24,6 +24,7 @@
 #include "worker/music/jobs/evaluate_music.h"
 #include "worker/music/jobs/music_job_support.h"
 #include "worker/music/model/music_transformer.h"
+#include "worker/torch/autocast_scope.h"
 
 namespace expsvc::worker {
 namespace {
@@ -253,7 +254,12 @@ absl::Status Train(JobContext& context) {
   const int64_t parameter_count = music::CountParameters(*model);
   context.Log(absl::StrCat("model: ", music::AttentionKindName(p.attention_kind), ", ",
                            music::RepresentationName(p.representation_kind), ", ", parameter_count, " parameters, ",
-                           total_steps, " steps of ", p.batch_size, " windows on ", device.str()));
+                           total_steps, " steps of ", p.batch_size, " windows on ", device.str(),
+                           p.precision == "bfloat16" ? ", bf16 mixed precision" : ""));
+  if (p.precision == "bfloat16" && device.is_cpu()) {
+    context.Log("WARNING precision: bfloat16 on the CPU works, but a CPU without bf16 units runs it slower than "
+                "float32; it is meant for GPUs");
+  }
 
   const std::string scratch = context.scratch_dir();
   EXPSVC_RETURN_IF_ERROR(
@@ -306,7 +312,11 @@ absl::Status Train(JobContext& context) {
 
     const auto start = std::chrono::steady_clock::now();
     optimizer.zero_grad();
-    EXPSVC_ASSIGN_OR_RETURN(music::NextTokenLoss loss, model->Loss(batch));
+    absl::StatusOr<music::NextTokenLoss> loss_or = [&] {
+      const AutocastScope mixed_precision(device, p.precision == "bfloat16");
+      return model->Loss(batch);
+    }();
+    EXPSVC_ASSIGN_OR_RETURN(music::NextTokenLoss loss, std::move(loss_or));
     loss.total.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
     optimizer.step();

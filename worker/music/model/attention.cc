@@ -147,8 +147,10 @@ RelativeAttentionImpl::Projections RelativeAttentionImpl::Project(const torch::T
   return {heads(parts[0]) * scale, heads(parts[1]), heads(parts[2])};
 }
 
-bool RelativeAttentionImpl::UseFusedKernel(const torch::Tensor& x) const {
-  return options_.fused_kernel() && kernels::RelativeLogitsRunsOn(x.device(), x.scalar_type());
+bool RelativeAttentionImpl::UseFusedKernel(const torch::Tensor& logits) const {
+  // By the logits' dtype: under bf16 autocast they are bf16 even for float32
+  // inputs, and the kernel's passes take float32 and float64 only.
+  return options_.fused_kernel() && kernels::RelativeLogitsRunsOn(logits.device(), logits.scalar_type());
 }
 
 torch::Tensor RelativeAttentionImpl::IndexTable(const torch::Tensor& q, RelativeTermBytes* bytes) const {
@@ -361,7 +363,7 @@ torch::Tensor RelativeAttentionImpl::forward(const torch::Tensor& x, const Relat
   // Terms are added into the Q·Kᵀ buffer in place: matmul's backward needs
   // its inputs, not its output.
   torch::Tensor logits = torch::matmul(p.q, p.k.transpose(-2, -1));
-  if (UseFusedKernel(x)) {
+  if (UseFusedKernel(logits)) {
     // Attn too, so that every kind pays the same for its mask.
     logits = FusedLogits(logits, p.q, layout, nullptr);
   } else {
@@ -475,8 +477,9 @@ RelativeTermBytes RelativeAttentionImpl::MeasureRelativeTerms(const torch::Tenso
   const Projections p = Project(x);
   RelativeTermBytes bytes;
   if (!HasIndexBias(options_.kind())) return bytes;
-  if (UseFusedKernel(x)) {
-    FusedLogits(torch::matmul(p.q, p.k.transpose(-2, -1)), p.q, layout, &bytes);
+  const torch::Tensor logits = torch::matmul(p.q, p.k.transpose(-2, -1));
+  if (UseFusedKernel(logits)) {
+    FusedLogits(logits, p.q, layout, &bytes);
   } else {
     GenericTerms(p, layout, &bytes);
   }

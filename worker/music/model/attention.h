@@ -161,7 +161,8 @@ class RelativeAttentionImpl : public torch::nn::Module {
     torch::Tensor v;
   };
   Projections Project(const torch::Tensor& x);
-  bool UseFusedKernel(const torch::Tensor& x) const;
+  // Whether the fused kernel takes these Q·Kᵀ logits (device and dtype).
+  bool UseFusedKernel(const torch::Tensor& logits) const;
   // Generic path. Q·E_idxᵀ with column c holding distance L−1−c, [B,H,L,L].
   torch::Tensor IndexTable(const torch::Tensor& q, RelativeTermBytes* bytes) const;
   // Q times the time embeddings of bars [first_bar, first_bar + num_bars) ×

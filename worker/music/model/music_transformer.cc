@@ -99,14 +99,16 @@ NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits, con
   torch::Tensor weight = padding_mask.defined()
                              ? padding_mask.narrow(1, 1, L - 1).logical_not()
                              : torch::ones({tokens.size(0), L - 1}, tokens.options().dtype(torch::kBool));
-  const torch::Tensor flat_weight = weight.reshape({-1}).to(logits.front().scalar_type());
+  // Logits from a bf16 autocast region are scored in float32.
+  const auto scored = [](const torch::Tensor& t) { return t.element_size() < 4 ? t.to(torch::kFloat32) : t; };
+  const torch::Tensor flat_weight = weight.reshape({-1}).to(scored(logits.front()).scalar_type());
   // Clamped so an all-padding batch gives 0 rather than NaN.
   const torch::Tensor count = flat_weight.sum().clamp_min(1.0);
 
   NextTokenLoss loss;
   for (size_t f = 0; f < logits.size(); ++f) {
     const int64_t vocab = logits[f].size(-1);
-    const torch::Tensor predicted = logits[f].narrow(1, 0, L - 1).reshape({-1, vocab});
+    const torch::Tensor predicted = scored(logits[f]).narrow(1, 0, L - 1).reshape({-1, vocab});
     const torch::Tensor target = tokens.select(2, static_cast<int64_t>(f)).narrow(1, 1, L - 1).reshape({-1});
     const torch::Tensor per_token =
         F::cross_entropy(predicted, target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
