@@ -24,6 +24,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/attention_keys.h"
 #include "bench/bench_timing.h"
 #include "worker/music/model/attention.h"
 #include "worker/music/model/music_transformer.h"
@@ -47,16 +48,7 @@ constexpr int64_t kHeads = 8;
 constexpr int64_t kBatch = 1;
 constexpr int64_t kWindowBars = 16;
 
-std::string Key(AttentionKind kind) {
-  switch (kind) {
-    case AttentionKind::kAttn: return "attn";
-    case AttentionKind::kRelAttn: return "relattn";
-    case AttentionKind::kRipoAttn: return "ripo";
-    case AttentionKind::kCirRelAttnS: return "cirrel_s";
-    case AttentionKind::kCirRelAttnH: return "cirrel_h";
-  }
-  return "unknown";
-}
+std::string Key(AttentionKind kind) { return expsvc::bench::AttentionKey(kind); }
 
 struct Inputs {
   torch::Tensor x, times, pitches, has_pitch, grad_output;
@@ -263,7 +255,9 @@ int main(int argc, char** argv) {
       summary["layout_ms_" + Key(kinds[k]) + "_" + std::to_string(L)] = layout_ms;
     }
     {
-      const double products_ms = RelativeTableProductsMs(layouts.back(), L, layer_reps);
+      const size_t cirrel_h = static_cast<size_t>(
+          std::find(kinds.begin(), kinds.end(), AttentionKind::kCirRelAttnH) - kinds.begin());
+      const double products_ms = RelativeTableProductsMs(layouts.at(cirrel_h), L, layer_reps);
       const double floor_ratio = (attn_ms + products_ms) / attn_ms;
       std::printf(
           "layer  L=%-5ld %-13s its table products alone (fwd+bwd) %8.2f ms: Attn + these = ratio %.2f, the floor "

@@ -56,6 +56,8 @@ class WorkersNeededTest(unittest.TestCase):
         self.assertEqual(autoscaler.workers_needed([(1, 80), (1, 141), (1, 0)], 4, 2, 100, 80), (1, [(1, 141)]))
         # Workers whose GPU memory is not stated take any request.
         self.assertEqual(autoscaler.workers_needed([(1, 141)], 4, 1, 100), (1, []))
+        # CPU workers offer no GPU memory.
+        self.assertEqual(autoscaler.workers_needed([(0, 10)], 4, 0, 100), (0, [(0, 10)]))
         # Counts and memory both bound: two 1-GPU, 40 GiB jobs per 2-GPU worker.
         self.assertEqual(autoscaler.workers_needed([(1, 40)] * 4, 8, 2, 100, 80), (2, []))
 

@@ -69,9 +69,18 @@ void Launch(const FusedLogitsArgs& args, const torch::Tensor& logits_or_grad, co
                 "chunk table ", k, " must be [B,H,", rows, ",width], got ", tables[k].sizes());
     chunks[k].table = tables[k].data_ptr<T>();
     chunks[k].width = tables[k].size(3);
+    // The segments must lie inside the table (the row values themselves are
+    // the layout's to keep in range; checking them would cost a pass).
+    const int64_t end = std::min(L, (static_cast<int64_t>(k) + 1) * args.query_chunk);
+    TORCH_CHECK(chunks[k].width >= end, "chunk table ", k, " is narrower than its ", end, " index columns");
     if (with_rows) {
       chunks[k].time_row_offset = args.time_row_offset[k];
       chunks[k].columns = args.columns[k];
+      const ChunkColumns& c = args.columns[k];
+      const int64_t last = args.mode == TableMode::kCombined ? c.pitch + args.no_pitch + 1
+                                                             : c.semitone + args.pitch_period;
+      TORCH_CHECK(args.time_row_offset[k] >= 0 && c.time >= end && c.pitch >= c.time && last <= chunks[k].width,
+                  "chunk ", k, "'s time and pitch columns do not fit its table of width ", chunks[k].width);
     }
   }
   const int64_t* time_row = with_rows ? args.time_row.data_ptr<int64_t>() : nullptr;

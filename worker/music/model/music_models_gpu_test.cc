@@ -1,7 +1,10 @@
 // CUDA checks; skipped where torch::cuda::is_available() is false (Debian's
-// LibTorch is CPU-only, so this only runs against a CUDA build of LibTorch).
+// LibTorch is CPU-only, so this only runs against a CUDA build of LibTorch),
+// failed there instead under EXPSVC_REQUIRE_GPU=1.
 
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include <torch/torch.h>
 
@@ -13,13 +16,28 @@
 namespace expsvc::music {
 namespace {
 
+// Torch's own view of CUDA; EXPSVC_REQUIRE_GPU=1 turns the skip into a
+// failure, as in the kernels' gpu tests.
+#define SKIP_WITHOUT_CUDA()                                                                         \
+  if (!torch::cuda::is_available()) {                                                               \
+    if (const char* required = std::getenv("EXPSVC_REQUIRE_GPU");                                   \
+        required != nullptr && std::string(required) == "1") {                                      \
+      FAIL() << "EXPSVC_REQUIRE_GPU=1 but this LibTorch sees no CUDA device";                       \
+    }                                                                                               \
+    GTEST_SKIP() << "no CUDA device (or this LibTorch has no CUDA)";                                \
+  }
+
 // Every kind, through the fused kernel (its CUDA pass, where the build has
 // it) and through the generic tensor-op path, against the CPU's fused pass;
 // chunks of 16 query rows, so the 40 rows span three chunk tables.
 TEST(MusicModelsGpu, EveryKindMatchesCpuFusedAndGeneric) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  SKIP_WITHOUT_CUDA();
   const torch::Device cuda(torch::kCUDA);
-  std::printf("fused kernel on CUDA in this build: %s\n", kernels::RelativeLogitsRunsOn(cuda, torch::kFloat64) ? "yes" : "no");
+#ifdef EXPSVC_RELATIVE_LOGITS_CUDA
+  ASSERT_TRUE(kernels::RelativeLogitsRunsOn(cuda, torch::kFloat64));
+#else
+  std::printf("this build has no CUDA pass of the fused kernel: both paths below are the generic one\n");
+#endif
   for (AttentionKind kind : AllAttentionKinds()) {
     for (bool fused : {true, false}) {
       SCOPED_TRACE(AttentionKindName(kind) + (fused ? " fused" : " generic"));
@@ -62,7 +80,7 @@ TEST(MusicModelsGpu, EveryKindMatchesCpuFusedAndGeneric) {
 }
 
 TEST(MusicModelsGpu, TransformerTrainsOnCuda) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  SKIP_WITHOUT_CUDA();
   const torch::Device cuda(torch::kCUDA);
   torch::manual_seed(2);
   MusicTransformer model(MusicTransformerOptions()

@@ -101,7 +101,9 @@ NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits, con
                              : torch::ones({tokens.size(0), L - 1}, tokens.options().dtype(torch::kBool));
   // Logits from a bf16 autocast region are scored in float32.
   const auto scored = [](const torch::Tensor& t) { return t.element_size() < 4 ? t.to(torch::kFloat32) : t; };
-  const torch::Tensor flat_weight = weight.reshape({-1}).to(scored(logits.front()).scalar_type());
+  const torch::ScalarType score_dtype =
+      logits.front().element_size() < 4 ? torch::kFloat32 : logits.front().scalar_type();
+  const torch::Tensor flat_weight = weight.reshape({-1}).to(score_dtype);
   // Clamped so an all-padding batch gives 0 rather than NaN.
   const torch::Tensor count = flat_weight.sum().clamp_min(1.0);
 
