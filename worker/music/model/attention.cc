@@ -343,7 +343,8 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
       args.columns.push_back(columns);
     }
     const torch::Tensor embeddings = segments.size() == 1 ? segments[0] : torch::cat(segments);
-    tables.push_back(torch::matmul(q_chunks[k], embeddings.t()));
+    // In content's dtype: under bf16 autocast the product is bf16.
+    tables.push_back(torch::matmul(q_chunks[k], embeddings.t()).to(content.scalar_type()));
     if (bytes != nullptr) {
       // The index columns add up to an L×L map; the rest grows as L·rows.
       const int64_t per_column = tables.back().nbytes() / embeddings.size(0);
@@ -363,6 +364,13 @@ torch::Tensor RelativeAttentionImpl::forward(const torch::Tensor& x, const Relat
   // Terms are added into the Q·Kᵀ buffer in place: matmul's backward needs
   // its inputs, not its output.
   torch::Tensor logits = torch::matmul(p.q, p.k.transpose(-2, -1));
+  // Under bf16 autocast the product comes out bf16. The fused kernel then
+  // works on a float32 copy (the softmax runs in float32 under autocast
+  // anyway), which costs one cast instead of the generic path's gathers.
+  if (logits.element_size() < 4 && options_.fused_kernel() &&
+      kernels::RelativeLogitsRunsOn(logits.device(), torch::kFloat32)) {
+    logits = logits.to(torch::kFloat32);
+  }
   if (UseFusedKernel(logits)) {
     // Attn too, so that every kind pays the same for its mask.
     logits = FusedLogits(logits, p.q, layout, nullptr);
