@@ -40,7 +40,9 @@ constexpr int64_t kModelDim = 256;
 constexpr int64_t kHeads = 8;
 constexpr int64_t kWindowBars = 16;
 
-std::string Key(AttentionKind kind) { return expsvc::bench::AttentionKey(kind); }
+std::string Key(AttentionKind kind) {
+  return expsvc::bench::AttentionKey(kind);
+}
 
 struct Inputs {
   torch::Tensor x, times, pitches, has_pitch, grad_output;
@@ -51,8 +53,8 @@ Inputs MakeInputs(int64_t batch, int64_t length, torch::Dtype dtype, const torch
   torch::manual_seed(seed);
   Inputs in;
   in.x = torch::randn({batch, length, kModelDim}, dtype);
-  in.times = std::get<0>(
-      torch::sort(torch::randint(0, kWindowBars * kPositionsPerBar, {batch, length}, torch::kLong), 1));
+  in.times =
+      std::get<0>(torch::sort(torch::randint(0, kWindowBars * kPositionsPerBar, {batch, length}, torch::kLong), 1));
   in.pitches = torch::randint(36, 97, {batch, length}, torch::kLong);
   in.has_pitch = torch::rand({batch, length}) > 0.1;
   in.grad_output = torch::randn({batch, length, kModelDim}, dtype);
@@ -157,9 +159,8 @@ int main(int argc, char** argv) {
       const double attn_ms = Fastest(samples[0]);
       for (size_t k = 0; k < kinds.size(); ++k) {
         const double ms = Fastest(samples[k]);
-        std::printf("layer  L=%-5ld %-13s %-7s fwd+bwd best of %d %8.3f ms  ratio to Attn %.2f\n",
-                    static_cast<long>(L), AttentionKindName(kinds[k]).c_str(), fused ? "fused" : "generic", reps,
-                    ms, ms / attn_ms);
+        std::printf("layer  L=%-5ld %-13s %-7s fwd+bwd best of %d %8.3f ms  ratio to Attn %.2f\n", static_cast<long>(L),
+                    AttentionKindName(kinds[k]).c_str(), fused ? "fused" : "generic", reps, ms, ms / attn_ms);
         const std::string suffix = std::string(fused ? "" : "_generic") + "_" + std::to_string(L);
         summary["gpu_layer_ms_" + Key(kinds[k]) + suffix] = ms;
         summary["gpu_layer_ratio_" + Key(kinds[k]) + suffix] = ms / attn_ms;

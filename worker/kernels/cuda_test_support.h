@@ -13,9 +13,9 @@
 
 namespace expsvc::kernels {
 
-#define ASSERT_CUDA(call)                                                  \
-  do {                                                                     \
-    const cudaError_t cuda_error = (call);                                 \
+#define ASSERT_CUDA(call)                                                 \
+  do {                                                                    \
+    const cudaError_t cuda_error = (call);                                \
     ASSERT_EQ(cuda_error, cudaSuccess) << cudaGetErrorString(cuda_error); \
   } while (false)
 
@@ -29,13 +29,13 @@ inline std::string NoDeviceReason() {
 
 // EXPSVC_REQUIRE_GPU=1 (scripts/gpu-check sets it) turns the skip into a
 // failure, so a broken driver on a GPU machine cannot pass as a skip.
-#define SKIP_WITHOUT_GPU()                                                                \
+#define SKIP_WITHOUT_GPU()                                                               \
   if (const std::string reason = ::expsvc::kernels::NoDeviceReason(); !reason.empty()) { \
     if (const char* required = std::getenv("EXPSVC_REQUIRE_GPU");                        \
         required != nullptr && std::string(required) == "1") {                           \
-      FAIL() << "EXPSVC_REQUIRE_GPU=1 but " << reason;                                    \
-    }                                                                                     \
-    GTEST_SKIP() << "gpu test skipped: " << reason;                                       \
+      FAIL() << "EXPSVC_REQUIRE_GPU=1 but " << reason;                                   \
+    }                                                                                    \
+    GTEST_SKIP() << "gpu test skipped: " << reason;                                      \
   }
 
 // A device buffer holding a copy of `host`, freed at scope exit.

@@ -8,10 +8,18 @@ namespace {
 
 // LibTorch 2.4 replaced the per-device calls with ones taking the device type.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool IsEnabled(torch::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
-void SetEnabled(torch::DeviceType type, bool enabled) { at::autocast::set_autocast_enabled(type, enabled); }
-torch::ScalarType GetDtype(torch::DeviceType type) { return at::autocast::get_autocast_dtype(type); }
-void SetDtype(torch::DeviceType type, torch::ScalarType dtype) { at::autocast::set_autocast_dtype(type, dtype); }
+bool IsEnabled(torch::DeviceType type) {
+  return at::autocast::is_autocast_enabled(type);
+}
+void SetEnabled(torch::DeviceType type, bool enabled) {
+  at::autocast::set_autocast_enabled(type, enabled);
+}
+torch::ScalarType GetDtype(torch::DeviceType type) {
+  return at::autocast::get_autocast_dtype(type);
+}
+void SetDtype(torch::DeviceType type, torch::ScalarType dtype) {
+  at::autocast::set_autocast_dtype(type, dtype);
+}
 #else
 bool IsEnabled(torch::DeviceType type) {
   return type == torch::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();

@@ -106,7 +106,6 @@ class FusedRelativeLogits : public torch::autograd::Function<FusedRelativeLogits
     }
     return args;
   }
-
 };
 
 }  // namespace

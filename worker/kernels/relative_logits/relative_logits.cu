@@ -77,7 +77,8 @@ __global__ void ForwardKernel(T* logits, const ChunkGroup<T> group, const bool* 
     const bool hidden = j > i || blocked[pair_row + j];
     PairColumns columns;
     if (!hidden && with_tables) {
-      columns = ColumnsOf(*c, s, i - j, rows_used ? time_row[pair_row + j] : 0, rows_used ? pitch_row[pair_row + j] : 0);
+      columns =
+          ColumnsOf(*c, s, i - j, rows_used ? time_row[pair_row + j] : 0, rows_used ? pitch_row[pair_row + j] : 0);
     }
     for (int64_t h = 0; h < s.heads; ++h) {
       T* out = logits + ((b * s.heads + h) * L + i) * L + j;
@@ -98,8 +99,8 @@ __global__ void ForwardKernel(T* logits, const ChunkGroup<T> group, const bool* 
 
 // grid: one block per table row (b, h, query row of the group).
 template <typename T, bool kShared>
-__global__ void BackwardKernel(const T* grad, const ChunkGroup<T> group, const bool* blocked,
-                               const int64_t* time_row, const int64_t* pitch_row, RelativeLogitsShape s) {
+__global__ void BackwardKernel(const T* grad, const ChunkGroup<T> group, const bool* blocked, const int64_t* time_row,
+                               const int64_t* pitch_row, RelativeLogitsShape s) {
   extern __shared__ __align__(16) unsigned char shared_bytes[];
   const int64_t L = s.length;
   const int64_t group_rows = group.end_row - group.first_row;

@@ -30,8 +30,7 @@ inline constexpr int kChunksPerLaunch = 48;
 // pass's order.
 template <typename T>
 cudaError_t RelativeLogitsForwardCuda(T* logits, const RelativeLogitsChunk<T>* chunks, int64_t num_chunks,
-                                      const bool* blocked,
-                                      const int64_t* time_row, const int64_t* pitch_row,
+                                      const bool* blocked, const int64_t* time_row, const int64_t* pitch_row,
                                       const RelativeLogitsShape& shape, cudaStream_t stream);
 
 // Each chunk table's gradient (written whole: chunks[k].table points at the

@@ -77,8 +77,8 @@ void Launch(const FusedLogitsArgs& args, const torch::Tensor& logits_or_grad, co
       chunks[k].time_row_offset = args.time_row_offset[k];
       chunks[k].columns = args.columns[k];
       const ChunkColumns& c = args.columns[k];
-      const int64_t last = args.mode == TableMode::kCombined ? c.pitch + args.no_pitch + 1
-                                                             : c.semitone + args.pitch_period;
+      const int64_t last =
+          args.mode == TableMode::kCombined ? c.pitch + args.no_pitch + 1 : c.semitone + args.pitch_period;
       TORCH_CHECK(args.time_row_offset[k] >= 0 && c.time >= end && c.pitch >= c.time && last <= chunks[k].width,
                   "chunk ", k, "'s time and pitch columns do not fit its table of width ", chunks[k].width);
     }

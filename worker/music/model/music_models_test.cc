@@ -345,8 +345,8 @@ TEST_P(TransformerTest, ShapesAndOverfitsATinyBatch) {
 
 // bf16 mixed precision (train_music's precision: bfloat16) on the CPU: the
 // products run in bf16 (the logits come out bf16; the attention's fused
-// kernel adds its terms on a float32 copy), the loss is scored in float32 and stays within 3% of the float32 loss, the gradients are float32,
-// finite and point the same way, and the scope leaves float32 behind it.
+// kernel adds its terms on a float32 copy), the loss is scored in float32 and stays within 3% of the float32 loss, the
+// gradients are float32, finite and point the same way, and the scope leaves float32 behind it.
 TEST_P(TransformerTest, Bf16AutocastTracksFloat32) {
   const auto [representation, kind] = GetParam();
   torch::manual_seed(3);
