@@ -24,7 +24,7 @@
 
 #include <torch/torch.h>
 
-#include "bench/attention_keys.h"
+#include "bench/attention_bench_inputs.h"
 #include "bench/bench_timing.h"
 #include "worker/music/model/attention.h"
 #include "worker/music/model/music_transformer.h"
@@ -43,39 +43,23 @@ using expsvc::music::kPositionsPerBar;
 using expsvc::music::RelativeAttention;
 using expsvc::music::RelativeAttentionOptions;
 
-constexpr int64_t kModelDim = 256;
-constexpr int64_t kHeads = 8;
+using expsvc::bench::ClearGrads;
+using Inputs = expsvc::bench::AttentionInputs;
+
+constexpr int64_t kModelDim = expsvc::bench::kAttentionModelDim;
+constexpr int64_t kHeads = expsvc::bench::kAttentionHeads;
 constexpr int64_t kBatch = 1;
-constexpr int64_t kWindowBars = 16;
 
 std::string Key(AttentionKind kind) { return expsvc::bench::AttentionKey(kind); }
 
-struct Inputs {
-  torch::Tensor x, times, pitches, has_pitch, grad_output;
-};
-
-// A 16-bar window: L tokens at sorted random grid positions, pitches of a
-// piano range, 10% of the tokens (bars, BOS) without pitch.
 Inputs MakeInputs(int64_t length, torch::Dtype dtype, int64_t seed) {
-  torch::manual_seed(seed);
-  Inputs in;
-  in.x = torch::randn({kBatch, length, kModelDim}, dtype);
-  in.times =
-      std::get<0>(torch::sort(torch::randint(0, kWindowBars * kPositionsPerBar, {kBatch, length}, torch::kLong), 1));
-  in.pitches = torch::randint(36, 97, {kBatch, length}, torch::kLong);
-  in.has_pitch = torch::rand({kBatch, length}) > 0.1;
-  in.grad_output = torch::randn({kBatch, length, kModelDim}, dtype);
-  return in;
+  return expsvc::bench::MakeAttentionInputs(kBatch, length, dtype, torch::kCPU, seed);
 }
 
 double TimeMs(const std::function<void()>& run) {
   const auto start = std::chrono::steady_clock::now();
   run();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
-void ClearGrads(torch::nn::Module& module) {
-  for (torch::Tensor& p : module.parameters()) p.mutable_grad() = torch::Tensor();
 }
 
 // One attention layer with its layout built beforehand, as in the model,

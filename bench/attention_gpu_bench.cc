@@ -20,7 +20,7 @@
 
 #include <torch/torch.h>
 
-#include "bench/attention_keys.h"
+#include "bench/attention_bench_inputs.h"
 #include "bench/bench_timing.h"
 #include "worker/kernels/relative_logits/relative_logits.h"
 #include "worker/music/model/attention.h"
@@ -32,34 +32,21 @@ using expsvc::bench::Fastest;
 using expsvc::music::AllAttentionKinds;
 using expsvc::music::AttentionKind;
 using expsvc::music::AttentionKindName;
-using expsvc::music::kPositionsPerBar;
 using expsvc::music::RelativeAttention;
 using expsvc::music::RelativeAttentionOptions;
 
-constexpr int64_t kModelDim = 256;
-constexpr int64_t kHeads = 8;
-constexpr int64_t kWindowBars = 16;
+using expsvc::bench::ClearGrads;
+using Inputs = expsvc::bench::AttentionInputs;
+
+constexpr int64_t kModelDim = expsvc::bench::kAttentionModelDim;
+constexpr int64_t kHeads = expsvc::bench::kAttentionHeads;
 
 std::string Key(AttentionKind kind) {
   return expsvc::bench::AttentionKey(kind);
 }
 
-struct Inputs {
-  torch::Tensor x, times, pitches, has_pitch, grad_output;
-};
-
-// A 16-bar window of L tokens at sorted random grid positions, 10% without pitch.
 Inputs MakeInputs(int64_t batch, int64_t length, torch::Dtype dtype, const torch::Device& device, int64_t seed) {
-  torch::manual_seed(seed);
-  Inputs in;
-  in.x = torch::randn({batch, length, kModelDim}, dtype);
-  in.times =
-      std::get<0>(torch::sort(torch::randint(0, kWindowBars * kPositionsPerBar, {batch, length}, torch::kLong), 1));
-  in.pitches = torch::randint(36, 97, {batch, length}, torch::kLong);
-  in.has_pitch = torch::rand({batch, length}) > 0.1;
-  in.grad_output = torch::randn({batch, length, kModelDim}, dtype);
-  for (torch::Tensor* t : {&in.x, &in.times, &in.pitches, &in.has_pitch, &in.grad_output}) *t = t->to(device);
-  return in;
+  return expsvc::bench::MakeAttentionInputs(batch, length, dtype, device, seed);
 }
 
 double GpuMs(const std::function<void()>& run) {
@@ -69,10 +56,6 @@ double GpuMs(const std::function<void()>& run) {
     torch::cuda::synchronize();
   });
   return seconds * 1e3;
-}
-
-void ClearGrads(torch::nn::Module& module) {
-  for (torch::Tensor& p : module.parameters()) p.mutable_grad() = torch::Tensor();
 }
 
 // Output and ∂x of every kind on the GPU, fused and generic, against the CPU

@@ -6,6 +6,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "worker/kernels/gpu_required.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -27,15 +29,11 @@ inline std::string NoDeviceReason() {
   return count > 0 ? "" : "no CUDA device";
 }
 
-// EXPSVC_REQUIRE_GPU=1 (scripts/gpu-check sets it) turns the skip into a
-// failure, so a broken driver on a GPU machine cannot pass as a skip.
-#define SKIP_WITHOUT_GPU()                                                               \
-  if (const std::string reason = ::expsvc::kernels::NoDeviceReason(); !reason.empty()) { \
-    if (const char* required = std::getenv("EXPSVC_REQUIRE_GPU");                        \
-        required != nullptr && std::string(required) == "1") {                           \
-      FAIL() << "EXPSVC_REQUIRE_GPU=1 but " << reason;                                   \
-    }                                                                                    \
-    GTEST_SKIP() << "gpu test skipped: " << reason;                                      \
+// Skips without a device, or fails under EXPSVC_REQUIRE_GPU=1 (gpu_required.h).
+#define SKIP_WITHOUT_GPU()                                                                 \
+  if (const std::string reason = ::expsvc::kernels::NoDeviceReason(); !reason.empty()) {   \
+    if (::expsvc::kernels::GpuRequired()) FAIL() << "EXPSVC_REQUIRE_GPU=1 but " << reason; \
+    GTEST_SKIP() << "gpu test skipped: " << reason;                                        \
   }
 
 // A device buffer holding a copy of `host`, freed at scope exit.

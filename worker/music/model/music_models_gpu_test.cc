@@ -3,12 +3,11 @@
 // failed there instead under EXPSVC_REQUIRE_GPU=1.
 
 #include <cstdio>
-#include <cstdlib>
-#include <string>
 
 #include <torch/torch.h>
 
 #include "gtest/gtest.h"
+#include "worker/kernels/gpu_required.h"
 #include "worker/kernels/relative_logits/relative_logits.h"
 #include "worker/music/model/attention.h"
 #include "worker/music/model/music_transformer.h"
@@ -18,13 +17,10 @@ namespace {
 
 // Torch's own view of CUDA; EXPSVC_REQUIRE_GPU=1 turns the skip into a
 // failure, as in the kernels' gpu tests.
-#define SKIP_WITHOUT_CUDA()                                                                         \
-  if (!torch::cuda::is_available()) {                                                               \
-    if (const char* required = std::getenv("EXPSVC_REQUIRE_GPU");                                   \
-        required != nullptr && std::string(required) == "1") {                                      \
-      FAIL() << "EXPSVC_REQUIRE_GPU=1 but this LibTorch sees no CUDA device";                       \
-    }                                                                                               \
-    GTEST_SKIP() << "no CUDA device (or this LibTorch has no CUDA)";                                \
+#define SKIP_WITHOUT_CUDA()                                                                              \
+  if (!torch::cuda::is_available()) {                                                                    \
+    if (kernels::GpuRequired()) FAIL() << "EXPSVC_REQUIRE_GPU=1 but this LibTorch sees no CUDA device"; \
+    GTEST_SKIP() << "no CUDA device (or this LibTorch has no CUDA)";                                     \
   }
 
 // Every kind, through the fused kernel (its CUDA pass, where the build has

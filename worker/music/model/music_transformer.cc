@@ -100,7 +100,6 @@ NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits, con
                              ? padding_mask.narrow(1, 1, L - 1).logical_not()
                              : torch::ones({tokens.size(0), L - 1}, tokens.options().dtype(torch::kBool));
   // Logits from a bf16 autocast region are scored in float32.
-  const auto scored = [](const torch::Tensor& t) { return t.element_size() < 4 ? t.to(torch::kFloat32) : t; };
   const torch::ScalarType score_dtype =
       logits.front().element_size() < 4 ? torch::kFloat32 : logits.front().scalar_type();
   const torch::Tensor flat_weight = weight.reshape({-1}).to(score_dtype);
@@ -110,7 +109,7 @@ NextTokenLoss ComputeNextTokenLoss(const std::vector<torch::Tensor>& logits, con
   NextTokenLoss loss;
   for (size_t f = 0; f < logits.size(); ++f) {
     const int64_t vocab = logits[f].size(-1);
-    const torch::Tensor predicted = scored(logits[f]).narrow(1, 0, L - 1).reshape({-1, vocab});
+    const torch::Tensor predicted = logits[f].to(score_dtype).narrow(1, 0, L - 1).reshape({-1, vocab});
     const torch::Tensor target = tokens.select(2, static_cast<int64_t>(f)).narrow(1, 1, L - 1).reshape({-1});
     const torch::Tensor per_token =
         F::cross_entropy(predicted, target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
