@@ -69,6 +69,10 @@ const KindDefinition<TrainMusicParams>& TrainMusic() {
                 "Training steps' arithmetic. bfloat16: mixed precision (autocast), the matrix products in bf16 while "
                 "weights, optimizer and loss stay float32; meant for GPUs (on a CPU it runs, slowly). Validation and "
                 "test losses are always computed in float32.")
+        .Choice("attention_kernel", &P::attention_kernel, {"fused", "flash"},
+                "How training computes attention (same values). fused: the L×L logits, with the relative terms added "
+                "in one hand-written pass; flash: a FlashAttention-style kernel that never stores an L×L tensor "
+                "(memory linear in max_len; meant for GPUs, and needs d_model / n_heads of 8, 16, 32, 64 or 128).")
         .String("data_dir", &P::data_dir, "Folder holding POP909/; empty means $EXPSVC_DATA_DIR.");
     AddTorchDeviceParams(*d);
     return d;

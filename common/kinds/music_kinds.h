@@ -48,6 +48,7 @@ struct TrainMusicParams : TorchDeviceParams {
   int64_t split_seed = 1;
   int64_t seed = 1;
   std::string precision = "float32";
+  std::string attention_kernel = "fused";
   std::string data_dir;
 
   static const JobKindSpec& Spec();

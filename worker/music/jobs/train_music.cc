@@ -18,6 +18,7 @@
 #include "common/fs/file_io.h"
 #include "common/kinds/music_kinds.h"
 #include "common/status_macros.h"
+#include "worker/kernels/flash_relative/flash_relative_shapes.h"
 #include "worker/music/data/event_tokens.h"
 #include "worker/music/data/music_dataset.h"
 #include "worker/music/data/note_tokens.h"
@@ -66,6 +67,12 @@ absl::StatusOr<TrainMusicSettings> ParseParams(const Json& params) {
   if (p.d_model % p.n_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat("n_heads (", p.n_heads, ") must divide d_model (", p.d_model, ")"));
   }
+  if (p.attention_kernel == "flash" && !kernels::FlashRelativeHeadDimSupported(p.d_model / p.n_heads)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("attention_kernel 'flash' needs a head size (d_model / n_heads) of "
+                     "8, 16, 32, 64 or 128; got ",
+                     p.d_model / p.n_heads));
+  }
   if (p.device == "cuda" && !torch::cuda::is_available()) {
     return absl::FailedPreconditionError("device 'cuda' was asked for but CUDA is not available on this worker");
   }
@@ -81,7 +88,8 @@ MusicTransformerOptions ModelOptions(const TrainMusicSettings& p) {
       .n_heads(p.n_heads)
       .d_ff(p.d_ff)
       .dropout(p.dropout)
-      .max_len(std::max<int64_t>(p.max_len, 8));
+      .max_len(std::max<int64_t>(p.max_len, 8))
+      .flash_kernel(p.attention_kernel == "flash");
   return options;
 }
 
@@ -255,10 +263,16 @@ absl::Status Train(JobContext& context) {
   context.Log(absl::StrCat("model: ", music::AttentionKindName(p.attention_kind), ", ",
                            music::RepresentationName(p.representation_kind), ", ", parameter_count, " parameters, ",
                            total_steps, " steps of ", p.batch_size, " windows on ", device.str(),
-                           p.precision == "bfloat16" ? ", bf16 mixed precision" : ""));
+                           p.precision == "bfloat16" ? ", bf16 mixed precision" : "",
+                           p.attention_kernel == "flash" ? ", flash attention kernel" : ""));
   if (p.precision == "bfloat16" && device.is_cpu()) {
     context.Log("WARNING precision: bfloat16 on the CPU works, but a CPU without bf16 units runs it slower than "
                 "float32; it is meant for GPUs");
+  }
+  if (p.attention_kernel == "flash" && device.is_cpu()) {
+    context.Log(
+        "WARNING attention_kernel: flash on the CPU runs its reference pass, slower than 'fused'; it is "
+        "meant for GPUs");
   }
 
   const std::string scratch = context.scratch_dir();

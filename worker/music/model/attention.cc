@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/kinds/music_kinds.h"
+#include "worker/kernels/flash_relative/flash_relative.h"
 #include "worker/kernels/relative_logits/relative_logits.h"
 
 namespace expsvc::music {
@@ -116,17 +117,27 @@ void RelativeAttentionImpl::reset() {
 RelativeLayout RelativeAttentionImpl::MakeLayout(const torch::Tensor& times, const torch::Tensor& pitches,
                                                  const torch::Tensor& has_pitch,
                                                  const torch::Tensor& padding_mask) const {
+  if (options_.flash_kernel()) {
+    return BuildTokenLayout(times, pitches, has_pitch, padding_mask, options_.max_relative_bars(),
+                            HasTimePitchBias(options_.kind()));
+  }
   return BuildRelativeLayout(times, pitches, has_pitch, padding_mask, options_.max_relative_bars(),
                              HasTimePitchBias(options_.kind()), options_.query_chunk());
 }
 
-void RelativeAttentionImpl::CheckLayout(const torch::Tensor& x, const RelativeLayout& layout) const {
+void RelativeAttentionImpl::CheckLayout(const torch::Tensor& x, const RelativeLayout& layout,
+                                        bool needs_pair_maps) const {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options_.d_model(), "x must be [B, L, d_model]");
-  TORCH_CHECK(
-      layout.blocked.defined() && layout.batch == x.size(0) && layout.length == x.size(1) && layout.query_chunk > 0,
-      "layout was built for another batch shape");
+  TORCH_CHECK(layout.batch == x.size(0) && layout.length == x.size(1), "layout was built for another batch shape");
+  if (needs_pair_maps) {
+    TORCH_CHECK(layout.has_pair_maps() && layout.query_chunk > 0,
+                "this path needs the layout's L×L maps (BuildRelativeLayout), not a token layout");
+  } else {
+    TORCH_CHECK(layout.times.defined(), "layout lacks the token metadata the flash kernel reads");
+  }
   if (HasTimePitchBias(options_.kind())) {
-    TORCH_CHECK(layout.time_row.defined() && layout.pitch_row.defined(),
+    TORCH_CHECK(needs_pair_maps ? (layout.time_row.defined() && layout.pitch_row.defined())
+                                : (layout.pitches.defined() && layout.has_pitch.defined()),
                 "layout lacks the time/pitch rows this attention kind needs");
     TORCH_CHECK(layout.first_bar >= -options_.max_relative_bars() &&
                     layout.first_bar + layout.num_bars - 1 <= options_.max_relative_bars(),
@@ -356,11 +367,54 @@ torch::Tensor RelativeAttentionImpl::FusedLogits(torch::Tensor content, const to
   return kernels::RelativeLogits(content, at::TensorList(tables), args);
 }
 
+torch::Tensor RelativeAttentionImpl::FlashContext(const Projections& p, const RelativeLayout& layout) const {
+  // Under bf16 autocast the projections come out bf16; the kernel takes
+  // float32 (its softmax and sums run in float32 either way).
+  const auto at_least_float = [](const torch::Tensor& t) { return t.element_size() < 4 ? t.to(torch::kFloat32) : t; };
+  const torch::Tensor q = at_least_float(p.q);
+  const torch::Tensor k = at_least_float(p.k);
+  const torch::Tensor v = at_least_float(p.v);
+  TORCH_CHECK(kernels::FlashRelativeRunsOn(q.device(), q.scalar_type(), head_dim()), "flash_kernel: no flash pass for ",
+              c10::toString(q.scalar_type()), " on ", q.device(), " with head size ", head_dim(),
+              " in this build (float32/float64; head size 8, 16, 32, 64 or 128; CPU, or CUDA where built)");
+  kernels::FlashRelativeArgs args;
+  args.times = layout.times;
+  args.padding = layout.padding;
+  torch::Tensor index_embedding;
+  torch::Tensor time_table;
+  torch::Tensor pitch_table;
+  if (HasIndexBias(options_.kind())) index_embedding = index_embedding_.to(q.scalar_type());
+  if (HasTimePitchBias(options_.kind())) {
+    args.pitches = layout.pitches;
+    args.has_pitch = layout.has_pitch;
+    args.time_period = kPositionsPerBar;
+    args.first_bar = layout.first_bar;
+    args.num_bars = layout.num_bars;
+    args.pitch_period = kSemitonesPerOctave;
+    args.first_octave = layout.first_octave;
+    args.num_octaves = layout.num_octaves;
+    // Autocast may hand the small products back in bf16.
+    time_table = TimeTable(q, layout.first_bar, layout.num_bars, nullptr).to(q.scalar_type());
+    pitch_table = PitchTable(q, layout, nullptr).to(q.scalar_type());
+  }
+  if (is_training() && options_.dropout() > 0) {
+    args.dropout = options_.dropout();
+    // From Torch's generator, as the dropout module's masks are.
+    args.seed = static_cast<uint64_t>(
+        torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::TensorOptions().dtype(torch::kLong))
+            .item<int64_t>());
+  }
+  const torch::Tensor context =
+      kernels::FlashRelativeAttention(q, k, v, index_embedding, time_table, pitch_table, args);
+  return context.transpose(1, 2).reshape({q.size(0), q.size(2), options_.d_model()});
+}
+
 torch::Tensor RelativeAttentionImpl::forward(const torch::Tensor& x, const RelativeLayout& layout) {
-  CheckLayout(x, layout);
+  CheckLayout(x, layout, /*needs_pair_maps=*/!options_.flash_kernel());
   const int64_t B = x.size(0);
   const int64_t L = x.size(1);
   const Projections p = Project(x);
+  if (options_.flash_kernel()) return out_->forward(FlashContext(p, layout));
   // Terms are added into the Q·Kᵀ buffer in place: matmul's backward needs
   // its inputs, not its output.
   torch::Tensor logits = torch::matmul(p.q, p.k.transpose(-2, -1));
@@ -472,7 +526,7 @@ torch::Tensor RelativeAttentionImpl::ForwardCached(const torch::Tensor& x, Atten
 }
 
 AttentionLogitTerms RelativeAttentionImpl::ComputeLogitTerms(const torch::Tensor& x, const RelativeLayout& layout) {
-  CheckLayout(x, layout);
+  CheckLayout(x, layout, /*needs_pair_maps=*/true);
   const Projections p = Project(x);
   AttentionLogitTerms terms = GenericTerms(p, layout, nullptr);
   terms.content = torch::matmul(p.q, p.k.transpose(-2, -1));
@@ -480,7 +534,7 @@ AttentionLogitTerms RelativeAttentionImpl::ComputeLogitTerms(const torch::Tensor
 }
 
 RelativeTermBytes RelativeAttentionImpl::MeasureRelativeTerms(const torch::Tensor& x, const RelativeLayout& layout) {
-  CheckLayout(x, layout);
+  CheckLayout(x, layout, /*needs_pair_maps=*/true);
   torch::NoGradGuard no_grad;
   const Projections p = Project(x);
   RelativeTermBytes bytes;

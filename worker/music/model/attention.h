@@ -74,6 +74,14 @@ struct RelativeAttentionOptions {
   TORCH_ARG(bool, fused_kernel) = true;
   // Query rows per chunk of the fused path (MakeLayout passes it on).
   TORCH_ARG(int64_t, query_chunk) = 128;
+  // FlashAttention-style instead (worker/kernels/flash_relative): each query
+  // row streams over its keys with an online softmax, so neither the logits
+  // nor the weights are stored as L×L tensors; the index term is a dot
+  // product with its embedding row, the time and pitch terms are read from
+  // Q times their small tables. Takes a token layout (BuildTokenLayout, or
+  // any layout: it reads the token metadata only). Meant for CUDA; its CPU
+  // pass is the kernels' reference and slower than the fused path there.
+  TORCH_ARG(bool, flash_kernel) = false;
 };
 
 // The pre-softmax logits split by term, each [B,H,L,L] and already divided
@@ -132,6 +140,8 @@ class RelativeAttentionImpl : public torch::nn::Module {
   torch::Tensor ForwardCached(const torch::Tensor& x, AttentionCache& cache, const torch::Tensor& times,
                               const torch::Tensor& pitches, const torch::Tensor& has_pitch);
 
+  // The layout forward() needs: a token layout with flash_kernel, the full
+  // one otherwise.
   RelativeLayout MakeLayout(const torch::Tensor& times, const torch::Tensor& pitches, const torch::Tensor& has_pitch,
                             const torch::Tensor& padding_mask = {}) const;
 
@@ -177,11 +187,15 @@ class RelativeAttentionImpl : public torch::nn::Module {
                               RelativeTermBytes* bytes) const;
   // Generic path: the [B,H,L,L] terms (skew for S_idx, gathers for S^T, S^P).
   AttentionLogitTerms GenericTerms(const Projections& p, const RelativeLayout& layout, RelativeTermBytes* bytes) const;
+  // Flash path: the attention context [B,L,D] from the token layout.
+  torch::Tensor FlashContext(const Projections& p, const RelativeLayout& layout) const;
   // Fused path: adds every relative term to `content` in place and
   // masks it; returns content.
   torch::Tensor FusedLogits(torch::Tensor content, const torch::Tensor& q, const RelativeLayout& layout,
                             RelativeTermBytes* bytes) const;
-  void CheckLayout(const torch::Tensor& x, const RelativeLayout& layout) const;
+  // needs_pair_maps: the generic and fused paths read the L×L maps; the
+  // flash path reads the token metadata only.
+  void CheckLayout(const torch::Tensor& x, const RelativeLayout& layout, bool needs_pair_maps) const;
 
   RelativeAttentionOptions options_;
   torch::nn::Linear qkv_{nullptr};

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "gtest/gtest.h"
+#include "worker/kernels/flash_relative/flash_relative.h"
 #include "worker/kernels/gpu_required.h"
 #include "worker/kernels/relative_logits/relative_logits.h"
 #include "worker/music/model/attention.h"
@@ -24,8 +25,9 @@ namespace {
   }
 
 // Every kind, through the fused kernel (its CUDA pass, where the build has
-// it) and through the generic tensor-op path, against the CPU's fused pass;
-// chunks of 16 query rows, so the 40 rows span three chunk tables.
+// it), the generic tensor-op path and the flash kernel (where built),
+// against the CPU's fused pass; chunks of 16 query rows, so the 40 rows span
+// three chunk tables.
 TEST(MusicModelsGpu, EveryKindMatchesCpuFusedAndGeneric) {
   SKIP_WITHOUT_CUDA();
   const torch::Device cuda(torch::kCUDA);
@@ -34,9 +36,18 @@ TEST(MusicModelsGpu, EveryKindMatchesCpuFusedAndGeneric) {
 #else
   std::printf("this build has no CUDA pass of the fused kernel: both paths below are the generic one\n");
 #endif
+  const bool flash_on_cuda = kernels::FlashRelativeRunsOn(cuda, torch::kFloat64, 8);
+#ifdef EXPSVC_FLASH_RELATIVE_CUDA
+  ASSERT_TRUE(flash_on_cuda);
+#else
+  std::printf("this build has no CUDA pass of the flash kernel: its path is left out\n");
+#endif
   for (AttentionKind kind : AllAttentionKinds()) {
-    for (bool fused : {true, false}) {
-      SCOPED_TRACE(AttentionKindName(kind) + (fused ? " fused" : " generic"));
+    // fused, generic, flash
+    for (int path = 0; path < 3; ++path) {
+      if (path == 2 && !flash_on_cuda) continue;
+      const bool fused = path == 0;
+      SCOPED_TRACE(AttentionKindName(kind) + (path == 0 ? " fused" : (path == 1 ? " generic" : " flash")));
       torch::manual_seed(1);
       RelativeAttention cpu(RelativeAttentionOptions(32, 4).kind(kind).max_len(64).query_chunk(16));
       cpu->to(torch::kDouble);
@@ -53,7 +64,8 @@ TEST(MusicModelsGpu, EveryKindMatchesCpuFusedAndGeneric) {
       out_cpu.sum().backward();
 
       RelativeAttention gpu(
-          RelativeAttentionOptions(32, 4).kind(kind).max_len(64).query_chunk(16).fused_kernel(fused));
+          RelativeAttentionOptions(32, 4).kind(kind).max_len(64).query_chunk(16).fused_kernel(fused).flash_kernel(
+              path == 2));
       gpu->to(torch::kDouble);
       {
         torch::NoGradGuard copying;

@@ -44,14 +44,15 @@ Inputs MakeInputs(int64_t seed, int64_t max_pitch = kNumPitches) {
 // Query chunks of 5 rows: 17 rows give chunks 5, 5, 5, 2.
 constexpr int64_t kQueryChunk = 5;
 
-RelativeAttention MakeAttention(AttentionKind kind, bool fused = true, int64_t seed = 7) {
+RelativeAttention MakeAttention(AttentionKind kind, bool fused = true, int64_t seed = 7, bool flash = false) {
   torch::manual_seed(seed);
   RelativeAttention attention(RelativeAttentionOptions(kModelDim, kHeads)
                                   .kind(kind)
                                   .max_len(kMaxLen)
                                   .max_relative_bars(kMaxBars)
                                   .fused_kernel(fused)
-                                  .query_chunk(kQueryChunk));
+                                  .query_chunk(kQueryChunk)
+                                  .flash_kernel(flash));
   attention->to(torch::kDouble);
   return attention;
 }
@@ -74,9 +75,9 @@ class AttentionKindTest : public ::testing::TestWithParam<AttentionKind> {};
 // (kind, fused kernel or the generic skew/gather path)
 class AttentionPathTest : public ::testing::TestWithParam<std::tuple<AttentionKind, bool>> {};
 
-TEST_P(AttentionPathTest, ForwardAndGradientsMatchNaiveReference) {
-  const auto [kind, fused] = GetParam();
-  RelativeAttention attention = MakeAttention(kind, fused);
+// Output and the gradients of x and of every parameter against the naive
+// O(L²·D_h) reference.
+void ExpectMatchesReference(RelativeAttention& attention) {
   const Inputs in = MakeInputs(11);
   const torch::Tensor x_fast = in.x.clone().requires_grad_(true);
   const torch::Tensor x_naive = in.x.clone().requires_grad_(true);
@@ -101,6 +102,99 @@ TEST_P(AttentionPathTest, ForwardAndGradientsMatchNaiveReference) {
     ExpectClose(fast_grads[n], naive_grads[n], "gradient of " + names[n]);
     EXPECT_GT(naive_grads[n].abs().max().item<double>(), 0.0) << names[n] << " got no gradient";
   }
+}
+
+TEST_P(AttentionPathTest, ForwardAndGradientsMatchNaiveReference) {
+  const auto [kind, fused] = GetParam();
+  RelativeAttention attention = MakeAttention(kind, fused);
+  ExpectMatchesReference(attention);
+}
+
+// The flash kernel's CPU pass (the same row code as its CUDA kernels) in the
+// layer, with a token layout: no L×L map anywhere.
+TEST_P(AttentionKindTest, FlashPathMatchesNaiveReference) {
+  RelativeAttention attention = MakeAttention(GetParam(), true, 7, /*flash=*/true);
+  ExpectMatchesReference(attention);
+}
+
+TEST_P(AttentionKindTest, FlashPathLaterTokensDoNotChangeEarlierOutputs) {
+  RelativeAttention attention = MakeAttention(GetParam(), true, 7, /*flash=*/true);
+  const Inputs in = MakeInputs(13);
+  const torch::Tensor before = attention->forward(in.x, in.times, in.pitches, in.has_pitch, in.padding_mask);
+  constexpr int64_t kChanged = 9;
+  using torch::indexing::Slice;
+  Inputs changed = in;
+  changed.x = in.x.clone();
+  changed.x.index_put_({Slice(), Slice(kChanged)},
+                       torch::randn({kBatch, kLength - kChanged, kModelDim}, torch::kDouble));
+  changed.times = in.times.clone();
+  changed.times.index_put_({Slice(), Slice(kChanged)}, 9 * kPositionsPerBar + 5);
+  const torch::Tensor after =
+      attention->forward(changed.x, changed.times, changed.pitches, changed.has_pitch, changed.padding_mask);
+  ExpectClose(after.index({Slice(), Slice(0, kChanged)}), before.index({Slice(), Slice(0, kChanged)}),
+              "outputs before the changed tokens", 1e-12);
+  EXPECT_GT((after - before).abs().max().item<double>(), 1e-6);
+}
+
+// The token layout's spans are the full layout's, from O(L) scans.
+TEST(RelativeLayoutTest, TokenLayoutSpansMatchTheFullLayout) {
+  for (int64_t seed : {21, 22, 23, 24}) {
+    Inputs in = MakeInputs(seed, seed == 24 ? 12 : kNumPitches);
+    if (seed == 22) in.times = std::get<0>(in.times.sort(1));        // sorted, as in the data
+    if (seed == 23) in.has_pitch = torch::zeros_like(in.has_pitch);  // no pitched pair at all
+    for (const torch::Tensor& padding : {in.padding_mask, torch::Tensor()}) {
+      const RelativeLayout full =
+          BuildRelativeLayout(in.times, in.pitches, in.has_pitch, padding, kMaxBars, true, kQueryChunk);
+      const RelativeLayout tokens = BuildTokenLayout(in.times, in.pitches, in.has_pitch, padding, kMaxBars, true);
+      EXPECT_FALSE(tokens.has_pair_maps());
+      EXPECT_EQ(tokens.first_bar, full.first_bar) << seed;
+      EXPECT_EQ(tokens.num_bars, full.num_bars) << seed;
+      EXPECT_EQ(tokens.first_octave, full.first_octave) << seed;
+      EXPECT_EQ(tokens.num_octaves, full.num_octaves) << seed;
+      EXPECT_TRUE(torch::equal(tokens.times, full.times));
+    }
+  }
+}
+
+// The fused and generic paths need the L×L maps; a token layout is refused
+// with a message, not read out of bounds.
+TEST(RelativeLayoutTest, PathsNeedingPairMapsRefuseATokenLayout) {
+  RelativeAttention attention = MakeAttention(AttentionKind::kCirRelAttnH);
+  const Inputs in = MakeInputs(5);
+  const RelativeLayout tokens = BuildTokenLayout(in.times, in.pitches, in.has_pitch, in.padding_mask, kMaxBars, true);
+  try {
+    attention->forward(in.x, tokens);
+    ADD_FAILURE() << "a token layout was accepted by the fused path";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("L×L maps"), std::string::npos) << e.what();
+  }
+}
+
+// Flash dropout: the pair decisions come from a seed drawn from Torch's
+// generator, so a seeded run repeats and another seed differs; eval mode
+// has none.
+TEST(RelativeAttentionTest, FlashDropoutFollowsTorchsSeed) {
+  torch::manual_seed(3);
+  RelativeAttention attention(RelativeAttentionOptions(kModelDim, kHeads)
+                                  .kind(AttentionKind::kCirRelAttnH)
+                                  .max_len(kMaxLen)
+                                  .max_relative_bars(kMaxBars)
+                                  .dropout(0.3)
+                                  .flash_kernel(true));
+  attention->to(torch::kDouble);
+  const Inputs in = MakeInputs(6);
+  const auto run = [&](int64_t seed) {
+    torch::manual_seed(seed);
+    return attention->forward(in.x, in.times, in.pitches, in.has_pitch, in.padding_mask);
+  };
+  attention->train();
+  const torch::Tensor first = run(1);
+  EXPECT_TRUE(torch::equal(run(1), first));
+  EXPECT_FALSE(torch::allclose(run(2), first));
+  attention->eval();
+  const torch::Tensor eval_out = run(1);
+  EXPECT_FALSE(torch::allclose(eval_out, first));
+  EXPECT_TRUE(torch::equal(run(2), eval_out)) << "eval mode must not drop";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllKinds, AttentionPathTest,
@@ -421,17 +515,22 @@ TEST(MusicTransformer, LossIgnoresPaddingAndSumsFields) {
   EXPECT_NEAR(changed_loss->total.item<double>(), loss->total.item<double>(), 1e-5);
 }
 
-TEST(MusicTransformer, FusedAndGenericPathsAgree) {
+TEST(MusicTransformer, FusedGenericAndFlashPathsAgree) {
   for (AttentionKind kind : AllAttentionKinds()) {
     std::vector<std::vector<torch::Tensor>> logits;
-    for (bool fused : {true, false}) {
+    // fused, generic, flash (the model then builds a token layout)
+    for (int path = 0; path < 3; ++path) {
       torch::manual_seed(8);
-      MusicTransformer model(TinyOptions(Representation::kEventBased, kind).fused_kernel(fused).query_chunk(7));
+      MusicTransformer model(TinyOptions(Representation::kEventBased, kind)
+                                 .fused_kernel(path == 0)
+                                 .flash_kernel(path == 2)
+                                 .query_chunk(7));
       const auto out = model->Forward(MakeBatch(Representation::kEventBased, 2, 20, 9));
       ASSERT_TRUE(out.ok()) << out.status();
       logits.push_back(*out);
     }
     EXPECT_LE((logits[0][0] - logits[1][0]).abs().max().item<double>(), 1e-4) << AttentionKindName(kind);
+    EXPECT_LE((logits[0][0] - logits[2][0]).abs().max().item<double>(), 1e-4) << AttentionKindName(kind) << " flash";
   }
 }
 

@@ -43,7 +43,8 @@ RelativeAttentionOptions MusicTransformerOptions::attention_options() const {
       .sinusoid_base(sinusoid_base())
       .dropout(dropout())
       .fused_kernel(fused_kernel())
-      .query_chunk(query_chunk());
+      .query_chunk(query_chunk())
+      .flash_kernel(flash_kernel());
 }
 
 MusicBatch MusicBatch::To(const torch::Device& device) const {
@@ -190,8 +191,11 @@ std::vector<torch::Tensor> MusicTransformerImpl::forward(const torch::Tensor& to
 
   // Shared by every layer: the index matrices depend only on the metadata.
   const RelativeLayout layout =
-      BuildRelativeLayout(times, pitches, has_pitch, padding_mask, options_.max_relative_bars(),
-                          HasTimePitchBias(options_.attention()), options_.query_chunk());
+      options_.flash_kernel()
+          ? BuildTokenLayout(times, pitches, has_pitch, padding_mask, options_.max_relative_bars(),
+                             HasTimePitchBias(options_.attention()))
+          : BuildRelativeLayout(times, pitches, has_pitch, padding_mask, options_.max_relative_bars(),
+                                HasTimePitchBias(options_.attention()), options_.query_chunk());
   for (DecoderBlock& block : blocks_) x = block->forward(x, layout);
   x = final_norm_->forward(x);
 

@@ -46,6 +46,9 @@ struct MusicTransformerOptions {
   // The fused-kernel setting of RelativeAttentionOptions (same values either way).
   TORCH_ARG(bool, fused_kernel) = true;
   TORCH_ARG(int64_t, query_chunk) = 128;
+  // RelativeAttentionOptions' flash kernel (same values; no L×L tensor): the
+  // model then builds a token layout (BuildTokenLayout) for its layers.
+  TORCH_ARG(bool, flash_kernel) = false;
 
  public:
   RelativeAttentionOptions attention_options() const;

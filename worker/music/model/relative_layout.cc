@@ -1,6 +1,7 @@
 #include "worker/music/model/relative_layout.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -172,7 +173,77 @@ void FillTimePitchRowsWithLoops(RelativeLayout& layout, const torch::Tensor& tim
   });
 }
 
+// Keeps the token metadata in the layout (for the flash kernel), in the
+// dtypes it reads.
+void StoreTokens(RelativeLayout& layout, const torch::Tensor& times, const torch::Tensor& pitches,
+                 const torch::Tensor& has_pitch, const torch::Tensor& padding_mask, bool with_time_pitch) {
+  layout.times = times.to(torch::kLong).contiguous();
+  if (padding_mask.defined()) {
+    TORCH_CHECK(padding_mask.sizes() == times.sizes(), "padding_mask must be [B, L]");
+    layout.padding = padding_mask.to(torch::kBool).contiguous();
+  }
+  if (!with_time_pitch) return;
+  TORCH_CHECK(pitches.sizes() == times.sizes(), "pitches must be [B, L]");
+  TORCH_CHECK(has_pitch.sizes() == times.sizes(), "has_pitch must be [B, L]");
+  layout.pitches = pitches.to(torch::kLong).contiguous();
+  layout.has_pitch = has_pitch.to(torch::kBool).contiguous();
+}
+
+// For each query row, the largest and smallest value among the keys it sees
+// (earlier non-padding keys, where `key_counts`, and itself): prefix
+// maxima/minima with the hidden keys replaced by values that lose.
+std::pair<torch::Tensor, torch::Tensor> VisibleKeyRange(const torch::Tensor& values, const torch::Tensor& key_counts) {
+  constexpr int64_t kLow = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kHigh = std::numeric_limits<int64_t>::max();
+  const torch::Tensor highest = std::get<0>(torch::cummax(values.masked_fill(key_counts.logical_not(), kLow), 1));
+  const torch::Tensor lowest = std::get<0>(torch::cummin(values.masked_fill(key_counts.logical_not(), kHigh), 1));
+  return {torch::maximum(highest, values), torch::minimum(lowest, values)};
+}
+
 }  // namespace
+
+RelativeLayout BuildTokenLayout(const torch::Tensor& times, const torch::Tensor& pitches,
+                                const torch::Tensor& has_pitch, const torch::Tensor& padding_mask,
+                                int64_t max_relative_bars, bool with_time_pitch) {
+  TORCH_CHECK(times.dim() == 2, "times must be [B, L]");
+  RelativeLayout layout;
+  layout.batch = times.size(0);
+  layout.length = times.size(1);
+  StoreTokens(layout, times, pitches, has_pitch, padding_mask, with_time_pitch);
+  if (!with_time_pitch || times.numel() == 0) return layout;
+
+  const torch::Tensor keys =
+      layout.padding.defined() ? layout.padding.logical_not() : torch::ones_like(layout.times, torch::kBool);
+  // Bars are monotone in ΔT, so a row's bar span comes from its extreme ΔT.
+  {
+    const auto [latest, earliest] = VisibleKeyRange(layout.times, keys);
+    const auto bar = [&](const torch::Tensor& delta) {
+      return torch::div(delta, kPositionsPerBar, "floor").clamp(-max_relative_bars, max_relative_bars);
+    };
+    layout.first_bar = bar(layout.times - latest).min().item<int64_t>();
+    const int64_t last_bar = bar(layout.times - earliest).max().item<int64_t>();
+    layout.num_bars = last_bar - layout.first_bar + 1;
+  }
+  // Octaves likewise, over pairs of pitched tokens only.
+  {
+    const torch::Tensor pitched = layout.has_pitch;
+    const auto [highest, lowest] = VisibleKeyRange(layout.pitches, keys.logical_and(pitched));
+    const auto octave = [&](const torch::Tensor& delta) {
+      return torch::div(delta, kSemitonesPerOctave, "floor")
+          .clamp(kMinOctaveDiff, kMaxOctaveDiff)
+          .masked_select(pitched);
+    };
+    const torch::Tensor first = octave(layout.pitches - highest);
+    if (first.numel() == 0) {  // no pitched pair
+      layout.first_octave = 0;
+      layout.num_octaves = 1;
+    } else {
+      layout.first_octave = first.min().item<int64_t>();
+      layout.num_octaves = octave(layout.pitches - lowest).max().item<int64_t>() - layout.first_octave + 1;
+    }
+  }
+  return layout;
+}
 
 RelativeLayout BuildRelativeLayout(const torch::Tensor& times, const torch::Tensor& pitches,
                                    const torch::Tensor& has_pitch, const torch::Tensor& padding_mask,
@@ -199,10 +270,8 @@ RelativeLayout BuildRelativeLayout(const torch::Tensor& times, const torch::Tens
   }
   // Contiguous: the fused kernel reads it row by row.
   layout.blocked = blocked.expand({B, 1, L, L}).contiguous();
+  StoreTokens(layout, times, pitches, has_pitch, padding_mask, with_time_pitch);
   if (!with_time_pitch) return layout;
-
-  TORCH_CHECK(pitches.sizes() == times.sizes(), "pitches must be [B, L]");
-  TORCH_CHECK(has_pitch.sizes() == times.sizes(), "has_pitch must be [B, L]");
   if (device.is_cpu() && !use_tensor_ops) {
     FillTimePitchRowsWithLoops(layout, times, pitches, has_pitch, max_relative_bars);
   } else {

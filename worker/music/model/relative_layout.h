@@ -62,6 +62,16 @@ struct RelativeLayout {
   int64_t query_chunk = 0;
   std::vector<int64_t> chunk_first_bar;
   std::vector<int64_t> chunk_num_bars;
+  // The token metadata itself, [B,L]: times and pitches int64, has_pitch
+  // bool, padding bool (undefined without padding). The flash kernel derives
+  // each pair's rows from these instead of the L×L maps above.
+  torch::Tensor times;
+  torch::Tensor pitches;
+  torch::Tensor has_pitch;
+  torch::Tensor padding;
+  // Whether blocked, time_row and pitch_row were built (BuildTokenLayout
+  // leaves them out).
+  bool has_pair_maps() const { return blocked.defined(); }
 };
 
 // times, pitches: [B,L] int64; has_pitch: [B,L] bool; padding_mask: [B,L]
@@ -73,5 +83,14 @@ RelativeLayout BuildRelativeLayout(const torch::Tensor& times, const torch::Tens
                                    const torch::Tensor& has_pitch, const torch::Tensor& padding_mask,
                                    int64_t max_relative_bars, bool with_time_pitch, int64_t query_chunk = 128,
                                    bool use_tensor_ops = false);
+
+// The layout of the flash kernel (worker/kernels/flash_relative): the token
+// metadata and the same table spans (first_bar/num_bars,
+// first_octave/num_octaves) as BuildRelativeLayout, found with prefix
+// maxima and minima over the keys in O(B·L) on times' device; no L×L map
+// and no per-chunk spans.
+RelativeLayout BuildTokenLayout(const torch::Tensor& times, const torch::Tensor& pitches,
+                                const torch::Tensor& has_pitch, const torch::Tensor& padding_mask,
+                                int64_t max_relative_bars, bool with_time_pitch);
 
 }  // namespace expsvc::music

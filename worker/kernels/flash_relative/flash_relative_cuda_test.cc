@@ -1,0 +1,235 @@
+// The flash relative attention's CUDA kernels against its CPU pass (the
+// same row code, itself tested against whole-tensor attention in
+// flash_relative_test.cc), forward and backward, on fresh random inputs:
+// every term, padding, dropout, index rows clamped and not, several blocks
+// of rows, float32 and float64, head sizes 32 and 64. The gradient buffers
+// are poisoned with NaN first (the score tables' with zeros, which the
+// contract asks of the caller), so a slot the kernels never write fails.
+// Skips, saying so, where no CUDA device is usable (EXPSVC_REQUIRE_GPU=1
+// makes that a failure).
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "worker/kernels/cuda_test_support.h"
+#include "worker/kernels/flash_relative/flash_relative_cpu.h"
+#include "worker/kernels/flash_relative/flash_relative_cuda.h"
+
+namespace expsvc::kernels {
+namespace {
+
+struct Case {
+  int64_t batch = 2;
+  int64_t heads = 3;
+  int64_t length = 300;
+  int64_t head_dim = 32;
+  int64_t index_rows = 1000;
+  bool time_pitch = true;
+  bool padding = true;
+  double dropout = 0.0;
+};
+
+template <typename T>
+std::vector<T> Host(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  return std::vector<T>(c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
+}
+
+template <typename T>
+void ExpectClose(const std::vector<T>& actual, const std::vector<T>& expected, double tolerance, const char* what) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  double worst = 0;
+  size_t worst_at = 0;
+  for (size_t n = 0; n < expected.size(); ++n) {
+    const double diff = std::abs(static_cast<double>(actual[n]) - static_cast<double>(expected[n]));
+    const double bound = tolerance * (1.0 + std::abs(static_cast<double>(expected[n])));
+    if (!(diff <= bound)) {  // NaN fails too
+      ADD_FAILURE() << what << "[" << n << "]: " << actual[n] << " vs " << expected[n];
+      return;
+    }
+    if (diff > worst) {
+      worst = diff;
+      worst_at = n;
+    }
+  }
+  SUCCEED() << what << ": worst |diff| " << worst << " at " << worst_at;
+}
+
+template <typename T>
+void CompareWithCpu(const Case& c, double tolerance) {
+  const torch::Dtype dtype = std::is_same_v<T, double> ? torch::kFloat64 : torch::kFloat32;
+  const auto opts = torch::TensorOptions().dtype(dtype);
+  torch::manual_seed(1234 + c.length + c.head_dim);
+  const int64_t B = c.batch, H = c.heads, L = c.length, D = c.head_dim;
+  FlashRelativeShape s;
+  s.batch = B;
+  s.heads = H;
+  s.length = L;
+  s.head_dim = D;
+  s.index_rows = c.index_rows;
+  s.dropout = c.dropout;
+  s.seed = 99;
+  if (c.time_pitch) {
+    s.time_period = 48;
+    s.first_bar = 0;
+    s.num_bars = 5;
+    s.pitch_period = 12;
+    s.first_octave = -3;
+    s.num_octaves = 6;
+    s.time_columns = s.num_bars * s.time_period;
+    s.pitch_columns = s.num_octaves * s.pitch_period + 1;
+  }
+  const torch::Tensor q = torch::randn({B, H, L, D}, opts) / std::sqrt(static_cast<double>(D));
+  const torch::Tensor k = torch::randn({B, H, L, D}, opts);
+  const torch::Tensor v = torch::randn({B, H, L, D}, opts);
+  const torch::Tensor index_embedding = torch::randn({std::max<int64_t>(c.index_rows, 1), D}, opts);
+  const torch::Tensor time_table = torch::randn({B, H, L, std::max<int64_t>(s.time_columns, 1)}, opts);
+  const torch::Tensor pitch_table = torch::randn({B, H, L, std::max<int64_t>(s.pitch_columns, 1)}, opts);
+  const torch::Tensor times = torch::randint(0, 30, {B, L}, torch::kLong).cumsum(1);
+  const torch::Tensor pitches = torch::randint(20, 100, {B, L}, torch::kLong);
+  const torch::Tensor has_pitch = torch::rand({B, L}).gt(0.1);
+  torch::Tensor padding = torch::zeros({B, L}, torch::kBool);
+  padding.narrow(1, L - 17, 17).fill_(true);
+  padding.select(0, 0).narrow(0, 40, 3).fill_(true);
+  const torch::Tensor grad_out = torch::randn({B, H, L, D}, opts);
+
+  // Host inputs and the CPU pass.
+  std::vector<T> hq = Host<T>(q), hk = Host<T>(k), hv = Host<T>(v), he = Host<T>(index_embedding);
+  std::vector<T> ht = Host<T>(time_table), hp = Host<T>(pitch_table);
+  std::vector<int64_t> htimes = Host<int64_t>(times), hpitches = Host<int64_t>(pitches);
+  const std::vector<bool> hpitched_bits(has_pitch.data_ptr<bool>(), has_pitch.data_ptr<bool>() + B * L);
+  const std::vector<bool> hpadding_bits(padding.data_ptr<bool>(), padding.data_ptr<bool>() + B * L);
+  std::unique_ptr<bool[]> hpitched(new bool[B * L]), hpadding(new bool[B * L]);
+  for (int64_t n = 0; n < B * L; ++n) {
+    hpitched[n] = hpitched_bits[n];
+    hpadding[n] = hpadding_bits[n];
+  }
+  FlashRelativeInputs<T> host_in;
+  host_in.q = hq.data();
+  host_in.k = hk.data();
+  host_in.v = hv.data();
+  host_in.index_embedding = c.index_rows > 0 ? he.data() : nullptr;
+  if (c.time_pitch) {
+    host_in.time_table = ht.data();
+    host_in.pitch_table = hp.data();
+    host_in.times = htimes.data();
+    host_in.pitches = hpitches.data();
+    host_in.has_pitch = hpitched.get();
+  }
+  host_in.padding = c.padding ? hpadding.get() : nullptr;
+  std::vector<T> out(B * H * L * D), lse(B * H * L);
+  FlashRelativeForwardCpu<T>(s, host_in, out.data(), lse.data());
+  std::vector<T> hgrad_out = Host<T>(grad_out);
+  std::vector<T> delta(B * H * L, 0);
+  for (int64_t row = 0; row < B * H * L; ++row) {
+    for (int64_t d = 0; d < D; ++d) delta[row] += hgrad_out[row * D + d] * out[row * D + d];
+  }
+  const int64_t index_share = std::min(c.index_rows, L);
+  std::vector<T> gq(B * H * L * D), gk(gq.size()), gv(gq.size()), ge(B * H * index_share * D);
+  std::vector<T> gt(c.time_pitch ? B * H * L * s.time_columns : 0, 0),
+      gp(c.time_pitch ? B * H * L * s.pitch_columns : 0, 0);
+  FlashRelativeGrads<T> host_g;
+  host_g.out = out.data();
+  host_g.lse = lse.data();
+  host_g.grad_out = hgrad_out.data();
+  host_g.delta = delta.data();
+  host_g.grad_q = gq.data();
+  host_g.grad_k = gk.data();
+  host_g.grad_v = gv.data();
+  host_g.grad_index_partial = c.index_rows > 0 ? ge.data() : nullptr;
+  host_g.grad_time_table = c.time_pitch ? gt.data() : nullptr;
+  host_g.grad_pitch_table = c.time_pitch ? gp.data() : nullptr;
+  FlashRelativeBackwardCpu<T>(s, host_in, host_g);
+
+  // The same on the device.
+  DeviceBuffer<T> dq(hq), dk(hk), dv(hv), de(he), dt(ht), dp(hp), dgrad_out(hgrad_out), ddelta(delta);
+  DeviceBuffer<int64_t> dtimes(htimes), dpitches(hpitches);
+  DeviceBuffer<bool> dpitched(B * L), dpadding(B * L);
+  ASSERT_CUDA(cudaMemcpy(dpitched.get(), hpitched.get(), B * L, cudaMemcpyHostToDevice));
+  ASSERT_CUDA(cudaMemcpy(dpadding.get(), hpadding.get(), B * L, cudaMemcpyHostToDevice));
+  FlashRelativeInputs<T> in = host_in;
+  in.q = dq.get();
+  in.k = dk.get();
+  in.v = dv.get();
+  in.index_embedding = c.index_rows > 0 ? de.get() : nullptr;
+  if (c.time_pitch) {
+    in.time_table = dt.get();
+    in.pitch_table = dp.get();
+    in.times = dtimes.get();
+    in.pitches = dpitches.get();
+    in.has_pitch = dpitched.get();
+  }
+  in.padding = c.padding ? dpadding.get() : nullptr;
+  const std::vector<T> nan(gq.size(), std::numeric_limits<T>::quiet_NaN());
+  DeviceBuffer<T> dout(nan), dlse(std::vector<T>(lse.size(), std::numeric_limits<T>::quiet_NaN()));
+  ASSERT_CUDA(FlashRelativeForwardCuda<T>(s, in, dout.get(), dlse.get(), nullptr));
+  ASSERT_CUDA(cudaDeviceSynchronize());
+  ExpectClose(dout.ToHost(), out, tolerance, "out");
+  ExpectClose(dlse.ToHost(), lse, tolerance, "lse");
+
+  DeviceBuffer<T> dgq(nan), dgk(nan), dgv(nan), dge(std::vector<T>(ge.size(), std::numeric_limits<T>::quiet_NaN()));
+  DeviceBuffer<T> dgt(std::vector<T>(gt.size(), 0)), dgp(std::vector<T>(gp.size(), 0));
+  DeviceBuffer<T> dout_cpu(out), dlse_cpu(lse);  // the backward starts from the same forward as the CPU's
+  FlashRelativeGrads<T> g;
+  g.out = dout_cpu.get();
+  g.lse = dlse_cpu.get();
+  g.grad_out = dgrad_out.get();
+  g.delta = ddelta.get();
+  g.grad_q = dgq.get();
+  g.grad_k = dgk.get();
+  g.grad_v = dgv.get();
+  g.grad_index_partial = c.index_rows > 0 ? dge.get() : nullptr;
+  g.grad_time_table = c.time_pitch ? dgt.get() : nullptr;
+  g.grad_pitch_table = c.time_pitch ? dgp.get() : nullptr;
+  ASSERT_CUDA(FlashRelativeBackwardCuda<T>(s, in, g, nullptr));
+  ASSERT_CUDA(cudaDeviceSynchronize());
+  ExpectClose(dgq.ToHost(), gq, tolerance, "grad q");
+  ExpectClose(dgk.ToHost(), gk, tolerance, "grad k");
+  ExpectClose(dgv.ToHost(), gv, tolerance, "grad v");
+  if (c.index_rows > 0) ExpectClose(dge.ToHost(), ge, tolerance, "grad index embedding (per b,h)");
+  if (c.time_pitch) {
+    ExpectClose(dgt.ToHost(), gt, tolerance, "grad time table");
+    ExpectClose(dgp.ToHost(), gp, tolerance, "grad pitch table");
+  }
+}
+
+TEST(FlashRelativeCudaTest, EveryTermFloat64) {
+  SKIP_WITHOUT_GPU();
+  CompareWithCpu<double>({}, 1e-9);
+}
+
+TEST(FlashRelativeCudaTest, EveryTermFloat32) {
+  SKIP_WITHOUT_GPU();
+  CompareWithCpu<float>({}, 2e-4);
+}
+
+TEST(FlashRelativeCudaTest, ClampedIndexRowsDropoutHead64) {
+  SKIP_WITHOUT_GPU();
+  CompareWithCpu<float>({.length = 200, .head_dim = 64, .index_rows = 37, .dropout = 0.2}, 2e-4);
+}
+
+TEST(FlashRelativeCudaTest, MaskOnlyWithoutPadding) {
+  SKIP_WITHOUT_GPU();
+  CompareWithCpu<float>({.length = 257, .index_rows = 0, .time_pitch = false, .padding = false}, 2e-4);
+}
+
+TEST(FlashRelativeCudaTest, RefusesAnUnsupportedHeadSize) {
+  SKIP_WITHOUT_GPU();
+  FlashRelativeShape s;
+  s.batch = s.heads = 1;
+  s.length = 4;
+  s.head_dim = 24;
+  float dummy = 0;
+  EXPECT_EQ(FlashRelativeForwardCuda<float>(s, {}, &dummy, &dummy, nullptr), cudaErrorInvalidValue);
+}
+
+}  // namespace
+}  // namespace expsvc::kernels
