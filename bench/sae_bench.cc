@@ -32,6 +32,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/bench_flags.h"
 #include "bench/bench_timing.h"
 #include "worker/lm/sae/dense_sae_reference.h"
 #include "worker/lm/sae/sparse_sae_step.h"
@@ -48,13 +49,7 @@ using expsvc::lm::SparseSaeForwardBackward;
 using expsvc::lm::TopKSae;
 using expsvc::lm::TopKSaeOptions;
 
-int64_t Flag(int argc, char** argv, const char* name, int64_t fallback) {
-  const std::string prefix = std::string("--") + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return std::atoll(argv[i] + prefix.size());
-  }
-  return fallback;
-}
+using expsvc::bench::Flag;
 
 torch::Tensor UnitRows(const torch::Tensor& x) {
   return x / x.norm(2, {1}, true);

@@ -13,6 +13,7 @@
 #include "common/kinds/music_kinds.h"
 #include "nlohmann/json.hpp"
 #include "worker/music/data/music_dataset.h"
+#include "worker/music/model/collate_sequences.h"
 #include "worker/music/model/music_transformer.h"
 #include "worker/runtime/job_context.h"
 #include "worker/torch/torch_job_support.h"
@@ -23,9 +24,7 @@ inline constexpr char kMusicCheckpointName[] = "checkpoint.pt";
 inline constexpr char kMusicBestModelName[] = "best.pt";
 inline constexpr char kMusicModelConfigName[] = "model.json";
 
-// Pads (or cuts) sequences to a common length of at most max_len tokens.
-music::MusicBatch CollateSequences(const std::vector<music::TokenSequence>& sequences, int64_t max_len,
-                                   const torch::Device& device);
+using music::CollateSequences;
 
 // Mean next-token loss (sum of field losses) over the given windows of a
 // split, weighted by the number of predicted tokens; windows longer than
