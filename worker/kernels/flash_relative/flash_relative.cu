@@ -12,7 +12,9 @@
 namespace expsvc::kernels {
 namespace {
 
-constexpr int kThreadsPerBlock = 128;
+// Small blocks, so that short sequences still spread over the SMs (a row
+// per thread gives B·H·L threads in all).
+constexpr int kThreadsPerBlock = 64;
 constexpr int64_t kMaxGridY = 65535;
 
 template <typename T, int kDh>

@@ -2,7 +2,9 @@
 // same row code, itself tested against whole-tensor attention in
 // flash_relative_test.cc), forward and backward, on fresh random inputs:
 // every term, padding, dropout, index rows clamped and not, several blocks
-// of rows, float32 and float64, head sizes 32 and 64. The gradient buffers
+// of rows, float32 and float64, head sizes 8, 32, 64 and 128; and, where the
+// build has the Torch binding (bench/gpu's does), the autograd op on CUDA
+// tensors against the CPU. The gradient buffers
 // are poisoned with NaN first (the score tables' with zeros, which the
 // contract asks of the caller), so a slot the kernels never write fails.
 // Skips, saying so, where no CUDA device is usable (EXPSVC_REQUIRE_GPU=1
@@ -20,6 +22,7 @@
 #include <torch/torch.h>
 
 #include "worker/kernels/cuda_test_support.h"
+#include "worker/kernels/flash_relative/flash_relative.h"
 #include "worker/kernels/flash_relative/flash_relative_cpu.h"
 #include "worker/kernels/flash_relative/flash_relative_cuda.h"
 
@@ -220,6 +223,75 @@ TEST(FlashRelativeCudaTest, MaskOnlyWithoutPadding) {
   SKIP_WITHOUT_GPU();
   CompareWithCpu<float>({.length = 257, .index_rows = 0, .time_pitch = false, .padding = false}, 2e-4);
 }
+
+TEST(FlashRelativeCudaTest, DropoutFloat64) {
+  SKIP_WITHOUT_GPU();
+  CompareWithCpu<double>({.length = 150, .index_rows = 60, .dropout = 0.3}, 1e-9);
+}
+
+TEST(FlashRelativeCudaTest, HeadSizes8And128) {
+  SKIP_WITHOUT_GPU();
+  CompareWithCpu<float>({.length = 140, .head_dim = 8}, 2e-4);
+  CompareWithCpu<float>({.batch = 1, .heads = 2, .length = 130, .head_dim = 128, .index_rows = 50}, 5e-4);
+}
+
+#ifdef EXPSVC_FLASH_RELATIVE_CUDA
+// The autograd op on CUDA tensors (device guard, current stream, the zeroed
+// score-table gradients, the index gradient's sum over batch and heads)
+// against the same op on the CPU, float64.
+TEST(FlashRelativeCudaTest, AutogradOpOnCudaTensorsMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  const torch::Device cuda(torch::kCUDA);
+  ASSERT_TRUE(FlashRelativeRunsOn(cuda, torch::kFloat64, 16));
+  torch::manual_seed(5);
+  const int64_t B = 2, H = 3, L = 90, D = 16;
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  FlashRelativeArgs args;
+  args.times = torch::randint(0, 40, {B, L}, torch::kLong).cumsum(1);
+  args.pitches = torch::randint(30, 90, {B, L}, torch::kLong);
+  args.has_pitch = torch::rand({B, L}).gt(0.2);
+  args.padding = torch::zeros({B, L}, torch::kBool);
+  args.padding.narrow(1, L - 6, 6).fill_(true);
+  args.time_period = 48;
+  args.first_bar = 0;
+  args.num_bars = 4;
+  args.pitch_period = 12;
+  args.first_octave = -5;
+  args.num_octaves = 11;
+  args.dropout = 0.2;
+  args.seed = 77;
+  const std::vector<torch::Tensor> inputs = {
+      torch::randn({B, H, L, D}, f64) / 4.0,
+      torch::randn({B, H, L, D}, f64),
+      torch::randn({B, H, L, D}, f64),
+      torch::randn({40, D}, f64),  // fewer rows than L: the last one takes the longer distances
+      torch::randn({B, H, L, args.num_bars * args.time_period}, f64),
+      torch::randn({B, H, L, args.num_octaves * args.pitch_period + 1}, f64)};
+  const torch::Tensor upstream = torch::randn({B, H, L, D}, f64);
+  const auto run = [&](const torch::Device& device) {
+    std::vector<torch::Tensor> leaves;
+    for (const torch::Tensor& t : inputs) leaves.push_back(t.to(device).requires_grad_(true));
+    FlashRelativeArgs on_device = args;
+    for (torch::Tensor* t : {&on_device.times, &on_device.pitches, &on_device.has_pitch, &on_device.padding}) {
+      *t = t->to(device);
+    }
+    const torch::Tensor out =
+        FlashRelativeAttention(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], on_device);
+    out.backward(upstream.to(device));
+    std::vector<torch::Tensor> results = {out.detach().cpu()};
+    for (const torch::Tensor& leaf : leaves) results.push_back(leaf.grad().cpu());
+    return results;
+  };
+  const std::vector<torch::Tensor> cpu = run(torch::kCPU);
+  const std::vector<torch::Tensor> gpu = run(cuda);
+  const char* names[] = {
+      "out", "grad q", "grad k", "grad v", "grad index embedding", "grad time table", "grad pitch table"};
+  for (size_t n = 0; n < cpu.size(); ++n) {
+    EXPECT_TRUE(torch::allclose(gpu[n], cpu[n], 1e-9, 1e-11))
+        << names[n] << ": max |diff| " << (gpu[n] - cpu[n]).abs().max().item<double>();
+  }
+}
+#endif
 
 TEST(FlashRelativeCudaTest, RefusesAnUnsupportedHeadSize) {
   SKIP_WITHOUT_GPU();

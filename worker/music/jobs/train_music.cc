@@ -18,7 +18,7 @@
 #include "common/fs/file_io.h"
 #include "common/kinds/music_kinds.h"
 #include "common/status_macros.h"
-#include "worker/kernels/flash_relative/flash_relative_shapes.h"
+#include "worker/kernels/flash_relative/flash_relative.h"
 #include "worker/music/data/event_tokens.h"
 #include "worker/music/data/music_dataset.h"
 #include "worker/music/data/note_tokens.h"
@@ -212,8 +212,8 @@ absl::Status ResolveSequenceLength(JobContext& context, const MusicDataset& data
   std::string cut_summary;
   for (Split split : music::kAllSplits) {
     const auto& split_lengths = lengths[static_cast<size_t>(split)];
-    const int64_t cut = std::count_if(split_lengths.begin(), split_lengths.end(),
-                                      [&](int64_t length) { return length > p.max_len; });
+    const int64_t cut =
+        std::count_if(split_lengths.begin(), split_lengths.end(), [&](int64_t length) { return length > p.max_len; });
     const double fraction =
         split_lengths.empty() ? 0.0 : static_cast<double>(cut) / static_cast<double>(split_lengths.size());
     if (split == Split::kTrain) context.ReportMetric("truncated_window_fraction", 0, fraction);
@@ -223,8 +223,7 @@ absl::Status ResolveSequenceLength(JobContext& context, const MusicDataset& data
     }
   }
   if (cut_summary.empty()) {
-    context.Log(absl::StrCat("data: every window fits max_len ", p.max_len, " (the longest has ", longest,
-                             " tokens)"));
+    context.Log(absl::StrCat("data: every window fits max_len ", p.max_len, " (the longest has ", longest, " tokens)"));
   } else {
     context.Log(absl::StrCat("WARNING data: windows longer than max_len ", p.max_len, " are cut to their first ",
                              p.max_len, " tokens: ", cut_summary, "; the longest has ", longest,
@@ -242,6 +241,11 @@ absl::Status Train(JobContext& context) {
   EXPSVC_ASSIGN_OR_RETURN(TrainMusicSettings p, ParseParams(context.params()));
   SetTorchThreads(p.threads);
   EXPSVC_ASSIGN_OR_RETURN(const torch::Device device, SelectDevice(p.device, context));
+  if (p.attention_kernel == "flash" && !kernels::FlashRelativeRunsOn(device, torch::kFloat32, p.d_model / p.n_heads)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("attention_kernel 'flash' has no pass for ", device.str(),
+                     " in this worker's build (its CUDA kernels need a LibTorch with CUDA); use 'fused'"));
+  }
 
   music::CorpusLoadCallbacks callbacks;
   callbacks.warning = [&](const std::string& line) { context.Log(absl::StrCat("data: ", line)); };
@@ -266,8 +270,9 @@ absl::Status Train(JobContext& context) {
                            p.precision == "bfloat16" ? ", bf16 mixed precision" : "",
                            p.attention_kernel == "flash" ? ", flash attention kernel" : ""));
   if (p.precision == "bfloat16" && device.is_cpu()) {
-    context.Log("WARNING precision: bfloat16 on the CPU works, but a CPU without bf16 units runs it slower than "
-                "float32; it is meant for GPUs");
+    context.Log(
+        "WARNING precision: bfloat16 on the CPU works, but a CPU without bf16 units runs it slower than "
+        "float32; it is meant for GPUs");
   }
   if (p.attention_kernel == "flash" && device.is_cpu()) {
     context.Log(
