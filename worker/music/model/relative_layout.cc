@@ -190,13 +190,14 @@ void StoreTokens(RelativeLayout& layout, const torch::Tensor& times, const torch
 }
 
 // For each query row, the largest and smallest value among the keys it sees
-// (earlier non-padding keys, where `key_counts`, and itself): prefix
+// (earlier keys where `visible_keys`, and itself): prefix
 // maxima/minima with the hidden keys replaced by values that lose.
-std::pair<torch::Tensor, torch::Tensor> VisibleKeyRange(const torch::Tensor& values, const torch::Tensor& key_counts) {
+std::pair<torch::Tensor, torch::Tensor> VisibleKeyRange(const torch::Tensor& values,
+                                                        const torch::Tensor& visible_keys) {
   constexpr int64_t kLow = std::numeric_limits<int64_t>::min();
   constexpr int64_t kHigh = std::numeric_limits<int64_t>::max();
-  const torch::Tensor highest = std::get<0>(torch::cummax(values.masked_fill(key_counts.logical_not(), kLow), 1));
-  const torch::Tensor lowest = std::get<0>(torch::cummin(values.masked_fill(key_counts.logical_not(), kHigh), 1));
+  const torch::Tensor highest = std::get<0>(torch::cummax(values.masked_fill(visible_keys.logical_not(), kLow), 1));
+  const torch::Tensor lowest = std::get<0>(torch::cummin(values.masked_fill(visible_keys.logical_not(), kHigh), 1));
   return {torch::maximum(highest, values), torch::minimum(lowest, values)};
 }
 
