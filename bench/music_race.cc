@@ -17,6 +17,7 @@
 // Last line: key=value pairs.
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -31,6 +32,7 @@
 #include "worker/kernels/flash_relative/flash_relative.h"
 #include "worker/music/model/collate_sequences.h"
 #include "worker/music/model/music_transformer.h"
+#include "worker/music/model/sequence_loss.h"
 #include "worker/runtime/heap_policy.h"
 
 namespace {
@@ -52,30 +54,6 @@ struct RaceResult {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "music_race: %s\n", message.c_str());
   return 1;
-}
-
-// Mean next-token loss over `windows`, weighted by each batch's predicted
-// tokens (as the train_music job's test loss is).
-absl::StatusOr<double> TestLoss(expsvc::music::MusicTransformer& model, const std::vector<TokenSequence>& windows,
-                                int64_t batch_size, int64_t max_len, const torch::Device& device) {
-  torch::NoGradGuard no_grad;
-  model->eval();
-  double weighted = 0, weight = 0;
-  for (size_t start = 0; start < windows.size(); start += static_cast<size_t>(batch_size)) {
-    const std::vector<TokenSequence> part(
-        windows.begin() + static_cast<std::ptrdiff_t>(start),
-        windows.begin() +
-            static_cast<std::ptrdiff_t>(std::min(windows.size(), start + static_cast<size_t>(batch_size))));
-    const expsvc::music::MusicBatch batch = expsvc::music::CollateSequences(part, max_len, device);
-    absl::StatusOr<expsvc::music::NextTokenLoss> loss = model->Loss(batch);
-    if (!loss.ok()) return loss.status();
-    const double targets = (~batch.padding_mask).narrow(1, 1, batch.padding_mask.size(1) - 1).sum().item<double>();
-    weighted += loss->total.item<double>() * targets;
-    weight += targets;
-  }
-  model->train();
-  if (weight <= 0) return absl::FailedPreconditionError("no test window has a token to predict");
-  return weighted / weight;
 }
 
 }  // namespace
@@ -149,7 +127,6 @@ int Race(int argc, char** argv) {
   std::printf("allocator: %s\n", expsvc::worker::HeapPolicyDescription(heap_policy));
 
   std::map<std::string, double> summary;
-  std::vector<std::pair<AttentionKind, RaceResult>> results;
   for (AttentionKind kind : expsvc::music::AllAttentionKinds()) {
     torch::manual_seed(seed);
     expsvc::music::MusicTransformerOptions options = base;
@@ -200,8 +177,10 @@ int Race(int argc, char** argv) {
     }
     result.seconds = elapsed();
     for (double value : recent) result.train_loss += value / static_cast<double>(recent.size());
-    const absl::StatusOr<double> test = TestLoss(model, windows->test, batch_size, longest, device);
+    const absl::StatusOr<double> test = expsvc::music::MeanSequenceLoss(
+        model, windows->test.size(), [&](size_t i) { return windows->test[i]; }, batch_size, longest, device);
     if (!test.ok()) return Fail(test.status().ToString());
+    if (std::isnan(*test)) return Fail("no test window has a token to predict");
     result.test_loss = *test;
     std::printf("%-13s steps %6ld  %7.1f ms/step  %8.0f tokens/s  train loss %.4f  test loss %.4f\n",
                 expsvc::music::AttentionKindName(kind).c_str(), static_cast<long>(result.steps),
@@ -212,7 +191,6 @@ int Race(int argc, char** argv) {
     summary["race_steps_" + key] = static_cast<double>(result.steps);
     summary["race_test_loss_" + key] = result.test_loss;
     summary["race_train_loss_" + key] = result.train_loss;
-    results.emplace_back(kind, result);
   }
   if (step_budget > 0) {
     summary["race_steps_per_variant"] = static_cast<double>(step_budget);

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_flags.h"
 #include "bench/music_race_windows.h"
-#include "common/splitmix64.h"
+#include "common/sample_indices.h"
 #include "worker/music/data/music_dataset.h"
 
 namespace {
@@ -25,18 +25,6 @@ namespace {
 using expsvc::bench::Flag;
 using expsvc::bench::StringFlag;
 using expsvc::music::Split;
-
-// `count` distinct indices of 0..available−1 (all of them when count ≥
-// available), by a partial Fisher–Yates shuffle seeded by `seed`.
-std::vector<size_t> Sample(size_t available, int64_t count, uint64_t seed) {
-  std::vector<size_t> indices(available);
-  for (size_t i = 0; i < available; ++i) indices[i] = i;
-  const size_t wanted = count <= 0 ? available : std::min<size_t>(available, static_cast<size_t>(count));
-  expsvc::SplitMix64 rng(seed);
-  for (size_t i = 0; i < wanted; ++i) std::swap(indices[i], indices[i + rng.UniformBelow(available - i)]);
-  indices.resize(wanted);
-  return indices;
-}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "music_race_export: %s\n", message.c_str());
@@ -63,8 +51,8 @@ int main(int argc, char** argv) {
   windows.fields_per_token = 1;
   for (const auto& [split, flag, fallback, target] : {std::tuple{Split::kTrain, "train_windows", 2048, &windows.train},
                                                       std::tuple{Split::kTest, "test_windows", 128, &windows.test}}) {
-    const std::vector<size_t> picked =
-        Sample(data->size(split), Flag(argc, argv, flag, fallback), seed * 2 + (split == Split::kTest ? 1 : 0));
+    const std::vector<size_t> picked = expsvc::SampleIndices(data->size(split), Flag(argc, argv, flag, fallback),
+                                                             seed * 2 + (split == Split::kTest ? 1 : 0));
     for (size_t index : picked) {
       absl::StatusOr<expsvc::music::TokenSequence> sequence = data->Sequence(split, index);
       if (!sequence.ok()) return Fail(sequence.status().ToString());

@@ -55,10 +55,11 @@ FlashRelativeShape CheckedShape(const torch::Tensor& q, const torch::Tensor& k, 
   if (time_table.defined()) {
     same(time_table, "time_table");
     same(pitch_table, "pitch_table");
-    TORCH_CHECK(args.time_period > 0 && args.pitch_period > 0 && args.num_bars > 0 && args.num_octaves > 0,
+    const FlashColumnRules& rules = args.rules;
+    TORCH_CHECK(rules.time_period > 0 && rules.pitch_period > 0 && rules.num_bars > 0 && rules.num_octaves > 0,
                 "periods and spans must be positive");
-    const int64_t time_columns = args.num_bars * args.time_period;
-    const int64_t pitch_columns = args.num_octaves * args.pitch_period + 1;
+    const int64_t time_columns = rules.TimeColumns();
+    const int64_t pitch_columns = rules.PitchColumns();
     // Every column the rules produce lies inside these widths (bars and
     // octaves are clamped to their spans), so the kernels read in bounds.
     TORCH_CHECK(time_table.dim() == 4 && time_table.sizes().slice(0, 3) == q.sizes().slice(0, 3) &&
@@ -72,12 +73,7 @@ FlashRelativeShape CheckedShape(const torch::Tensor& q, const torch::Tensor& k, 
     CheckTokens(args.has_pitch, "has_pitch", q, torch::kBool);
     s.time_columns = time_columns;
     s.pitch_columns = pitch_columns;
-    s.time_period = args.time_period;
-    s.first_bar = args.first_bar;
-    s.num_bars = args.num_bars;
-    s.pitch_period = args.pitch_period;
-    s.first_octave = args.first_octave;
-    s.num_octaves = args.num_octaves;
+    s.rules = rules;
   }
   if (args.padding.defined()) CheckTokens(args.padding, "padding", q, torch::kBool);
   TORCH_CHECK(args.dropout >= 0.0 && args.dropout < 1.0, "dropout must be in [0, 1), got ", args.dropout);
@@ -193,8 +189,9 @@ class FlashRelative : public torch::autograd::Function<FlashRelative> {
     for (const auto& [name, tensor] : TokenTensors(args)) {
       if (tensor->defined()) ctx->saved_data[name] = *tensor;
     }
-    ctx->saved_data["spans"] = std::vector<int64_t>{args.time_period,  args.first_bar,    args.num_bars,
-                                                    args.pitch_period, args.first_octave, args.num_octaves};
+    const FlashColumnRules& r = args.rules;
+    ctx->saved_data["rules"] =
+        std::vector<int64_t>{r.time_period, r.first_bar, r.num_bars, r.pitch_period, r.first_octave, r.num_octaves};
     ctx->saved_data["dropout"] = args.dropout;
     int64_t seed_bits = 0;
     std::memcpy(&seed_bits, &args.seed, sizeof(seed_bits));
@@ -216,13 +213,8 @@ class FlashRelative : public torch::autograd::Function<FlashRelative> {
     for (const auto& [name, tensor] : TokenTensors(args)) {
       if (ctx->saved_data.count(name) > 0) *tensor = ctx->saved_data[name].toTensor();
     }
-    const std::vector<int64_t> spans = ctx->saved_data["spans"].toIntVector();
-    args.time_period = spans[0];
-    args.first_bar = spans[1];
-    args.num_bars = spans[2];
-    args.pitch_period = spans[3];
-    args.first_octave = spans[4];
-    args.num_octaves = spans[5];
+    const std::vector<int64_t> r = ctx->saved_data["rules"].toIntVector();
+    args.rules = {r[0], r[1], r[2], r[3], r[4], r[5]};
     args.dropout = ctx->saved_data["dropout"].toDouble();
     const int64_t seed_bits = ctx->saved_data["seed"].toInt();
     std::memcpy(&args.seed, &seed_bits, sizeof(seed_bits));

@@ -53,7 +53,7 @@ dim3 Grid(const FlashRelativeShape& s, int64_t rows) {
 
 bool ShapeOk(const FlashRelativeShape& s) {
   return s.batch * s.heads <= kMaxGridY && FlashRelativeHeadDimSupported(s.head_dim) && s.dropout >= 0.0 &&
-         s.dropout < 1.0 && (s.time_columns == 0 || (s.time_period > 0 && s.pitch_period > 0));
+         s.dropout < 1.0 && (s.time_columns == 0 || (s.rules.time_period > 0 && s.rules.pitch_period > 0));
 }
 
 template <typename T, int kDh>

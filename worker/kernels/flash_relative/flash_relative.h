@@ -32,15 +32,9 @@ struct FlashRelativeArgs {
   torch::Tensor pitches;
   torch::Tensor has_pitch;
   torch::Tensor padding;
-  // The column rules of the score tables (FlashRelativeShape): time tables
-  // have num_bars·time_period columns, pitch tables num_octaves·pitch_period
-  // plus the zero column.
-  int64_t time_period = 1;
-  int64_t first_bar = 0;
-  int64_t num_bars = 1;
-  int64_t pitch_period = 1;
-  int64_t first_octave = 0;
-  int64_t num_octaves = 1;
+  // The score tables' column rules; the tables are rules.TimeColumns() and
+  // rules.PitchColumns() wide.
+  FlashColumnRules rules;
   double dropout = 0.0;
   uint64_t seed = 0;
 };

@@ -81,14 +81,10 @@ void CompareWithCpu(const Case& c, double tolerance) {
   s.dropout = c.dropout;
   s.seed = 99;
   if (c.time_pitch) {
-    s.time_period = 48;
-    s.first_bar = 0;
-    s.num_bars = 5;
-    s.pitch_period = 12;
-    s.first_octave = -3;
-    s.num_octaves = 6;
-    s.time_columns = s.num_bars * s.time_period;
-    s.pitch_columns = s.num_octaves * s.pitch_period + 1;
+    s.rules = {
+        .time_period = 48, .first_bar = 0, .num_bars = 5, .pitch_period = 12, .first_octave = -3, .num_octaves = 6};
+    s.time_columns = s.rules.TimeColumns();
+    s.pitch_columns = s.rules.PitchColumns();
   }
   const torch::Tensor q = torch::randn({B, H, L, D}, opts) / std::sqrt(static_cast<double>(D));
   const torch::Tensor k = torch::randn({B, H, L, D}, opts);
@@ -104,30 +100,50 @@ void CompareWithCpu(const Case& c, double tolerance) {
   padding.select(0, 0).narrow(0, 40, 3).fill_(true);
   const torch::Tensor grad_out = torch::randn({B, H, L, D}, opts);
 
-  // Host inputs and the CPU pass.
+  // The inputs this case has, wherever their data lives.
+  const auto describe = [&](const T* q_data, const T* k_data, const T* v_data, const T* e_data, const T* t_data,
+                            const T* p_data, const int64_t* times_data, const int64_t* pitches_data,
+                            const bool* pitched_data, const bool* padding_data) {
+    FlashRelativeInputs<T> in;
+    in.q = q_data;
+    in.k = k_data;
+    in.v = v_data;
+    in.index_embedding = c.index_rows > 0 ? e_data : nullptr;
+    if (c.time_pitch) {
+      in.time_table = t_data;
+      in.pitch_table = p_data;
+      in.times = times_data;
+      in.pitches = pitches_data;
+      in.has_pitch = pitched_data;
+    }
+    in.padding = c.padding ? padding_data : nullptr;
+    return in;
+  };
+  // The backward's buffers likewise.
+  const auto describe_grads = [&](const T* out_data, const T* lse_data, const T* grad_out_data, const T* delta_data,
+                                  T* gq_data, T* gk_data, T* gv_data, T* ge_data, T* gt_data, T* gp_data) {
+    FlashRelativeGrads<T> g;
+    g.out = out_data;
+    g.lse = lse_data;
+    g.grad_out = grad_out_data;
+    g.delta = delta_data;
+    g.grad_q = gq_data;
+    g.grad_k = gk_data;
+    g.grad_v = gv_data;
+    g.grad_index_partial = c.index_rows > 0 ? ge_data : nullptr;
+    g.grad_time_table = c.time_pitch ? gt_data : nullptr;
+    g.grad_pitch_table = c.time_pitch ? gp_data : nullptr;
+    return g;
+  };
+
+  // Host inputs and the CPU pass (the bool tensors are contiguous already).
   std::vector<T> hq = Host<T>(q), hk = Host<T>(k), hv = Host<T>(v), he = Host<T>(index_embedding);
   std::vector<T> ht = Host<T>(time_table), hp = Host<T>(pitch_table);
   std::vector<int64_t> htimes = Host<int64_t>(times), hpitches = Host<int64_t>(pitches);
-  const std::vector<bool> hpitched_bits(has_pitch.data_ptr<bool>(), has_pitch.data_ptr<bool>() + B * L);
-  const std::vector<bool> hpadding_bits(padding.data_ptr<bool>(), padding.data_ptr<bool>() + B * L);
-  std::unique_ptr<bool[]> hpitched(new bool[B * L]), hpadding(new bool[B * L]);
-  for (int64_t n = 0; n < B * L; ++n) {
-    hpitched[n] = hpitched_bits[n];
-    hpadding[n] = hpadding_bits[n];
-  }
-  FlashRelativeInputs<T> host_in;
-  host_in.q = hq.data();
-  host_in.k = hk.data();
-  host_in.v = hv.data();
-  host_in.index_embedding = c.index_rows > 0 ? he.data() : nullptr;
-  if (c.time_pitch) {
-    host_in.time_table = ht.data();
-    host_in.pitch_table = hp.data();
-    host_in.times = htimes.data();
-    host_in.pitches = hpitches.data();
-    host_in.has_pitch = hpitched.get();
-  }
-  host_in.padding = c.padding ? hpadding.get() : nullptr;
+  const bool* hpitched = has_pitch.data_ptr<bool>();
+  const bool* hpadding = padding.data_ptr<bool>();
+  const FlashRelativeInputs<T> host_in = describe(hq.data(), hk.data(), hv.data(), he.data(), ht.data(), hp.data(),
+                                                  htimes.data(), hpitches.data(), hpitched, hpadding);
   std::vector<T> out(B * H * L * D), lse(B * H * L);
   FlashRelativeForwardCpu<T>(s, host_in, out.data(), lse.data());
   std::vector<T> hgrad_out = Host<T>(grad_out);
@@ -139,38 +155,18 @@ void CompareWithCpu(const Case& c, double tolerance) {
   std::vector<T> gq(B * H * L * D), gk(gq.size()), gv(gq.size()), ge(B * H * index_share * D);
   std::vector<T> gt(c.time_pitch ? B * H * L * s.time_columns : 0, 0),
       gp(c.time_pitch ? B * H * L * s.pitch_columns : 0, 0);
-  FlashRelativeGrads<T> host_g;
-  host_g.out = out.data();
-  host_g.lse = lse.data();
-  host_g.grad_out = hgrad_out.data();
-  host_g.delta = delta.data();
-  host_g.grad_q = gq.data();
-  host_g.grad_k = gk.data();
-  host_g.grad_v = gv.data();
-  host_g.grad_index_partial = c.index_rows > 0 ? ge.data() : nullptr;
-  host_g.grad_time_table = c.time_pitch ? gt.data() : nullptr;
-  host_g.grad_pitch_table = c.time_pitch ? gp.data() : nullptr;
-  FlashRelativeBackwardCpu<T>(s, host_in, host_g);
+  FlashRelativeBackwardCpu<T>(s, host_in,
+                              describe_grads(out.data(), lse.data(), hgrad_out.data(), delta.data(), gq.data(),
+                                             gk.data(), gv.data(), ge.data(), gt.data(), gp.data()));
 
   // The same on the device.
   DeviceBuffer<T> dq(hq), dk(hk), dv(hv), de(he), dt(ht), dp(hp), dgrad_out(hgrad_out), ddelta(delta);
   DeviceBuffer<int64_t> dtimes(htimes), dpitches(hpitches);
   DeviceBuffer<bool> dpitched(B * L), dpadding(B * L);
-  ASSERT_CUDA(cudaMemcpy(dpitched.get(), hpitched.get(), B * L, cudaMemcpyHostToDevice));
-  ASSERT_CUDA(cudaMemcpy(dpadding.get(), hpadding.get(), B * L, cudaMemcpyHostToDevice));
-  FlashRelativeInputs<T> in = host_in;
-  in.q = dq.get();
-  in.k = dk.get();
-  in.v = dv.get();
-  in.index_embedding = c.index_rows > 0 ? de.get() : nullptr;
-  if (c.time_pitch) {
-    in.time_table = dt.get();
-    in.pitch_table = dp.get();
-    in.times = dtimes.get();
-    in.pitches = dpitches.get();
-    in.has_pitch = dpitched.get();
-  }
-  in.padding = c.padding ? dpadding.get() : nullptr;
+  ASSERT_CUDA(cudaMemcpy(dpitched.get(), hpitched, B * L, cudaMemcpyHostToDevice));
+  ASSERT_CUDA(cudaMemcpy(dpadding.get(), hpadding, B * L, cudaMemcpyHostToDevice));
+  const FlashRelativeInputs<T> in = describe(dq.get(), dk.get(), dv.get(), de.get(), dt.get(), dp.get(), dtimes.get(),
+                                             dpitches.get(), dpitched.get(), dpadding.get());
   const std::vector<T> nan(gq.size(), std::numeric_limits<T>::quiet_NaN());
   DeviceBuffer<T> dout(nan), dlse(std::vector<T>(lse.size(), std::numeric_limits<T>::quiet_NaN()));
   ASSERT_CUDA(FlashRelativeForwardCuda<T>(s, in, dout.get(), dlse.get(), nullptr));
@@ -181,17 +177,8 @@ void CompareWithCpu(const Case& c, double tolerance) {
   DeviceBuffer<T> dgq(nan), dgk(nan), dgv(nan), dge(std::vector<T>(ge.size(), std::numeric_limits<T>::quiet_NaN()));
   DeviceBuffer<T> dgt(std::vector<T>(gt.size(), 0)), dgp(std::vector<T>(gp.size(), 0));
   DeviceBuffer<T> dout_cpu(out), dlse_cpu(lse);  // the backward starts from the same forward as the CPU's
-  FlashRelativeGrads<T> g;
-  g.out = dout_cpu.get();
-  g.lse = dlse_cpu.get();
-  g.grad_out = dgrad_out.get();
-  g.delta = ddelta.get();
-  g.grad_q = dgq.get();
-  g.grad_k = dgk.get();
-  g.grad_v = dgv.get();
-  g.grad_index_partial = c.index_rows > 0 ? dge.get() : nullptr;
-  g.grad_time_table = c.time_pitch ? dgt.get() : nullptr;
-  g.grad_pitch_table = c.time_pitch ? dgp.get() : nullptr;
+  const FlashRelativeGrads<T> g = describe_grads(dout_cpu.get(), dlse_cpu.get(), dgrad_out.get(), ddelta.get(),
+                                                 dgq.get(), dgk.get(), dgv.get(), dge.get(), dgt.get(), dgp.get());
   ASSERT_CUDA(FlashRelativeBackwardCuda<T>(s, in, g, nullptr));
   ASSERT_CUDA(cudaDeviceSynchronize());
   ExpectClose(dgq.ToHost(), gq, tolerance, "grad q");
@@ -252,12 +239,8 @@ TEST(FlashRelativeCudaTest, AutogradOpOnCudaTensorsMatchesCpu) {
   args.has_pitch = torch::rand({B, L}).gt(0.2);
   args.padding = torch::zeros({B, L}, torch::kBool);
   args.padding.narrow(1, L - 6, 6).fill_(true);
-  args.time_period = 48;
-  args.first_bar = 0;
-  args.num_bars = 4;
-  args.pitch_period = 12;
-  args.first_octave = -5;
-  args.num_octaves = 11;
+  args.rules = {
+      .time_period = 48, .first_bar = 0, .num_bars = 4, .pitch_period = 12, .first_octave = -5, .num_octaves = 11};
   args.dropout = 0.2;
   args.seed = 77;
   const std::vector<torch::Tensor> inputs = {
@@ -265,8 +248,8 @@ TEST(FlashRelativeCudaTest, AutogradOpOnCudaTensorsMatchesCpu) {
       torch::randn({B, H, L, D}, f64),
       torch::randn({B, H, L, D}, f64),
       torch::randn({40, D}, f64),  // fewer rows than L: the last one takes the longer distances
-      torch::randn({B, H, L, args.num_bars * args.time_period}, f64),
-      torch::randn({B, H, L, args.num_octaves * args.pitch_period + 1}, f64)};
+      torch::randn({B, H, L, args.rules.TimeColumns()}, f64),
+      torch::randn({B, H, L, args.rules.PitchColumns()}, f64)};
   const torch::Tensor upstream = torch::randn({B, H, L, D}, f64);
   const auto run = [&](const torch::Device& device) {
     std::vector<torch::Tensor> leaves;

@@ -56,20 +56,20 @@ EXPSVC_FLASH_HD bool Visible(const bool* padding, int64_t length, int64_t b, int
   return j <= i && (j == i || padding == nullptr || !padding[b * length + j]);
 }
 
-EXPSVC_FLASH_HD int64_t TimeColumn(const FlashRelativeShape& s, int64_t time_i, int64_t time_j) {
+EXPSVC_FLASH_HD int64_t TimeColumn(const FlashColumnRules& r, int64_t time_i, int64_t time_j) {
   const int64_t delta = time_i - time_j;
-  const int64_t bar = FloorDiv(delta, s.time_period);
-  const int64_t position = delta - bar * s.time_period;
-  return (Clamp(bar, s.first_bar, s.first_bar + s.num_bars - 1) - s.first_bar) * s.time_period + position;
+  const int64_t bar = FloorDiv(delta, r.time_period);
+  const int64_t position = delta - bar * r.time_period;
+  return (Clamp(bar, r.first_bar, r.first_bar + r.num_bars - 1) - r.first_bar) * r.time_period + position;
 }
 
-EXPSVC_FLASH_HD int64_t PitchColumn(const FlashRelativeShape& s, int64_t pitch_i, int64_t pitch_j, bool pitched_i,
+EXPSVC_FLASH_HD int64_t PitchColumn(const FlashColumnRules& r, int64_t pitch_i, int64_t pitch_j, bool pitched_i,
                                     bool pitched_j) {
-  if (!pitched_i || !pitched_j) return s.num_octaves * s.pitch_period;
+  if (!pitched_i || !pitched_j) return r.num_octaves * r.pitch_period;
   const int64_t delta = pitch_i - pitch_j;
-  const int64_t octave = FloorDiv(delta, s.pitch_period);
-  const int64_t semitone = delta - octave * s.pitch_period;
-  return (Clamp(octave, s.first_octave, s.first_octave + s.num_octaves - 1) - s.first_octave) * s.pitch_period +
+  const int64_t octave = FloorDiv(delta, r.pitch_period);
+  const int64_t semitone = delta - octave * r.pitch_period;
+  return (Clamp(octave, r.first_octave, r.first_octave + r.num_octaves - 1) - r.first_octave) * r.pitch_period +
          semitone;
 }
 
@@ -129,8 +129,8 @@ EXPSVC_FLASH_HD PairColumns Columns(const FlashRelativeShape& s, const FlashRela
     const int64_t* t = in.times + b * s.length;
     const int64_t* p = in.pitches + b * s.length;
     const bool* pitched = in.has_pitch + b * s.length;
-    c.time = TimeColumn(s, t[i], t[j]);
-    c.pitch = PitchColumn(s, p[i], p[j], pitched[i], pitched[j]);
+    c.time = TimeColumn(s.rules, t[i], t[j]);
+    c.pitch = PitchColumn(s.rules, p[i], p[j], pitched[i], pitched[j]);
   }
   return c;
 }

@@ -8,6 +8,25 @@
 
 namespace expsvc::kernels {
 
+// How a pair's columns in the time and pitch score tables are found (the
+// music layout's rules). ΔT = t_i − t_j reads column
+// (clamp(ΔT div time_period, first_bar, first_bar + num_bars − 1) −
+// first_bar)·time_period + ΔT mod time_period; ΔP likewise with octaves,
+// and a pair where either token has no pitch reads the zero column
+// num_octaves·pitch_period.
+struct FlashColumnRules {
+  int64_t time_period = 1;
+  int64_t first_bar = 0;
+  int64_t num_bars = 1;
+  int64_t pitch_period = 1;
+  int64_t first_octave = 0;
+  int64_t num_octaves = 1;
+
+  // The widths of the score tables these rules index.
+  constexpr int64_t TimeColumns() const { return num_bars * time_period; }
+  constexpr int64_t PitchColumns() const { return num_octaves * pitch_period + 1; }
+};
+
 // Sizes and pair rules of one call. Tokens are [B,L]; Q, K, V and the output
 // [B,H,L,head_dim], all row-major and contiguous.
 struct FlashRelativeShape {
@@ -19,19 +38,11 @@ struct FlashRelativeShape {
   // 0: no index term (Attn).
   int64_t index_rows = 0;
   // Columns of the time and pitch score tables ([B,H,L,columns], Q times the
-  // kind's time and pitch rows). 0: no time/pitch terms.
+  // kind's time and pitch rows; rules.TimeColumns() and PitchColumns()).
+  // 0: no time/pitch terms.
   int64_t time_columns = 0;
   int64_t pitch_columns = 0;
-  // ΔT = t_i − t_j reads column (clamp(ΔT div time_period, first_bar,
-  // first_bar + num_bars − 1) − first_bar)·time_period + ΔT mod time_period.
-  int64_t time_period = 1;
-  int64_t first_bar = 0;
-  int64_t num_bars = 1;
-  // ΔP likewise with octaves; a pair where either token has no pitch reads
-  // the zero column num_octaves·pitch_period.
-  int64_t pitch_period = 1;
-  int64_t first_octave = 0;
-  int64_t num_octaves = 1;
+  FlashColumnRules rules;
   // Dropout on the attention weights: pair (b,h,i,j) is kept when a hash of
   // (seed, b, h, i, j) says so, with probability 1 − dropout; the backward
   // recomputes the same decision instead of storing a mask.

@@ -58,14 +58,16 @@ Inputs MakeInputs(const Case& c, uint64_t seed) {
   in.args.pitches = torch::randint(0, 20, {kB, kL}, torch::kLong);
   in.args.has_pitch = torch::rand({kB, kL}).gt(0.2);
   if (c.time_pitch) {
-    in.args.time_period = kTimePeriod;
-    in.args.first_bar = 0;
-    in.args.num_bars = 3;  // longer gaps clamp to bar 2
-    in.args.pitch_period = kPitchPeriod;
-    in.args.first_octave = -4;
-    in.args.num_octaves = 8;  // ΔP in [−19, 19] is octaves −7..6: both ends clamp
-    in.time_table = torch::randn({kB, kH, kL, in.args.num_bars * kTimePeriod}, f64).requires_grad_();
-    in.pitch_table = torch::randn({kB, kH, kL, in.args.num_octaves * kPitchPeriod + 1}, f64).requires_grad_();
+    // Bars 0..2 (longer gaps clamp to bar 2); ΔP in [−19, 19] is octaves
+    // −7..6, so both ends of −4..3 clamp.
+    in.args.rules = {.time_period = kTimePeriod,
+                     .first_bar = 0,
+                     .num_bars = 3,
+                     .pitch_period = kPitchPeriod,
+                     .first_octave = -4,
+                     .num_octaves = 8};
+    in.time_table = torch::randn({kB, kH, kL, in.args.rules.TimeColumns()}, f64).requires_grad_();
+    in.pitch_table = torch::randn({kB, kH, kL, in.args.rules.PitchColumns()}, f64).requires_grad_();
   }
   if (c.padding) {
     in.args.padding = torch::zeros({kB, kL}, torch::kBool);
@@ -94,17 +96,17 @@ torch::Tensor Reference(const Inputs& in, const Case& c) {
         if (b == 0) index_rows[i * kL + j] = std::min(std::max<int64_t>(i - j, 0), c.index_rows - 1);
         if (c.time_pitch) {
           const int64_t dt = in.args.times[b][i].item<int64_t>() - in.args.times[b][j].item<int64_t>();
-          const int64_t bar =
-              std::clamp(Floor(dt, kTimePeriod), in.args.first_bar, in.args.first_bar + in.args.num_bars - 1);
+          const int64_t bar = std::clamp(Floor(dt, kTimePeriod), in.args.rules.first_bar,
+                                         in.args.rules.first_bar + in.args.rules.num_bars - 1);
           time_cols[(b * kL + i) * kL + j] =
-              (bar - in.args.first_bar) * kTimePeriod + (dt - Floor(dt, kTimePeriod) * kTimePeriod);
+              (bar - in.args.rules.first_bar) * kTimePeriod + (dt - Floor(dt, kTimePeriod) * kTimePeriod);
           const bool pitched = in.args.has_pitch[b][i].item<bool>() && in.args.has_pitch[b][j].item<bool>();
           const int64_t dp = in.args.pitches[b][i].item<int64_t>() - in.args.pitches[b][j].item<int64_t>();
-          const int64_t octave =
-              std::clamp(Floor(dp, kPitchPeriod), in.args.first_octave, in.args.first_octave + in.args.num_octaves - 1);
-          pitch_cols[(b * kL + i) * kL + j] =
-              pitched ? (octave - in.args.first_octave) * kPitchPeriod + (dp - Floor(dp, kPitchPeriod) * kPitchPeriod)
-                      : in.args.num_octaves * kPitchPeriod;
+          const int64_t octave = std::clamp(Floor(dp, kPitchPeriod), in.args.rules.first_octave,
+                                            in.args.rules.first_octave + in.args.rules.num_octaves - 1);
+          pitch_cols[(b * kL + i) * kL + j] = pitched ? (octave - in.args.rules.first_octave) * kPitchPeriod +
+                                                            (dp - Floor(dp, kPitchPeriod) * kPitchPeriod)
+                                                      : in.args.rules.num_octaves * kPitchPeriod;
         }
         for (int64_t h = 0; h < kH; ++h) {
           FlashRelativeShape s;

@@ -1,18 +1,15 @@
 #include "worker/music/jobs/music_job_support.h"
 
 #include <algorithm>
-#include <numeric>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/fs/file_io.h"
-#include "common/splitmix64.h"
 #include "common/status_macros.h"
 
 namespace expsvc::worker {
 
 using Json = nlohmann::json;
-using music::MusicBatch;
 using music::TokenSequence;
 
 absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const music::MusicDataset& dataset,
@@ -21,45 +18,9 @@ absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const musi
   if (windows.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("no ", music::SplitName(split), " windows to evaluate"));
   }
-  if (batch_size < 1)
-    return absl::InvalidArgumentError(absl::StrCat("batch_size must be at least 1, got ", batch_size));
-  torch::NoGradGuard no_grad;
-  // Restores the training flag on every return path.
-  struct EvalMode {
-    music::MusicTransformer& model;
-    bool was_training;
-    ~EvalMode() { model->train(was_training); }
-  } eval_mode{model, model->is_training()};
-  model->eval();
-  double weighted = 0, weight = 0;
-  for (size_t start = 0; start < windows.size(); start += static_cast<size_t>(batch_size)) {
-    std::vector<TokenSequence> sequences;
-    for (size_t i = start; i < std::min(windows.size(), start + static_cast<size_t>(batch_size)); ++i) {
-      EXPSVC_ASSIGN_OR_RETURN(TokenSequence sequence, dataset.Sequence(split, windows[i]));
-      sequences.push_back(std::move(sequence));
-    }
-    MusicBatch batch = CollateSequences(sequences, max_len, device);
-    EXPSVC_ASSIGN_OR_RETURN(music::NextTokenLoss loss, model->Loss(batch));
-    const double targets = (~batch.padding_mask).narrow(1, 1, batch.padding_mask.size(1) - 1).sum().item<double>();
-    weighted += loss.total.item<double>() * targets;
-    weight += targets;
-  }
-  return weight > 0 ? weighted / weight : std::numeric_limits<double>::quiet_NaN();
-}
-
-std::vector<size_t> SampleIndices(size_t available, int64_t count, uint64_t seed) {
-  std::vector<size_t> indices(available);
-  std::iota(indices.begin(), indices.end(), size_t{0});
-  if (count <= 0 || static_cast<size_t>(count) >= available) return indices;
-  // Partial Fisher–Yates (SplitMix64: the same sample on every platform).
-  SplitMix64 random(seed);
-  for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
-    const size_t j = i + static_cast<size_t>(random.UniformBelow(available - i));
-    std::swap(indices[i], indices[j]);
-  }
-  indices.resize(static_cast<size_t>(count));
-  std::sort(indices.begin(), indices.end());
-  return indices;
+  return music::MeanSequenceLoss(
+      model, windows.size(), [&](size_t i) { return dataset.Sequence(split, windows[i]); }, batch_size, max_len,
+      device);
 }
 
 absl::StatusOr<TrainedMusicModelConfig> ParseTrainedMusicModelConfig(const Json& config) {
@@ -132,7 +93,8 @@ absl::StatusOr<TrainedMusicModel> LoadParentMusicModel(JobContext& context, cons
   }
   const std::string pitch_rule = params.event_pitch_rule.value_or("");
   if (!pitch_rule.empty() && pitch_rule != music::EventPitchRuleName(loaded.config.data.event_pitch_rule)) {
-    return absl::InvalidArgumentError(absl::StrCat("event_pitch_rule '", pitch_rule, "' given, but the parent model used ",
+    return absl::InvalidArgumentError(absl::StrCat("event_pitch_rule '", pitch_rule,
+                                                   "' given, but the parent model used ",
                                                    music::EventPitchRuleName(loaded.config.data.event_pitch_rule)));
   }
   if (!params.data_dir.empty()) loaded.config.data.data_dir = params.data_dir;

@@ -11,10 +11,12 @@
 
 #include "absl/status/statusor.h"
 #include "common/kinds/music_kinds.h"
+#include "common/sample_indices.h"
 #include "nlohmann/json.hpp"
 #include "worker/music/data/music_dataset.h"
 #include "worker/music/model/collate_sequences.h"
 #include "worker/music/model/music_transformer.h"
+#include "worker/music/model/sequence_loss.h"
 #include "worker/runtime/job_context.h"
 #include "worker/torch/torch_job_support.h"
 
@@ -33,9 +35,7 @@ absl::StatusOr<double> MeanWindowLoss(music::MusicTransformer& model, const musi
                                       music::Split split, const std::vector<size_t>& windows, int64_t batch_size,
                                       int64_t max_len, const torch::Device& device);
 
-// `count` distinct indices of 0..available−1 drawn with `seed` (all of them,
-// in order, when count is 0 or >= available). The same on every platform.
-std::vector<size_t> SampleIndices(size_t available, int64_t count, uint64_t seed);
+using ::expsvc::SampleIndices;  // common/sample_indices.h
 
 // What train_music writes to model.json, read back.
 struct TrainedMusicModelConfig {

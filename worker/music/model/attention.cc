@@ -387,12 +387,12 @@ torch::Tensor RelativeAttentionImpl::FlashContext(const Projections& p, const Re
   if (HasTimePitchBias(options_.kind())) {
     args.pitches = layout.pitches;
     args.has_pitch = layout.has_pitch;
-    args.time_period = kPositionsPerBar;
-    args.first_bar = layout.first_bar;
-    args.num_bars = layout.num_bars;
-    args.pitch_period = kSemitonesPerOctave;
-    args.first_octave = layout.first_octave;
-    args.num_octaves = layout.num_octaves;
+    args.rules = {.time_period = kPositionsPerBar,
+                  .first_bar = layout.first_bar,
+                  .num_bars = layout.num_bars,
+                  .pitch_period = kSemitonesPerOctave,
+                  .first_octave = layout.first_octave,
+                  .num_octaves = layout.num_octaves};
     // Autocast may hand the small products back in bf16.
     time_table = TimeTable(q, layout.first_bar, layout.num_bars, nullptr).to(q.scalar_type());
     pitch_table = PitchTable(q, layout, nullptr).to(q.scalar_type());
